@@ -1,0 +1,57 @@
+# coop: the two commands are `make run` and `make test`; everything else supports them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+FLASK  := $(BIN)/flask --app coop
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-pg lint bench serve migrate seed system-deps clean
+
+# The virtualenv with the app installed; redone when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+migrate: $(VENV)/.installed
+	$(FLASK) db upgrade heads
+
+seed: migrate
+	$(FLASK) seed
+
+## make run: set up .venv, migrate, load the demo data, serve on http://127.0.0.1:$(PORT)
+run: seed
+	$(FLASK) run --host 127.0.0.1 --port $(PORT) --with-threads
+
+## Debian packages the test suite drives: Chromium (browser tests), Java (HTML checker)
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v java >/dev/null 2>&1 || missing="$$missing default-jre-headless"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing$$missing with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check coop tests bench
+
+## make test: install the test extras into .venv and run the whole suite (SQLite, or
+## PostgreSQL when DATABASE_URL is set)
+test: $(VENV)/.installed-test system-deps lint
+	$(BIN)/python -m pytest
+
+test-pg:
+	DATABASE_URL=$(PG_URL) $(MAKE) test
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

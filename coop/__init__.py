@@ -1,0 +1,94 @@
+"""The coop application factory: a table of contents for the whole app."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from coop.config import load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: feature packages, in registration order; each has ``init_app(app)``
+FEATURES = (
+    "coop.main",
+    "coop.accounts",
+    "coop.fund",
+    "coop.shares",
+    "coop.events",
+    "coop.newsletter",
+    "coop.notices",
+)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=os.environ.get("COOP_INSTANCE_PATH") or None,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(Path(__file__).resolve().parent / "static"),
+    )
+    load_config(app, config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    register_extensions(app)
+    register_features(app)
+    register_template_helpers(app)
+    register_security(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from coop import hooks
+    from coop.db import configure_sqlite
+    from coop.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
+    hooks.init_app(app)
+    if app.config.get("PROXY_FIX"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+
+def register_features(app: Flask) -> None:
+    for name in FEATURES:
+        importlib.import_module(name).init_app(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from coop import formatting
+
+    formatting.init_app(app)
+
+
+def register_security(app: Flask) -> None:
+    from coop import security
+
+    security.init_app(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from coop import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    from coop import cli
+
+    cli.init_app(app)

@@ -1,0 +1,38 @@
+"""Who may open a view. Every view declares a level; a test walks the URL map to check it.
+
+Levels: ``public`` (anyone), ``member``/``staff``/``admin`` (that role or above, logged in),
+``token`` (the view authenticates an API bearer token itself). ``fresh=True`` also asks
+for a login typed in this session, not one restored from a remember-me cookie.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, current_app
+from flask_login import current_user, login_fresh
+
+LEVELS = ("public", "member", "staff", "admin", "token")
+
+
+def access(level: str, *, fresh: bool = False):
+    if level not in LEVELS:
+        raise ValueError(f"unknown access level {level!r}")
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if level not in ("public", "token"):
+                if not current_user.is_authenticated:
+                    return current_app.login_manager.unauthorized()
+                if not current_user.has_role(level):
+                    abort(403)
+                if fresh and not login_fresh():
+                    return current_app.login_manager.needs_refresh()
+            return view(*args, **kwargs)
+
+        wrapped.access_level = level
+        wrapped.access_fresh = fresh
+        return wrapped
+
+    return decorator

@@ -1,0 +1,104 @@
+"""The admin's list of users: roles, deactivation and new staff accounts."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from coop.access import access
+from coop.accounts import services
+from coop.accounts.forms import EmptyForm, NewUserForm, RoleForm
+from coop.accounts.models import User
+from coop.extensions import db
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.route("/users")
+@access("admin")
+def users():
+    return _users_page(NewUserForm(formdata=None))
+
+
+def _users_page(new_form: NewUserForm, status: int = 200):
+    q = (request.args.get("q") or "").strip()[:100]
+    stmt = sa.select(User).order_by(User.email)
+    if q:
+        like = f"%{q.lower()}%"
+        stmt = stmt.where(sa.or_(User.email.like(like), sa.func.lower(User.name).like(like)))
+    page = db.paginate(stmt, per_page=50, error_out=False)
+    role_forms = {}
+    for user in page.items:
+        form = RoleForm(formdata=None)
+        form.role.data = user.role
+        role_forms[user.id] = form
+    return render_template(
+        "admin/users.html", page=page, q=q, role_forms=role_forms, action_form=EmptyForm(),
+        new_form=new_form,
+    ), status
+
+
+@bp.route("/users", methods=["POST"])
+@access("admin")
+def create_user():
+    form = NewUserForm()
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(
+                db.session, form.email.data, form.password.data, role=form.role.data
+            )
+        except services.AccountError as err:
+            form.email.errors = [str(err)]
+        else:
+            db.session.commit()
+            flash(f"Created {user.email} as {user.role}.", "success")
+            return redirect(url_for("admin.users"))
+    return _users_page(form, 422)
+
+
+@bp.route("/users/<int:user_id>/role", methods=["POST"])
+@access("admin")
+def change_role(user_id: int):
+    user = db.get_or_404(User, user_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        flash("Choose a role from the list.", "error")
+        return redirect(url_for("admin.users"))
+    try:
+        services.set_role(db.session, user, form.role.data, by=current_user)
+    except services.AccountError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+    else:
+        db.session.commit()
+        flash(f"{user.email} is now {user.role}.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
+@access("admin")
+def deactivate(user_id: int):
+    user = db.get_or_404(User, user_id)
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("admin.users"))
+    try:
+        services.deactivate(db.session, user, by=current_user)
+    except services.AccountError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+    else:
+        db.session.commit()
+        flash(f"{user.email} has been deactivated and logged out everywhere.", "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
+@access("admin")
+def reactivate(user_id: int):
+    user = db.get_or_404(User, user_id)
+    if EmptyForm().validate_on_submit():
+        services.reactivate(db.session, user, by=current_user)
+        db.session.commit()
+        flash(f"{user.email} can log in again.", "success")
+    return redirect(url_for("admin.users"))

@@ -1,0 +1,89 @@
+"""Forms for logging in, passwords and the admin's user list."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    SubmitField,
+)
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+
+from coop.accounts.models import Role
+from coop.accounts.passwords import MAX_LENGTH, password_problems
+
+ROLE_CHOICES = [SelectChoice(r.value, r.value.capitalize()) for r in Role]
+
+
+class EmptyForm(FlaskForm):
+    """Gives POST-only buttons (logout, deactivate) their CSRF token."""
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
+    password = PasswordField(
+        "Password", validators=[DataRequired("Enter your password."), Length(max=MAX_LENGTH)]
+    )
+    remember = BooleanField("Keep me logged in on this device for 14 days")
+    next = HiddenField()
+    submit = SubmitField("Log in")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password.")]
+    )
+    new_password = PasswordField(
+        "New password",
+        description="At least 10 characters. A few unrelated words make a good one.",
+        validators=[DataRequired("Enter a new password.")],
+    )
+    confirm = PasswordField(
+        "New password again",
+        validators=[DataRequired("Type the new password again."),
+                    EqualTo("new_password", "The two new passwords don't match.")],
+    )
+    submit = SubmitField("Change password")
+
+    def __init__(self, *args, email: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self._email = email
+
+    def validate_new_password(self, field):
+        problems = password_problems(field.data or "", email=self._email)
+        if problems:
+            raise ValidationError(" ".join(problems))
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(
+        "Role",
+        choices=ROLE_CHOICES,
+        validators=[DataRequired()],
+    )
+    submit = SubmitField("Change role")
+
+
+class NewUserForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[DataRequired("Enter an email."), Email("Enter a valid email address."),
+                    Length(max=254)],
+    )
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    password = PasswordField(
+        "Initial password",
+        description="Tell them in person or by phone; they should change it after logging in.",
+        validators=[DataRequired("Enter an initial password.")],
+    )
+    submit = SubmitField("Create account")
+
+    def validate_password(self, field):
+        problems = password_problems(field.data or "", email=self.email.data or "")
+        if problems:
+            raise ValidationError(" ".join(problems))

@@ -1,0 +1,55 @@
+"""Password hashing (argon2id) and the password policy."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+MIN_LENGTH = 10
+MAX_LENGTH = 256
+
+_hasher = PasswordHasher()  # argon2id with argon2-cffi's current RFC 9106 defaults
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    text = resources.files("coop.accounts").joinpath("common_passwords.txt").read_text()
+    lines = (line.strip().lower() for line in text.splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def password_problems(password: str, *, email: str = "") -> list[str]:
+    """What is wrong with a new password, as sentences for the form; empty when it is fine."""
+    problems = []
+    if len(password) < MIN_LENGTH:
+        problems.append(f"Use at least {MIN_LENGTH} characters.")
+    elif len(password) > MAX_LENGTH:
+        problems.append(f"Use at most {MAX_LENGTH} characters.")
+    lowered = password.lower()
+    local_part = email.split("@", 1)[0].lower()
+    if lowered in common_passwords() or len(set(lowered)) <= 2:
+        problems.append("That password is too common; choose one that is harder to guess.")
+    elif len(local_part) >= 4 and local_part in lowered and len(lowered) - len(local_part) < 6:
+        problems.append("Don't build the password from your email address.")
+    return problems

@@ -1,0 +1,86 @@
+"""Command-line tools: ``create-user`` and ``seed`` (demo data); features add their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import sys
+import tomllib
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from coop.extensions import db
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", default="member", show_default=True,
+              help="member, staff or admin")
+@click.option("--name", default="", help="The person's name.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of prompting.")
+@with_appcontext
+def create_user_command(email: str, role: str, name: str, password_stdin: bool) -> None:
+    """Create an account, e.g. the first admin: create-user you@example.org --role admin."""
+    from coop.accounts import services
+
+    if role not in ("member", "staff", "admin"):
+        raise click.UsageError(f"Unknown role {role!r}: use member, staff or admin.")
+    if services.get_by_email(db.session, email) is not None:
+        raise click.ClickException(f"An account with the email {email.strip().lower()} "
+                                   "already exists.")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = services.create_user(db.session, email, password, role=role, name=name)
+    except services.AccountError as err:
+        raise click.ClickException(str(err)) from None
+    db.session.commit()
+    click.echo(f"Created {user.email} ({user.role}).")
+
+
+def seeds_dir() -> Path:
+    from coop import ROOT
+
+    return Path(current_app.config.get("SEEDS_DIR") or ROOT / "seeds")
+
+
+def load_seed_file(name: str) -> dict:
+    path = seeds_dir() / f"{name}.toml"
+    if not path.exists():
+        return {}
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+@click.command("seed")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Pretend the demo is loaded on this day (default: today in London).")
+@with_appcontext
+def seed_command(today) -> None:
+    """Load the demo data from seeds/ (safe to run again: nothing is added twice)."""
+    from coop import FEATURES
+    from coop.formatting import LONDON
+
+    day = today.date() if today else dt.datetime.now(LONDON).date()
+    for feature in FEATURES:
+        module_name = f"{feature}.seed"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        data = load_seed_file(feature.rsplit(".", 1)[-1])
+        summary = module.load(db.session, data, day)
+        db.session.commit()
+        if summary:
+            click.echo(summary)
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(seed_command)

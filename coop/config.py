@@ -1,0 +1,147 @@
+"""Configuration classes; secrets and deployment settings come from the environment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from pathlib import Path
+
+from coop.db import normalise_database_url
+
+#: secret keys that must never reach production
+KNOWN_WEAK_SECRETS = {
+    "dev",
+    "development",
+    "secret",
+    "secret-key",
+    "changeme",
+    "change-me",
+    "please-change-me",
+    "your-secret-key",
+    "coop",
+    "test",
+}
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """Raised when the app is asked to start with a configuration it must refuse."""
+
+
+class Config:
+    COOP_ENV = "development"
+    SITE_NAME = "The People's Paper"
+    SOCIETY_NAME = "People's Press Printing Society"
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    #: request bodies larger than this get 413
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_DURATION = dt.timedelta(days=14)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = dt.timedelta(days=14)
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    #: login throttling: this many failures within the window lock the account/address
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=15)
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STRATEGY = "moving-window"
+    MAIL_SERVER = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_TIMEOUT = 10
+    MAIL_DEFAULT_SENDER = "The People's Paper <noreply@localhost>"
+    #: where development mail is written as .eml files (default instance/outbox)
+    MAIL_OUTBOX = None
+    #: absolute base URL used in emails (links must work outside a request)
+    BASE_URL = "http://127.0.0.1:5000"
+    TIMEZONE = "Europe/London"
+    PROXY_FIX = 0  # number of trusted proxies in front of the app
+    DEMO_ACCOUNTS = True
+
+
+class DevelopmentConfig(Config):
+    pass
+
+
+class TestingConfig(Config):
+    COOP_ENV = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-" + "x" * 40  # noqa: S105 - tests only
+    DEMO_ACCOUNTS = False
+
+
+class ProductionConfig(Config):
+    COOP_ENV = "production"
+    DEMO_ACCOUNTS = False
+    SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_NAME = "__Host-session"
+    REMEMBER_COOKIE_SECURE = True
+    REMEMBER_COOKIE_NAME = "__Host-remember"
+    PREFERRED_URL_SCHEME = "https"
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(app, overrides: dict | None) -> None:
+    """Defaults by ``COOP_ENV``, then ``COOP_*`` variables, then ``overrides``."""
+    env = (overrides or {}).get("COOP_ENV") or os.environ.get("COOP_ENV", "development")
+    if env not in CONFIGS:
+        raise ConfigError(f"COOP_ENV must be one of {', '.join(CONFIGS)}, not {env!r}")
+    app.config.from_object(CONFIGS[env])
+    app.config.from_prefixed_env("COOP")
+    # The conventional unprefixed names are honoured too.
+    for name in ("DATABASE_URL", "SECRET_KEY", "REDIS_URL"):
+        if name in os.environ and f"COOP_{name}" not in os.environ:
+            app.config[name] = os.environ[name]
+    if overrides:
+        app.config.update(overrides)
+
+    url = app.config.get("SQLALCHEMY_DATABASE_URI") or app.config.get("DATABASE_URL")
+    if not url:
+        url = "sqlite:///" + str(Path(app.instance_path) / "coop.sqlite3")
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+    if app.config.get("REDIS_URL") and app.config["RATELIMIT_STORAGE_URI"] == "memory://":
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
+    if not app.config.get("MAIL_OUTBOX"):
+        app.config["MAIL_OUTBOX"] = str(Path(app.instance_path) / "outbox")
+
+    _ensure_secret_key(app, env)
+
+
+def _ensure_secret_key(app, env: str) -> None:
+    key = app.config.get("SECRET_KEY")
+    if env == "production":
+        if not key:
+            raise ConfigError(
+                "SECRET_KEY is not set. In production set COOP_SECRET_KEY (or SECRET_KEY) to a "
+                f"random string of at least {MIN_SECRET_LENGTH} characters, e.g. from "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        if len(key) < MIN_SECRET_LENGTH or key.lower() in KNOWN_WEAK_SECRETS:
+            raise ConfigError(
+                f"SECRET_KEY is too weak for production: use at least {MIN_SECRET_LENGTH} "
+                "random characters, not a default or example value."
+            )
+        return
+    if key:
+        return
+    # Development: generate a key once and keep it, so sessions survive restarts.
+    path = Path(app.instance_path) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    app.config["SECRET_KEY"] = path.read_text().strip()

@@ -1,0 +1,109 @@
+"""Error pages in the site's layout, JSON errors for the API, and 503 when the database is down."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from coop.extensions import db
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. If you sent a form, go back, "
+                         "reload the page and try again."),
+    401: ("Not authorised", "This needs credentials that were missing or not accepted."),
+    403: ("Not allowed", "Your account doesn't have access to this page."),
+    404: ("Page not found", "There's nothing at this address. It may have moved, or the link "
+                            "may be mistyped."),
+    405: ("Method not allowed", "This page can't be used that way."),
+    413: ("Too large", "What you sent is larger than this site accepts."),
+    422: ("Couldn't process that", "Some of what was sent wasn't valid."),
+    429: ("Too many requests", "You've made too many requests in a short time. "
+                               "Please wait a little and try again."),
+    500: ("Something went wrong", "An error on our side stopped this page. It has been logged; "
+                                  "please try again in a moment."),
+    503: ("Temporarily unavailable", "The site can't reach its database just now, so nothing "
+                                     "was saved. Please try again in a minute."),
+}
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def error_response(code: int, message: str | None = None, *, title: str | None = None):
+    default_title, default_message = MESSAGES.get(code, ("Error", ""))
+    if wants_json():
+        return jsonify(error=title or default_title, message=message or default_message), code
+    return render_template(
+        "errors/error.html",
+        code=code,
+        title=title or default_title,
+        message=message or default_message,
+    ), code
+
+
+def _forget_user_if_unloaded() -> None:
+    """Error pages must not query the database again to find out who is logged in."""
+    from coop.extensions import login_manager
+
+    if "_login_user" not in g:
+        g._login_user = login_manager.anonymous_user()
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException):
+        if err.code is None or err.code < 400:
+            return err
+        if err.code == 503:
+            _forget_user_if_unloaded()
+        message = None
+        if isinstance(err, CSRFError):
+            message = ("This form has expired or didn't come from this site. Go back, reload "
+                       "the page and send it again.")
+        elif err.code in (400, 403, 404, 422) and _custom(err):
+            message = err.description
+        body, code = error_response(err.code, message)
+        if err.code == 405:
+            return body, code, {"Allow": ", ".join(err.valid_methods or [])}
+        if err.code == 429 and getattr(err, "retry_after", None):
+            return body, code, {"Retry-After": str(err.retry_after)}
+        return body, code
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def database_unavailable(err):
+        log.warning("database unavailable: %s", err.__class__.__name__)
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection may already be gone
+            db.session.remove()
+        g.db_unavailable = True
+        _forget_user_if_unloaded()
+        body, code = error_response(503)
+        return body, code, {"Retry-After": "30"}
+
+    @app.errorhandler(InternalServerError)
+    def internal_error(err):
+        original = getattr(err, "original_exception", None)
+        if isinstance(original, (OperationalError, InterfaceError)):
+            return database_unavailable(original)
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001
+            db.session.remove()
+        _forget_user_if_unloaded()
+        return error_response(500)
+
+
+def _custom(err: HTTPException) -> bool:
+    """True when the description was written by our code, not werkzeug's default."""
+    return type(err).description != err.description

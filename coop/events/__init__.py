@@ -1,0 +1,7 @@
+"""Events and seminar series: listings, calendars, feeds and registration."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    pass

@@ -1,0 +1,104 @@
+"""Display formatting: money through one strict filter, times in Europe/London (Babel, en-GB)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime, format_time
+from babel.numbers import format_currency, format_decimal
+from flask import Flask
+
+LOCALE = "en_GB"
+LONDON = ZoneInfo("Europe/London")
+
+
+def money(pence: int, *, always_pence: bool = False) -> str:
+    """``659_200`` → ``£6,592``; ``1250`` → ``£12.50``. Refuses anything but an int.
+
+    Whole pounds are shown without ``.00``, as the paper prints them.
+    """
+    if isinstance(pence, bool) or not isinstance(pence, int):
+        raise TypeError(f"money() takes integer pence, not {type(pence).__name__}")
+    pounds = Decimal(pence) / 100
+    if pence % 100 == 0 and not always_pence:
+        return format_currency(pounds, "GBP", format="¤#,##0", locale=LOCALE, currency_digits=False)
+    return format_currency(pounds, "GBP", locale=LOCALE)
+
+
+def money_input(pence: int | None) -> str:
+    """Pence as a form would show it: ``1250`` → ``12.50``; ``1200`` → ``12``."""
+    if pence is None:
+        return ""
+    if pence % 100 == 0:
+        return str(pence // 100)
+    sign = "-" if pence < 0 else ""
+    return f"{sign}{abs(pence) // 100}.{abs(pence) % 100:02d}"
+
+
+def number(value: int) -> str:
+    return format_decimal(value, locale=LOCALE)
+
+
+def to_london(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: store and pass aware UTC datetimes")
+    return value.astimezone(LONDON)
+
+
+def london_date(value: dt.date | dt.datetime, fmt: str = "EEEE d MMMM y") -> str:
+    """``Wednesday 9 November 2022``."""
+    if isinstance(value, dt.datetime):
+        value = to_london(value).date()
+    return format_date(value, fmt, locale=LOCALE)
+
+
+def short_date(value: dt.date | dt.datetime) -> str:
+    """``9 Nov 2022``."""
+    return london_date(value, "d MMM y")
+
+
+def london_time(value: dt.datetime) -> str:
+    """``7pm``, ``7.30pm``: the paper's style."""
+    local = to_london(value)
+    hour = local.hour % 12 or 12
+    suffix = "am" if local.hour < 12 else "pm"
+    if local.minute:
+        return f"{hour}.{local.minute:02d}{suffix}"
+    return f"{hour}{suffix}"
+
+
+def london_datetime(value: dt.datetime) -> str:
+    """``9 Nov 2022, 19:00`` for tables and audit trails."""
+    return format_datetime(to_london(value), "d MMM y, HH:mm", tzinfo=LONDON, locale=LOCALE)
+
+
+def london_clock(value: dt.datetime) -> str:
+    return format_time(to_london(value), "HH:mm", tzinfo=LONDON, locale=LOCALE)
+
+
+def iso_utc(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def url_if(endpoint: str, **values) -> str | None:
+    """The URL of ``endpoint``, or None when no such view is registered (for navigation)."""
+    from flask import current_app, url_for
+
+    if endpoint not in current_app.view_functions:
+        return None
+    return url_for(endpoint, **values)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["url_if"] = url_if
+    app.add_template_filter(money)
+    app.add_template_filter(money_input)
+    app.add_template_filter(number)
+    app.add_template_filter(london_date)
+    app.add_template_filter(short_date)
+    app.add_template_filter(london_time)
+    app.add_template_filter(london_datetime)
+    app.add_template_filter(london_clock)
+    app.add_template_filter(iso_utc)

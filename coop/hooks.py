@@ -1,0 +1,30 @@
+"""Named extension points that let features add to shared pages without editing them.
+
+- ``home_sections(session) -> dict | None``: a panel on ``/`` (``template`` plus context)
+- ``account_sections(session, user) -> dict | None``: a section of ``/account``
+- ``data_export(session, user) -> (key, data)``: part of "download my data"
+- ``account_deletion(session, user) -> None``: anonymise what a deleted account leaves
+- ``staff_links() -> list[(label, endpoint)]``: entries on the staff dashboard
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, current_app
+
+NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links")
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["coop.hooks"] = {name: [] for name in NAMES}
+
+
+def register(app: Flask, name: str, func: Callable) -> None:
+    app.extensions["coop.hooks"][name].append(func)
+
+
+def call(name: str, *args) -> list:
+    """Call every function registered under ``name``; ``None`` results are dropped."""
+    results = (func(*args) for func in current_app.extensions["coop.hooks"][name])
+    return [r for r in results if r is not None]

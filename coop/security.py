@@ -1,0 +1,95 @@
+"""Response headers and the rules for where a redirect may go."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from functools import wraps
+from urllib.parse import unquote, urlsplit
+
+from flask import Flask, g
+from flask_login import current_user
+
+
+def is_safe_next(target: str | None) -> bool:
+    """True only for a path on this site: ``/fund`` yes; ``//evil``, ``https://x``, ``/\\x`` no.
+
+    Percent-decoding is applied repeatedly so ``%2F%2Fevil`` and ``/%5Cevil`` are caught too.
+    """
+    if not target:
+        return False
+    value = target
+    for _ in range(3):
+        decoded = unquote(value)
+        if decoded == value:
+            break
+        value = decoded
+    if re.search(r"[\x00-\x1f\x7f]", value):
+        return False
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return False
+    parts = urlsplit(value)
+    return parts.scheme == "" and parts.netloc == ""
+
+
+def frameable(view):
+    """Mark a view as one that other sites may put in an iframe (see ``FUND_WIDGET_ORIGINS``)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.frameable = True
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def csp_nonce() -> str:
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def _frame_ancestors(app: Flask) -> str:
+    if not g.get("frameable"):
+        return "'none'"
+    origins = app.config.get("FUND_WIDGET_ORIGINS")
+    if not origins:
+        return "*"
+    if isinstance(origins, str):
+        origins = origins.split()
+    return " ".join(origins)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
+
+    @app.after_request
+    def set_security_headers(response):
+        script_src = "'self'"
+        if "csp_nonce" in g:
+            script_src += f" 'nonce-{g.csp_nonce}'"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; "
+            f"script-src {script_src}; "
+            "style-src 'self'; "
+            "img-src 'self' data:; "
+            "font-src 'self'; "
+            "connect-src 'self'; "
+            "object-src 'none'; "
+            "base-uri 'none'; "
+            "form-action 'self'; "
+            f"frame-ancestors {_frame_ancestors(app)}"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        if not g.get("frameable"):
+            response.headers["X-Frame-Options"] = "DENY"
+        if app.config["COOP_ENV"] == "production":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        # Pages for a logged-in person must not be kept by browsers or proxies.
+        if g.get("_login_user") is not None and current_user.is_authenticated:
+            response.headers["Cache-Control"] = "no-store"
+            response.vary.add("Cookie")
+        return response

@@ -1,0 +1,197 @@
+"""Logging in and out through the pages: next=, throttling, sessions, cookies, admin."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PASSWORD, login
+
+
+def test_login_page_has_labelled_fields(client):
+    html = client.get("/login").get_data(as_text=True)
+    assert '<label for="email">Email</label>' in html
+    assert '<label for="password">Password</label>' in html
+
+
+def test_login_and_account_page(client, make_user):
+    user = make_user("member", name="Zoë Ó Súilleabháin")
+    response = login(client, user.email)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/account"
+    page = client.get("/account")
+    assert page.status_code == 200
+    assert "Zoë Ó Súilleabháin" in page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_wrong_password_message_is_the_same_as_unknown_email(client, make_user):
+    user = make_user()
+    wrong = login(client, user.email, "wrong password!!").get_data(as_text=True)
+    unknown = login(client, "nobody@example.org", "wrong password!!").get_data(as_text=True)
+    message = "That email and password don&#39;t match an account."
+    assert message in wrong and message in unknown
+    assert f'value="{user.email}"' in wrong  # what was typed is kept
+
+
+@pytest.mark.parametrize("target", [
+    "//evil.example/x",
+    "https://evil.example/",
+    "/\\evil.example",
+    "javascript:alert(1)",
+    "%2F%2Fevil.example",
+    "/%2F%2Fevil.example",
+    "/%5Cevil.example",
+    "%252F%252Fevil.example",
+    "http:evil.example",
+    "/\t/evil.example",
+])
+def test_next_to_another_site_is_ignored(client, make_user, target):
+    user = make_user()
+    response = login(client, user.email, next=target)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/account"
+
+
+def test_next_to_a_local_path_is_followed(client, make_user):
+    user = make_user("staff")
+    response = login(client, user.email, next="/staff?x=1")
+    assert response.headers["Location"] == "/staff?x=1"
+
+
+def test_anonymous_is_sent_to_login_with_next(client):
+    response = client.get("/account")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_sixth_attempt_gets_429_even_with_right_password(client, make_user):
+    user = make_user()
+    for _ in range(5):
+        assert login(client, user.email, "wrong password!!").status_code == 200
+    response = login(client, user.email)
+    assert response.status_code == 429
+    assert "Too many failed attempts" in response.get_data(as_text=True)
+    assert int(response.headers["Retry-After"]) > 0
+
+
+def test_logout_is_post_only_and_kills_copied_cookie(app, make_user):
+    user = make_user()
+    client = app.test_client()
+    login(client, user.email)
+    stolen = client.get_cookie("session").value
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    response = thief.get("/account")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_session_is_cleared_at_login(app, make_user):
+    """A session value planted before login does not survive it (no fixation)."""
+    user = make_user()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["planted"] = "by an attacker"
+    login(client, user.email)
+    with client.session_transaction() as session:
+        assert "planted" not in session
+        assert "_user_id" in session
+
+
+def test_cookie_flags(client, make_user):
+    user = make_user()
+    response = login(client, user.email, remember="y")
+    cookies = response.headers.getlist("Set-Cookie")
+    session_cookie = next(c for c in cookies if c.startswith("session="))
+    remember_cookie = next(c for c in cookies if c.startswith("remember_token="))
+    for cookie in (session_cookie, remember_cookie):
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Max-Age=1209600" in remember_cookie or "Expires=" in remember_cookie
+
+
+def test_remembered_login_is_not_fresh_for_fresh_only_views(app, make_user):
+    from coop.access import access
+
+    @app.route("/fresh-only")
+    @access("staff", fresh=True)
+    def fresh_only():
+        return "ok"
+
+    user = make_user("staff")
+    client = app.test_client()
+    response = login(client, user.email, remember="y")
+    remember = client.get_cookie("remember_token").value
+    assert client.get("/fresh-only").get_data(as_text=True) == "ok"
+    # a new browser session with only the remember-me cookie: logged in but not fresh
+    later = app.test_client()
+    later.set_cookie("remember_token", remember)
+    assert later.get("/account").status_code == 200
+    response = later.get("/fresh-only")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_change_password_logs_out_other_sessions(app, make_user):
+    user = make_user()
+    here, elsewhere = app.test_client(), app.test_client()
+    login(here, user.email)
+    login(elsewhere, user.email)
+    response = here.post("/account/password", data={
+        "current_password": PASSWORD, "new_password": "another long passphrase",
+        "confirm": "another long passphrase"})
+    assert response.status_code == 302
+    assert here.get("/account").status_code == 200
+    assert elsewhere.get("/account").status_code == 302
+
+
+def test_change_password_errors_next_to_fields(client, login_as):
+    login_as("member")
+    response = client.post("/account/password", data={
+        "current_password": "not it at all", "new_password": "short", "confirm": "short"})
+    html = response.get_data(as_text=True)
+    assert "Use at least 10 characters." in html
+    assert 'aria-invalid="true"' in html
+
+
+def test_deactivated_user_is_logged_out_at_next_request(app, make_user):
+    admin = make_user("admin")
+    user = make_user("member")
+    admin_client, user_client = app.test_client(), app.test_client()
+    login(admin_client, admin.email)
+    login(user_client, user.email)
+    assert user_client.get("/account").status_code == 200
+    response = admin_client.post(f"/admin/users/{user.id}/deactivate")
+    assert response.status_code == 302
+    assert user_client.get("/account").status_code == 302
+    assert login(user_client, user.email).status_code == 200  # refused, form shown again
+
+
+def test_admin_changes_role(app, make_user):
+    admin = make_user("admin")
+    user = make_user("member")
+    client = app.test_client()
+    login(client, admin.email)
+    client.post(f"/admin/users/{user.id}/role", data={"role": "staff"})
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert user.email in page
+    member_client = app.test_client()
+    login(member_client, user.email)
+    assert member_client.get("/staff").status_code == 200
+
+
+def test_admin_creates_account_with_field_errors(client, login_as):
+    login_as("admin")
+    response = client.post("/admin/users", data={"email": "not-an-email", "role": "staff",
+                                                   "password": "short"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Enter a valid email address." in html
+    assert 'value="not-an-email"' in html
+    response = client.post("/admin/users", data={"email": "new@example.org", "role": "staff",
+                                                   "password": "a good long passphrase"})
+    assert response.status_code == 302
+
+
+def test_member_cannot_reach_admin(client, login_as):
+    login_as("member")
+    assert client.get("/admin/users").status_code == 403

@@ -1,0 +1,215 @@
+"""The factory, configuration, error pages, health check and the database-down behaviour."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from coop import ROOT, create_app
+from coop.config import ConfigError
+from tests.conftest import ENGINE, login
+
+
+def test_templates_come_from_the_top_level_folder(app):
+    assert Path(app.template_folder) == ROOT / "templates"
+    assert app.jinja_env.get_template("base.html").filename == str(ROOT / "templates" / "base.html")
+
+
+def test_testing_config(app):
+    assert app.config["TESTING"] is True
+    assert app.config["COOP_ENV"] == "testing"
+
+
+def test_production_refuses_to_start_without_secret_key(monkeypatch, database_url):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("COOP_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        create_app({"COOP_ENV": "production", "SQLALCHEMY_DATABASE_URI": database_url})
+
+
+@pytest.mark.parametrize("key", ["dev", "changeme", "short-but-not-default", "x" * 31])
+def test_production_refuses_weak_secret_key(key, database_url):
+    with pytest.raises(ConfigError, match="too weak"):
+        create_app({"COOP_ENV": "production", "SECRET_KEY": key,
+                    "SQLALCHEMY_DATABASE_URI": database_url})
+
+
+def test_production_start_without_secret_exits_non_zero_with_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "COOP_SECRET_KEY")}
+    env.update(COOP_ENV="production", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3")
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "coop", "routes"],
+        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_settings(database_url):
+    app = create_app({"COOP_ENV": "production", "SECRET_KEY": "k" * 48,
+                      "SQLALCHEMY_DATABASE_URI": database_url})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"
+    assert app.config["REMEMBER_COOKIE_NAME"] == "__Host-remember"
+    assert app.debug is False
+    response = app.test_client().get("/healthz")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    with app.app_context():
+        from coop.extensions import db
+
+        db.engine.dispose()
+
+
+def test_development_generates_and_keeps_a_secret_key(tmp_path, database_url, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("COOP_SECRET_KEY", raising=False)
+    monkeypatch.setenv("COOP_INSTANCE_PATH", str(tmp_path / "instance"))
+    first = create_app({"COOP_ENV": "development", "SQLALCHEMY_DATABASE_URI": database_url})
+    second = create_app({"COOP_ENV": "development", "SQLALCHEMY_DATABASE_URI": database_url})
+    assert len(first.config["SECRET_KEY"]) >= 32
+    assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
+    assert (tmp_path / "instance" / "secret_key").exists()
+
+
+def test_database_url_from_environment(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    app = create_app({"COOP_ENV": "testing"})
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+
+
+def test_connection_settings(db):
+    if ENGINE == "postgresql":
+        assert db.engine.dialect.driver == "psycopg"
+        return
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+
+
+def test_healthz_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_home_page(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert '<html lang="en-GB">' in html
+    assert 'href="#main">Skip to main content</a>' in html
+    assert '<main id="main"' in html
+
+
+@pytest.mark.parametrize("path,code", [("/no-such-page", 404), ("/logout", 405)])
+def test_error_pages_use_the_layout(client, path, code):
+    response = client.get(path)
+    assert response.status_code == code
+    html = response.get_data(as_text=True)
+    assert "Skip to main content" in html
+    assert f"Error {code}" in html
+
+
+def test_api_errors_are_json(client):
+    response = client.get("/api/no-such-thing")
+    assert response.status_code == 404
+    assert response.is_json
+    assert response.get_json()["error"] == "Page not found"
+
+
+def test_500_page_rolls_back_and_uses_layout(make_app):
+    app = make_app(TESTING=False, PROPAGATE_EXCEPTIONS=False)
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("kaboom")
+
+    response = app.test_client().get("/boom")
+    assert response.status_code == 500
+    html = response.get_data(as_text=True)
+    assert "Something went wrong" in html
+    assert "kaboom" not in html and "Traceback" not in html
+
+
+def test_body_over_limit_gets_413_page(client):
+    response = client.post("/login", data={"email": "a@b.c", "password": "x" * (2 * 1024 * 1024)})
+    assert response.status_code == 413
+    assert "larger than this site accepts" in response.get_data(as_text=True)
+
+
+def test_csrf_missing_token_is_refused(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    response = app.test_client().post("/login", data={"email": "a@example.org", "password": "x"})
+    assert response.status_code == 400
+    assert "come from this site" in response.get_data(as_text=True)
+
+
+def test_csrf_with_token_is_accepted(make_app, make_user):
+    import re
+
+    app = make_app(WTF_CSRF_ENABLED=True)
+    user = make_user("member")
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = login(client, user.email, csrf_token=token)
+    assert response.status_code == 302
+
+
+def test_security_headers_on_pages(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert "Strict-Transport-Security" not in response.headers  # only in production
+
+
+def _unreachable_database(tmp_path, database_template):
+    """A database URL that fails to connect, and a function that brings it back."""
+    if ENGINE == "sqlite":
+        folder = tmp_path / "not-yet"
+        url = f"sqlite:///{folder}/coop.sqlite3"
+
+        def restore():
+            folder.mkdir()
+            shutil.copy(database_template, folder / "coop.sqlite3")
+
+        return url, restore
+    import sqlalchemy as sa
+
+    from tests.tcp_proxy import TcpProxy
+
+    target = sa.make_url(database_template)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    url = target.set(port=proxy.port).render_as_string(hide_password=False)
+    return url, proxy.start
+
+
+def test_database_down_gives_503_and_recovers_without_restart(
+    make_app, tmp_path, database_template, database_url
+):
+    url, restore = _unreachable_database(tmp_path, database_template)
+    app = make_app(SQLALCHEMY_DATABASE_URI=url, TESTING=False)
+    client = app.test_client()
+
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.get_json() == {"status": "degraded", "database": "unavailable"}
+    page = client.post("/login", data={"email": "someone@example.org", "password": "x" * 12})
+    assert page.status_code == 503
+    html = page.get_data(as_text=True)
+    assert "reach its database" in html
+    assert "Traceback" not in html and "OperationalError" not in html
+
+    restore()
+    assert client.get("/healthz").status_code == 200
+    assert client.post("/login", data={"email": "someone@example.org",
+                                       "password": "x" * 12}).status_code == 200
