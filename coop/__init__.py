@@ -21,6 +21,7 @@ FEATURES = (
     "coop.events",
     "coop.newsletter",
     "coop.notices",
+    "coop.api",
 )
 
 

@@ -92,7 +92,11 @@ def url_if(endpoint: str, **values) -> str | None:
 
 
 def init_app(app: Flask) -> None:
+    from coop.markdown import render_inline_markdown, render_markdown
+
     app.jinja_env.globals["url_if"] = url_if
+    app.add_template_filter(render_markdown, "markdown")
+    app.add_template_filter(render_inline_markdown, "markdown_inline")
     app.add_template_filter(money)
     app.add_template_filter(money_input)
     app.add_template_filter(number)

@@ -1,0 +1,22 @@
+"""Markdown for text staff write (event descriptions, notices): raw HTML is never passed through."""
+
+from __future__ import annotations
+
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+# CommonMark with raw HTML off; markdown-it's link validation already refuses
+# javascript:, vbscript:, file: and most data: URLs.
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_inline = MarkdownIt("commonmark", {"html": False})
+_inline.disable(["heading", "list", "blockquote", "code", "fence", "hr", "table", "lheading"],
+                ignoreInvalid=True)
+
+
+def render_markdown(text: str | None) -> Markup:
+    return Markup(_md.render(text or ""))  # noqa: S704 - markdown-it escapes all input HTML
+
+
+def render_inline_markdown(text: str | None) -> Markup:
+    """One short paragraph's worth (for banners): emphasis and links only, no block elements."""
+    return Markup(_inline.renderInline(text or ""))  # noqa: S704 - escaped by markdown-it
