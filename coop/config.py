@@ -119,6 +119,8 @@ def load_config(app, overrides: dict | None) -> None:
         app.config["MAIL_OUTBOX"] = str(Path(app.instance_path) / "outbox")
 
     _ensure_secret_key(app, env)
+    if env == "production" and (app.config.get("DEBUG") or os.environ.get("FLASK_DEBUG") == "1"):
+        raise ConfigError("Debug mode is never allowed in production: unset FLASK_DEBUG/DEBUG.")
 
 
 def _ensure_secret_key(app, env: str) -> None:

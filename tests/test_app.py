@@ -50,6 +50,12 @@ def test_production_start_without_secret_exits_non_zero_with_message(tmp_path):
     assert "SECRET_KEY is not set" in result.stderr
 
 
+def test_production_refuses_debug_mode(database_url):
+    with pytest.raises(ConfigError, match="Debug mode is never allowed"):
+        create_app({"COOP_ENV": "production", "SECRET_KEY": "k" * 48, "DEBUG": True,
+                    "SQLALCHEMY_DATABASE_URI": database_url})
+
+
 def test_production_settings(database_url):
     app = create_app({"COOP_ENV": "production", "SECRET_KEY": "k" * 48,
                       "SQLALCHEMY_DATABASE_URI": database_url})
