@@ -1,7 +1,28 @@
 """The monthly fighting fund: campaigns, the audited ledger, public bar, widget, badge and API."""
 
+from __future__ import annotations
+
 from flask import Flask
+
+#: defaults; override with COOP_FUND_* environment variables or the app config
+DEFAULTS = {
+    #: the largest single gift (pence) staff or the API may enter: £100,000
+    "FUND_MAX_GIFT_PENCE": 10_000_000,
+    #: how old (seconds) the public figures may be in a process that didn't take the write
+    "FUND_CACHE_SECONDS": 1.0,
+    #: who may frame /fund/widget: None means any site; else a list or space-separated origins
+    "FUND_WIDGET_ORIGINS": None,
+}
 
 
 def init_app(app: Flask) -> None:
-    pass
+    from coop import hooks
+    from coop.fund import cache, models  # noqa: F401 - the tables belong to the schema
+
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.extensions["coop.fund.cache"] = cache.FiguresCache(
+        ttl=float(app.config["FUND_CACHE_SECONDS"])
+    )
+    cache.listen()
+    _ = hooks

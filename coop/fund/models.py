@@ -1,0 +1,117 @@
+"""Fighting-fund campaigns and their append-only ledger of entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from coop.db import Base, UTCDateTime, now_utc
+
+#: where a gift came from; the order is the order forms show them in
+SOURCES = ("online", "post", "standing_order", "event_collection", "other")
+SOURCE_LABELS = {
+    "online": "Online",
+    "post": "Post",
+    "standing_order": "Standing order",
+    "event_collection": "Event collection",
+    "other": "Other",
+}
+
+SLUG_MAX = 64
+NAME_MAX = 120
+URL_MAX = 500
+THANKS_MAX = 2000
+DONOR_NAME_MAX = 120
+DONOR_TOWN_MAX = 80
+REASON_MAX = 500
+VIA_MAX = 64
+
+
+class Campaign(Base):
+    """One appeal, usually a calendar month. ``raised_pence`` is a running total kept in step
+    with the ledger by :func:`coop.fund.services.add_entry`; ``fund-verify`` checks it."""
+
+    __tablename__ = "fund_campaigns"
+    __table_args__ = (
+        sa.CheckConstraint("target_pence > 0", name="target_positive"),
+        sa.CheckConstraint("deadline >= opens_on", name="dates_ordered"),
+        sa.CheckConstraint("raised_pence >= 0", name="raised_not_negative"),
+        sa.CheckConstraint("entry_count >= 0", name="entry_count_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(SLUG_MAX), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(NAME_MAX))
+    #: the month's target in pence, > 0
+    target_pence: Mapped[int]
+    #: first day gifts count (Europe/London calendar date)
+    opens_on: Mapped[dt.date]
+    #: last day gifts count (Europe/London calendar date); closed after it
+    deadline: Mapped[dt.date]
+    donate_url: Mapped[str] = mapped_column(sa.String(URL_MAX), default="")
+    #: Markdown shown under the bar
+    thank_you_text: Mapped[str] = mapped_column(sa.String(THANKS_MAX), default="")
+    #: running total of the ledger in pence (sum of entries.amount_pence)
+    raised_pence: Mapped[int] = mapped_column(default=0)
+    #: number of ledger entries; a version number for ETags and the set-total guard
+    entry_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    #: last change to the figures or the campaign itself
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    #: set when staff close the campaign: no more entries
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    entries: Mapped[list[Entry]] = relationship(
+        back_populates="campaign", lazy="raise_on_sql", passive_deletes="all"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Campaign {self.slug} {self.raised_pence}/{self.target_pence}>"
+
+
+class Entry(Base):
+    """One line of the ledger. Never edited or deleted: mistakes get a correction entry."""
+
+    __tablename__ = "fund_entries"
+    __table_args__ = (
+        sa.CheckConstraint("amount_pence <> 0", name="amount_not_zero"),
+        sa.CheckConstraint("amount_pence > 0 OR reason IS NOT NULL", name="correction_has_reason"),
+        sa.CheckConstraint(
+            "source IN (" + ", ".join(f"'{s}'" for s in SOURCES) + ")", name="source_valid"
+        ),
+        sa.Index("ix_fund_entries_campaign_day", "campaign_id", "received_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("fund_campaigns.id", ondelete="RESTRICT")
+    )
+    #: in pence; > 0 for gifts, either sign for corrections (which have a reason)
+    amount_pence: Mapped[int]
+    #: the day the money arrived (Europe/London calendar date)
+    received_on: Mapped[dt.date]
+    source: Mapped[str] = mapped_column(sa.String(20))
+    donor_name: Mapped[str | None] = mapped_column(sa.String(DONOR_NAME_MAX))
+    donor_town: Mapped[str | None] = mapped_column(sa.String(DONOR_TOWN_MAX))
+    #: the donor agreed to be thanked by name in print and on the site
+    may_thank: Mapped[bool] = mapped_column(default=False)
+    #: required for corrections; null for ordinary gifts
+    reason: Mapped[str | None] = mapped_column(sa.String(REASON_MAX))
+    entered_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    #: how it was entered: "staff", "batch", "set-total", "api:<token name>", "seed", "cli"
+    via: Mapped[str] = mapped_column(sa.String(VIA_MAX), default="staff")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="entries", lazy="raise_on_sql")
+    entered_by = relationship("User", lazy="raise_on_sql")
+
+    @property
+    def is_correction(self) -> bool:
+        return self.reason is not None
+
+    def __repr__(self) -> str:
+        return f"<Entry {self.id} {self.amount_pence} {self.source}>"

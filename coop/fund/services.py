@@ -1,0 +1,695 @@
+"""Fund rules: entries, corrections, "set total", campaigns, verification and the daily report.
+
+Plain functions taking a SQLAlchemy session: they flush, never commit, and raise
+:class:`FundError` subclasses that say which field was wrong. Every change to a campaign's
+money goes through one conditional ``UPDATE … SET raised_pence = raised_pence + :amount`` in
+the same transaction as the ledger row, so the running total can't drift from the ledger.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from coop import audit
+from coop.db import now_utc
+from coop.formatting import LONDON, money
+from coop.fund.figures import (  # noqa: F401 - re-exported: the figures live with the rules
+    CLOSED,
+    OPEN,
+    UPCOMING,
+    CampaignFigures,
+    bar_percent,
+    countdown_text,
+    days_remaining,
+    expected_by,
+    format_percent,
+    hours_left,
+    london_today,
+    percent,
+    remaining,
+    status,
+    target_met,
+    target_text,
+)
+from coop.fund.models import (
+    DONOR_NAME_MAX,
+    DONOR_TOWN_MAX,
+    NAME_MAX,
+    REASON_MAX,
+    SLUG_MAX,
+    SOURCE_LABELS,
+    SOURCES,
+    THANKS_MAX,
+    URL_MAX,
+    VIA_MAX,
+    Campaign,
+    Entry,
+)
+
+#: the largest single gift accepted unless FUND_MAX_GIFT_PENCE says otherwise (£100,000)
+DEFAULT_MAX_GIFT_PENCE = 10_000_000
+
+
+class FundError(Exception):
+    """A fund rule refused the change. ``field`` names the input at fault (or None)."""
+
+    field: str | None = None
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if field is not None:
+            self.field = field
+
+
+class InvalidEntry(FundError):
+    """An entry's values break a rule: ``field`` is one of amount_pence, received_on, source,
+    donor_name, donor_town, reason, via."""
+
+
+class CampaignClosed(InvalidEntry):
+    """Staff closed the campaign: it takes no more entries."""
+
+    field = "campaign"
+
+
+class TotalChanged(FundError):
+    """"Set total" was sent with a total that is no longer current: nothing was written."""
+
+    def __init__(self, message: str, *, current_pence: int, current_count: int):
+        super().__init__(message, field="total")
+        self.current_pence = current_pence
+        self.current_count = current_count
+
+
+class InvalidCampaign(FundError):
+    """A campaign's values break a rule (``field`` names which)."""
+
+
+class BatchError(FundError):
+    """One line of a batch was refused; nothing from the batch was written."""
+
+    def __init__(self, line: int, error: FundError):
+        super().__init__(f"Line {line}: {error.message}", field=error.field)
+        self.line = line
+        self.error = error
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading campaigns
+
+
+def get_campaign(session: Session, slug: str) -> Campaign | None:
+    if not slug or len(slug) > SLUG_MAX:
+        return None
+    return session.scalar(sa.select(Campaign).where(Campaign.slug == slug))
+
+
+def current_campaign(session: Session, today: dt.date) -> Campaign | None:
+    """The open campaign, else the next upcoming one, else None."""
+    return session.scalar(current_campaign_statement(today))
+
+
+def current_campaign_statement(today: dt.date):
+    """Campaigns still taking gifts, open ones first (they opened earliest), then upcoming."""
+    return (
+        sa.select(Campaign)
+        .where(Campaign.closed_at.is_(None), Campaign.deadline >= today)
+        .order_by(Campaign.opens_on, Campaign.id)
+        .limit(1)
+    )
+
+
+def all_campaigns(session: Session) -> Sequence[Campaign]:
+    return session.scalars(sa.select(Campaign).order_by(Campaign.opens_on.desc())).all()
+
+
+def past_campaigns(session: Session, today: dt.date) -> Sequence[Campaign]:
+    """Campaigns that are over: past their deadline or closed by staff, newest first."""
+    return session.scalars(
+        sa.select(Campaign)
+        .where(sa.or_(Campaign.deadline < today, Campaign.closed_at.is_not(None)))
+        .order_by(Campaign.deadline.desc(), Campaign.id.desc())
+    ).all()
+
+
+def figures_of(campaign: Campaign) -> CampaignFigures:
+    return CampaignFigures(
+        id=campaign.id, slug=campaign.slug, name=campaign.name,
+        target_pence=campaign.target_pence, opens_on=campaign.opens_on,
+        deadline=campaign.deadline, donate_url=campaign.donate_url or "",
+        thank_you_text=campaign.thank_you_text or "", raised_pence=campaign.raised_pence,
+        entry_count=campaign.entry_count, updated_at=campaign.updated_at,
+        closed_at=campaign.closed_at,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The ledger
+
+
+def max_gift_pence() -> int:
+    if has_app_context():
+        return int(current_app.config.get("FUND_MAX_GIFT_PENCE", DEFAULT_MAX_GIFT_PENCE))
+    return DEFAULT_MAX_GIFT_PENCE
+
+
+def _clean_text(value: str | None, field: str, limit: int, label: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEntry(f"{label} must be text.", field=field)
+    value = " ".join(value.split())
+    if not value:
+        return None
+    if len(value) > limit:
+        raise InvalidEntry(f"{label} can be at most {limit} characters.", field=field)
+    return value
+
+
+def check_entry(
+    campaign: Campaign,
+    amount_pence: int,
+    *,
+    received_on: dt.date,
+    source: str,
+    reason: str | None,
+    today: dt.date | None = None,
+) -> None:
+    """Raise :class:`InvalidEntry` when an entry would break a rule (nothing is written)."""
+    if isinstance(amount_pence, bool) or not isinstance(amount_pence, int):
+        raise InvalidEntry("The amount must be a whole number of pence.", field="amount_pence")
+    if amount_pence == 0:
+        raise InvalidEntry("Enter an amount other than zero.", field="amount_pence")
+    if amount_pence < 0 and reason is None:
+        raise InvalidEntry("Enter an amount greater than zero.", field="amount_pence")
+    limit = max_gift_pence()
+    if reason is None and amount_pence > limit:
+        raise InvalidEntry(f"The most we accept as one gift is {money(limit)}.",
+                           field="amount_pence")
+    if not isinstance(received_on, dt.date) or isinstance(received_on, dt.datetime):
+        raise InvalidEntry("Enter the day the money was received.", field="received_on")
+    if not campaign.opens_on <= received_on <= campaign.deadline:
+        raise InvalidEntry(
+            f"The day received must be within the campaign, "
+            f"{campaign.opens_on:%-d %b %Y} to {campaign.deadline:%-d %b %Y}.",
+            field="received_on",
+        )
+    today = today or dt.datetime.now(LONDON).date()
+    if received_on > today:
+        raise InvalidEntry("The day received can't be in the future.", field="received_on")
+    if source not in SOURCES:
+        raise InvalidEntry(
+            "Choose a source: " + ", ".join(SOURCE_LABELS[s].lower() for s in SOURCES) + ".",
+            field="source",
+        )
+    if campaign.closed_at is not None:
+        raise CampaignClosed(f"{campaign.name} is closed and takes no more entries.")
+
+
+def add_entry(
+    session: Session,
+    campaign: Campaign,
+    amount_pence: int,
+    *,
+    received_on: dt.date,
+    source: str,
+    by=None,
+    via: str = "staff",
+    donor_name: str | None = None,
+    donor_town: str | None = None,
+    may_thank: bool = False,
+    reason: str | None = None,
+) -> Entry:
+    """Record a gift (or, with a ``reason``, a correction of either sign) and move the running
+    total in the same transaction.
+
+    The total moves by one conditional UPDATE, so concurrent writers never lose an amount, a
+    closed campaign takes nothing, and a correction can't take the total below zero.
+
+    :raise InvalidEntry: with ``.field`` for a value that breaks a rule.
+    :raise CampaignClosed: when staff have closed the campaign.
+    """
+    reason = _clean_text(reason, "reason", REASON_MAX, "The reason")
+    donor_name = _clean_text(donor_name, "donor_name", DONOR_NAME_MAX, "The donor's name")
+    donor_town = _clean_text(donor_town, "donor_town", DONOR_TOWN_MAX, "The donor's town")
+    via = _clean_text(via, "via", VIA_MAX, "Via") or "staff"
+    check_entry(campaign, amount_pence, received_on=received_on, source=source, reason=reason)
+
+    _move_total(session, campaign, amount_pence)
+    entry = Entry(
+        campaign_id=campaign.id,
+        amount_pence=amount_pence,
+        received_on=received_on,
+        source=source,
+        donor_name=donor_name,
+        donor_town=donor_town,
+        may_thank=bool(may_thank) and donor_name is not None,
+        reason=reason,
+        entered_by_id=getattr(by, "id", by),
+        via=via,
+    )
+    session.add(entry)
+    session.flush()
+    audit.record(
+        session, "fund.correction" if reason else "fund.entry", "fund_entry", entry.id, by=by,
+        campaign=campaign.slug, amount_pence=amount_pence, via=via,
+    )
+    return entry
+
+
+def _move_total(session: Session, campaign: Campaign, amount_pence: int,
+                *, expected: tuple[int, int] | None = None) -> None:
+    """The one place the running total changes: atomically, with its guards in the WHERE."""
+    table = Campaign.__table__
+    now = now_utc()
+    conditions = [table.c.id == campaign.id, table.c.closed_at.is_(None)]
+    raised = table.c.raised_pence + amount_pence
+    if amount_pence < 0:
+        conditions.append(table.c.raised_pence + amount_pence >= 0)
+    if expected is not None:
+        conditions += [table.c.raised_pence == expected[0], table.c.entry_count == expected[1]]
+    stmt = (
+        sa.update(table)
+        .where(*conditions)
+        .values(raised_pence=raised, entry_count=table.c.entry_count + 1, updated_at=now)
+        .returning(table.c.raised_pence, table.c.entry_count, table.c.updated_at)
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        current = session.execute(
+            sa.select(table.c.raised_pence, table.c.entry_count, table.c.closed_at)
+            .where(table.c.id == campaign.id)
+        ).one()
+        set_committed_value(campaign, "raised_pence", current.raised_pence)
+        set_committed_value(campaign, "entry_count", current.entry_count)
+        if current.closed_at is not None:
+            raise CampaignClosed(f"{campaign.name} is closed and takes no more entries.")
+        if expected is not None:
+            raise TotalChanged(
+                "Someone changed the fund while you had this form open, so nothing was "
+                f"saved. The total is now {money(current.raised_pence)}.",
+                current_pence=current.raised_pence, current_count=current.entry_count,
+            )
+        raise InvalidEntry(
+            "A correction can't take the total below zero: it is now "
+            f"{money(current.raised_pence)}.",
+            field="amount_pence",
+        )
+    # Keep the object in step without another SELECT (and without marking it dirty).
+    set_committed_value(campaign, "raised_pence", row.raised_pence)
+    set_committed_value(campaign, "entry_count", row.entry_count)
+    set_committed_value(campaign, "updated_at", row.updated_at)
+
+
+def add_correction(session: Session, campaign: Campaign, amount_pence: int, *, reason: str,
+                   received_on: dt.date, by=None, source: str = "other",
+                   via: str = "staff") -> Entry:
+    """A correction entry: either sign, never zero, with a required reason."""
+    if not reason or not reason.strip():
+        raise InvalidEntry("Give a reason for the correction.", field="reason")
+    return add_entry(session, campaign, amount_pence, received_on=received_on, source=source,
+                     by=by, via=via, reason=reason)
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    amount_pence: int
+    source: str = "post"
+    donor_name: str | None = None
+    donor_town: str | None = None
+    may_thank: bool = False
+
+
+def add_batch(session: Session, campaign: Campaign, lines: Sequence[BatchLine], *,
+              received_on: dt.date, by=None, via: str = "batch") -> list[Entry]:
+    """A day's post in one go. Every line is checked before anything is written; the caller's
+    single commit (or rollback on error) makes it all or nothing.
+
+    :raise BatchError: naming the first bad line (1-based).
+    """
+    if not lines:
+        raise InvalidEntry("Enter at least one amount.", field="lines")
+    for number, line in enumerate(lines, start=1):
+        try:
+            _clean_text(line.donor_name, "donor_name", DONOR_NAME_MAX, "The donor's name")
+            _clean_text(line.donor_town, "donor_town", DONOR_TOWN_MAX, "The donor's town")
+            check_entry(campaign, line.amount_pence, received_on=received_on,
+                        source=line.source, reason=None)
+        except FundError as err:
+            raise BatchError(number, err) from None
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            entries.append(add_entry(
+                session, campaign, line.amount_pence, received_on=received_on,
+                source=line.source, by=by, via=via, donor_name=line.donor_name,
+                donor_town=line.donor_town, may_thank=line.may_thank,
+            ))
+        except FundError as err:
+            raise BatchError(number, err) from None
+    return entries
+
+
+def set_total(session: Session, campaign: Campaign, new_total_pence: int, *,
+              expected_pence: int, expected_count: int, received_on: dt.date,
+              reason: str | None = None, by=None, via: str = "set-total") -> Entry:
+    """Set the running total to a figure staff know (e.g. from the bank) by recording a
+    correction for the difference.
+
+    Guarded by the total (and entry count) the form was loaded with: if the fund changed in
+    between, nothing is written.
+
+    :raise TotalChanged: someone else changed the fund first; carries the current total.
+    :raise InvalidEntry: the new total is negative or the same as now.
+    """
+    if isinstance(new_total_pence, bool) or not isinstance(new_total_pence, int):
+        raise InvalidEntry("The total must be a whole number of pence.", field="total")
+    if new_total_pence < 0:
+        raise InvalidEntry("The total can't be below zero.", field="total")
+    difference = new_total_pence - expected_pence
+    if difference == 0:
+        raise InvalidEntry(f"The total is already {money(new_total_pence)}.", field="total")
+    reason = _clean_text(reason, "reason", REASON_MAX, "The reason") or (
+        f"Total set to {money(new_total_pence, always_pence=True)} "
+        f"(was {money(expected_pence, always_pence=True)})"
+    )
+    reason = reason[:REASON_MAX]
+    try:
+        check_entry(campaign, difference, received_on=received_on, source="other", reason=reason)
+    except InvalidEntry as err:
+        if err.field == "amount_pence":
+            err.field = "total"
+        raise
+    _move_total(session, campaign, difference, expected=(expected_pence, expected_count))
+    entry = Entry(
+        campaign_id=campaign.id, amount_pence=difference, received_on=received_on,
+        source="other", reason=reason, entered_by_id=getattr(by, "id", by), via=via,
+    )
+    session.add(entry)
+    session.flush()
+    audit.record(session, "fund.total_set", "fund_campaign", campaign.id, by=by,
+                 entry_id=entry.id, old_pence=expected_pence, new_pence=new_total_pence)
+    return entry
+
+
+def ledger_statement(campaign_id: int, *, source: str | None = None,
+                     day: dt.date | None = None, corrections_only: bool = False):
+    stmt = sa.select(Entry).where(Entry.campaign_id == campaign_id)
+    if source:
+        stmt = stmt.where(Entry.source == source)
+    if day:
+        stmt = stmt.where(Entry.received_on == day)
+    if corrections_only:
+        stmt = stmt.where(Entry.reason.is_not(None))
+    return stmt.order_by(Entry.id.desc())
+
+
+def daily_totals(session: Session, campaign_id: int) -> list[tuple[dt.date, int, int]]:
+    """``(day, pence, number of entries)`` for each day that had entries, oldest first."""
+    rows = session.execute(
+        sa.select(Entry.received_on, sa.func.sum(Entry.amount_pence), sa.func.count())
+        .where(Entry.campaign_id == campaign_id)
+        .group_by(Entry.received_on)
+        .order_by(Entry.received_on)
+    ).all()
+    return [(day, int(total), int(count)) for day, total, count in rows]
+
+
+def thanked_donors(session: Session, campaign_id: int, *, day: dt.date | None = None,
+                   limit: int = 30) -> list[str]:
+    """"J. Smith of Leeds" for donors who agreed to be thanked, newest first, each once."""
+    stmt = (
+        sa.select(Entry.donor_name, Entry.donor_town)
+        .where(Entry.campaign_id == campaign_id, Entry.may_thank.is_(True),
+               Entry.donor_name.is_not(None), Entry.amount_pence > 0)
+        .order_by(Entry.id.desc())
+        .limit(limit * 3)
+    )
+    if day is not None:
+        stmt = stmt.where(Entry.received_on == day)
+    names: list[str] = []
+    for name, town in session.execute(stmt):
+        label = f"{name} of {town}" if town else name
+        if label not in names:
+            names.append(label)
+        if len(names) >= limit:
+            break
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# Campaigns
+
+
+def _check_campaign_values(*, name: str, slug: str, target_pence: int, opens_on: dt.date,
+                           deadline: dt.date, donate_url: str, thank_you_text: str) -> None:
+    if not name or len(name) > NAME_MAX:
+        raise InvalidCampaign(f"Enter a name of at most {NAME_MAX} characters.", field="name")
+    if not slug or len(slug) > SLUG_MAX or not _is_slug(slug):
+        raise InvalidCampaign("Use lower-case letters, digits and hyphens for the address.",
+                              field="slug")
+    if isinstance(target_pence, bool) or not isinstance(target_pence, int) or target_pence <= 0:
+        raise InvalidCampaign("Enter a target greater than zero.", field="target_pence")
+    if deadline < opens_on:
+        raise InvalidCampaign("The deadline can't be before the opening day.", field="deadline")
+    if len(donate_url or "") > URL_MAX:
+        raise InvalidCampaign("That address is too long.", field="donate_url")
+    if donate_url and not donate_url.startswith(("https://", "http://", "/")):
+        raise InvalidCampaign("Enter a web address starting with https://.", field="donate_url")
+    if len(thank_you_text or "") > THANKS_MAX:
+        raise InvalidCampaign(f"Keep the text under {THANKS_MAX} characters.",
+                              field="thank_you_text")
+
+
+def _is_slug(value: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", value) is not None
+
+
+#: paths under /fund/ that a campaign slug must not take
+RESERVED_SLUGS = {"archive", "widget", "badge.svg", "badge"}
+
+
+def create_campaign(session: Session, *, name: str, slug: str, target_pence: int,
+                    opens_on: dt.date, deadline: dt.date, donate_url: str = "",
+                    thank_you_text: str = "", by=None) -> Campaign:
+    name, slug = (name or "").strip(), (slug or "").strip().lower()
+    _check_campaign_values(name=name, slug=slug, target_pence=target_pence, opens_on=opens_on,
+                           deadline=deadline, donate_url=donate_url,
+                           thank_you_text=thank_you_text)
+    if slug in RESERVED_SLUGS:
+        raise InvalidCampaign("That address is used by another page; choose another.",
+                              field="slug")
+    if get_campaign(session, slug) is not None:
+        raise InvalidCampaign("Another campaign already has that address.", field="slug")
+    campaign = Campaign(name=name, slug=slug, target_pence=target_pence, opens_on=opens_on,
+                        deadline=deadline, donate_url=donate_url or "",
+                        thank_you_text=thank_you_text or "")
+    session.add(campaign)
+    session.flush()
+    audit.record(session, "fund.campaign_created", "fund_campaign", campaign.id, by=by,
+                 slug=slug, target_pence=target_pence)
+    return campaign
+
+
+def update_campaign(session: Session, campaign: Campaign, *, name: str, target_pence: int,
+                    opens_on: dt.date, deadline: dt.date, donate_url: str = "",
+                    thank_you_text: str = "", by=None) -> Campaign:
+    """Change the name, target, dates or texts. The ledger can't change, so the dates can't
+    move to leave an existing entry outside the campaign."""
+    name = (name or "").strip()
+    _check_campaign_values(name=name, slug=campaign.slug, target_pence=target_pence,
+                           opens_on=opens_on, deadline=deadline, donate_url=donate_url,
+                           thank_you_text=thank_you_text)
+    first, last = session.execute(
+        sa.select(sa.func.min(Entry.received_on), sa.func.max(Entry.received_on))
+        .where(Entry.campaign_id == campaign.id)
+    ).one()
+    if first is not None and opens_on > first:
+        raise InvalidCampaign(
+            f"There are entries from {first:%-d %b %Y}: the campaign must open by then.",
+            field="opens_on")
+    if last is not None and deadline < last:
+        raise InvalidCampaign(
+            f"There are entries from {last:%-d %b %Y}: the deadline can't be before then.",
+            field="deadline")
+    before = {"target_pence": campaign.target_pence, "opens_on": campaign.opens_on.isoformat(),
+              "deadline": campaign.deadline.isoformat()}
+    campaign.name = name
+    campaign.target_pence = target_pence
+    campaign.opens_on = opens_on
+    campaign.deadline = deadline
+    campaign.donate_url = donate_url or ""
+    campaign.thank_you_text = thank_you_text or ""
+    campaign.updated_at = now_utc()
+    session.flush()
+    audit.record(session, "fund.campaign_updated", "fund_campaign", campaign.id, by=by,
+                 before=before, target_pence=target_pence, opens_on=opens_on.isoformat(),
+                 deadline=deadline.isoformat())
+    return campaign
+
+
+def close_campaign(session: Session, campaign: Campaign, *, by=None) -> Campaign:
+    if campaign.closed_at is not None:
+        raise InvalidCampaign(f"{campaign.name} is already closed.", field="campaign")
+    campaign.closed_at = now_utc()
+    campaign.updated_at = campaign.closed_at
+    session.flush()
+    audit.record(session, "fund.campaign_closed", "fund_campaign", campaign.id, by=by,
+                 raised_pence=campaign.raised_pence)
+    return campaign
+
+
+def reopen_campaign(session: Session, campaign: Campaign, *, by=None) -> Campaign:
+    if campaign.closed_at is None:
+        raise InvalidCampaign(f"{campaign.name} is not closed.", field="campaign")
+    campaign.closed_at = None
+    campaign.updated_at = now_utc()
+    session.flush()
+    audit.record(session, "fund.campaign_reopened", "fund_campaign", campaign.id, by=by)
+    return campaign
+
+
+def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
+    last = calendar.monthrange(year, month)[1]
+    return dt.date(year, month, 1), dt.date(year, month, last)
+
+
+def next_month_values(session: Session, today: dt.date) -> dict:
+    """What the one-click "next month's campaign" would create: the month after the latest
+    campaign (or this month when there is none), with the latest target and donate URL."""
+    latest = session.scalar(sa.select(Campaign).order_by(Campaign.deadline.desc()).limit(1))
+    if latest is None:
+        year, month = today.year, today.month
+        target, url, thanks = 1_800_000, "", ""
+    else:
+        year, month = latest.deadline.year, latest.deadline.month + 1
+        if month == 13:
+            year, month = year + 1, 1
+        target, url, thanks = latest.target_pence, latest.donate_url, latest.thank_you_text
+    first, last = month_bounds(year, month)
+    slug = f"{year:04d}-{month:02d}"
+    if get_campaign(session, slug) is not None:
+        slug = f"{slug}-{first:%b}".lower()
+    return {
+        "name": f"{first:%B %Y} fighting fund", "slug": slug, "target_pence": target,
+        "opens_on": first, "deadline": last, "donate_url": url, "thank_you_text": thanks,
+    }
+
+
+def create_next_month(session: Session, today: dt.date, *, by=None) -> Campaign:
+    return create_campaign(session, **next_month_values(session, today), by=by)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification and the printed paragraph
+
+
+@dataclass(frozen=True)
+class Difference:
+    slug: str
+    name: str
+    stored_pence: int
+    ledger_pence: int
+    stored_count: int
+    ledger_count: int
+
+    def describe(self) -> str:
+        return (f"{self.slug}: running total {money(self.stored_pence, always_pence=True)} "
+                f"({self.stored_count} entries) but the ledger sums to "
+                f"{money(self.ledger_pence, always_pence=True)} ({self.ledger_count} entries)")
+
+
+def verify_totals(session: Session) -> tuple[int, list[Difference]]:
+    """Recompute every campaign's sum and count from the ledger; return
+    ``(campaigns checked, differences)``."""
+    sums = (
+        sa.select(Entry.campaign_id, sa.func.coalesce(sa.func.sum(Entry.amount_pence), 0)
+                  .label("total"), sa.func.count().label("n"))
+        .group_by(Entry.campaign_id)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(Campaign.slug, Campaign.name, Campaign.raised_pence, Campaign.entry_count,
+                  sa.func.coalesce(sums.c.total, 0), sa.func.coalesce(sums.c.n, 0))
+        .outerjoin(sums, sums.c.campaign_id == Campaign.id)
+        .order_by(Campaign.opens_on)
+    ).all()
+    differences = [
+        Difference(slug, name, int(stored), int(total), int(count), int(n))
+        for slug, name, stored, count, total, n in rows
+        if int(stored) != int(total) or int(count) != int(n)
+    ]
+    return len(rows), differences
+
+
+def _join_names(names: list[str]) -> str:
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def daily_report(session: Session, campaign: Campaign, day: dt.date, *,
+                 max_names: int = 12) -> str:
+    """The fund paragraph for the paper printed the day after ``day``: "£412 came in
+    yesterday, bringing November's total to £6,572. £11,428 to go with 17 days left. Thanks
+    to J. Smith of Leeds, …". Figures come from the ledger up to and including ``day``.
+    """
+    day_total, up_to = session.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(
+                sa.case((Entry.received_on == day, Entry.amount_pence), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(Entry.amount_pence), 0),
+        ).where(Entry.campaign_id == campaign.id, Entry.received_on <= day)
+    ).one()
+    day_total, up_to = int(day_total), int(up_to)
+    month = f"{campaign.opens_on:%B}'s" if _is_calendar_month(campaign) else "the fund's"
+    if day_total > 0:
+        first = f"{money(day_total)} came in yesterday, bringing {month} total to {money(up_to)}."
+    elif day_total < 0:
+        first = (f"After a correction of {money(-day_total)} yesterday, {month} total stands "
+                 f"at {money(up_to)}.")
+    else:
+        first = f"Nothing came in yesterday: {month} total stands at {money(up_to)}."
+    # The paper comes out the day after `day`: count the days left from then.
+    left = (campaign.deadline - (day + dt.timedelta(days=1))).days
+    target = campaign.target_pence
+    if up_to >= target:
+        over = up_to - target
+        second = f"That's our {money(target)} target reached" + (
+            f", with {money(over)} to spare." if over else ".")
+    else:
+        to_go = money(target - up_to)
+        if left > 1:
+            second = f"{to_go} to go with {left} days left."
+        elif left == 1:
+            second = f"{to_go} to go with one day left."
+        elif left == 0:
+            second = f"{to_go} to go, and today is the last day."
+        else:
+            second = f"The fund closed {to_go} short of its target."
+    parts = [first, second]
+    names = thanked_donors(session, campaign.id, day=day, limit=max_names + 1)
+    if names:
+        shown = names[:max_names]
+        more = " and many others" if len(names) > max_names else ""
+        if more:
+            parts.append(f"Thanks to {', '.join(shown)}{more}.")
+        else:
+            parts.append(f"Thanks to {_join_names(shown)}.")
+    return " ".join(parts)
+
+
+def _is_calendar_month(campaign: Campaign) -> bool:
+    first, last = month_bounds(campaign.opens_on.year, campaign.opens_on.month)
+    return campaign.opens_on == first and campaign.deadline == last
