@@ -1,0 +1,67 @@
+"""A member logs in, sees their own things, logs out; a cookie copied before logout is dead."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import DEMO, log_in, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_member_logs_in_sees_own_account_and_logs_out(new_context):
+    context = new_context()
+    page = context.new_page()
+    page.goto("/")
+    page.get_by_role("link", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
+    email, _ = DEMO["member"]
+    log_in(page, "member", remember=True)
+
+    expect(page).to_have_url(f"{page.url.split('/account')[0]}/account")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
+    expect(page.get_by_text("Welcome back")).to_be_visible()
+    expect(page.get_by_text(email)).to_be_visible()
+    expect(page.get_by_role("link", name="Staff")).to_have_count(0)
+    screenshot(page, "account")
+
+    copied = context.cookies()
+    assert {c["name"] for c in copied} >= {"session", "remember_token"}
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You have logged out.")).to_be_visible()
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    page.goto("/account")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
+
+    # Someone who copied the cookies before the logout (session and remember-me) gets nothing.
+    thief = new_context()
+    thief.add_cookies(copied)
+    stolen = thief.new_page()
+    stolen.goto("/account")
+    expect(stolen.get_by_role("heading", level=1)).to_have_text("Log in")
+    expect(stolen.get_by_text(email)).to_have_count(0)
+
+    # Each cookie on its own is dead too.
+    for cookie in copied:
+        one = new_context()
+        one.add_cookies([cookie])
+        single = one.new_page()
+        single.goto("/account")
+        expect(single.get_by_role("heading", level=1)).to_have_text("Log in")
+
+
+def test_a_copied_cookie_works_until_logout(new_context):
+    """The control for the test above: the same copy made while logged in does work."""
+    context = new_context()
+    page = context.new_page()
+    log_in(page, "member")
+    other = new_context()
+    other.add_cookies(context.cookies())
+    twin = other.new_page()
+    twin.goto("/account")
+    expect(twin.get_by_role("heading", level=1)).to_have_text("Your account")
+    page.get_by_role("button", name="Log out").click()
+    twin.goto("/account")
+    expect(twin.get_by_role("heading", level=1)).to_have_text("Log in")
