@@ -4,4 +4,21 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    pass
+    from coop import hooks
+    from coop.api import admin, models, views  # noqa: F401 - models belong to the schema
+    from coop.api.cli import api_token_cli
+    from coop.extensions import csrf
+
+    csrf.exempt(views.bp)  # bearer tokens, not cookies: cross-site requests carry no token
+    app.register_blueprint(views.bp)
+    app.register_blueprint(admin.bp)
+    app.cli.add_command(api_token_cli)
+    hooks.register(app, "staff_links", _staff_links)
+
+
+def _staff_links():
+    from flask_login import current_user
+
+    if current_user.is_authenticated and current_user.is_admin:
+        return [("API tokens", "api_admin.tokens")]
+    return []
