@@ -12,6 +12,8 @@ DEFAULTS = {
     "FUND_CACHE_SECONDS": 1.0,
     #: who may frame /fund/widget: None means any site; else a list or space-separated origins
     "FUND_WIDGET_ORIGINS": None,
+    #: Cache-Control max-age (seconds) of the widget, badge and JSON
+    "FUND_PUBLIC_MAX_AGE": 30,
 }
 
 
@@ -25,4 +27,9 @@ def init_app(app: Flask) -> None:
         ttl=float(app.config["FUND_CACHE_SECONDS"])
     )
     cache.listen()
-    _ = hooks
+
+    from coop.fund import api, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    hooks.register(app, "home_sections", views.home_panel)
