@@ -28,8 +28,11 @@ def init_app(app: Flask) -> None:
     )
     cache.listen()
 
-    from coop.fund import api, views
+    from coop.fund import api, cli, staff, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(staff.bp)
+    app.cli.add_command(cli.verify_command)
     hooks.register(app, "home_sections", views.home_panel)
+    hooks.register(app, "staff_links", staff.staff_links)

@@ -1,0 +1,170 @@
+"""Staff forms for the fund: one gift, a day's post, set total, corrections, campaigns."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    URLField,
+    ValidationError,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from coop.fund.models import (
+    DONOR_NAME_MAX,
+    DONOR_TOWN_MAX,
+    NAME_MAX,
+    REASON_MAX,
+    SLUG_MAX,
+    SOURCE_LABELS,
+    SOURCES,
+    THANKS_MAX,
+    URL_MAX,
+)
+from coop.money import AmountField
+
+SOURCE_CHOICES = [SelectChoice(s, SOURCE_LABELS[s]) for s in SOURCES]
+#: how many lines the batch form shows unless ?rows= asks for more
+BATCH_ROWS = 10
+BATCH_ROWS_MAX = 100
+
+
+def _max_gift() -> int:
+    return int(current_app.config["FUND_MAX_GIFT_PENCE"])
+
+
+def _received_on(label: str = "Day received"):
+    return DateField(label, validators=[InputRequired("Enter the day the money arrived.")],
+                     description="The day it reached us (for post, the day it was opened).")
+
+
+class GiftForm(FlaskForm):
+    amount = AmountField("Amount (£)", max_pence=_max_gift,
+                         description="For example 25, 12.50 or £1,000.")
+    received_on = _received_on()
+    source = SelectField("Source", choices=SOURCE_CHOICES)
+    donor_name = StringField("Donor’s name (optional)",
+                             validators=[Optional(), Length(max=DONOR_NAME_MAX)],
+                             description="As it should be printed, e.g. J. Smith.")
+    donor_town = StringField("Town (optional)",
+                             validators=[Optional(), Length(max=DONOR_TOWN_MAX)])
+    may_thank = BooleanField("The donor agreed to be thanked by name in the paper")
+    submit = SubmitField("Add gift")
+
+
+class _OptionalAmountField(AmountField):
+    """A batch line's amount: a blank line is skipped, not an error."""
+
+    def pre_validate(self, form):
+        if not (self.data or "").strip():
+            self.pence = None
+            return
+        super().pre_validate(form)
+
+
+class BatchLineForm(Form):
+    amount = _OptionalAmountField("Amount (£)", max_pence=_max_gift)
+    donor_name = StringField("Name", validators=[Optional(), Length(max=DONOR_NAME_MAX)])
+    donor_town = StringField("Town", validators=[Optional(), Length(max=DONOR_TOWN_MAX)])
+    may_thank = BooleanField("May thank")
+
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        blank_amount = not (self.amount.data or "").strip()
+        if ok and blank_amount and (self.donor_name.data or self.donor_town.data
+                                    or self.may_thank.data):
+            self.amount.errors = [*self.amount.errors, "Enter an amount for this line."]
+            return False
+        return ok
+
+    @property
+    def is_blank(self) -> bool:
+        return not any(((self.amount.data or "").strip(), self.donor_name.data,
+                        self.donor_town.data, self.may_thank.data))
+
+
+class BatchForm(FlaskForm):
+    received_on = _received_on()
+    source = SelectField("Source of every line", choices=SOURCE_CHOICES, default="post")
+    lines = FieldList(FormField(BatchLineForm), min_entries=BATCH_ROWS,
+                      max_entries=BATCH_ROWS_MAX)
+    submit = SubmitField("Add all these gifts")
+
+    def validate_lines(self, field):
+        if all(line.form.is_blank for line in field.entries):
+            raise ValidationError("Enter at least one amount.")
+
+
+class SetTotalForm(FlaskForm):
+    new_total = AmountField("New total raised (£)",
+                            description="The whole campaign’s total, e.g. from the bank.")
+    received_on = _received_on("Day of the correction")
+    reason = StringField("Reason (optional)", validators=[Optional(), Length(max=REASON_MAX)],
+                         description="Recorded in the ledger with the difference.")
+    #: the total and entry count the form was loaded with: the guard against lost updates
+    expected_pence = HiddenField()
+    expected_count = HiddenField()
+    submit = SubmitField("Set the total")
+
+    def expected(self) -> tuple[int, int] | None:
+        try:
+            return int(self.expected_pence.data), int(self.expected_count.data)
+        except (TypeError, ValueError):
+            return None
+
+
+class CorrectionForm(FlaskForm):
+    amount = AmountField("Correction (£)", allow_negative=True,
+                         description="Negative to take money off (e.g. -25 for a bounced "
+                                     "cheque), positive to add.")
+    received_on = _received_on("Day it applies to")
+    source = SelectField("Source", choices=SOURCE_CHOICES, default="other")
+    reason = StringField("Reason", validators=[DataRequired("Give a reason for the correction."),
+                                               Length(max=REASON_MAX)])
+    submit = SubmitField("Record correction")
+
+
+class CampaignForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired("Enter a name."), Length(max=NAME_MAX)],
+                       description="For example “November 2026 fighting fund”.")
+    slug = StringField("Web address", validators=[DataRequired("Enter a web address."),
+                                                  Length(max=SLUG_MAX)],
+                       description="Lower-case letters, digits and hyphens: /fund/2026-11.")
+    target = AmountField("Target (£)", description="For example 18,000.")
+    opens_on = DateField("Opens on", validators=[InputRequired("Enter the opening day.")])
+    deadline = DateField("Deadline", validators=[InputRequired("Enter the deadline.")],
+                         description="The last day gifts count.")
+    donate_url = URLField("Donate link", validators=[Optional(), Length(max=URL_MAX)],
+                          description="Where “Donate today” goes.")
+    thank_you_text = TextAreaField("Thank-you text (optional)",
+                                   validators=[Optional(), Length(max=THANKS_MAX)],
+                                   description="Shown under the bar. Markdown: **bold**, "
+                                               "[links](https://…).")
+    submit = SubmitField("Save campaign")
+
+    def validate_deadline(self, field):
+        if self.opens_on.data and field.data and field.data < self.opens_on.data:
+            raise ValidationError("The deadline can’t be before the opening day.")
+
+
+class EditCampaignForm(CampaignForm):
+    slug = None  # the address is permanent once published
+
+
+class DayForm(Form):
+    """``?day=`` for the daily report and the ledger filter (a GET form: no CSRF)."""
+
+    day = DateField("Day", validators=[Optional()])
+    source = SelectField("Source", choices=[SelectChoice("", "All sources"), *SOURCE_CHOICES],
+                         validators=[Optional()], validate_choice=False)

@@ -1,0 +1,443 @@
+"""Staff pages for the fund: gifts, a day's post, set total, corrections, the ledger, CSV,
+campaigns, the printed paper's daily paragraph and the totals check."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+
+from coop.access import access
+from coop.accounts.forms import EmptyForm
+from coop.csvexport import csv_response
+from coop.db import now_utc
+from coop.extensions import db
+from coop.formatting import LONDON, money
+from coop.fund import services
+from coop.fund.forms import (
+    BATCH_ROWS,
+    BATCH_ROWS_MAX,
+    BatchForm,
+    CampaignForm,
+    CorrectionForm,
+    DayForm,
+    EditCampaignForm,
+    GiftForm,
+    SetTotalForm,
+)
+from coop.fund.models import SOURCE_LABELS, Campaign, Entry
+
+bp = Blueprint("fund_staff", __name__, url_prefix="/staff/fund")
+
+#: service error fields → form fields
+FIELD_MAP = {"amount_pence": "amount", "target_pence": "target", "total": "new_total"}
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(LONDON).date()
+
+
+def _campaign_or_404(campaign_id: int) -> Campaign:
+    return db.get_or_404(Campaign, campaign_id)
+
+
+def _show_error(form, err: services.FundError) -> None:
+    """Put a service error next to its field, or at the top when it has none."""
+    name = FIELD_MAP.get(err.field or "", err.field)
+    field = getattr(form, name, None) if name else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, err.message]
+    else:
+        form.form_errors.append(err.message)
+
+
+def _default_day(campaign: Campaign) -> dt.date:
+    return min(max(_today(), campaign.opens_on), campaign.deadline)
+
+
+# ---------------------------------------------------------------------------------------------
+# Overview and campaigns
+
+
+@bp.route("")
+@access("staff")
+def index():
+    campaigns = services.all_campaigns(db.session)
+    current = services.current_campaign(db.session, _today())
+    return render_template(
+        "fund/staff/index.html", campaigns=campaigns, current=current, now=now_utc(),
+        next_values=services.next_month_values(db.session, _today()), action_form=EmptyForm(),
+        figures_of=services.figures_of,
+    )
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@access("staff", fresh=True)
+def new_campaign():
+    form = CampaignForm()
+    if request.method == "GET":
+        values = services.next_month_values(db.session, _today())
+        form.name.data, form.slug.data = values["name"], values["slug"]
+        form.target.data = money(values["target_pence"]).lstrip("£")
+        form.opens_on.data, form.deadline.data = values["opens_on"], values["deadline"]
+        form.donate_url.data = values["donate_url"]
+        form.thank_you_text.data = values["thank_you_text"]
+    if form.validate_on_submit():
+        try:
+            campaign = services.create_campaign(
+                db.session, name=form.name.data, slug=form.slug.data,
+                target_pence=form.target.pence, opens_on=form.opens_on.data,
+                deadline=form.deadline.data, donate_url=form.donate_url.data or "",
+                thank_you_text=form.thank_you_text.data or "", by=current_user,
+            )
+        except services.FundError as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(f"Created {campaign.name}.", "success")
+            return redirect(url_for(".campaign", campaign_id=campaign.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("fund/staff/campaign_form.html", form=form, campaign=None), status
+
+
+@bp.route("/campaigns/next", methods=["POST"])
+@access("staff", fresh=True)
+def next_campaign():
+    """Next month's campaign in one click: same target, the month's first and last day."""
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for(".index"))
+    try:
+        campaign = services.create_next_month(db.session, _today(), by=current_user)
+    except services.FundError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return redirect(url_for(".index"))
+    db.session.commit()
+    flash(f"Created {campaign.name}: {money(campaign.target_pence)} from "
+          f"{campaign.opens_on:%-d %B} to {campaign.deadline:%-d %B %Y}.", "success")
+    return redirect(url_for(".campaign", campaign_id=campaign.id))
+
+
+@bp.route("/<int:campaign_id>")
+@access("staff")
+def campaign(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    recent = db.session.scalars(
+        services.ledger_statement(campaign.id).options(selectinload(Entry.entered_by)).limit(10)
+    ).all()
+    return render_template(
+        "fund/staff/campaign.html", campaign=campaign, fund=services.figures_of(campaign),
+        now=now_utc(), recent=recent, action_form=EmptyForm(), source_labels=SOURCE_LABELS,
+    )
+
+
+@bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
+@access("staff", fresh=True)
+def edit_campaign(campaign_id: int):
+    """Change the name, target, dates and texts; the ledger can't be changed here."""
+    campaign = _campaign_or_404(campaign_id)
+    form = EditCampaignForm(obj=campaign)
+    if request.method == "GET":
+        form.target.data = money(campaign.target_pence).lstrip("£")
+    if form.validate_on_submit():
+        try:
+            services.update_campaign(
+                db.session, campaign, name=form.name.data, target_pence=form.target.pence,
+                opens_on=form.opens_on.data, deadline=form.deadline.data,
+                donate_url=form.donate_url.data or "",
+                thank_you_text=form.thank_you_text.data or "", by=current_user,
+            )
+        except services.FundError as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(f"Saved {campaign.name}.", "success")
+            return redirect(url_for(".campaign", campaign_id=campaign.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("fund/staff/campaign_form.html", form=form,
+                           campaign=campaign), status
+
+
+@bp.route("/<int:campaign_id>/close", methods=["POST"])
+@access("staff", fresh=True)
+def close(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            services.close_campaign(db.session, campaign, by=current_user)
+        except services.FundError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+        else:
+            db.session.commit()
+            flash(f"Closed {campaign.name} at {money(campaign.raised_pence)}. It takes no "
+                  "more entries.", "success")
+    return redirect(url_for(".campaign", campaign_id=campaign.id))
+
+
+@bp.route("/<int:campaign_id>/reopen", methods=["POST"])
+@access("staff", fresh=True)
+def reopen(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            services.reopen_campaign(db.session, campaign, by=current_user)
+        except services.FundError as err:
+            db.session.rollback()
+            flash(err.message, "error")
+        else:
+            db.session.commit()
+            flash(f"Reopened {campaign.name}.", "success")
+    return redirect(url_for(".campaign", campaign_id=campaign.id))
+
+
+# ---------------------------------------------------------------------------------------------
+# Money in: one gift, a day's post, set total, corrections
+
+
+def _entry_page(template: str, campaign: Campaign, form, status: int = 200, **extra):
+    return render_template(template, campaign=campaign, fund=services.figures_of(campaign),
+                           now=now_utc(), form=form, **extra), status
+
+
+@bp.route("/<int:campaign_id>/gifts/new", methods=["GET", "POST"])
+@access("staff", fresh=True)
+def add_gift(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    form = GiftForm()
+    if request.method == "GET":
+        form.received_on.data = _default_day(campaign)
+        form.source.data = "post"
+    if form.validate_on_submit():
+        try:
+            services.add_entry(
+                db.session, campaign, form.amount.pence, received_on=form.received_on.data,
+                source=form.source.data, by=current_user, via="staff",
+                donor_name=form.donor_name.data, donor_town=form.donor_town.data,
+                may_thank=form.may_thank.data,
+            )
+        except services.FundError as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(f"Added {money(form.amount.pence)}. {campaign.name} now stands at "
+                  f"{money(campaign.raised_pence)}.", "success")
+            return redirect(url_for(".add_gift", campaign_id=campaign.id))
+    return _entry_page("fund/staff/gift.html", campaign, form,
+                       422 if request.method == "POST" else 200)
+
+
+@bp.route("/<int:campaign_id>/batch", methods=["GET", "POST"])
+@access("staff", fresh=True)
+def batch(campaign_id: int):
+    """A day's post: several amounts in one form, saved all together or not at all."""
+    campaign = _campaign_or_404(campaign_id)
+    form = BatchForm()
+    if request.method == "GET":
+        rows = request.args.get("rows", type=int) or BATCH_ROWS
+        rows = min(max(rows, 1), BATCH_ROWS_MAX)
+        while len(form.lines.entries) < rows:
+            form.lines.append_entry()
+        form.received_on.data = _default_day(campaign)
+    if form.validate_on_submit():
+        lines = [
+            services.BatchLine(
+                amount_pence=line.form.amount.pence, source=form.source.data,
+                donor_name=line.form.donor_name.data, donor_town=line.form.donor_town.data,
+                may_thank=line.form.may_thank.data,
+            )
+            for line in form.lines.entries if not line.form.is_blank
+        ]
+        numbers = [n for n, line in enumerate(form.lines.entries, 1) if not line.form.is_blank]
+        try:
+            entries = services.add_batch(db.session, campaign, lines,
+                                         received_on=form.received_on.data, by=current_user)
+        except services.BatchError as err:
+            db.session.rollback()
+            row = form.lines.entries[numbers[err.line - 1] - 1].form
+            field_name = FIELD_MAP.get(err.field or "", err.field)
+            target = getattr(row, field_name, None) if field_name else None
+            if target is None:
+                target = getattr(form, field_name, None) if field_name else None
+            if target is not None and hasattr(target, "errors"):
+                target.errors = [*target.errors, err.error.message]
+            form.form_errors.append(f"Line {numbers[err.line - 1]}: {err.error.message} "
+                                    "Nothing was saved.")
+        except services.FundError as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            total = sum(e.amount_pence for e in entries)
+            flash(f"Added {len(entries)} gift{'s' if len(entries) != 1 else ''} totalling "
+                  f"{money(total)}. {campaign.name} now stands at "
+                  f"{money(campaign.raised_pence)}.", "success")
+            return redirect(url_for(".campaign", campaign_id=campaign.id))
+    elif request.method == "POST":
+        bad = [n for n, line in enumerate(form.lines.entries, 1) if line.form.errors]
+        if bad:
+            form.form_errors.append(
+                "Check line" + ("s " if len(bad) > 1 else " ") + ", ".join(map(str, bad))
+                + ". Nothing was saved.")
+    return _entry_page("fund/staff/batch.html", campaign, form,
+                       422 if request.method == "POST" else 200)
+
+
+@bp.route("/<int:campaign_id>/set-total", methods=["GET", "POST"])
+@access("staff", fresh=True)
+def set_total(campaign_id: int):
+    """Set the running total to a known figure; refused if the fund changed since the form
+    was loaded (the hidden total and count are the guard)."""
+    campaign = _campaign_or_404(campaign_id)
+    form = SetTotalForm()
+    if request.method == "GET":
+        form.received_on.data = _default_day(campaign)
+    if request.method == "GET" or form.expected() is None:
+        form.expected_pence.data = str(campaign.raised_pence)
+        form.expected_count.data = str(campaign.entry_count)
+    if form.validate_on_submit():
+        expected_pence, expected_count = form.expected()
+        try:
+            entry = services.set_total(
+                db.session, campaign, form.new_total.pence, expected_pence=expected_pence,
+                expected_count=expected_count, received_on=form.received_on.data,
+                reason=form.reason.data, by=current_user,
+            )
+        except services.TotalChanged as err:
+            db.session.rollback()
+            db.session.refresh(campaign)
+            form.expected_pence.data = str(campaign.raised_pence)
+            form.expected_count.data = str(campaign.entry_count)
+            form.form_errors.append(
+                f"Nothing was saved: someone changed the fund while you had this form open. "
+                f"The total is now {money(err.current_pence, always_pence=True)}. Check the "
+                "figure and send the form again if it's still right.")
+            return _entry_page("fund/staff/set_total.html", campaign, form, 409)
+        except services.FundError as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(f"Total set to {money(campaign.raised_pence, always_pence=True)}: a correction "
+                  f"of {money(entry.amount_pence, always_pence=True)} was recorded.", "success")
+            return redirect(url_for(".campaign", campaign_id=campaign.id))
+    return _entry_page("fund/staff/set_total.html", campaign, form,
+                       422 if request.method == "POST" else 200)
+
+
+@bp.route("/<int:campaign_id>/corrections/new", methods=["GET", "POST"])
+@access("staff", fresh=True)
+def add_correction(campaign_id: int):
+    """A correction entry (either sign) with a required reason: the ledger is never edited."""
+    campaign = _campaign_or_404(campaign_id)
+    form = CorrectionForm()
+    if request.method == "GET":
+        form.received_on.data = _default_day(campaign)
+    if form.validate_on_submit():
+        try:
+            services.add_correction(
+                db.session, campaign, form.amount.pence, reason=form.reason.data,
+                received_on=form.received_on.data, source=form.source.data, by=current_user,
+            )
+        except services.FundError as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(f"Correction of {money(form.amount.pence, always_pence=True)} recorded. "
+                  f"{campaign.name} now stands at {money(campaign.raised_pence)}.", "success")
+            return redirect(url_for(".campaign", campaign_id=campaign.id))
+    return _entry_page("fund/staff/correction.html", campaign, form,
+                       422 if request.method == "POST" else 200)
+
+
+# ---------------------------------------------------------------------------------------------
+# The ledger, CSV, the daily report, verification
+
+
+def _ledger_filters() -> tuple[DayForm, str | None, dt.date | None]:
+    form = DayForm(request.args)
+    form.validate()
+    source = form.source.data if form.source.data in SOURCE_LABELS else None
+    day = form.day.data if not form.day.errors else None
+    return form, source, day
+
+
+@bp.route("/<int:campaign_id>/ledger")
+@access("staff")
+def ledger(campaign_id: int):
+    """Every entry, newest first, with who entered it; filter by source and day."""
+    campaign = _campaign_or_404(campaign_id)
+    filters, source, day = _ledger_filters()
+    stmt = services.ledger_statement(campaign.id, source=source, day=day)
+    page = db.paginate(stmt.options(selectinload(Entry.entered_by)), per_page=100,
+                       error_out=False)
+    total, count = db.session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(Entry.amount_pence), 0), sa.func.count())
+        .select_from(stmt.order_by(None).subquery())
+    ).one()
+    args = {k: v for k, v in (("source", source), ("day", day and day.isoformat())) if v}
+    return render_template(
+        "fund/staff/ledger.html", campaign=campaign, page=page, filters=filters,
+        filter_total=int(total), filter_count=int(count), args=args,
+        source_labels=SOURCE_LABELS,
+    )
+
+
+@bp.route("/<int:campaign_id>/ledger.csv")
+@access("staff")
+def ledger_csv(campaign_id: int):
+    """The ledger as CSV (same filters); text cells that could be formulas are neutralised."""
+    campaign = _campaign_or_404(campaign_id)
+    _filters, source, day = _ledger_filters()
+    stmt = services.ledger_statement(campaign.id, source=source, day=day).options(
+        selectinload(Entry.entered_by))
+    header = ["id", "received_on", "amount", "amount_pence", "source", "donor_name",
+              "donor_town", "may_thank", "correction_reason", "entered_by", "via",
+              "entered_at_utc"]
+
+    def rows():
+        for entry in db.session.scalars(stmt.execution_options(yield_per=1000)):
+            yield [
+                entry.id, entry.received_on.isoformat(),
+                money(entry.amount_pence, always_pence=True).replace("£", "").replace(",", ""),
+                entry.amount_pence, entry.source, entry.donor_name, entry.donor_town,
+                entry.may_thank, entry.reason,
+                entry.entered_by.email if entry.entered_by else None, entry.via,
+                entry.created_at.isoformat(),
+            ]
+
+    return csv_response(f"fund-{campaign.slug}-ledger.csv", header, rows())
+
+
+@bp.route("/<int:campaign_id>/report")
+@access("staff")
+def report(campaign_id: int):
+    """The fund paragraph for the printed paper, for a chosen day (default yesterday)."""
+    campaign = _campaign_or_404(campaign_id)
+    form = DayForm(request.args)
+    form.validate()
+    day = form.day.data if form.day.data and not form.day.errors else None
+    if day is None:
+        day = _today() - dt.timedelta(days=1)
+    text = services.daily_report(db.session, campaign, day)
+    return render_template("fund/staff/report.html", campaign=campaign, form=form, day=day,
+                           printed_on=day + dt.timedelta(days=1), text=text)
+
+
+@bp.route("/verify")
+@access("staff")
+def verify():
+    """Recompute every campaign's total from its ledger and show any difference."""
+    checked, differences = services.verify_totals(db.session)
+    return render_template("fund/staff/verify.html", checked=checked, differences=differences)
+
+
+def staff_links() -> list[tuple[str, str]]:
+    return [("Fighting fund", "fund_staff.index"), ("Verify fund totals", "fund_staff.verify")]
