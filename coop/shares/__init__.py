@@ -1,7 +1,88 @@
 """Share-buying and supporter enquiries: public forms, staff inbox, member view."""
 
+from __future__ import annotations
+
+import datetime as dt
+
+import click
 from flask import Flask
+from flask.cli import with_appcontext
+
+#: defaults; each can be overridden in the config or as COOP_<NAME> in the environment
+DEFAULTS = {
+    #: the least and most one enquiry may offer for shares (£1 each), in whole pounds
+    "SHARES_MIN_POUNDS": 1,
+    "SHARES_MAX_POUNDS": 100_000,
+    #: supporter pledges, in pounds
+    "SUPPORT_MIN_POUNDS": 1,
+    "SUPPORT_MAX_POUNDS": 10_000,
+    #: Markdown shown above the share enquiry form
+    "SHARES_INTRO": (
+        "The paper is owned by its readers through the society. Each share costs **£1**, "
+        "and every shareholder has **one vote**, however many shares they hold. "
+        "Shares are not traded and don't pay dividends: they give you a say in how the paper "
+        "is run and help keep it independent.\n\n"
+        "Send us this form and the membership secretary will be in touch about paying and "
+        "your share certificate. Nothing is taken from you until then."
+    ),
+    #: enquiries one address may send in the window (both forms together)
+    "SHARES_RATE_LIMIT": "5 per hour",
+    #: the privacy notice linked from the consent box; empty means this feature's /privacy
+    "PRIVACY_URL": "",
+}
 
 
 def init_app(app: Flask) -> None:
-    pass
+    from coop import hooks
+    from coop.shares import staff, views
+
+    for name, value in DEFAULTS.items():
+        app.config.setdefault(name, value)
+    app.register_blueprint(views.bp)
+    app.jinja_env.globals["shares_privacy_url"] = views.privacy_url
+    app.register_blueprint(staff.bp)
+    app.cli.add_command(purge_enquiries_command)
+    hooks.register(app, "account_sections", _account_section)
+    hooks.register(app, "data_export", _data_export)
+    hooks.register(app, "account_deletion", _account_deletion)
+    hooks.register(app, "staff_links", _staff_links)
+
+
+def _account_section(session, user):
+    from coop.shares import services
+
+    return {"template": "shares/_account_section.html",
+            "share_enquiries": services.for_user(session, user)}
+
+
+def _data_export(session, user):
+    from coop.shares import services
+
+    return "share_enquiries", [services.export_row(e) for e in services.for_user(session, user)]
+
+
+def _account_deletion(session, user):
+    from coop.shares import services
+
+    services.anonymise_for_user(session, user)
+
+
+def _staff_links():
+    return [("Share and supporter enquiries", "shares_staff.inbox")]
+
+
+@click.command("purge-enquiries")
+@click.option("--older-than-days", type=click.IntRange(min=0), required=True,
+              help="Erase completed or declined enquiries closed more than this many days ago.")
+@with_appcontext
+def purge_enquiries_command(older_than_days: int) -> None:
+    """Erase the personal data on closed enquiries older than N days (keeps the statistics)."""
+    from coop.db import now_utc
+    from coop.extensions import db
+    from coop.shares import services
+
+    cutoff = now_utc() - dt.timedelta(days=older_than_days)
+    count = services.purge(db.session, older_than=cutoff)
+    db.session.commit()
+    click.echo(f"Erased {count} closed enquir{'y' if count == 1 else 'ies'} "
+               f"older than {older_than_days} days.")

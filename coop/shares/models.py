@@ -1,0 +1,241 @@
+"""Share-buying and supporter enquiries, their status history and staff notes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from coop.db import Base, UTCDateTime, now_utc
+from coop.formatting import LONDON
+
+if TYPE_CHECKING:
+    from coop.accounts.models import User
+
+#: field maxima, shared by the forms and the columns
+NAME_MAX = 200
+EMAIL_MAX = 254
+PHONE_MAX = 40
+ADDRESS_MAX = 500
+POSTCODE_MAX = 16
+COUNTRY_MAX = 2
+MEMBER_NUMBER_MAX = 20
+NOTE_MAX = 2000
+
+
+class Kind(enum.StrEnum):
+    SHARES = "shares"
+    SUPPORTER = "supporter"
+
+    @property
+    def label(self) -> str:
+        return {"shares": "Shares", "supporter": "Supporter"}[self.value]
+
+    @property
+    def prefix(self) -> str:
+        return {"shares": "SH", "supporter": "SU"}[self.value]
+
+
+class Status(enum.StrEnum):
+    NEW = "new"
+    CONTACTED = "contacted"
+    COMPLETED = "completed"
+    DECLINED = "declined"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+#: the workflow: which statuses each status may move to
+TRANSITIONS: dict[Status, tuple[Status, ...]] = {
+    Status.NEW: (Status.CONTACTED, Status.DECLINED),
+    Status.CONTACTED: (Status.COMPLETED, Status.DECLINED),
+    Status.COMPLETED: (),
+    Status.DECLINED: (),
+}
+CLOSED = (Status.COMPLETED, Status.DECLINED)
+
+
+class PaymentMethod(enum.StrEnum):
+    CHEQUE = "cheque"
+    BANK_TRANSFER = "bank_transfer"
+    CARD_BY_PHONE = "card_by_phone"
+
+    @property
+    def label(self) -> str:
+        return {
+            "cheque": "Cheque",
+            "bank_transfer": "Bank transfer",
+            "card_by_phone": "Card, by phone",
+        }[self.value]
+
+
+class Frequency(enum.StrEnum):
+    ONE_OFF = "one_off"
+    MONTHLY = "monthly"
+
+    @property
+    def label(self) -> str:
+        return {"one_off": "One-off", "monthly": "Monthly"}[self.value]
+
+
+def _in(column: str, enum_cls) -> str:
+    values = ", ".join(f"'{m.value}'" for m in enum_cls)
+    return f"{column} IN ({values})"
+
+
+class Enquiry(Base):
+    """One enquiry to buy shares (``kind='shares'``) or to become a supporter."""
+
+    __tablename__ = "share_enquiries"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", Kind), name="kind_valid"),
+        sa.CheckConstraint(_in("status", Status), name="status_valid"),
+        sa.CheckConstraint("amount_pence > 0", name="amount_positive"),
+        sa.CheckConstraint("kind <> 'shares' OR amount_pence % 100 = 0",
+                           name="shares_whole_pounds"),
+        sa.CheckConstraint(
+            "payment_method IS NULL OR " + _in("payment_method", PaymentMethod),
+            name="payment_method_valid",
+        ),
+        sa.CheckConstraint(
+            "frequency IS NULL OR " + _in("frequency", Frequency), name="frequency_valid"
+        ),
+        sa.CheckConstraint("kind <> 'supporter' OR frequency IS NOT NULL",
+                           name="supporter_has_frequency"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: e.g. "SH-2026-000123": prefix, year received (London), the id; set right after insert
+    reference: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(10), index=True)
+    status: Mapped[str] = mapped_column(sa.String(10), default=Status.NEW.value, index=True)
+    #: in pence; shares are £1 each, so a whole number of pounds for kind "shares"
+    amount_pence: Mapped[int]
+    #: supporters only: one-off or monthly
+    frequency: Mapped[str | None] = mapped_column(sa.String(10))
+    #: shares only: how they would like to pay
+    payment_method: Mapped[str | None] = mapped_column(sa.String(20))
+    existing_holder: Mapped[bool] = mapped_column(default=False)
+    member_number: Mapped[str] = mapped_column(sa.String(MEMBER_NUMBER_MAX), default="")
+
+    # Personal data: blanked by erase().
+    name: Mapped[str] = mapped_column(sa.String(NAME_MAX), default="")
+    #: stored as typed but stripped; searched case-insensitively
+    email: Mapped[str] = mapped_column(sa.String(EMAIL_MAX), default="", index=True)
+    phone: Mapped[str] = mapped_column(sa.String(PHONE_MAX), default="")
+    address: Mapped[str] = mapped_column(sa.String(ADDRESS_MAX), default="")
+    postcode: Mapped[str] = mapped_column(sa.String(POSTCODE_MAX), default="")
+    #: ISO 3166 alpha-2 code, e.g. "GB"
+    country: Mapped[str] = mapped_column(sa.String(COUNTRY_MAX), default="")
+
+    #: when they ticked "you may contact me about this enquiry" (required)
+    contact_consent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    newsletter_opt_in: Mapped[bool] = mapped_column(default=False)
+    #: when they ticked the newsletter box; null when they did not
+    newsletter_consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc,
+                                                    onupdate=now_utc)
+    #: when it reached completed or declined; purge-enquiries counts from here
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: the acknowledgement email could not be sent; staff see a flag and may resend
+    email_failed: Mapped[bool] = mapped_column(default=False, index=True)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User | None] = relationship()
+    changes: Mapped[list[StatusChange]] = relationship(
+        back_populates="enquiry", cascade="all, delete-orphan", order_by="StatusChange.id",
+        passive_deletes=True,
+    )
+    notes: Mapped[list[Note]] = relationship(
+        back_populates="enquiry", cascade="all, delete-orphan", order_by="Note.id",
+        passive_deletes=True,
+    )
+
+    @property
+    def kind_enum(self) -> Kind:
+        return Kind(self.kind)
+
+    @property
+    def status_enum(self) -> Status:
+        return Status(self.status)
+
+    @property
+    def next_statuses(self) -> tuple[Status, ...]:
+        return TRANSITIONS[self.status_enum]
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status_enum in CLOSED
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+    @property
+    def payment_label(self) -> str:
+        return PaymentMethod(self.payment_method).label if self.payment_method else ""
+
+    @property
+    def frequency_label(self) -> str:
+        return Frequency(self.frequency).label if self.frequency else ""
+
+    @property
+    def country_name(self) -> str:
+        from coop.shares.countries import country_name
+
+        return country_name(self.country)
+
+    @property
+    def shares_count(self) -> int | None:
+        return self.amount_pence // 100 if self.kind == Kind.SHARES else None
+
+    def make_reference(self) -> str:
+        year = self.created_at.astimezone(LONDON).year
+        return f"{self.kind_enum.prefix}-{year}-{self.id:06d}"
+
+
+class StatusChange(Base):
+    """One move in the workflow: who moved the enquiry from which status to which, and when."""
+
+    __tablename__ = "share_enquiry_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enquiry_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("share_enquiries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    #: the staff member; null for the system or a deleted account
+    by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    old_status: Mapped[str] = mapped_column(sa.String(10))
+    new_status: Mapped[str] = mapped_column(sa.String(10))
+
+    enquiry: Mapped[Enquiry] = relationship(back_populates="changes")
+    by: Mapped[User | None] = relationship()
+
+
+class Note(Base):
+    """An internal note by staff; never shown to the reader, removed by erase."""
+
+    __tablename__ = "share_enquiry_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enquiry_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("share_enquiries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str] = mapped_column(sa.String(NOTE_MAX))
+
+    enquiry: Mapped[Enquiry] = relationship(back_populates="notes")
+    by: Mapped[User | None] = relationship()

@@ -1,0 +1,354 @@
+"""Enquiry rules: taking an enquiry, the staff workflow, notes, erasure and purging.
+
+Plain functions over a session; they flush, never commit, and raise :class:`EnquiryError`
+(whose text is fit to show) when a rule is broken.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from coop import audit
+from coop.db import now_utc
+from coop.formatting import LONDON
+from coop.shares.countries import UK, country_name
+from coop.shares.models import (
+    ADDRESS_MAX,
+    CLOSED,
+    EMAIL_MAX,
+    MEMBER_NUMBER_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    PHONE_MAX,
+    POSTCODE_MAX,
+    TRANSITIONS,
+    Enquiry,
+    Frequency,
+    Kind,
+    Note,
+    PaymentMethod,
+    Status,
+    StatusChange,
+)
+
+
+class EnquiryError(Exception):
+    """A rule was broken; ``str(err)`` is fit to show."""
+
+
+class InvalidTransition(EnquiryError):
+    pass
+
+
+# The shape of a UK postcode (not a check that it exists): outward code, space, inward code.
+_UK_POSTCODE = re.compile(
+    r"^(?:GIR ?0AA|(?:[A-PR-UWYZ][0-9][0-9A-HJKPSTUW]?|[A-PR-UWYZ][A-HK-Y][0-9][0-9ABEHMNPRV-Y]?)"
+    r" ?[0-9][ABD-HJLNP-UW-Z]{2})$"
+)
+
+
+def normalise_uk_postcode(text: str) -> str | None:
+    """``"sw1a1aa"`` → ``"SW1A 1AA"``; None when it is not shaped like a UK postcode."""
+    compact = re.sub(r"\s+", "", text or "").upper()
+    if not _UK_POSTCODE.match(compact):
+        return None
+    return f"{compact[:-3]} {compact[-3:]}"
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    email: str
+    address: str
+    postcode: str
+    country: str = UK
+    phone: str = ""
+
+
+def _check_contact(contact: Contact) -> Contact:
+    name = " ".join((contact.name or "").split())
+    email = (contact.email or "").strip()
+    address = "\n".join(
+        line.strip() for line in (contact.address or "").strip().splitlines() if line.strip()
+    )
+    phone = (contact.phone or "").strip()
+    country = (contact.country or "").strip().upper()
+    postcode = " ".join((contact.postcode or "").split()).upper()
+    if not name:
+        raise EnquiryError("Enter your full name.")
+    if not email or "@" not in email:
+        raise EnquiryError("Enter your email address.")
+    if not address:
+        raise EnquiryError("Enter your postal address.")
+    if country_name(country) == country:
+        raise EnquiryError("Choose a country from the list.")
+    if country == UK:
+        postcode = normalise_uk_postcode(postcode) or ""
+        if not postcode:
+            raise EnquiryError("Enter a UK postcode, like SW1A 1AA.")
+    for value, limit, label in (
+        (name, NAME_MAX, "name"), (email, EMAIL_MAX, "email"), (address, ADDRESS_MAX, "address"),
+        (phone, PHONE_MAX, "phone number"), (postcode, POSTCODE_MAX, "postcode"),
+    ):
+        if len(value) > limit:
+            raise EnquiryError(f"The {label} can be at most {limit} characters.")
+    return Contact(name=name, email=email, address=address, postcode=postcode,
+                   country=country, phone=phone)
+
+
+def submit(
+    session: Session,
+    kind: Kind | str,
+    contact: Contact,
+    amount_pence: int,
+    *,
+    frequency: str | None = None,
+    payment_method: str | None = None,
+    existing_holder: bool = False,
+    member_number: str = "",
+    newsletter_opt_in: bool = False,
+    user=None,
+    min_pence: int = 100,
+    max_pence: int | None = None,
+    now: dt.datetime | None = None,
+) -> Enquiry:
+    """Save a new enquiry and give it its reference.
+
+    The reference comes from the primary key, so it is unique however many readers send
+    the form at the same moment, on every database.
+    """
+    kind = Kind(kind)
+    now = now or now_utc()
+    contact = _check_contact(contact)
+    if isinstance(amount_pence, bool) or not isinstance(amount_pence, int):
+        raise EnquiryError("The amount must be a whole number of pence.")
+    if amount_pence < min_pence:
+        raise EnquiryError(f"The least we can accept is £{min_pence / 100:,.2f}.")
+    if max_pence is not None and amount_pence > max_pence:
+        raise EnquiryError(f"The most we can accept is £{max_pence / 100:,.2f}.")
+    member_number = (member_number or "").strip()
+    if kind == Kind.SHARES:
+        if amount_pence % 100:
+            raise EnquiryError("Shares are £1 each: enter a whole number of pounds.")
+        payment_method = PaymentMethod(payment_method).value
+        frequency = None
+        if len(member_number) > MEMBER_NUMBER_MAX:
+            raise EnquiryError(f"The member number can be at most {MEMBER_NUMBER_MAX} "
+                               "characters.")
+        if not existing_holder:
+            member_number = ""
+    else:
+        frequency = Frequency(frequency).value
+        payment_method = None
+        existing_holder = False
+        member_number = ""
+    enquiry = Enquiry(
+        kind=kind.value,
+        status=Status.NEW.value,
+        amount_pence=amount_pence,
+        frequency=frequency,
+        payment_method=payment_method,
+        existing_holder=bool(existing_holder),
+        member_number=member_number,
+        name=contact.name,
+        email=contact.email,
+        phone=contact.phone,
+        address=contact.address,
+        postcode=contact.postcode,
+        country=contact.country,
+        contact_consent_at=now,
+        newsletter_opt_in=bool(newsletter_opt_in),
+        newsletter_consent_at=now if newsletter_opt_in else None,
+        user_id=getattr(user, "id", None),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(enquiry)
+    session.flush()
+    enquiry.reference = enquiry.make_reference()
+    session.flush()
+    return enquiry
+
+
+def get_by_reference(session: Session, reference: str) -> Enquiry | None:
+    return session.scalar(sa.select(Enquiry).where(Enquiry.reference == reference.strip().upper()))
+
+
+def mark_acknowledged(session: Session, enquiry: Enquiry, *, sent: bool,
+                      now: dt.datetime | None = None) -> None:
+    """Record the outcome of sending the acknowledgement: a failure raises the staff flag."""
+    if sent:
+        enquiry.acknowledged_at = now or now_utc()
+        enquiry.email_failed = False
+    else:
+        enquiry.email_failed = True
+    session.flush()
+
+
+def change_status(session: Session, enquiry: Enquiry, new: Status | str, *, by,
+                  now: dt.datetime | None = None) -> StatusChange:
+    """Move along the workflow ``new → contacted → completed | declined``."""
+    try:
+        new = Status(new)
+    except ValueError:
+        raise InvalidTransition(f"Unknown status {new!r}.") from None
+    old = enquiry.status_enum
+    if new not in TRANSITIONS[old]:
+        allowed = ", ".join(s.label.lower() for s in TRANSITIONS[old]) or "nothing: it is closed"
+        raise InvalidTransition(
+            f"An enquiry that is {old.label.lower()} can't become {new.label.lower()} "
+            f"(it can become {allowed})."
+        )
+    now = now or now_utc()
+    enquiry.status = new.value
+    enquiry.updated_at = now
+    if new in CLOSED:
+        enquiry.closed_at = now
+    change = StatusChange(enquiry=enquiry, at=now, by_id=getattr(by, "id", by),
+                          old_status=old.value, new_status=new.value)
+    session.add(change)
+    audit.record(session, "enquiry.status_changed", "enquiry", enquiry.reference, by=by,
+                 old=old.value, new=new.value)
+    session.flush()
+    return change
+
+
+def add_note(session: Session, enquiry: Enquiry, body: str, *, by,
+             now: dt.datetime | None = None) -> Note:
+    body = (body or "").strip()
+    if not body:
+        raise EnquiryError("Write the note first.")
+    if len(body) > NOTE_MAX:
+        raise EnquiryError(f"A note can be at most {NOTE_MAX} characters.")
+    if enquiry.is_erased:
+        raise EnquiryError("This enquiry has been erased; notes can't be added to it.")
+    note = Note(enquiry=enquiry, body=body, by_id=getattr(by, "id", by), at=now or now_utc())
+    session.add(note)
+    session.flush()
+    return note
+
+
+def erase(session: Session, enquiry: Enquiry, *, by=None, reason: str = "staff",
+          now: dt.datetime | None = None) -> bool:
+    """Remove the person from an enquiry, keeping kind, amount, dates and status.
+
+    The audit row names the reference and who erased it, never the data. Returns False
+    when it was already erased.
+    """
+    if enquiry.is_erased:
+        return False
+    enquiry.name = ""
+    enquiry.email = ""
+    enquiry.phone = ""
+    enquiry.address = ""
+    enquiry.postcode = ""
+    enquiry.country = ""
+    enquiry.member_number = ""
+    enquiry.user_id = None
+    enquiry.notes.clear()
+    enquiry.erased_at = now or now_utc()
+    audit.record(session, "enquiry.erased", "enquiry", enquiry.reference, by=by, reason=reason)
+    session.flush()
+    return True
+
+
+def purge(session: Session, *, older_than: dt.datetime) -> int:
+    """Erase closed (completed or declined) enquiries closed before ``older_than``."""
+    enquiries = session.scalars(
+        sa.select(Enquiry).where(
+            Enquiry.status.in_([s.value for s in CLOSED]),
+            Enquiry.erased_at.is_(None),
+            Enquiry.closed_at < older_than,
+        ).order_by(Enquiry.id)
+    ).all()
+    for enquiry in enquiries:
+        erase(session, enquiry, by=None, reason="purge")
+    return len(enquiries)
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    kind: str = ""
+    status: str = ""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    q: str = ""
+    email_failed: bool = False
+
+
+def _london_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=LONDON).astimezone(dt.UTC)
+
+
+def inbox_statement(filters: InboxFilter) -> sa.Select:
+    """The staff inbox, newest first; dates are whole days in London, both ends included."""
+    stmt = sa.select(Enquiry).order_by(Enquiry.created_at.desc(), Enquiry.id.desc())
+    if filters.kind in {k.value for k in Kind}:
+        stmt = stmt.where(Enquiry.kind == filters.kind)
+    if filters.status in {s.value for s in Status}:
+        stmt = stmt.where(Enquiry.status == filters.status)
+    if filters.date_from:
+        stmt = stmt.where(Enquiry.created_at >= _london_midnight(filters.date_from))
+    if filters.date_to:
+        end = _london_midnight(filters.date_to + dt.timedelta(days=1))
+        stmt = stmt.where(Enquiry.created_at < end)
+    if filters.email_failed:
+        stmt = stmt.where(Enquiry.email_failed.is_(True))
+    q = " ".join(filters.q.split())[:100]
+    if q:
+        stmt = stmt.where(sa.or_(
+            Enquiry.name.icontains(q, autoescape=True),
+            Enquiry.email.icontains(q, autoescape=True),
+            Enquiry.reference.icontains(q, autoescape=True),
+        ))
+    return stmt
+
+
+def for_user(session: Session, user) -> list[Enquiry]:
+    return list(session.scalars(
+        sa.select(Enquiry).where(Enquiry.user_id == user.id)
+        .order_by(Enquiry.created_at.desc(), Enquiry.id.desc())
+    ))
+
+
+def export_row(enquiry: Enquiry) -> dict:
+    """What a reader gets about one of their enquiries in "download my data"."""
+    return {
+        "reference": enquiry.reference,
+        "kind": enquiry.kind,
+        "status": enquiry.status,
+        "amount_pence": enquiry.amount_pence,
+        "frequency": enquiry.frequency,
+        "payment_method": enquiry.payment_method,
+        "existing_holder": enquiry.existing_holder,
+        "member_number": enquiry.member_number,
+        "name": enquiry.name,
+        "email": enquiry.email,
+        "phone": enquiry.phone,
+        "address": enquiry.address,
+        "postcode": enquiry.postcode,
+        "country": enquiry.country,
+        "contact_consent_at": enquiry.contact_consent_at.isoformat(),
+        "newsletter_opt_in": enquiry.newsletter_opt_in,
+        "newsletter_consent_at": (enquiry.newsletter_consent_at.isoformat()
+                                  if enquiry.newsletter_consent_at else None),
+        "created_at": enquiry.created_at.isoformat(),
+        "status_history": [
+            {"at": c.at.isoformat(), "from": c.old_status, "to": c.new_status}
+            for c in enquiry.changes
+        ],
+        "notes": [{"at": n.at.isoformat(), "text": n.body} for n in enquiry.notes],
+    }
+
+
+def anonymise_for_user(session: Session, user) -> int:
+    """On account deletion: erase every enquiry linked to the account."""
+    count = 0
+    for enquiry in for_user(session, user):
+        count += erase(session, enquiry, by=None, reason="account deleted")
+    return count
