@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -20,6 +21,8 @@ from coop.db import now_utc
 TOKEN_PREFIX = "coop_"  # noqa: S105 - the visible start of every token, not a secret
 #: what a token looks like: ``coop_`` then 43 URL-safe characters (256 random bits)
 TOKEN_RE = re.compile(r"^coop_[A-Za-z0-9_-]{43}$")
+#: how stale ``last_used_at`` may get before a request updates it
+LAST_USED_PRECISION = dt.timedelta(minutes=1)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
 #: printable ASCII, no leading or trailing space
 KEY_RE = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$")
@@ -105,7 +108,8 @@ def list_tokens(session: Session) -> list[ApiToken]:
 
 
 def authenticate(session: Session, presented: str) -> ApiToken | None:
-    """The active token matching ``presented``, or None. Marks it used (flushed later)."""
+    """The active token matching ``presented``, or None. Marks it used (saved by the
+    caller's commit)."""
     if not presented or not TOKEN_RE.match(presented):
         return None
     digest = hash_token(presented)
@@ -115,7 +119,10 @@ def authenticate(session: Session, presented: str) -> ApiToken | None:
         return None
     if token.revoked_at is not None:
         return None
-    token.last_used_at = now_utc()
+    now = now_utc()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
+        # Not on every request: each write would queue that token's requests behind it.
+        token.last_used_at = now
     return token
 
 
