@@ -1,7 +1,60 @@
 """Events and seminar series: listings, calendars, feeds and registration."""
 
+from __future__ import annotations
+
 from flask import Flask
+
+from coop import hooks
 
 
 def init_app(app: Flask) -> None:
-    pass
+    from coop.events import display, models, staff, views  # noqa: F401 - models: the schema
+
+    app.config.setdefault("EVENTS_PER_PAGE", 20)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(staff.bp)
+    app.add_template_filter(display.event_when, "event_when")
+    app.add_template_filter(display.event_where, "event_where")
+    hooks.register(app, "home_sections", home_section)
+    hooks.register(app, "account_sections", account_section)
+    hooks.register(app, "data_export", data_export)
+    hooks.register(app, "account_deletion", account_deletion)
+    hooks.register(app, "staff_links", staff_links)
+
+
+def home_section(session) -> dict | None:
+    from coop.events import services
+
+    events = services.upcoming(session, limit=3)
+    if not events:
+        return None
+    return {"template": "events/_home_panel.html", "events": events}
+
+
+def account_section(session, user) -> dict | None:
+    from coop.events import services
+    from coop.events.forms import EmptyForm
+
+    registrations = services.member_registrations(session, user)
+    return {"template": "events/_account_section.html", "event_registrations": registrations,
+            "event_cancel_form": EmptyForm()}
+
+
+def data_export(session, user):
+    from coop.events import services
+
+    return "event_registrations", services.export_data(session, user)
+
+
+def account_deletion(session, user) -> None:
+    """Cancel future places, anonymise the rest; whoever moves up is emailed (best effort)."""
+    from coop.events import notify, services
+
+    promoted = services.erase_member(session, user)
+    if promoted:
+        failed = notify.promoted(promoted)
+        services.mark_mail_failed(session, failed)
+
+
+def staff_links():
+    return [("Events", "events_staff.index"), ("New event series", "events_staff.new_series")]

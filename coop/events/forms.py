@@ -1,0 +1,271 @@
+"""Forms for staff (events, series, messages) and for registering."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlsplit
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+
+from coop.events import models as m
+from coop.events.services import (
+    MAX_SERIES_COUNT,
+    RESERVED_SLUGS,
+    SLUG_RE,
+    EventDetails,
+    Repeat,
+    TimeError,
+    london_to_utc,
+    parse_tags,
+)
+
+
+class LondonDateField(DateField):
+    """A date (``2022-11-09``); a date that doesn't exist (31 February) gets a clear error."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(
+                "Enter a real date, like 2022-11-09 (that date doesn't exist or isn't a date)."
+            ) from None
+
+
+class ClockField(TimeField):
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Enter a time on the 24-hour clock, like 19:00.") from None
+
+
+def http_url(form, field):
+    """Only absolute http(s) links: no javascript:, no relative paths."""
+    value = (field.data or "").strip()
+    field.data = value
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+        raise ValidationError("Enter a full web address starting with https:// or http://.")
+
+
+def slug_format(form, field):
+    value = (field.data or "").strip().lower()
+    field.data = value
+    if value and (not SLUG_RE.match(value) or value in RESERVED_SLUGS):
+        raise ValidationError(
+            "Use lower-case letters, digits and single hyphens, like science-for-the-future."
+        )
+
+
+STATUS_CHOICES = [SelectChoice(m.Status.DRAFT.value, "Draft (only staff see it)"),
+                  SelectChoice(m.Status.PUBLISHED.value, "Published"),
+                  SelectChoice(m.Status.CANCELLED.value, "Cancelled (stays listed, marked)")]
+VISIBILITY_CHOICES = [SelectChoice(m.Visibility.PUBLIC.value, "Everyone"),
+                      SelectChoice(m.Visibility.MEMBERS.value, "Logged-in members only")]
+REPEAT_CHOICES = [SelectChoice(Repeat.WEEKLY.value, "Every week"),
+                  SelectChoice(Repeat.FORTNIGHTLY.value, "Every two weeks"),
+                  SelectChoice(Repeat.MONTHLY.value,
+                               "Every month, on the same weekday (e.g. the 2nd Wednesday)")]
+
+
+class DetailsMixin:
+    """The fields every event (and every session of a new series) has."""
+
+    summary = StringField("Summary", description="One or two sentences for listings.",
+                          validators=[Length(max=m.SUMMARY_LENGTH)])
+    description = TextAreaField("Description",
+                                description="Markdown: **bold**, *italic*, [links](https://…).",
+                                validators=[Length(max=m.DESCRIPTION_LENGTH)])
+    online = BooleanField("Online event")
+    joining_url = StringField("Joining link", description="The meeting link, for online events.",
+                              validators=[Length(max=m.URL_LENGTH), http_url])
+    joining_url_public = BooleanField(
+        "Show the joining link to everyone (otherwise only to people with a place)")
+    venue = StringField("Venue", validators=[Length(max=m.VENUE_LENGTH)])
+    address = StringField("Address", validators=[Length(max=m.ADDRESS_LENGTH)])
+    details_url = StringField("Details link", description="Where to read more, if anywhere.",
+                              validators=[Length(max=m.URL_LENGTH), http_url])
+    presenters = StringField("Presented by", validators=[Length(max=m.PRESENTERS_LENGTH)])
+    partner = StringField("In collaboration with", validators=[Length(max=m.PARTNER_LENGTH)])
+    tags = StringField("Tags", description="Separated by commas, e.g. science, history.",
+                       validators=[Length(max=400)])
+    capacity = IntegerField(
+        "Capacity", description="Places available; leave empty for no limit.",
+        validators=[Optional(), NumberRange(1, m.MAX_CAPACITY,
+                                            f"Enter a number from 1 to {m.MAX_CAPACITY:,}.")])
+    visibility = SelectField("Who can see it", choices=VISIBILITY_CHOICES,
+                             default=m.Visibility.PUBLIC.value)
+    status = SelectField("Status", choices=STATUS_CHOICES, default=m.Status.DRAFT.value)
+
+    def validate_tags(self, field):
+        for tag in (field.data or "").split(","):
+            if len(tag.strip()) > m.TAG_LENGTH:
+                raise ValidationError(f"Keep each tag under {m.TAG_LENGTH} characters.")
+
+    def details(self, title: str) -> EventDetails:
+        return EventDetails(
+            title=title.strip(),
+            summary=(self.summary.data or "").strip(),
+            description=self.description.data or "",
+            online=bool(self.online.data),
+            joining_url=self.joining_url.data or "",
+            joining_url_public=bool(self.joining_url_public.data),
+            venue=(self.venue.data or "").strip(),
+            address=(self.address.data or "").strip(),
+            details_url=self.details_url.data or "",
+            presenters=(self.presenters.data or "").strip(),
+            partner=(self.partner.data or "").strip(),
+            tags=parse_tags(self.tags.data or ""),
+            capacity=self.capacity.data,
+            visibility=self.visibility.data,
+            status=self.status.data,
+        )
+
+
+class EventForm(DetailsMixin, FlaskForm):
+    title = StringField("Title", validators=[DataRequired("Enter a title."),
+                                             Length(max=m.TITLE_LENGTH)])
+    slug = StringField("Web address", description="Leave empty to make one from the title.",
+                       validators=[Length(max=m.SLUG_LENGTH), slug_format])
+    start_date = LondonDateField("Date", validators=[InputRequired("Enter the date.")])
+    start_time = ClockField("Starts at (London time)",
+                            validators=[InputRequired("Enter the start time.")])
+    end_time = ClockField("Ends at (London time)",
+                          validators=[InputRequired("Enter the end time.")])
+    end_date = LondonDateField("End date", description="Only if it ends on a later day.",
+                               validators=[Optional()])
+    submit = SubmitField("Save event", id="event-submit")
+
+    #: set by validate(): the aware UTC start and end
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        if self.start_date.data is None or self.start_time.data is None \
+                or self.end_time.data is None:
+            return False
+        try:
+            self.starts_at = london_to_utc(self.start_date.data, self.start_time.data)
+        except TimeError as err:
+            self.start_time.errors = [*self.start_time.errors, str(err)]
+            return False
+        end_day = self.end_date.data or self.start_date.data
+        try:
+            self.ends_at = london_to_utc(end_day, self.end_time.data)
+        except TimeError as err:
+            self.end_time.errors = [*self.end_time.errors, str(err)]
+            return False
+        if self.ends_at <= self.starts_at:
+            self.end_time.errors = [*self.end_time.errors,
+                                    "The end must be after the start."]
+            return False
+        return ok
+
+    def load(self, event: m.Event) -> None:
+        from coop.events.services import to_london
+
+        start, end = to_london(event.starts_at), to_london(event.ends_at)
+        self.start_date.data, self.start_time.data = start.date(), start.time()
+        self.end_time.data = end.time()
+        self.end_date.data = end.date() if end.date() != start.date() else None
+        self.tags.data = ", ".join(event.tag_names)
+
+
+class SeriesForm(DetailsMixin, FlaskForm):
+    title = StringField("Series title", validators=[DataRequired("Enter a title."),
+                                                    Length(max=m.TITLE_LENGTH)])
+    slug = StringField("Web address", description="Leave empty to make one from the title.",
+                       validators=[Length(max=m.SLUG_LENGTH), slug_format])
+    first_date = LondonDateField("First date", validators=[InputRequired("Enter the first date.")])
+    start_time = ClockField("Starts at (London time)",
+                            validators=[InputRequired("Enter the start time.")])
+    duration = IntegerField(
+        "Length in minutes",
+        validators=[InputRequired("Enter how long each session lasts."),
+                    NumberRange(5, 24 * 60, "Enter a length from 5 to 1,440 minutes.")],
+        default=90)
+    repeat = SelectField("Repeat", choices=REPEAT_CHOICES, default=Repeat.WEEKLY.value)
+    count = IntegerField(
+        "Number of sessions",
+        validators=[InputRequired("Enter how many sessions."),
+                    NumberRange(1, MAX_SERIES_COUNT,
+                                f"Enter a number of sessions from 1 to {MAX_SERIES_COUNT}.")],
+        default=3)
+    submit = SubmitField("Create series", id="series-submit")
+
+    def validate(self, extra_validators=None) -> bool:
+        from coop.events.services import series_dates
+
+        ok = super().validate(extra_validators)
+        if not ok:
+            return False
+        for day in series_dates(self.first_date.data, self.repeat.data, self.count.data):
+            try:
+                london_to_utc(day, self.start_time.data)
+            except TimeError as err:
+                self.start_time.errors = [*self.start_time.errors, str(err)]
+                return False
+        return True
+
+
+class SeriesEditForm(FlaskForm):
+    title = StringField("Series title", validators=[DataRequired("Enter a title."),
+                                                    Length(max=m.TITLE_LENGTH)])
+    summary = StringField("Summary", validators=[Length(max=m.SUMMARY_LENGTH)])
+    description = TextAreaField("Description", description="Markdown.",
+                                validators=[Length(max=m.DESCRIPTION_LENGTH)])
+    submit = SubmitField("Save series", id="series-submit")
+
+
+class RegistrationForm(FlaskForm):
+    name = StringField("Your name", id="registration-name",
+                       validators=[DataRequired("Enter your name."), Length(max=m.NAME_LENGTH)])
+    email = EmailField("Your email", id="registration-email", validators=[
+        DataRequired("Enter your email address."),
+        Email("Enter a valid email address, like name@example.org.",
+              check_deliverability=False),
+        Length(max=m.EMAIL_LENGTH)])
+    submit = SubmitField("Register", id="registration-submit")
+
+
+class MemberRegistrationForm(FlaskForm):
+    """A logged-in member registers with their account's name and email."""
+
+    submit = SubmitField("Register", id="registration-submit")
+
+
+class EmptyForm(FlaskForm):
+    pass
+
+
+class MessageForm(FlaskForm):
+    subject = StringField("Subject", validators=[DataRequired("Enter a subject."),
+                                                 Length(max=m.SUBJECT_LENGTH)])
+    body = TextAreaField("Message", validators=[DataRequired("Write the message."),
+                                                Length(max=m.MESSAGE_LENGTH)])
+    submit = SubmitField("Send to everyone with a place", id="message-submit")

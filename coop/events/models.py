@@ -1,0 +1,205 @@
+"""Events, series of events, tags, registrations and messages to attendees."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from coop.db import Base, UTCDateTime, now_utc
+
+SLUG_LENGTH = 120
+TITLE_LENGTH = 200
+SUMMARY_LENGTH = 300
+DESCRIPTION_LENGTH = 20_000
+URL_LENGTH = 500
+VENUE_LENGTH = 200
+ADDRESS_LENGTH = 500
+PRESENTERS_LENGTH = 500
+PARTNER_LENGTH = 200
+TAG_LENGTH = 40
+NAME_LENGTH = 200
+EMAIL_LENGTH = 254
+SUBJECT_LENGTH = 200
+MESSAGE_LENGTH = 10_000
+MAX_CAPACITY = 100_000
+
+
+class Status(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    MEMBERS = "members"
+
+
+class RegistrationStatus(enum.StrEnum):
+    REGISTERED = "registered"
+    WAITING = "waiting"
+    CANCELLED = "cancelled"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Series(Base):
+    __tablename__ = "event_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(SLUG_LENGTH), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(TITLE_LENGTH))
+    summary: Mapped[str] = mapped_column(sa.String(SUMMARY_LENGTH), default="")
+    #: Markdown; raw HTML is escaped when shown
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc,
+                                                    onupdate=now_utc)
+
+    events: Mapped[list[Event]] = relationship(
+        back_populates="series", order_by="Event.starts_at"
+    )
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        sa.CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
+        sa.CheckConstraint("status IN ('draft', 'published', 'cancelled')", name="status_valid"),
+        sa.CheckConstraint("visibility IN ('public', 'members')", name="visibility_valid"),
+        sa.CheckConstraint("sequence >= 0", name="sequence_not_negative"),
+        sa.Index("ix_events_status_starts_at", "status", "starts_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(SLUG_LENGTH), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(TITLE_LENGTH))
+    summary: Mapped[str] = mapped_column(sa.String(SUMMARY_LENGTH), default="")
+    #: Markdown; raw HTML is escaped when shown
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    #: aware UTC; entered and shown in Europe/London
+    starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    online: Mapped[bool] = mapped_column(default=False)
+    #: the meeting link for online events
+    joining_url: Mapped[str] = mapped_column(sa.String(URL_LENGTH), default="")
+    #: False: the joining link is shown only to people with a place
+    joining_url_public: Mapped[bool] = mapped_column(default=False)
+    venue: Mapped[str] = mapped_column(sa.String(VENUE_LENGTH), default="")
+    address: Mapped[str] = mapped_column(sa.String(ADDRESS_LENGTH), default="")
+    details_url: Mapped[str] = mapped_column(sa.String(URL_LENGTH), default="")
+    #: as printed, e.g. "Rox Middleton, Liam Shaw and Joel Hellewell"
+    presenters: Mapped[str] = mapped_column(sa.String(PRESENTERS_LENGTH), default="")
+    partner: Mapped[str] = mapped_column(sa.String(PARTNER_LENGTH), default="")
+    #: places; None means no limit
+    capacity: Mapped[int | None] = mapped_column()
+    visibility: Mapped[str] = mapped_column(sa.String(10), default=Visibility.PUBLIC.value)
+    status: Mapped[str] = mapped_column(sa.String(10), default=Status.DRAFT.value)
+    series_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("event_series.id", ondelete="SET NULL"), index=True
+    )
+    #: iCalendar SEQUENCE: bumped whenever the event is changed after creation
+    sequence: Mapped[int] = mapped_column(default=0)
+    #: when it was first published (the Atom feed's order)
+    published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+
+    series: Mapped[Series | None] = relationship(back_populates="events")
+    tags: Mapped[list[EventTag]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", order_by="EventTag.tag"
+    )
+    registrations: Mapped[list[Registration]] = relationship(
+        back_populates="event", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def tag_names(self) -> list[str]:
+        return [t.tag for t in self.tags]
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == Status.CANCELLED
+
+    @property
+    def members_only(self) -> bool:
+        return self.visibility == Visibility.MEMBERS
+
+    def has_ended(self, now: dt.datetime | None = None) -> bool:
+        return self.ends_at <= (now or now_utc())
+
+    def has_started(self, now: dt.datetime | None = None) -> bool:
+        return self.starts_at <= (now or now_utc())
+
+
+class EventTag(Base):
+    __tablename__ = "event_tags"
+    __table_args__ = (sa.UniqueConstraint("event_id", "tag", name="uq_event_tags_event_tag"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
+    #: lower case, e.g. "science"
+    tag: Mapped[str] = mapped_column(sa.String(TAG_LENGTH), index=True)
+
+    event: Mapped[Event] = relationship(back_populates="tags")
+
+
+class Registration(Base):
+    """A place (or a place in the queue) at one event; one per email per event."""
+
+    __tablename__ = "event_registrations"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "email", name="uq_event_registrations_event_email"),
+        sa.CheckConstraint("status IN ('registered', 'waiting', 'cancelled')",
+                           name="status_valid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH))
+    #: stored stripped and lower-cased
+    email: Mapped[str] = mapped_column(sa.String(EMAIL_LENGTH), index=True)
+    status: Mapped[str] = mapped_column(sa.String(12))
+    #: the capability in the confirmation email: cancels and shows the joining link
+    token: Mapped[str] = mapped_column(sa.String(64), unique=True, default=new_token)
+    #: place in the queue: the waiting list is served in order of this, then id
+    queued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    promoted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: None until staff mark it
+    attended: Mapped[bool | None] = mapped_column()
+    #: set when the last email to this person could not be sent (shown to staff)
+    mail_failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    event: Mapped[Event] = relationship(back_populates="registrations")
+
+
+class EventMessage(Base):
+    """A message staff sent to everyone registered for an event."""
+
+    __tablename__ = "event_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
+    sent_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(sa.String(SUBJECT_LENGTH))
+    body: Mapped[str] = mapped_column(sa.Text)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    #: how many people it went to, and for how many sending failed
+    recipients: Mapped[int] = mapped_column(default=0)
+    failures: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,99 @@
+"""Emails to people who register: confirmations, moving up from the waiting list, messages.
+
+Called by views after the commit (links need the request for ``url_for(_external=True)``).
+Each function returns the registrations whose email could not be sent, for flagging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flask import current_app, url_for
+
+from coop.events.display import event_when, event_where
+from coop.events.models import Registration, RegistrationStatus
+from coop.mail import MailError, send_email
+
+
+def _manage_url(registration: Registration) -> str:
+    return url_for("events.manage", token=registration.token, _external=True)
+
+
+def _event_lines(registration: Registration) -> list[str]:
+    event = registration.event
+    lines = [event.title, f"When: {event_when(event)} (London time)",
+             f"Where: {event_where(event)}"]
+    if registration.status == RegistrationStatus.REGISTERED:
+        if event.online and event.joining_url:
+            lines.append(f"Joining link: {event.joining_url}")
+        elif event.online:
+            lines.append("Joining link: we'll email it to you before the event.")
+    lines.append(f"About the event: {url_for('events.event', slug=event.slug, _external=True)}")
+    lines.append(f"See or cancel this registration: {_manage_url(registration)}")
+    return lines
+
+
+def _status_line(registration: Registration) -> str:
+    if registration.status == RegistrationStatus.REGISTERED:
+        return "You have a place."
+    return ("The event is full, so you are on the waiting list. If a place comes up we'll "
+            "give it to the next in line and email you.")
+
+
+def _send(registration: Registration, subject: str, text: str) -> bool:
+    try:
+        send_email(registration.email, subject, text)
+    except MailError:
+        return False
+    return True
+
+
+def _signature() -> str:
+    return f"\n\n-- \n{current_app.config['SITE_NAME']}\n"
+
+
+def confirm(registrations: Sequence[Registration]) -> list[Registration]:
+    """One email for one registration, or one listing every session of a series."""
+    if not registrations:
+        return []
+    first = registrations[0]
+    name = first.name or "there"
+    if len(registrations) == 1:
+        subject = (f"Your place: {first.event.title}"
+                   if first.status == RegistrationStatus.REGISTERED
+                   else f"Waiting list: {first.event.title}")
+        body = [f"Hello {name},", "", f"Thank you for registering. {_status_line(first)}", "",
+                *_event_lines(first)]
+    else:
+        series = first.event.series
+        subject = f"Your registration: {series.title if series else first.event.title}"
+        body = [f"Hello {name},", "", f"Thank you for registering for {len(registrations)} "
+                "sessions. Each has its own link to cancel it.", ""]
+        for registration in registrations:
+            body += [*_event_lines(registration), _status_line(registration), ""]
+    text = "\n".join(body) + _signature()
+    return [] if _send(first, subject, text) else list(registrations)
+
+
+def promoted(registrations: Sequence[Registration]) -> list[Registration]:
+    failed = []
+    for registration in registrations:
+        text = "\n".join([
+            f"Hello {registration.name or 'there'},", "",
+            "A place has come up and it's yours: you were next on the waiting list.",
+            "If you can no longer come, please cancel so the next person can have it.", "",
+            *_event_lines(registration),
+        ]) + _signature()
+        if not _send(registration, f"A place for you: {registration.event.title}", text):
+            failed.append(registration)
+    return failed
+
+
+def message(registrations: Sequence[Registration], subject: str, body: str
+            ) -> list[Registration]:
+    failed = []
+    for registration in registrations:
+        text = "\n".join([body.strip(), "", "--", *_event_lines(registration)]) + _signature()
+        if not _send(registration, subject, text):
+            failed.append(registration)
+    return failed

@@ -1,0 +1,718 @@
+"""Event rules as plain functions: times in London, series dates, registration and queues.
+
+Functions take a SQLAlchemy session, ``flush()`` and never commit; the caller commits once.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime as dt
+import enum
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, selectinload
+
+from coop import audit
+from coop.db import now_utc
+from coop.events.models import (
+    SLUG_LENGTH,
+    TAG_LENGTH,
+    Event,
+    EventMessage,
+    EventTag,
+    Registration,
+    RegistrationStatus,
+    Series,
+    Status,
+    Visibility,
+    new_token,
+)
+
+LONDON = ZoneInfo("Europe/London")
+#: slugs that would clash with fixed URLs under /events/
+RESERVED_SLUGS = {"past", "new", "registration", "registrations"}
+MAX_SERIES_COUNT = 52
+
+
+class EventError(Exception):
+    """A rule refused the change; ``str(err)`` is the message for the reader."""
+
+
+class TimeError(EventError):
+    """A London wall-clock time that does not exist (the spring-forward gap)."""
+
+
+class SlugTaken(EventError):
+    pass
+
+
+class RegistrationClosed(EventError):
+    pass
+
+
+class AlreadyRegistered(EventError):
+    pass
+
+
+class CapacityError(EventError):
+    pass
+
+
+class NotCancellable(EventError):
+    pass
+
+
+# --- time -----------------------------------------------------------------------------------
+
+
+def london_to_utc(day: dt.date, time: dt.time) -> dt.datetime:
+    """The UTC instant of a London wall-clock time.
+
+    A time in the spring-forward gap (01:30 on 27 March 2022) does not exist: refused.
+    A time that happens twice in the autumn (01:30 on 30 October 2022) is taken as the
+    first occurrence, British Summer Time (``fold=0``).
+    """
+    naive = dt.datetime.combine(day, time.replace(tzinfo=None, fold=0))
+    local = naive.replace(tzinfo=LONDON)
+    utc = local.astimezone(dt.UTC)
+    if utc.astimezone(LONDON).replace(tzinfo=None) != naive:
+        raise TimeError(
+            f"{time:%H:%M} on {day.day} {day:%B %Y} doesn't exist in London: the clocks go "
+            "forward an hour that night. Choose another time."
+        )
+    return utc
+
+
+def to_london(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(LONDON)
+
+
+class Repeat(enum.StrEnum):
+    WEEKLY = "weekly"
+    FORTNIGHTLY = "fortnightly"
+    MONTHLY = "monthly"
+
+
+def nth_weekday(day: dt.date) -> int:
+    """1 for the first Wednesday of the month, … 4; -1 for a fifth one (the last)."""
+    n = (day.day - 1) // 7 + 1
+    return -1 if n == 5 else n
+
+
+def weekday_in_month(year: int, month: int, weekday: int, n: int) -> dt.date:
+    days = [d for d in calendar.Calendar().itermonthdates(year, month)
+            if d.month == month and d.weekday() == weekday]
+    return days[-1] if n == -1 else days[n - 1]
+
+
+def describe_repeat(first: dt.date, repeat: Repeat) -> str:
+    weekday = calendar.day_name[first.weekday()]
+    if repeat == Repeat.WEEKLY:
+        return f"every {weekday}"
+    if repeat == Repeat.FORTNIGHTLY:
+        return f"every other {weekday}"
+    n = nth_weekday(first)
+    ordinal = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}[n]
+    return f"the {ordinal} {weekday} of each month"
+
+
+def series_dates(first: dt.date, repeat: Repeat | str, count: int) -> list[dt.date]:
+    """``count`` dates from ``first``: weekly, fortnightly, or monthly on the same weekday
+    ("2nd Wednesday"; a 5th weekday means "the last" one each month)."""
+    repeat = Repeat(repeat)
+    if not 1 <= count <= MAX_SERIES_COUNT:
+        raise EventError(f"A series has between 1 and {MAX_SERIES_COUNT} sessions.")
+    if repeat == Repeat.WEEKLY:
+        return [first + dt.timedelta(weeks=i) for i in range(count)]
+    if repeat == Repeat.FORTNIGHTLY:
+        return [first + dt.timedelta(weeks=2 * i) for i in range(count)]
+    n = nth_weekday(first)
+    dates = []
+    for i in range(count):
+        month_index = first.month - 1 + i
+        year, month = first.year + month_index // 12, month_index % 12 + 1
+        dates.append(weekday_in_month(year, month, first.weekday(), n))
+    return dates
+
+
+# --- slugs and tags -------------------------------------------------------------------------
+
+
+def slugify(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[: SLUG_LENGTH - 12].strip("-") or "event"
+
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+def _slug_exists(session: Session, model, slug: str, exclude_id: int | None) -> bool:
+    stmt = sa.select(model.id).where(model.slug == slug)
+    if exclude_id is not None:
+        stmt = stmt.where(model.id != exclude_id)
+    return session.scalar(stmt) is not None
+
+
+def unique_slug(session: Session, model, base: str, exclude_id: int | None = None) -> str:
+    """``base``, or ``base-2``, ``base-3``… whichever is free."""
+    base = slugify(base)
+    if base in RESERVED_SLUGS:
+        base = f"{base}-event"
+    slug, n = base, 1
+    while _slug_exists(session, model, slug, exclude_id):
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def parse_tags(text: str | Iterable[str]) -> list[str]:
+    """``"Science, science , Marxism"`` → ``["marxism", "science"]``."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    tags = {" ".join(t.split()).lower()[:TAG_LENGTH] for t in items}
+    return sorted(t for t in tags if t)
+
+
+# --- creating and editing -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class EventDetails:
+    """What staff type about an event (or every session of a new series)."""
+
+    title: str
+    summary: str = ""
+    description: str = ""
+    online: bool = False
+    joining_url: str = ""
+    joining_url_public: bool = False
+    venue: str = ""
+    address: str = ""
+    details_url: str = ""
+    presenters: str = ""
+    partner: str = ""
+    tags: list[str] = dataclasses.field(default_factory=list)
+    capacity: int | None = None
+    visibility: str = Visibility.PUBLIC.value
+    status: str = Status.DRAFT.value
+
+    def check(self) -> None:
+        if self.status not in set(Status) or self.visibility not in set(Visibility):
+            raise EventError("Unknown status or visibility.")
+        if self.capacity is not None and self.capacity < 1:
+            raise CapacityError("Capacity must be at least 1, or empty for no limit.")
+
+
+_DETAIL_FIELDS = [f.name for f in dataclasses.fields(EventDetails) if f.name != "tags"]
+
+
+def _apply(event: Event, details: EventDetails) -> bool:
+    """Copy ``details`` onto ``event``; True if anything changed."""
+    changed = False
+    for name in _DETAIL_FIELDS:
+        value = getattr(details, name)
+        if getattr(event, name) != value:
+            setattr(event, name, value)
+            changed = True
+    tags = parse_tags(details.tags)
+    if event.tag_names != tags:
+        event.tags = [EventTag(tag=t) for t in tags]
+        changed = True
+    return changed
+
+
+def _check_times(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
+    if ends_at <= starts_at:
+        raise EventError("The end must be after the start.")
+
+
+def create_event(session: Session, details: EventDetails, starts_at: dt.datetime,
+                 ends_at: dt.datetime, *, slug: str = "", series: Series | None = None,
+                 by=None) -> Event:
+    details.check()
+    _check_times(starts_at, ends_at)
+    if slug:
+        if slug in RESERVED_SLUGS or not SLUG_RE.match(slug):
+            raise SlugTaken(f"“{slug}” can't be used as an address; choose another.")
+        if _slug_exists(session, Event, slug, None):
+            raise SlugTaken(f"Another event already uses the address “{slug}”.")
+    else:
+        slug = unique_slug(session, Event, details.title)
+    event = Event(slug=slug, starts_at=starts_at, ends_at=ends_at, series=series, sequence=0)
+    _apply(event, details)
+    if event.status != Status.DRAFT:
+        event.published_at = now_utc()
+    session.add(event)
+    session.flush()
+    audit.record(session, "event.created", "event", event.id, by=by, status=event.status)
+    return event
+
+
+def update_event(session: Session, event: Event, details: EventDetails,
+                 starts_at: dt.datetime, ends_at: dt.datetime, *, slug: str | None = None,
+                 by=None) -> list[Registration]:
+    """Change one event (one session of a series alone). Calendar SEQUENCE goes up when
+    anything changed. Returns the people moved up from the waiting list if places grew."""
+    details.check()
+    _check_times(starts_at, ends_at)
+    if slug and slug != event.slug:
+        if slug in RESERVED_SLUGS or not SLUG_RE.match(slug):
+            raise SlugTaken(f"“{slug}” can't be used as an address; choose another.")
+        if _slug_exists(session, Event, slug, event.id):
+            raise SlugTaken(f"Another event already uses the address “{slug}”.")
+    lock_event(session, event)
+    if details.capacity is not None:
+        taken = count_registered(session, event.id)
+        if details.capacity < taken:
+            raise CapacityError(
+                f"{taken} people already have a place: the capacity can't go below that. "
+                "Cancel registrations first if you must."
+            )
+    changed = _apply(event, details)
+    if slug and slug != event.slug:
+        event.slug = slug
+        changed = True
+    if event.starts_at != starts_at or event.ends_at != ends_at:
+        event.starts_at, event.ends_at = starts_at, ends_at
+        changed = True
+    if not changed:
+        return []
+    event.sequence += 1
+    event.updated_at = now_utc()
+    if event.status != Status.DRAFT and event.published_at is None:
+        event.published_at = now_utc()
+    session.flush()
+    audit.record(session, "event.updated", "event", event.id, by=by, sequence=event.sequence)
+    return _fill_places(session, event)
+
+
+def cancel_event(session: Session, event: Event, *, by=None) -> Event:
+    """Mark it cancelled: it stays listed (and in calendars, as STATUS:CANCELLED)."""
+    if event.status == Status.CANCELLED:
+        return event
+    event.status = Status.CANCELLED.value
+    event.sequence += 1
+    event.updated_at = now_utc()
+    if event.published_at is None:
+        event.published_at = now_utc()
+    session.flush()
+    audit.record(session, "event.cancelled", "event", event.id, by=by)
+    return event
+
+
+def create_series(session: Session, *, title: str, summary: str, description: str,
+                  first_date: dt.date, start_time: dt.time, duration: dt.timedelta,
+                  repeat: Repeat | str, count: int, details: EventDetails, slug: str = "",
+                  by=None) -> Series:
+    """A series and its sessions in one go: "Wednesdays from 9 November 2022, 7pm, 3 sessions"."""
+    if duration <= dt.timedelta(0):
+        raise EventError("The duration must be more than zero.")
+    dates = series_dates(first_date, repeat, count)
+    starts = [london_to_utc(day, start_time) for day in dates]  # a gap date is refused
+    if slug:
+        if not SLUG_RE.match(slug) or _slug_exists(session, Series, slug, None):
+            raise SlugTaken(f"Another series already uses the address “{slug}”.")
+    else:
+        slug = unique_slug(session, Series, title)
+    series = Series(slug=slug, title=title, summary=summary, description=description)
+    session.add(series)
+    session.flush()
+    for number, starts_at in enumerate(starts, start=1):
+        session_details = dataclasses.replace(details, tags=list(details.tags))
+        if count > 1:
+            session_details.title = f"{details.title or title}: session {number} of {count}"
+        else:
+            session_details.title = details.title or title
+        create_event(session, session_details, starts_at, starts_at + duration,
+                     series=series, by=by)
+    audit.record(session, "event_series.created", "event_series", series.id, by=by,
+                 sessions=count)
+    return series
+
+
+def update_series(session: Session, series: Series, *, title: str, summary: str,
+                  description: str, by=None) -> Series:
+    series.title, series.summary, series.description = title, summary, description
+    session.flush()
+    audit.record(session, "event_series.updated", "event_series", series.id, by=by)
+    return series
+
+
+# --- who can see what -----------------------------------------------------------------------
+
+
+def visible_to(event: Event, *, member: bool, staff: bool = False) -> bool:
+    """Drafts only for staff; members-only events only for logged-in people."""
+    if staff:
+        return True
+    if event.status == Status.DRAFT:
+        return False
+    return member or event.visibility == Visibility.PUBLIC
+
+
+def listing(*, now: dt.datetime, member: bool, past: bool = False, tag: str | None = None,
+            mode: str | None = None) -> sa.Select:
+    """Published (and cancelled) events for the public listings, with tags and series."""
+    stmt = (
+        sa.select(Event)
+        .where(Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]))
+        .options(selectinload(Event.tags), selectinload(Event.series))
+    )
+    if not member:
+        stmt = stmt.where(Event.visibility == Visibility.PUBLIC.value)
+    if past:
+        stmt = stmt.where(Event.ends_at <= now).order_by(Event.starts_at.desc(), Event.id.desc())
+    else:
+        stmt = stmt.where(Event.ends_at > now).order_by(Event.starts_at, Event.id)
+    if tag:
+        stmt = stmt.where(Event.tags.any(EventTag.tag == tag))
+    if mode == "online":
+        stmt = stmt.where(Event.online.is_(True))
+    elif mode == "in-person":
+        stmt = stmt.where(Event.online.is_(False))
+    return stmt
+
+
+def upcoming(session: Session, *, limit: int, member: bool = False,
+             now: dt.datetime | None = None) -> Sequence[Event]:
+    stmt = listing(now=now or now_utc(), member=member).where(
+        Event.status == Status.PUBLISHED.value
+    )
+    return session.scalars(stmt.limit(limit)).all()
+
+
+def upcoming_series(session: Session, *, member: bool,
+                    now: dt.datetime | None = None) -> list[tuple[Series, list[Event]]]:
+    """Series with sessions still to come, each with its visible sessions (two queries)."""
+    now = now or now_utc()
+    events = session.scalars(
+        listing(now=now, member=member).where(Event.series_id.is_not(None))
+    ).all()
+    grouped: dict[int, list[Event]] = {}
+    for event in events:
+        grouped.setdefault(event.series_id, []).append(event)
+    return [(events[0].series, events) for events in grouped.values()]
+
+
+def series_sessions(session: Session, series: Series, *, member: bool,
+                    staff: bool = False) -> list[Event]:
+    stmt = (sa.select(Event).where(Event.series_id == series.id)
+            .options(selectinload(Event.tags)).order_by(Event.starts_at, Event.id))
+    return [e for e in session.scalars(stmt) if visible_to(e, member=member, staff=staff)]
+
+
+def all_tags(session: Session, *, member: bool) -> list[str]:
+    stmt = (sa.select(EventTag.tag).join(Event)
+            .where(Event.status == Status.PUBLISHED.value, Event.ends_at > now_utc())
+            .distinct().order_by(EventTag.tag))
+    if not member:
+        stmt = stmt.where(Event.visibility == Visibility.PUBLIC.value)
+    return list(session.scalars(stmt))
+
+
+def feed_events(session: Session, *, now: dt.datetime | None = None,
+                days_back: int = 30) -> Sequence[Event]:
+    """Public events for the calendar feed: upcoming and the last month's (so cancellations
+    and changes reach subscribers), never drafts or members-only ones."""
+    since = (now or now_utc()) - dt.timedelta(days=days_back)
+    stmt = (sa.select(Event)
+            .where(Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]),
+                   Event.visibility == Visibility.PUBLIC.value, Event.ends_at > since)
+            .options(selectinload(Event.tags), selectinload(Event.series))
+            .order_by(Event.starts_at, Event.id))
+    return session.scalars(stmt).all()
+
+
+def newly_published(session: Session, *, limit: int = 50) -> Sequence[Event]:
+    stmt = (sa.select(Event)
+            .where(Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]),
+                   Event.visibility == Visibility.PUBLIC.value,
+                   Event.published_at.is_not(None))
+            .options(selectinload(Event.tags), selectinload(Event.series))
+            .order_by(Event.published_at.desc(), Event.id.desc()).limit(limit))
+    return session.scalars(stmt).all()
+
+
+def place_counts(session: Session, event_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """``{event_id: {"registered": n, "waiting": m}}`` in one query."""
+    ids = list(event_ids)
+    counts: dict[int, dict[str, int]] = {i: {"registered": 0, "waiting": 0} for i in ids}
+    if not ids:
+        return counts
+    rows = session.execute(
+        sa.select(Registration.event_id, Registration.status, sa.func.count())
+        .where(Registration.event_id.in_(ids),
+               Registration.status.in_([RegistrationStatus.REGISTERED.value,
+                                        RegistrationStatus.WAITING.value]))
+        .group_by(Registration.event_id, Registration.status)
+    )
+    for event_id, status, n in rows:
+        counts[event_id][status] = n
+    return counts
+
+
+# --- registration ---------------------------------------------------------------------------
+
+
+def normalise_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def lock_event(session: Session, event: Event) -> None:
+    """Serialise registrations for one event until the transaction ends.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the event row. SQLite: a no-op write, which takes
+    the database's write lock at once (BEGIN IMMEDIATE semantics), so the count read next
+    cannot be overtaken by another writer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(Event.id).where(Event.id == event.id).with_for_update())
+    else:
+        table = Event.__table__
+        session.execute(
+            sa.update(table).where(table.c.id == event.id).values(sequence=table.c.sequence)
+        )
+
+
+def count_registered(session: Session, event_id: int) -> int:
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(Registration)
+        .where(Registration.event_id == event_id,
+               Registration.status == RegistrationStatus.REGISTERED.value)
+    ) or 0
+
+
+def registration_problem(event: Event, *, member: bool,
+                         now: dt.datetime | None = None) -> str | None:
+    """Why this event can't take registrations now, or None."""
+    if event.status == Status.CANCELLED:
+        return "This event has been cancelled, so it isn't taking registrations."
+    if event.status != Status.PUBLISHED:
+        return "This event isn't open for registration."
+    if event.has_started(now):
+        return "This event has already started or taken place, so registration is closed."
+    if event.visibility == Visibility.MEMBERS and not member:
+        return "This event is for members only: log in to register."
+    return None
+
+
+def register(session: Session, event: Event, *, name: str, email: str, user=None,
+             now: dt.datetime | None = None) -> Registration:
+    """A place if one is free, else the end of the waiting list.
+
+    :raise RegistrationClosed: cancelled, draft, started or members-only without a login.
+    :raise AlreadyRegistered: this email already has a place or is waiting.
+    """
+    now = now or now_utc()
+    problem = registration_problem(event, member=user is not None, now=now)
+    if problem:
+        raise RegistrationClosed(problem)
+    email = normalise_email(email)
+    name = " ".join((name or "").split())
+    if not email:
+        raise EventError("Enter an email address.")
+    lock_event(session, event)
+    existing = session.scalar(
+        sa.select(Registration).where(Registration.event_id == event.id,
+                                      Registration.email == email)
+        .execution_options(populate_existing=True)
+    )
+    if existing is not None and existing.status != RegistrationStatus.CANCELLED:
+        where = "on the waiting list" if existing.status == RegistrationStatus.WAITING else \
+            "registered"
+        raise AlreadyRegistered(
+            f"{email} is already {where} for “{event.title}”. Use the link in your "
+            "confirmation email to see or cancel it."
+        )
+    full = event.capacity is not None and count_registered(session, event.id) >= event.capacity
+    status = RegistrationStatus.WAITING if full else RegistrationStatus.REGISTERED
+    if existing is None:
+        registration = Registration(event=event, email=email, name=name, status=status.value,
+                                    queued_at=now, created_at=now)
+        session.add(registration)
+    else:  # registering again after cancelling: back in the queue, with a new link
+        registration = existing
+        registration.status = status.value
+        registration.name = name
+        registration.queued_at = now
+        registration.cancelled_at = None
+        registration.promoted_at = None
+        registration.token = new_token()
+    registration.user_id = getattr(user, "id", None)
+    session.flush()
+    return registration
+
+
+@dataclasses.dataclass
+class SeriesResult:
+    created: list[Registration]
+    skipped: list[tuple[Event, str]]
+
+
+def register_series(session: Session, series: Series, *, name: str, email: str, user=None,
+                    now: dt.datetime | None = None) -> SeriesResult:
+    """Register for every session still open; sessions already registered or closed are
+    listed in ``skipped`` with the reason.
+
+    :raise RegistrationClosed: when no session could be registered for.
+    """
+    now = now or now_utc()
+    member = user is not None
+    created, skipped = [], []
+    sessions = series_sessions(session, series, member=member)
+    for event in sorted(sessions, key=lambda e: e.id):  # one lock order: no deadlocks
+        if event.has_ended(now):
+            continue
+        try:
+            created.append(register(session, event, name=name, email=email, user=user, now=now))
+        except EventError as err:
+            skipped.append((event, str(err)))
+    if not created:
+        reasons = {reason for _event, reason in skipped}
+        if len(reasons) == 1:
+            raise RegistrationClosed(reasons.pop())
+        raise RegistrationClosed("None of this series' sessions is open for registration.")
+    created.sort(key=lambda r: r.event.starts_at)
+    return SeriesResult(created, skipped)
+
+
+def waiting_list(session: Session, event_id: int) -> list[Registration]:
+    return list(session.scalars(
+        sa.select(Registration)
+        .where(Registration.event_id == event_id,
+               Registration.status == RegistrationStatus.WAITING.value)
+        .order_by(Registration.queued_at, Registration.id)
+    ))
+
+
+def _fill_places(session: Session, event: Event) -> list[Registration]:
+    """Move people up from the waiting list while places are free (the caller holds the
+    event lock). Returns them, first in line first."""
+    if event.status != Status.PUBLISHED or event.has_ended():
+        return []
+    waiting = waiting_list(session, event.id)
+    if event.capacity is not None:
+        free = event.capacity - count_registered(session, event.id)
+        waiting = waiting[: max(free, 0)]
+    now = now_utc()
+    for registration in waiting:
+        registration.status = RegistrationStatus.REGISTERED.value
+        registration.promoted_at = now
+    session.flush()
+    return waiting
+
+
+def cancel_registration(session: Session, registration: Registration) -> list[Registration]:
+    """Give up a place (or a place in the queue); the first waiting moves up.
+
+    Returns the registrations that were moved up, so the caller can tell them.
+    :raise NotCancellable: already cancelled, or the event is over.
+    """
+    event = registration.event
+    if registration.status == RegistrationStatus.CANCELLED:
+        raise NotCancellable("This registration was already cancelled.")
+    if event.has_ended():
+        raise NotCancellable("This event has already taken place.")
+    lock_event(session, event)
+    session.refresh(registration)
+    if registration.status == RegistrationStatus.CANCELLED:
+        raise NotCancellable("This registration was already cancelled.")
+    registration.status = RegistrationStatus.CANCELLED.value
+    registration.cancelled_at = now_utc()
+    session.flush()
+    return _fill_places(session, event)
+
+
+def by_token(session: Session, token: str) -> Registration | None:
+    if not token or len(token) > 64:
+        return None
+    return session.scalar(sa.select(Registration).where(Registration.token == token))
+
+
+def set_attendance(session: Session, registration: Registration, attended: bool | None,
+                   *, by=None) -> Registration:
+    if registration.status != RegistrationStatus.REGISTERED:
+        raise EventError("Only people with a place can be marked as attending.")
+    registration.attended = attended
+    session.flush()
+    audit.record(session, "event_registration.attendance", "event_registration",
+                 registration.id, by=by, attended=attended)
+    return registration
+
+
+def registrations_for(session: Session, event: Event,
+                      statuses: Sequence[RegistrationStatus]) -> list[Registration]:
+    return list(session.scalars(
+        sa.select(Registration)
+        .where(Registration.event_id == event.id,
+               Registration.status.in_([s.value for s in statuses]))
+        .order_by(Registration.status, Registration.queued_at, Registration.id)
+    ))
+
+
+def record_message(session: Session, event: Event, *, subject: str, body: str, recipients: int,
+                   failures: int, by=None) -> EventMessage:
+    message = EventMessage(event_id=event.id, subject=subject, body=body, recipients=recipients,
+                           failures=failures, sent_by_id=getattr(by, "id", by))
+    session.add(message)
+    session.flush()
+    audit.record(session, "event.messaged", "event", event.id, by=by, recipients=recipients,
+                 failures=failures)
+    return message
+
+
+def mark_mail_failed(session: Session, registrations: Iterable[Registration]) -> None:
+    now = now_utc()
+    for registration in registrations:
+        registration.mail_failed_at = now
+    session.flush()
+
+
+# --- a member's data ------------------------------------------------------------------------
+
+
+def member_registrations(session: Session, user) -> list[Registration]:
+    return list(session.scalars(
+        sa.select(Registration).join(Event)
+        .where(sa.or_(Registration.user_id == user.id,
+                      Registration.email == normalise_email(user.email)))
+        .options(selectinload(Registration.event))
+        .order_by(Event.starts_at.desc())
+    ))
+
+
+def export_data(session: Session, user) -> list[dict]:
+    return [
+        {
+            "event": r.event.title,
+            "starts_at": r.event.starts_at.isoformat(),
+            "name": r.name,
+            "email": r.email,
+            "status": r.status,
+            "registered_at": r.created_at.isoformat(),
+            "attended": r.attended,
+        }
+        for r in member_registrations(session, user)
+    ]
+
+
+def erase_member(session: Session, user) -> list[Registration]:
+    """Cancel a deleted member's future places and strip names and emails from all of them.
+
+    Returns people moved up from waiting lists."""
+    promoted: list[Registration] = []
+    for registration in member_registrations(session, user):
+        if (registration.status != RegistrationStatus.CANCELLED
+                and not registration.event.has_ended()):
+            promoted += cancel_registration(session, registration)
+        registration.name = "Deleted member"
+        registration.email = f"deleted-{registration.id}@invalid"
+        registration.user_id = None
+        registration.token = new_token()
+    session.flush()
+    return promoted

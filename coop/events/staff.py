@@ -1,0 +1,282 @@
+"""The staff side of events: create events and series, edit or cancel one session, see who is
+coming, export them, mark attendance and message them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy.orm import selectinload
+
+from coop.access import access
+from coop.csvexport import csv_response
+from coop.events import notify, services
+from coop.events.display import event_when
+from coop.events.forms import EmptyForm, EventForm, MessageForm, SeriesEditForm, SeriesForm
+from coop.events.models import Event, EventMessage, Registration, RegistrationStatus, Series
+from coop.extensions import db
+from coop.formatting import london_datetime
+
+bp = Blueprint("events_staff", __name__, url_prefix="/staff/events")
+
+
+def _event_or_404(event_id: int) -> Event:
+    event = db.session.get(Event, event_id)
+    if event is None:
+        abort(404)
+    return event
+
+
+@bp.route("")
+@access("staff")
+def index():
+    """Every event, drafts included; upcoming first, then past."""
+    page = max(request.args.get("page", 1, type=int), 1)
+    show = request.args.get("show", "upcoming")
+    now = dt.datetime.now(dt.UTC)
+    stmt = sa.select(Event).options(selectinload(Event.series))
+    if show == "past":
+        stmt = stmt.where(Event.ends_at <= now).order_by(Event.starts_at.desc())
+    else:
+        show = "upcoming"
+        stmt = stmt.where(Event.ends_at > now).order_by(Event.starts_at)
+    pagination = db.paginate(stmt, page=page, per_page=50, error_out=False)
+    counts = services.place_counts(db.session, [e.id for e in pagination.items])
+    return render_template("events/staff/index.html", pagination=pagination, counts=counts,
+                           show=show)
+
+
+def _form_error(form, exc: services.EventError) -> None:
+    if isinstance(exc, services.SlugTaken):
+        form.slug.errors = [*form.slug.errors, str(exc)]
+    elif isinstance(exc, services.CapacityError):
+        form.capacity.errors = [*form.capacity.errors, str(exc)]
+    elif isinstance(exc, services.TimeError):
+        form.start_time.errors = [*form.start_time.errors, str(exc)]
+    else:
+        form.title.errors = [*form.title.errors, str(exc)]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@access("staff")
+def new_event():
+    form = EventForm()
+    if form.validate_on_submit():
+        try:
+            event = services.create_event(db.session, form.details(form.title.data),
+                                          form.starts_at, form.ends_at, slug=form.slug.data,
+                                          by=current_user)
+            db.session.commit()
+        except services.EventError as err:
+            db.session.rollback()
+            _form_error(form, err)
+        else:
+            flash(f"“{event.title}” is saved ({event.status}).", "success")
+            return redirect(url_for("events_staff.attendees", event_id=event.id))
+    status = 422 if form.errors else 200
+    return render_template("events/staff/event_form.html", form=form, event=None), status
+
+
+@bp.route("/<int:event_id>/edit", methods=["GET", "POST"])
+@access("staff")
+def edit_event(event_id: int):
+    """Edit one event (or one session of a series alone)."""
+    event = _event_or_404(event_id)
+    form = EventForm(obj=event)
+    if request.method == "GET":
+        form.load(event)
+    if form.validate_on_submit():
+        try:
+            promoted = services.update_event(db.session, event, form.details(form.title.data),
+                                             form.starts_at, form.ends_at,
+                                             slug=form.slug.data or event.slug, by=current_user)
+            db.session.commit()
+        except services.EventError as err:
+            db.session.rollback()
+            _form_error(form, err)
+        else:
+            flash(f"“{event.title}” is saved.", "success")
+            failed = notify.promoted(promoted)
+            if promoted:
+                flash(f"{len(promoted)} people moved up from the waiting list.", "info")
+            if failed:
+                services.mark_mail_failed(db.session, failed)
+                db.session.commit()
+                flash(f"{len(failed)} of them could not be emailed.", "error")
+            return redirect(url_for("events_staff.attendees", event_id=event.id))
+    status = 422 if form.errors else 200
+    return render_template("events/staff/event_form.html", form=form, event=event), status
+
+
+@bp.route("/<int:event_id>/cancel", methods=["POST"])
+@access("staff")
+def cancel_event(event_id: int):
+    event = _event_or_404(event_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    services.cancel_event(db.session, event, by=current_user)
+    db.session.commit()
+    flash(f"“{event.title}” is cancelled. It stays listed, marked cancelled; message the "
+          "people registered to tell them.", "success")
+    return redirect(url_for("events_staff.attendees", event_id=event.id))
+
+
+@bp.route("/series/new", methods=["GET", "POST"])
+@access("staff")
+def new_series():
+    """A series and all its sessions from one form."""
+    form = SeriesForm()
+    if form.validate_on_submit():
+        try:
+            series = services.create_series(
+                db.session, title=form.title.data.strip(),
+                summary=(form.summary.data or "").strip(),
+                description=form.description.data or "",
+                first_date=form.first_date.data, start_time=form.start_time.data,
+                duration=dt.timedelta(minutes=form.duration.data), repeat=form.repeat.data,
+                count=form.count.data, details=form.details(form.title.data),
+                slug=form.slug.data, by=current_user)
+            db.session.commit()
+        except services.EventError as err:
+            db.session.rollback()
+            _form_error(form, err)
+        else:
+            flash(f"“{series.title}” is saved with {form.count.data} sessions.", "success")
+            return redirect(url_for("events_staff.series", series_id=series.id))
+    status = 422 if form.errors else 200
+    return render_template("events/staff/series_form.html", form=form), status
+
+
+@bp.route("/series/<int:series_id>", methods=["GET", "POST"])
+@access("staff")
+def series(series_id: int):
+    series = db.session.get(Series, series_id)
+    if series is None:
+        abort(404)
+    form = SeriesEditForm(obj=series)
+    if form.validate_on_submit():
+        services.update_series(db.session, series, title=form.title.data.strip(),
+                               summary=(form.summary.data or "").strip(),
+                               description=form.description.data or "", by=current_user)
+        db.session.commit()
+        flash("The series is saved.", "success")
+        return redirect(url_for("events_staff.series", series_id=series.id))
+    sessions = services.series_sessions(db.session, series, member=True, staff=True)
+    counts = services.place_counts(db.session, [e.id for e in sessions])
+    status = 422 if form.errors else 200
+    return render_template("events/staff/series.html", series=series, sessions=sessions,
+                           counts=counts, form=form), status
+
+
+@bp.route("/<int:event_id>")
+@access("staff")
+def attendees(event_id: int):
+    """Who has a place, who is waiting (in order), attendance and messages sent."""
+    event = _event_or_404(event_id)
+    return _render_attendees(event, MessageForm())
+
+
+def _render_attendees(event: Event, message_form, status: int = 200):
+    registered = services.registrations_for(db.session, event, [RegistrationStatus.REGISTERED])
+    waiting = services.waiting_list(db.session, event.id)
+    cancelled = services.registrations_for(db.session, event, [RegistrationStatus.CANCELLED])
+    messages = db.session.scalars(
+        sa.select(EventMessage).where(EventMessage.event_id == event.id)
+        .order_by(EventMessage.sent_at.desc())
+    ).all()
+    return render_template("events/staff/attendees.html", event=event, registered=registered,
+                           waiting=waiting, cancelled=cancelled, messages=messages,
+                           message_form=message_form, empty_form=EmptyForm(),
+                           when=event_when(event)), status
+
+
+@bp.route("/<int:event_id>/attendees.csv")
+@access("staff")
+def attendees_csv(event_id: int):
+    event = _event_or_404(event_id)
+    rows = services.registrations_for(
+        db.session, event, [RegistrationStatus.REGISTERED, RegistrationStatus.WAITING])
+    waiting_order = {r.id: n for n, r in enumerate(services.waiting_list(db.session, event.id),
+                                                   start=1)}
+    header = ["Name", "Email", "Status", "Waiting position", "Registered at (London)",
+              "Member", "Attended", "Email failed"]
+    data = [
+        [r.name, r.email, r.status, waiting_order.get(r.id), london_datetime(r.created_at),
+         r.user_id is not None, "" if r.attended is None else r.attended,
+         r.mail_failed_at is not None]
+        for r in rows
+    ]
+    return csv_response(f"{event.slug}-attendees.csv", header, data)
+
+
+@bp.route("/<int:event_id>/registrations/<int:registration_id>/attendance", methods=["POST"])
+@access("staff")
+def attendance(event_id: int, registration_id: int):
+    event = _event_or_404(event_id)
+    registration = db.session.get(Registration, registration_id)
+    if registration is None or registration.event_id != event.id:
+        abort(404)
+    value = request.form.get("attended")
+    if value not in ("yes", "no", "unknown"):
+        abort(400)
+    attended = {"yes": True, "no": False, "unknown": None}[value]
+    try:
+        services.set_attendance(db.session, registration, attended, by=current_user)
+        db.session.commit()
+    except services.EventError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+    return redirect(url_for("events_staff.attendees", event_id=event.id) + "#registered")
+
+
+@bp.route("/<int:event_id>/registrations/<int:registration_id>/cancel", methods=["POST"])
+@access("staff")
+def cancel_registration(event_id: int, registration_id: int):
+    event = _event_or_404(event_id)
+    registration = db.session.get(Registration, registration_id)
+    if registration is None or registration.event_id != event.id:
+        abort(404)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        promoted = services.cancel_registration(db.session, registration)
+        db.session.commit()
+    except services.EventError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+        return redirect(url_for("events_staff.attendees", event_id=event.id))
+    flash(f"{registration.name}'s registration is cancelled.", "success")
+    failed = notify.promoted(promoted)
+    if failed:
+        services.mark_mail_failed(db.session, failed)
+        db.session.commit()
+    return redirect(url_for("events_staff.attendees", event_id=event.id))
+
+
+@bp.route("/<int:event_id>/message", methods=["POST"])
+@access("staff")
+def message(event_id: int):
+    """Email everyone with a place; the message is recorded and failures are flagged."""
+    event = _event_or_404(event_id)
+    form = MessageForm()
+    if not form.validate_on_submit():
+        return _render_attendees(event, form, 422)
+    recipients = services.registrations_for(db.session, event, [RegistrationStatus.REGISTERED])
+    if not recipients:
+        form.body.errors = [*form.body.errors, "Nobody has a place yet: there's no one to send "
+                                               "it to."]
+        return _render_attendees(event, form, 422)
+    failed = notify.message(recipients, form.subject.data.strip(), form.body.data)
+    services.mark_mail_failed(db.session, failed)
+    services.record_message(db.session, event, subject=form.subject.data.strip(),
+                            body=form.body.data, recipients=len(recipients),
+                            failures=len(failed), by=current_user)
+    db.session.commit()
+    if failed:
+        flash(f"Sent to {len(recipients) - len(failed)} of {len(recipients)}; "
+              f"{len(failed)} could not be emailed (marked in the list).", "error")
+    else:
+        flash(f"Sent to all {len(recipients)} people with a place.", "success")
+    return redirect(url_for("events_staff.attendees", event_id=event.id))

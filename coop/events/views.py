@@ -1,0 +1,367 @@
+"""Public event pages: listings, event and series pages, calendars, the Atom feed and
+registration (with cancelling by the emailed link)."""
+
+from __future__ import annotations
+
+import itertools
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
+
+from coop.access import access
+from coop.db import now_utc
+from coop.events import display, feeds, notify, services
+from coop.events.forms import EmptyForm, MemberRegistrationForm, RegistrationForm
+from coop.events.models import Event, Registration, RegistrationStatus, Series
+from coop.extensions import db, limiter
+from coop.formatting import london_date
+
+bp = Blueprint("events", __name__)
+
+MODES = {"online": "Online", "in-person": "In person"}
+
+
+def _member() -> bool:
+    return current_user.is_authenticated
+
+
+def _staff() -> bool:
+    return current_user.is_authenticated and current_user.is_staff
+
+
+def _event_or_404(slug: str) -> Event:
+    """The event if this visitor may see it: drafts for staff, members-only for members."""
+    if len(slug) > 200:
+        abort(404)
+    event = db.session.scalar(sa.select(Event).where(Event.slug == slug))
+    if event is None or not services.visible_to(event, member=_member(), staff=_staff()):
+        abort(404)
+    return event
+
+
+def _series_or_404(slug: str) -> tuple[Series, list[Event]]:
+    if len(slug) > 200:
+        abort(404)
+    series = db.session.scalar(sa.select(Series).where(Series.slug == slug))
+    if series is None:
+        abort(404)
+    sessions = services.series_sessions(db.session, series, member=_member(), staff=_staff())
+    if not sessions:
+        abort(404)
+    return series, sessions
+
+
+def _by_month(events):
+    return [(month, list(items)) for month, items in
+            itertools.groupby(events, key=lambda e: london_date(e.starts_at, "MMMM y"))]
+
+
+def _listing(past: bool):
+    tag = (request.args.get("tag") or "").strip().lower()[:40] or None
+    mode = request.args.get("mode") if request.args.get("mode") in MODES else None
+    page = request.args.get("page", 1, type=int)
+    if page < 1:
+        page = 1
+    stmt = services.listing(now=now_utc(), member=_member(), past=past, tag=tag, mode=mode)
+    pagination = db.paginate(stmt, page=page, per_page=current_app.config["EVENTS_PER_PAGE"],
+                             error_out=False, max_per_page=None)
+    events = list(pagination.items)
+    return dict(
+        pagination=pagination,
+        months=_by_month(events),
+        counts=services.place_counts(db.session, [e.id for e in events]),
+        tag=tag,
+        mode=mode,
+        modes=MODES,
+        tags=services.all_tags(db.session, member=_member()),
+        past=past,
+    )
+
+
+@bp.route("/events")
+@access("public")
+def index():
+    """Upcoming events, soonest first, by month; ``?tag=``, ``?mode=online|in-person``."""
+    context = _listing(past=False)
+    show_series = context["pagination"].page == 1 and not context["tag"] and not context["mode"]
+    series = services.upcoming_series(db.session, member=_member()) if show_series else []
+    return render_template("events/index.html", series=series, **context)
+
+
+@bp.route("/events/past")
+@access("public")
+def past():
+    return render_template("events/index.html", series=[], **_listing(past=True))
+
+
+def _registration_for_user(event_ids: list[int]) -> dict[int, Registration]:
+    if not current_user.is_authenticated or not event_ids:
+        return {}
+    rows = db.session.scalars(
+        sa.select(Registration).where(
+            Registration.event_id.in_(event_ids),
+            Registration.status != RegistrationStatus.CANCELLED.value,
+            sa.or_(Registration.user_id == current_user.id,
+                   Registration.email == services.normalise_email(current_user.email)),
+        )
+    )
+    return {r.event_id: r for r in rows}
+
+
+def _registration_form():
+    return MemberRegistrationForm() if _member() else RegistrationForm()
+
+
+@bp.route("/events/<slug>")
+@access("public")
+def event(slug: str):
+    event = _event_or_404(slug)
+    return _render_event(event, _registration_form())
+
+
+def _render_event(event: Event, form, status: int = 200):
+    counts = services.place_counts(db.session, [event.id])[event.id]
+    mine = _registration_for_user([event.id]).get(event.id)
+    return render_template(
+        "events/event.html",
+        event=event,
+        form=form,
+        counts=counts,
+        mine=mine,
+        problem=services.registration_problem(event, member=_member()),
+        json_ld=display.json_ld(event),
+        google_url=display.google_calendar_url(event),
+    ), status
+
+
+def _after_registering(registrations: list[Registration]) -> None:
+    """Email the confirmation; flag (and say) when it could not be sent."""
+    failed = notify.confirm(registrations)
+    if failed:
+        services.mark_mail_failed(db.session, failed)
+        db.session.commit()
+        flash("We couldn't send your confirmation email just now. Your registration is saved: "
+              "bookmark this page, which lets you see or cancel it.", "error")
+
+
+@bp.route("/events/<slug>/register", methods=["POST"])
+@access("public")
+@limiter.limit("20 per hour", methods=["POST"])
+def register(slug: str):
+    event = _event_or_404(slug)
+    form = _registration_form()
+    if not form.validate_on_submit():
+        return _render_event(event, form, 422)
+    if _member():
+        name, email, user = current_user.display_name, current_user.email, current_user
+    else:
+        name, email, user = form.name.data, form.email.data, None
+    try:
+        registration = services.register(db.session, event, name=name, email=email, user=user)
+        db.session.commit()
+    except services.AlreadyRegistered as err:
+        db.session.rollback()
+        return _refuse(event, form, str(err), 409)
+    except services.RegistrationClosed as err:
+        db.session.rollback()
+        return _refuse(event, form, str(err), 409)
+    except IntegrityError:  # the same email at the same moment: the constraint held
+        db.session.rollback()
+        return _refuse(event, form, "That email is already registered for this event.", 409)
+    if registration.status == RegistrationStatus.REGISTERED:
+        flash(f"You're registered for “{event.title}”. We've emailed you the details.",
+              "success")
+    else:
+        flash(f"“{event.title}” is full: you're on the waiting list. We'll email you if a "
+              "place comes up.", "info")
+    _after_registering([registration])
+    return redirect(url_for("events.manage", token=registration.token))
+
+
+def _refuse(event: Event, form, message: str, status: int):
+    if hasattr(form, "email"):
+        form.email.errors = [*form.email.errors, message]
+    else:
+        flash(message, "error")
+    return _render_event(event, form, status)
+
+
+@bp.route("/series/<slug>")
+@access("public")
+def series(slug: str):
+    series, sessions = _series_or_404(slug)
+    return _render_series(series, sessions, _registration_form())
+
+
+def _render_series(series: Series, sessions: list[Event], form, status: int = 200,
+                   error: str | None = None):
+    open_sessions = [e for e in sessions
+                     if services.registration_problem(e, member=_member()) is None]
+    return render_template(
+        "events/series.html",
+        series=series,
+        sessions=sessions,
+        open_sessions=open_sessions,
+        counts=services.place_counts(db.session, [e.id for e in sessions]),
+        mine=_registration_for_user([e.id for e in sessions]),
+        form=form,
+        error=error,
+        json_ld=[display.json_ld(e) for e in sessions],
+    ), status
+
+
+@bp.route("/series/<slug>/register", methods=["POST"])
+@access("public")
+@limiter.limit("20 per hour", methods=["POST"])
+def register_series(slug: str):
+    series, sessions = _series_or_404(slug)
+    form = _registration_form()
+    if not form.validate_on_submit():
+        return _render_series(series, sessions, form, 422)
+    if _member():
+        name, email, user = current_user.display_name, current_user.email, current_user
+    else:
+        name, email, user = form.name.data, form.email.data, None
+    try:
+        result = services.register_series(db.session, series, name=name, email=email,
+                                          user=user)
+        db.session.commit()
+    except (services.RegistrationClosed, IntegrityError) as err:
+        db.session.rollback()
+        message = str(err) if isinstance(err, services.EventError) else \
+            "That email is already registered for this series."
+        if hasattr(form, "email"):
+            form.email.errors = [*form.email.errors, message]
+        return _render_series(series, sessions, form, 409, error=message)
+    places = sum(r.status == RegistrationStatus.REGISTERED for r in result.created)
+    waiting = len(result.created) - places
+    text = f"You're registered for {places} session{'s' if places != 1 else ''}"
+    if waiting:
+        text += f" and on the waiting list for {waiting}"
+    flash(text + f" of “{series.title}”. We've emailed you the details and links to cancel.",
+          "success")
+    for event, reason in result.skipped:
+        flash(f"{event.title}: {reason}", "info")
+    _after_registering(result.created)
+    return redirect(url_for("events.series", slug=series.slug))
+
+
+# --- by token: no login needed -------------------------------------------------------------
+
+
+def _registration_by_token_or_404(token: str) -> Registration:
+    registration = services.by_token(db.session, token)
+    if registration is None:
+        abort(404)
+    return registration
+
+
+@bp.route("/events/registration/<token>")
+@access("public")
+def manage(token: str):
+    """What the confirmation email links to: the registration, the joining link (for people
+    with a place) and a button to cancel. Cancelling is a POST: mail scanners follow links."""
+    registration = _registration_by_token_or_404(token)
+    response = Response(render_template(
+        "events/manage.html", registration=registration, event=registration.event,
+        form=EmptyForm(), when=display.event_when(registration.event)))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.route("/events/registration/<token>/cancel", methods=["POST"])
+@access("public")
+def cancel_by_token(token: str):
+    registration = _registration_by_token_or_404(token)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    _cancel(registration)
+    return redirect(url_for("events.manage", token=registration.token))
+
+
+@bp.route("/events/registrations/<int:registration_id>/cancel", methods=["POST"])
+@access("member")
+def cancel_mine(registration_id: int):
+    """The cancel buttons on /account."""
+    registration = db.session.get(Registration, registration_id)
+    if registration is None or not (
+        registration.user_id == current_user.id
+        or registration.email == services.normalise_email(current_user.email)
+    ):
+        abort(404)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    _cancel(registration)
+    return redirect(url_for("accounts.account"))
+
+
+def _cancel(registration: Registration) -> None:
+    try:
+        promoted = services.cancel_registration(db.session, registration)
+        db.session.commit()
+    except services.NotCancellable as err:
+        db.session.rollback()
+        flash(str(err), "info")
+        return
+    flash(f"Your registration for “{registration.event.title}” is cancelled.", "success")
+    failed = notify.promoted(promoted)
+    if failed:
+        services.mark_mail_failed(db.session, failed)
+        db.session.commit()
+
+
+# --- calendars and feed --------------------------------------------------------------------
+
+
+def _ics(body: bytes, filename: str) -> Response:
+    return Response(body, mimetype="text/calendar", headers={
+        "Content-Disposition": f'inline; filename="{filename}"',
+        "Cache-Control": "public, max-age=300",
+    })
+
+
+@bp.route("/events.ics")
+@access("public")
+def calendar_feed():
+    """Every public event still to come (and the last month's), to subscribe to."""
+    events = services.feed_events(db.session)
+    body = feeds.calendar(events, name=f"{current_app.config['SITE_NAME']}: events",
+                          description="Events and seminars")
+    return _ics(body, "events.ics")
+
+
+@bp.route("/events/<slug>.ics")
+@access("public")
+def event_ics(slug: str):
+    event = _event_or_404(slug)
+    return _ics(feeds.calendar([event], name=event.title), f"{event.slug}.ics")
+
+
+@bp.route("/series/<slug>.ics")
+@access("public")
+def series_ics(slug: str):
+    series, sessions = _series_or_404(slug)
+    sessions = [e for e in sessions if e.status != "draft"]
+    return _ics(feeds.calendar(sessions, name=series.title, description=series.summary),
+                f"{series.slug}.ics")
+
+
+@bp.route("/events.atom")
+@access("public")
+def atom_feed():
+    return Response(feeds.atom(services.newly_published(db.session)),
+                    mimetype="application/atom+xml",
+                    headers={"Cache-Control": "public, max-age=300"})
