@@ -1,0 +1,55 @@
+"""Demo enquiries in different states, from seeds/shares.toml (safe to run twice)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from coop.formatting import LONDON
+from coop.shares import services
+from coop.shares.models import Enquiry, Status
+
+#: the path through the workflow to reach each status
+_PATH = {
+    Status.NEW: [],
+    Status.CONTACTED: [Status.CONTACTED],
+    Status.COMPLETED: [Status.CONTACTED, Status.COMPLETED],
+    Status.DECLINED: [Status.CONTACTED, Status.DECLINED],
+}
+
+
+def load(session: Session, data: dict, today: dt.date) -> str:
+    added = 0
+    for item in data.get("enquiries", []):
+        exists = session.scalar(sa.select(Enquiry.id).where(Enquiry.email == item["email"]))
+        if exists is not None:
+            continue
+        received = dt.datetime.combine(
+            today - dt.timedelta(days=item.get("days_ago", 0)), dt.time(10, 30), tzinfo=LONDON
+        ).astimezone(dt.UTC)
+        contact = services.Contact(
+            name=item["name"], email=item["email"], phone=item.get("phone", ""),
+            address=item["address"], postcode=item.get("postcode", ""),
+            country=item.get("country", "GB"),
+        )
+        enquiry = services.submit(
+            session, item["kind"], contact, int(item["amount_pounds"]) * 100,
+            frequency=item.get("frequency"), payment_method=item.get("payment_method"),
+            existing_holder=item.get("existing_holder", False),
+            member_number=item.get("member_number", ""),
+            newsletter_opt_in=item.get("newsletter_opt_in", False), max_pence=None, now=received,
+        )
+        if item.get("email_failed"):
+            services.mark_acknowledged(session, enquiry, sent=False)
+        else:
+            services.mark_acknowledged(session, enquiry, sent=True, now=received)
+        step = received
+        for status in _PATH[Status(item.get("status", "new"))]:
+            step += dt.timedelta(hours=26)
+            services.change_status(session, enquiry, status, by=None, now=step)
+        if item.get("note"):
+            services.add_note(session, enquiry, item["note"], by=None, now=step)
+        added += 1
+    return f"Share enquiries: {added} added."
