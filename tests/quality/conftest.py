@@ -1,0 +1,143 @@
+"""One seeded database, one app and one logged-in client per role for all the quality checks.
+
+The demo data is loaded by the real ``flask seed`` command (with ``DEMO_ACCOUNTS=True``) into a
+database of its own, so the per-test databases of the rest of the suite are untouched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from coop import create_app
+from coop.extensions import db as _db
+from tests.conftest import ENGINE, _migrate, _worker_suffix
+from tests.quality import pages as inventory
+
+
+def seeded_database(database_template, folder: Path, name: str) -> str:
+    """A migrated database of its own, called ``name``, with the demo data loaded."""
+    if ENGINE == "postgresql":
+        base = sa.make_url(database_template)
+        dbname = f"{base.database}_{name}{_worker_suffix()}"
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+            ), {"n": dbname})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{dbname}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{dbname}"'))
+        admin.dispose()
+        url = base.set(database=dbname).render_as_string(hide_password=False)
+        _migrate(url)
+    else:
+        path = folder / f"{name}.sqlite3"
+        src = sqlite3.connect(database_template)
+        dst = sqlite3.connect(path)
+        with dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+        url = f"sqlite:///{path}"
+    app = quality_app(url, folder)
+    result = app.test_cli_runner().invoke(args=["seed"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    with app.app_context():
+        _db.engine.dispose()
+    return url
+
+
+def quality_app(url: str, folder: Path, **overrides):
+    config = {
+        "COOP_ENV": "testing",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "DEMO_ACCOUNTS": True,
+        "WTF_CSRF_ENABLED": False,
+        "RATELIMIT_ENABLED": False,
+        # a 500 must show as a 500 response here, not stop the whole inventory
+        "TESTING": False,
+        "PROPAGATE_EXCEPTIONS": False,
+        "MAIL_OUTBOX": str(folder / "outbox"),
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+def logged_in_client(app, role: str):
+    client = app.test_client()
+    if role != "anonymous":
+        email, password = inventory.DEMO[role]
+        response = client.post("/login", data={"email": email, "password": password})
+        assert response.status_code == 302, f"demo {role} could not log in"
+    return client
+
+
+@dataclass
+class Rendered:
+    page: inventory.Page
+    status: int = 0
+    content_type: str = ""
+    body: str = ""
+    headers: dict | None = None
+    location: str = ""
+
+    @property
+    def is_html(self) -> bool:
+        return self.content_type.startswith("text/html")
+
+
+@pytest.fixture(scope="session")
+def seeded_url(database_template, tmp_path_factory):
+    return seeded_database(database_template, tmp_path_factory.mktemp("quality"), "quality")
+
+
+@pytest.fixture(scope="session")
+def site(seeded_url, tmp_path_factory):
+    app = quality_app(seeded_url, tmp_path_factory.mktemp("quality-app"))
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def clients(site):
+    return {role: logged_in_client(site, role)
+            for role in ("anonymous", "member", "staff", "admin")}
+
+
+@pytest.fixture(scope="session")
+def rendered(site, clients, tmp_path_factory) -> dict[str, Rendered]:
+    """Every inventory page fetched once: GET pages first, then the forms posted empty."""
+    with site.app_context():
+        pages = inventory.build(site, _db.session)
+        _db.session.remove()
+    out: dict[str, Rendered] = {}
+    for page in sorted(pages, key=lambda p: p.method != "GET"):
+        item = Rendered(page)
+        out[page.key] = item
+        if page.reason:
+            continue
+        client = clients[page.role]
+        response = client.open(page.url, method=page.method, data=page.data)
+        item.status = response.status_code
+        item.content_type = response.content_type or ""
+        item.body = response.get_data(as_text=True)
+        item.headers = dict(response.headers)
+        item.location = response.headers.get("Location", "")
+    return out
+
+
+@pytest.fixture(scope="session")
+def saved_pages(rendered, tmp_path_factory) -> Path:
+    """The HTML pages written to a folder, one file per page key (for the Nu checker)."""
+    folder = tmp_path_factory.mktemp("pages")
+    for key, item in rendered.items():
+        if item.is_html and item.body:
+            (folder / f"{key}.html").write_text(item.body, encoding="utf-8")
+    return folder

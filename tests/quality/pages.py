@@ -1,0 +1,176 @@
+"""The page inventory: every GET route of the app, built from its URL map, rendered with the
+demo data as the role the route needs, plus every form page re-shown with errors.
+
+A route that cannot be rendered with the demo data must be listed in ``UNRENDERABLE`` with the
+reason; a route that is neither rendered nor listed fails ``test_every_route_is_covered``, so a
+new page cannot escape the HTML, accessibility and header checks.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import Flask
+from werkzeug.routing import Rule
+
+#: the demo accounts from seeds/accounts.toml
+DEMO = {
+    "member": ("member@example.org", "member-demo-password"),
+    "staff": ("staff@example.org", "staff-demo-password"),
+    "admin": ("admin@example.org", "admin-demo-password"),
+}
+ROLE_FOR_LEVEL = {"public": "anonymous", "member": "member", "staff": "staff",
+                  "admin": "admin", "token": "anonymous"}
+
+#: endpoints Flask serves itself
+EXEMPT = {"static"}
+
+#: routes that are not rendered, with the reason (the reason is the point: keep it true)
+UNRENDERABLE: dict[str, str] = {}
+
+#: POST routes never sent an empty form by the inventory, with the reason
+NO_EMPTY_POST = {
+    "accounts.logout": "ends the session the other pages are fetched with",
+}
+
+#: form pages whose empty POST is accepted on purpose (not re-shown with errors), with reason
+EMPTY_POST_ACCEPTED: dict[str, str] = {}
+
+
+def _first(session, sql: str, **params):
+    return session.execute(sa.text(sql), params).scalar()
+
+
+def _member_id(session) -> int | None:
+    return _first(session, "SELECT id FROM users WHERE email = :e", e=DEMO["member"][0])
+
+
+def _enquiry_of_member(session):
+    member = _member_id(session)
+    value = _first(session, "SELECT id FROM share_enquiries WHERE user_id = :u ORDER BY id",
+                   u=member)
+    return None if value is None else {"enquiry_id": value}
+
+
+def _lookup(table: str, column: str, arg: str, where: str = "") -> Callable:
+    def find(session):
+        value = _first(session, f"SELECT {column} FROM {table} {where} ORDER BY id")  # noqa: S608
+        return None if value is None else {arg: value}
+
+    return find
+
+
+_campaign_id = _lookup("fund_campaigns", "id", "campaign_id")
+_event_id = _lookup("events", "id", "event_id")
+
+#: endpoint -> function(session) giving the URL arguments from the demo data (None: no data)
+ARGUMENTS: dict[str, Callable] = {
+    "fund.campaign": _lookup("fund_campaigns", "slug", "slug"),
+    "fund_api.campaign": _lookup("fund_campaigns", "slug", "slug"),
+    **{f"fund_staff.{name}": _campaign_id for name in (
+        "add_correction", "add_gift", "batch", "campaign", "edit_campaign", "ledger",
+        "ledger_csv", "report", "set_total")},
+    "shares.member_enquiry": _enquiry_of_member,
+    "shares_staff.detail": _lookup("share_enquiries", "id", "enquiry_id"),
+    "events.event": _lookup("events", "slug", "slug"),
+    "events.event_ics": _lookup("events", "slug", "slug"),
+    "events.series": _lookup("event_series", "slug", "slug"),
+    "events.series_ics": _lookup("event_series", "slug", "slug"),
+    "events.manage": _lookup("event_registrations", "token", "token"),
+    **{f"events_staff.{name}": _event_id for name in (
+        "attendees", "attendees_csv", "edit_event", "event")},
+    "events_staff.series": _lookup("event_series", "id", "series_id"),
+}
+
+
+@dataclass
+class Page:
+    """One thing to fetch: ``key`` names it in test ids and in the saved file."""
+
+    key: str
+    endpoint: str
+    role: str
+    method: str = "GET"
+    url: str = ""
+    reason: str = ""  # why it could not be built (empty when it could)
+    data: dict = field(default_factory=dict)
+
+
+@functools.cache
+def url_map_app() -> Flask:
+    """An app used only for its URL map, so tests can be parametrized at collection time."""
+    from coop import create_app
+
+    return create_app({"COOP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def level(app: Flask, endpoint: str) -> str:
+    return getattr(app.view_functions[endpoint], "access_level", "public")
+
+
+def get_rules(app: Flask) -> list[Rule]:
+    return sorted(
+        (r for r in app.url_map.iter_rules() if r.endpoint not in EXEMPT and "GET" in r.methods),
+        key=lambda r: r.endpoint,
+    )
+
+
+def form_rules(app: Flask) -> list[Rule]:
+    """Routes that show a form on GET and take it back on POST: re-shown with errors."""
+    return sorted(
+        (r for r in app.url_map.iter_rules()
+         if r.endpoint not in EXEMPT | set(NO_EMPTY_POST) and {"GET", "POST"} <= r.methods
+         and level(app, r.endpoint) != "token"),
+        key=lambda r: r.endpoint,
+    )
+
+
+def page_keys(app: Flask) -> list[str]:
+    """Every page id the inventory will produce (known before any database exists)."""
+    keys = [r.endpoint for r in get_rules(app)]
+    keys += [f"{r.endpoint}--errors" for r in form_rules(app)]
+    return keys
+
+
+def build(app: Flask, session) -> list[Page]:
+    """The pages, with URLs from the demo data in ``session``."""
+    pages = []
+    for rule in get_rules(app):
+        pages.append(_page(app, session, rule, rule.endpoint, "GET"))
+    for rule in form_rules(app):
+        pages.append(_page(app, session, rule, f"{rule.endpoint}--errors", "POST"))
+    return pages
+
+
+def _page(app, session, rule: Rule, key: str, method: str) -> Page:
+    role = ROLE_FOR_LEVEL[level(app, rule.endpoint)]
+    page = Page(key=key, endpoint=rule.endpoint, role=role, method=method)
+    if rule.endpoint in UNRENDERABLE:
+        page.reason = UNRENDERABLE[rule.endpoint]
+        return page
+    values: dict | None = {}
+    if rule.arguments:
+        finder = ARGUMENTS.get(rule.endpoint)
+        if finder is None:
+            page.reason = (f"no way to find {sorted(rule.arguments)} for {rule.endpoint}: add it "
+                           "to ARGUMENTS in tests/quality/pages.py (or to UNRENDERABLE, with why)")
+            return page
+        try:
+            values = finder(session)
+        except sa.exc.SQLAlchemyError as err:
+            session.rollback()
+            values = None
+            page.reason = f"lookup failed: {err.__class__.__name__}: {err}"
+            return page
+        if values is None:
+            page.reason = (f"the demo data has nothing for {rule.endpoint}: add some to its "
+                           "seed, or list it in UNRENDERABLE with why")
+            return page
+    with app.test_request_context():
+        from flask import url_for
+
+        page.url = url_for(rule.endpoint, **values)
+    return page
