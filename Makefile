@@ -50,8 +50,12 @@ test: $(VENV)/.installed-test system-deps lint
 test-pg:
 	DATABASE_URL=$(PG_URL) $(MAKE) test
 
+## make bench: gunicorn on 127.0.0.1 loaded with wrk beside a hello-world app (by hand, not CI);
+## e.g. make bench BENCH_ARGS="--duration 5 --databases sqlite --workers sync"
 bench: $(VENV)/.installed-test
-	$(BIN)/python -m bench.run
+	@command -v wrk >/dev/null 2>&1 || { echo "Installing wrk with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
