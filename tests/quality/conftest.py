@@ -130,6 +130,7 @@ def rendered(site, clients, tmp_path_factory) -> dict[str, Rendered]:
         item.body = response.get_data(as_text=True)
         item.headers = dict(response.headers)
         item.location = response.headers.get("Location", "")
+        response.close()
     return out
 
 
