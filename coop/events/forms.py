@@ -41,6 +41,10 @@ from coop.events.services import (
 )
 
 
+def strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class LondonDateField(DateField):
     """A date (``2022-11-09``); a date that doesn't exist (31 February) gets a clear error."""
 
@@ -243,9 +247,9 @@ class SeriesEditForm(FlaskForm):
 
 
 class RegistrationForm(FlaskForm):
-    name = StringField("Your name", id="registration-name",
+    name = StringField("Your name", id="registration-name", filters=[strip],
                        validators=[DataRequired("Enter your name."), Length(max=m.NAME_LENGTH)])
-    email = EmailField("Your email", id="registration-email", validators=[
+    email = EmailField("Your email", id="registration-email", filters=[strip], validators=[
         DataRequired("Enter your email address."),
         Email("Enter a valid email address, like name@example.org.",
               check_deliverability=False),

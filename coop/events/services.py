@@ -570,9 +570,15 @@ def register_series(session: Session, series: Series, *, name: str, email: str, 
             continue
         try:
             created.append(register(session, event, name=name, email=email, user=user, now=now))
+        except AlreadyRegistered:
+            skipped.append((event, "already registered"))
         except EventError as err:
             skipped.append((event, str(err)))
     if not created:
+        if skipped and all(reason == "already registered" for _event, reason in skipped):
+            raise AlreadyRegistered(
+                f"{normalise_email(email)} is already registered for every session of "
+                "this series that is still to come.")
         reasons = {reason for _event, reason in skipped}
         if len(reasons) == 1:
             raise RegistrationClosed(reasons.pop())

@@ -238,7 +238,7 @@ def register_series(slug: str):
         result = services.register_series(db.session, series, name=name, email=email,
                                           user=user)
         db.session.commit()
-    except (services.RegistrationClosed, IntegrityError) as err:
+    except (services.RegistrationClosed, services.AlreadyRegistered, IntegrityError) as err:
         db.session.rollback()
         message = str(err) if isinstance(err, services.EventError) else \
             "That email is already registered for this series."

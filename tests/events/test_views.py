@@ -1,0 +1,309 @@
+"""The public pages: listings, visibility, event pages, registering and cancelling by link."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import sqlalchemy as sa
+
+from coop.events import services
+from coop.events.models import Registration
+from coop.extensions import db as _db
+from tests.conftest import login
+from tests.events.conftest import future
+
+
+def registrations(app, **where):
+    with app.app_context():
+        stmt = sa.select(Registration).filter_by(**where).order_by(Registration.id)
+        rows = _db.session.scalars(stmt).all()
+        for r in rows:
+            _db.session.expunge(r)
+        return rows
+
+
+def cancel_link(message) -> str:
+    text = message.get_content()
+    return re.search(r"See or cancel this registration: http://localhost(\S+)", text)[1]
+
+
+# --- listings ------------------------------------------------------------------------------
+
+def test_listing_soonest_first_grouped_by_month(client, make_event):
+    make_event("Later talk", starts_at=future(70))
+    make_event("Sooner talk", starts_at=future(5))
+    make_event("Draft talk", status="draft")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    make_event("Old talk", starts_at=past)
+    html = client.get("/events").get_data(as_text=True)
+    assert html.index("Sooner talk") < html.index("Later talk")
+    assert "Draft talk" not in html and "Old talk" not in html
+    months = re.findall(r'<h2 id="month-\d+">([^<]+)</h2>', html)
+    assert len(months) == 2
+    assert "Old talk" in client.get("/events/past").get_data(as_text=True)
+
+
+def test_cancelled_event_stays_listed_and_marked(client, make_event):
+    make_event("Called off", status="cancelled")
+    html = client.get("/events").get_data(as_text=True)
+    assert "Called off" in html and "Cancelled" in html
+
+
+def test_filters_by_tag_and_online(client, make_event):
+    make_event("Online science", online=True, tags=["science"])
+    make_event("Hall history", venue="Hall", tags=["history"])
+    html = client.get("/events?tag=science").get_data(as_text=True)
+    assert "Online science" in html and "Hall history" not in html
+    html = client.get("/events?mode=in-person").get_data(as_text=True)
+    assert "Hall history" in html and "Online science" not in html
+    html = client.get("/events?mode=online").get_data(as_text=True)
+    assert "Online science" in html and "Hall history" not in html
+    # junk filters never break the page
+    assert client.get("/events?mode=%00&tag=" + "x" * 500 + "&page=-3").status_code == 200
+
+
+def test_pagination(make_app, make_event):
+    app = make_app(EVENTS_PER_PAGE=2)
+    for n in range(5):
+        make_event(f"Talk number {n}", starts_at=future(5 + n))
+    client = app.test_client()
+    first = client.get("/events").get_data(as_text=True)
+    assert "Talk number 0" in first and "Talk number 2" not in first
+    assert "Page 1 of 3" in first
+    third = client.get("/events?page=3").get_data(as_text=True)
+    assert "Talk number 4" in third and "Talk number 0" not in third
+    assert client.get("/events?page=99").status_code == 200
+
+
+def test_members_only_events_are_hidden_from_anonymous_visitors(client, make_event, make_user):
+    event = make_event("Members' briefing", visibility="members")
+    assert "Members&#39; briefing" not in client.get("/events").get_data(as_text=True)
+    assert client.get(f"/events/{event.slug}").status_code == 404
+    assert client.get(f"/events/{event.slug}.ics").status_code == 404
+    assert client.post(f"/events/{event.slug}/register",
+                       data={"name": "A", "email": "a@example.org"}).status_code == 404
+    assert b"Members' briefing" not in client.get("/events.ics").data
+    assert b"Members' briefing" not in client.get("/events.atom").data
+    login(client, make_user().email)
+    assert "Members&#39; briefing" in client.get("/events").get_data(as_text=True)
+    assert client.get(f"/events/{event.slug}").status_code == 200
+    # still never in the public feeds, even for a member
+    assert b"Members' briefing" not in client.get("/events.ics").data
+
+
+def test_drafts_are_404_except_for_staff(client, make_event, login_as):
+    event = make_event("Secret plan", status="draft")
+    assert client.get(f"/events/{event.slug}").status_code == 404
+    login_as("staff")
+    assert "Draft: only staff" in client.get(f"/events/{event.slug}").get_data(as_text=True)
+
+
+def test_home_page_shows_next_events(client, make_event):
+    make_event("Next big meeting", starts_at=future(2))
+    make_event("Members thing", visibility="members", starts_at=future(1))
+    html = client.get("/").get_data(as_text=True)
+    assert "Next big meeting" in html and "Members thing" not in html
+
+
+# --- event page ----------------------------------------------------------------------------
+
+def test_event_page_shows_london_time_and_json_ld(client, make_event):
+    event = make_event(
+        "Science for the Future", online=True, joining_url="https://meet.example.org/x",
+        presenters="Rox Middleton, Liam Shaw and Joel Hellewell", partner="Marx Memorial Library",
+        details_url="https://example.org/details", description="**Bold** <script>x</script>",
+        starts_at=dt.datetime(2030, 11, 6, 19, tzinfo=dt.UTC))
+    html = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert "Wednesday 6 November 2030, 7pm–8.30pm" in html
+    assert "<strong>Bold</strong>" in html and "<script>x</script>" not in html
+    assert "https://meet.example.org/x" not in html  # only for people with a place
+    assert f'href="/events/{event.slug}.ics"' in html
+    assert "calendar.google.com" in html
+    block = re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)[1]
+    data = json.loads(block)
+    assert data["@type"] == "Event" and data["name"] == "Science for the Future"
+    assert data["startDate"] == "2030-11-06T19:00:00+00:00"
+    assert data["eventAttendanceMode"].endswith("OnlineEventAttendanceMode")
+    assert data["eventStatus"].endswith("EventScheduled")
+
+
+def test_json_ld_cannot_break_out_of_its_script(client, make_event):
+    event = make_event("</script><script>alert(1)</script>")
+    html = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert "</script><script>alert(1)" not in html
+    block = re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)[1]
+    assert json.loads(block)["name"] == "</script><script>alert(1)</script>"
+
+
+def test_public_joining_link_is_shown_to_everyone(client, make_event):
+    event = make_event("Open talk", online=True, joining_url="https://meet.example.org/open",
+                       joining_url_public=True)
+    assert "https://meet.example.org/open" in client.get(f"/events/{event.slug}").get_data(
+        as_text=True)
+
+
+# --- registering ---------------------------------------------------------------------------
+
+def test_register_email_manage_page_and_cancel_by_post(client, app, make_event, outbox):
+    event = make_event("Online talk", online=True, joining_url="https://meet.example.org/t")
+    response = client.post(f"/events/{event.slug}/register",
+                           data={"name": "Zoë Smith", "email": "Zoe@Example.org"})
+    assert response.status_code == 302
+    [reg] = registrations(app)
+    assert reg.email == "zoe@example.org" and reg.status == "registered"
+    assert response.headers["Location"] == f"/events/registration/{reg.token}"
+    [message] = outbox()
+    assert message["To"] == "zoe@example.org"
+    text = message.get_content()
+    assert "Joining link: https://meet.example.org/t" in text
+    link = cancel_link(message)
+    assert link == f"/events/registration/{reg.token}"
+    # opening the link (as a mail scanner would) cancels nothing
+    page = client.get(link)
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
+    assert "https://meet.example.org/t" in page.get_data(as_text=True)
+    assert registrations(app)[0].status == "registered"
+    response = client.post(f"{link}/cancel")
+    assert response.status_code == 302
+    assert registrations(app)[0].status == "cancelled"
+    assert "Cancelled." in client.get(link).get_data(as_text=True)
+
+
+def test_unknown_or_huge_token_is_404(client):
+    assert client.get("/events/registration/nope").status_code == 404
+    assert client.get("/events/registration/" + "a" * 500).status_code == 404
+    assert client.post("/events/registration/nope/cancel").status_code == 404
+
+
+def test_waiting_person_is_moved_up_and_emailed_when_someone_cancels(client, app, make_event,
+                                                                      outbox):
+    event = make_event("Small room", capacity=1, venue="Room 1")
+    client.post(f"/events/{event.slug}/register", data={"name": "A", "email": "a@example.org"})
+    response = client.post(f"/events/{event.slug}/register",
+                           data={"name": "B", "email": "b@example.org"})
+    assert response.status_code == 302
+    first, second = registrations(app)
+    assert (first.status, second.status) == ("registered", "waiting")
+    assert outbox()[1]["Subject"] == "Waiting list: Small room"
+    client.post(f"/events/registration/{first.token}/cancel")
+    assert registrations(app)[1].status == "registered"
+    promoted = outbox()[-1]
+    assert promoted["To"] == "b@example.org"
+    assert promoted["Subject"] == "A place for you: Small room"
+
+
+def test_registering_twice_gives_a_clear_message_and_no_duplicate(client, app, make_event):
+    event = make_event("Popular talk")
+    data = {"name": "Ann", "email": "ann@example.org"}
+    client.post(f"/events/{event.slug}/register", data=data)
+    response = client.post(f"/events/{event.slug}/register",
+                           data={"name": "Ann again", "email": " ANN@example.org"})
+    assert response.status_code == 409
+    assert "ann@example.org is already registered" in response.get_data(as_text=True)
+    assert len(registrations(app)) == 1
+
+
+def test_bad_registration_input_keeps_what_was_typed(client, app, make_event):
+    event = make_event("A talk")
+    response = client.post(f"/events/{event.slug}/register",
+                           data={"name": "Ann <b>", "email": "not-an-email"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Enter a valid email address" in html
+    assert 'value="not-an-email"' in html and 'value="Ann &lt;b&gt;"' in html
+    assert registrations(app) == []
+    response = client.post(f"/events/{event.slug}/register",
+                           data={"name": "x" * 300, "email": "a" * 300 + "@example.org"})
+    assert response.status_code == 422
+
+
+def test_cancelled_and_past_events_refuse_registration(client, app, make_event):
+    cancelled = make_event("Off", status="cancelled")
+    response = client.post(f"/events/{cancelled.slug}/register",
+                           data={"name": "A", "email": "a@example.org"})
+    assert response.status_code == 409
+    assert "has been cancelled" in response.get_data(as_text=True)
+    past = make_event("Over", starts_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    response = client.post(f"/events/{past.slug}/register",
+                           data={"name": "A", "email": "a@example.org"})
+    assert response.status_code == 409
+    assert "already started or taken place" in response.get_data(as_text=True)
+    page = client.get(f"/events/{past.slug}").get_data(as_text=True)
+    assert 'name="email"' not in page
+    assert registrations(app) == []
+
+
+def test_mail_failure_keeps_the_registration_and_flags_it(make_app, make_event):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=1, MAIL_TIMEOUT=1)
+    client = app.test_client()
+    event = make_event("A talk")
+    response = client.post(f"/events/{event.slug}/register",
+                           data={"name": "A", "email": "a@example.org"}, follow_redirects=True)
+    assert response.status_code == 200
+    assert "couldn&#39;t send your confirmation email" in response.get_data(as_text=True)
+    [reg] = registrations(app)
+    assert reg.status == "registered" and reg.mail_failed_at is not None
+
+
+def test_confirmation_over_real_smtp(make_app, make_event, smtp_server):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port)
+    event = make_event("SMTP talk")
+    app.test_client().post(f"/events/{event.slug}/register",
+                           data={"name": "A", "email": "a@example.org"})
+    [message] = smtp_server.messages
+    assert message["Subject"] == "Your place: SMTP talk"
+    assert "/events/registration/" in message.get_content()
+
+
+def test_member_registers_sees_it_on_account_and_cancels_there(client, app, make_event,
+                                                               make_user, outbox):
+    user = make_user(name="Kim Member")
+    event = make_event("Members' evening", visibility="members", capacity=5)
+    login(client, user.email)
+    page = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert "You'll be registered as Kim Member" in page
+    assert client.post(f"/events/{event.slug}/register", data={}).status_code == 302
+    [reg] = registrations(app)
+    assert reg.user_id == user.id and reg.email == user.email
+    account = client.get("/account").get_data(as_text=True)
+    assert "Your event registrations" in account and "Members&#39; evening" in account
+    assert "You have a place" in client.get(f"/events/{event.slug}").get_data(as_text=True)
+    response = client.post(f"/events/registrations/{reg.id}/cancel")
+    assert response.headers["Location"] == "/account"
+    assert registrations(app)[0].status == "cancelled"
+
+
+def test_a_member_cannot_cancel_someone_elses_registration(client, app, make_event, make_user):
+    event = make_event("A talk")
+    client.post(f"/events/{event.slug}/register", data={"name": "A", "email": "a@example.org"})
+    [reg] = registrations(app)
+    login(client, make_user().email)
+    assert client.post(f"/events/registrations/{reg.id}/cancel").status_code == 404
+    assert registrations(app)[0].status == "registered"
+
+
+def test_register_for_a_whole_series_in_one_go(client, app, outbox):
+    with app.app_context():
+        series = services.create_series(
+            _db.session, title="Science for the Future", summary="Three seminars",
+            description="", first_date=dt.date.today() + dt.timedelta(days=7),
+            start_time=dt.time(19), duration=dt.timedelta(minutes=90), repeat="weekly",
+            count=3, details=services.EventDetails(title="", status="published", online=True,
+                                                   joining_url="https://meet.example.org/s"))
+        _db.session.commit()
+        slug = series.slug
+    page = client.get(f"/series/{slug}").get_data(as_text=True)
+    assert "Register for the whole series" in page and page.count("session") >= 3
+    response = client.post(f"/series/{slug}/register",
+                           data={"name": "Ann", "email": "ann@example.org"})
+    assert response.status_code == 302
+    regs = registrations(app)
+    assert [r.status for r in regs] == ["registered"] * 3
+    [message] = outbox()
+    assert message.get_content().count("See or cancel this registration") == 3
+    again = client.post(f"/series/{slug}/register",
+                        data={"name": "Ann", "email": "ann@example.org"})
+    assert again.status_code == 409 and "already registered" in again.get_data(as_text=True)
+    assert len(registrations(app)) == 3
