@@ -41,6 +41,7 @@ system-deps:
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check coop tests bench
+	$(BIN)/bandit -q -r coop -c pyproject.toml --severity-level medium
 
 ## make test: install the test extras into .venv and run the whole suite (SQLite, or
 ## PostgreSQL when DATABASE_URL is set)
