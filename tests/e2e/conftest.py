@@ -215,6 +215,39 @@ def page(new_context):
     return new_context().new_page()
 
 
+@pytest.fixture
+def other_site():
+    """``other_site(html)`` → the URL of a page on another origin (its own 127.0.0.1 port)
+    that serves ``html``: an article page of another site, embedding ours."""
+    import http.server
+    import threading
+
+    pages: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server API
+            body = pages.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body or b"not found")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def publish(html: str, path: str = "/article.html") -> str:
+        pages[path] = html.encode()
+        return f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+    yield publish
+    server.shutdown()
+    server.server_close()
+
+
 def screenshot(page, name: str) -> None:
     """Save the page as test-artifacts/screenshots/<name>-desktop.png and -phone.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
