@@ -44,7 +44,9 @@ from coop.shares.models import (
 )
 from coop.shares.services import normalise_uk_postcode
 
-HONEYPOT = "website"
+#: the newsletter opt-in's words, also kept with the newsletter's consent record
+NEWSLETTER_LABEL = "Send me the newsletter too"
+NEWSLETTER_HINT = "Optional. We'll email you a link to confirm first; you can leave at any time."
 
 
 def _pounds(name: str) -> int:
@@ -104,11 +106,7 @@ class EnquiryForm(FlaskForm):
         "You may contact me about this enquiry",
         validators=[DataRequired("Tick this box so that we can reply to your enquiry.")],
     )
-    newsletter_opt_in = BooleanField(
-        "Send me the newsletter too",
-        description="Optional. We'll email you a link to confirm first; you can leave at any "
-                    "time.",
-    )
+    newsletter_opt_in = BooleanField(NEWSLETTER_LABEL, description=NEWSLETTER_HINT)
     #: the honeypot: hidden from people and screen readers, filled in by bots
     website = StringField("Leave this field empty", validators=[Optional()])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 from flask import (
@@ -19,7 +20,13 @@ from flask_login import current_user
 from coop.access import access
 from coop.extensions import db, limiter
 from coop.shares import services
-from coop.shares.forms import EnquiryForm, ShareEnquiryForm, SupportForm
+from coop.shares.forms import (
+    NEWSLETTER_HINT,
+    NEWSLETTER_LABEL,
+    EnquiryForm,
+    ShareEnquiryForm,
+    SupportForm,
+)
 from coop.shares.mail import send_acknowledgement
 from coop.shares.models import Enquiry, Kind
 
@@ -142,8 +149,13 @@ def _request_newsletter(enquiry: Enquiry) -> None:
                  enquiry.reference)
         return
     source = "shares-form" if enquiry.kind == Kind.SHARES else "support-form"
+    extra = {}
+    if "wording" in inspect.signature(request_subscription).parameters:
+        # The consent record keeps the words the reader actually ticked.
+        extra["wording"] = f"{NEWSLETTER_LABEL}. {NEWSLETTER_HINT}"
     try:
-        request_subscription(db.session, enquiry.email, name=enquiry.name, source=source)
+        request_subscription(db.session, enquiry.email, name=enquiry.name, source=source,
+                             **extra)
         db.session.commit()
     except Exception:  # noqa: BLE001 - another feature's failure must not lose the enquiry
         db.session.rollback()

@@ -1,0 +1,272 @@
+"""The staff inbox and the member's view, through the pages."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+
+import sqlalchemy as sa
+
+from coop.audit import AuditEvent
+from coop.extensions import db as _db
+from coop.shares.models import Enquiry
+from tests.conftest import login
+from tests.shares.conftest import share_form
+
+UTC = dt.UTC
+
+
+def reload(app, enquiry_id: int) -> Enquiry:
+    with app.app_context():
+        enquiry = _db.session.get(Enquiry, enquiry_id)
+        _ = enquiry.changes, enquiry.notes
+        _db.session.expunge(enquiry)
+        return enquiry
+
+
+def test_inbox_is_staff_only(client, login_as):
+    assert client.get("/staff/enquiries").status_code == 302
+    login_as("member")
+    assert client.get("/staff/enquiries").status_code == 403
+    assert client.get("/staff/enquiries/export.csv").status_code == 403
+
+
+def test_staff_dashboard_links_to_the_inbox(client, login_as):
+    login_as("staff")
+    html = client.get("/staff").get_data(as_text=True)
+    assert 'href="/staff/enquiries"' in html and "Share and supporter enquiries" in html
+
+
+def test_inbox_lists_newest_first_with_filters_and_search(client, login_as, make_enquiry):
+    t0 = dt.datetime(2024, 5, 1, 12, tzinfo=UTC)
+    old = make_enquiry(name="Old Reader", email="old@example.org", now=t0)
+    new = make_enquiry("supporter", name="王秀英", email="wang@example.org",
+                       now=t0 + dt.timedelta(days=5))
+    login_as("staff")
+    html = client.get("/staff/enquiries").get_data(as_text=True)
+    assert "2 enquiries, newest first" in html
+    assert html.index(new.reference) < html.index(old.reference)
+    html = client.get("/staff/enquiries?kind=supporter").get_data(as_text=True)
+    assert new.reference in html and old.reference not in html
+    html = client.get("/staff/enquiries?q=old%40example").get_data(as_text=True)
+    assert old.reference in html and new.reference not in html
+    html = client.get(f"/staff/enquiries?q={new.reference}").get_data(as_text=True)
+    assert new.reference in html and "1 enquiry," in html
+    html = client.get("/staff/enquiries?date_from=2024-05-03").get_data(as_text=True)
+    assert new.reference in html and old.reference not in html
+    html = client.get("/staff/enquiries?date_to=2024-05-03&status=new").get_data(as_text=True)
+    assert old.reference in html and new.reference not in html
+    assert 'value="2024-05-03"' in html  # the filters are kept
+
+
+def test_inbox_survives_nonsense_filters(client, login_as, make_enquiry):
+    make_enquiry()
+    login_as("staff")
+    for query in ("date_from=yesterday", "date_from=2024-13-45", "kind=<b>", "status=%00",
+                  "page=-1", "page=abc", "q=" + "x" * 500,
+                  "date_from=2024-05-03&date_to=2024-05-01"):
+        response = client.get(f"/staff/enquiries?{query}")
+        assert response.status_code == 200, query
+        assert client.get(f"/staff/enquiries/export.csv?{query}").status_code == 200
+
+
+def test_inbox_is_paginated(client, login_as, make_enquiry):
+    for i in range(27):
+        make_enquiry(email=f"reader{i}@example.org",
+                     now=dt.datetime(2024, 1, 1, tzinfo=UTC) + dt.timedelta(hours=i))
+    login_as("staff")
+    html = client.get("/staff/enquiries?kind=shares").get_data(as_text=True)
+    assert "27 enquiries" in html and "Page 1 of 2" in html
+    assert len(re.findall(r"reader\d+@", html)) == 25
+    assert "reader26@" in html and "reader0@" not in html
+    assert 'href="/staff/enquiries?page=2&amp;kind=shares"' in html
+    page2 = client.get("/staff/enquiries?page=2&kind=shares").get_data(as_text=True)
+    assert "reader0@" in page2 and "reader1@" in page2 and "reader26@" not in page2
+
+
+def test_markup_is_text_in_the_inbox_detail_and_csv(client, login_as, make_enquiry):
+    evil = '<img src=x onerror=alert(1)>'
+    enquiry = make_enquiry(name=evil, email="evil@example.org")
+    staff = login_as("staff")
+    assert staff
+    inbox = client.get("/staff/enquiries").get_data(as_text=True)
+    assert evil not in inbox and "&lt;img src=x onerror=alert(1)&gt;" in inbox
+    detail = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert evil not in detail and "&lt;img" in detail
+    client.post(f"/staff/enquiries/{enquiry.id}/notes", data={"body": "<b>bold</b> claim"})
+    detail = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "<b>bold</b>" not in detail and "&lt;b&gt;bold&lt;/b&gt; claim" in detail
+
+
+def test_csv_export_of_the_filtered_list_neutralises_formulas(client, login_as, make_enquiry):
+    make_enquiry(name="=HYPERLINK(\"http://evil\")", email="formula@example.org")
+    make_enquiry("supporter", name="王秀英", email="+wang@example.org", amount_pence=1250)
+    make_enquiry(name="-Minus", email="@at@example.org")
+    login_as("staff")
+    response = client.get("/staff/enquiries/export.csv?kind=shares")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    text = response.get_data(as_text=True).lstrip("\ufeff")
+    rows = list(csv.reader(io.StringIO(text)))
+    header, body = rows[0], rows[1:]
+    assert header[:5] == ["Reference", "Kind", "Status", "Received", "Amount (£)"]
+    assert len(body) == 2  # only the filtered kind
+    names = {row[header.index("Name")] for row in body}
+    assert names == {"'=HYPERLINK(\"http://evil\")", "'-Minus"}
+    emails = {row[header.index("Email")] for row in body}
+    assert "'@at@example.org" in emails
+    everything = client.get("/staff/enquiries/export.csv").get_data(as_text=True)
+    assert "王秀英" in everything and "'+wang@example.org" in everything
+    assert ",12.50," in everything
+
+
+def test_detail_page_and_status_workflow_with_history(app, client, login_as, make_enquiry):
+    enquiry = make_enquiry()
+    staff = login_as("staff", name="Sam Secretary")
+    html = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert f"enquiry {enquiry.reference}</h1>" in html
+    assert "Ada Lovelace" in html and "ada@example.org" in html and "EC4Y 1AA" in html
+    assert '<option selected value="contacted">' in html or 'value="contacted" selected' in html
+    assert 'value="completed"' not in html  # not a next step from "new"
+
+    response = client.post(f"/staff/enquiries/{enquiry.id}/status", data={"status": "contacted"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/staff/enquiries/{enquiry.id}"
+    response = client.post(f"/staff/enquiries/{enquiry.id}/status", data={"status": "new"})
+    assert response.status_code == 422
+    assert "can&#39;t become new" in response.get_data(as_text=True)
+    client.post(f"/staff/enquiries/{enquiry.id}/status", data={"status": "completed"})
+    saved = reload(app, enquiry.id)
+    assert saved.status == "completed"
+    assert [(c.old_status, c.new_status, c.by_id) for c in saved.changes] == [
+        ("new", "contacted", staff.id), ("contacted", "completed", staff.id)]
+    html = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "new → contacted, by Sam Secretary" in html
+    assert "contacted → completed, by Sam Secretary" in html
+    assert "This enquiry is closed." in html
+
+
+def test_notes(app, client, login_as, make_enquiry):
+    enquiry = make_enquiry()
+    login_as("staff", name="Sam Secretary")
+    response = client.post(f"/staff/enquiries/{enquiry.id}/notes",
+                           data={"body": "Rang; cheque coming"})
+    assert response.status_code == 302
+    html = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "Rang; cheque coming" in html and "Sam Secretary" in html
+    response = client.post(f"/staff/enquiries/{enquiry.id}/notes", data={"body": "x" * 2001})
+    assert response.status_code == 422
+    assert "A note can be at most 2000 characters." in response.get_data(as_text=True)
+    assert len(reload(app, enquiry.id).notes) == 1
+
+
+def test_resend_acknowledgement_after_a_mail_failure(make_app, smtp_server, closed_port,
+                                                     make_user):
+    dead = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=closed_port, MAIL_TIMEOUT=2)
+    dead.test_client().post("/shares", data=share_form())
+    with dead.app_context():
+        enquiry = _db.session.scalar(sa.select(Enquiry))
+        assert enquiry.email_failed
+        enquiry_id = enquiry.id
+    staff = make_user("staff")
+
+    client = dead.test_client()
+    login(client, staff.email)
+    html = client.get("/staff/enquiries?email_failed=y").get_data(as_text=True)
+    assert "Email failed" in html
+    html = client.get(f"/staff/enquiries/{enquiry_id}").get_data(as_text=True)
+    assert "The acknowledgement email was not sent" in html
+    response = client.post(f"/staff/enquiries/{enquiry_id}/resend", follow_redirects=True)
+    assert "could not be sent" in response.get_data(as_text=True)
+    assert reload(dead, enquiry_id).email_failed is True
+
+    live = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port)
+    client = live.test_client()
+    login(client, staff.email)
+    response = client.post(f"/staff/enquiries/{enquiry_id}/resend", follow_redirects=True)
+    assert "The acknowledgement was sent to zoe@example.org" in response.get_data(as_text=True)
+    saved = reload(live, enquiry_id)
+    assert saved.email_failed is False and saved.acknowledged_at is not None
+    [message] = smtp_server.messages
+    assert saved.reference in message["Subject"]
+
+
+def test_erase_through_the_page(app, client, login_as, make_enquiry):
+    enquiry = make_enquiry(name="Zoë Brown", email="zoe@example.org")
+    staff = login_as("staff")
+    client.post(f"/staff/enquiries/{enquiry.id}/notes", data={"body": "private note"})
+    response = client.post(f"/staff/enquiries/{enquiry.id}/erase", data={})
+    assert response.status_code == 422
+    assert "Tick the box to confirm." in response.get_data(as_text=True)
+    assert not reload(app, enquiry.id).is_erased
+    response = client.post(f"/staff/enquiries/{enquiry.id}/erase", data={"confirm": "y"})
+    assert response.status_code == 302
+    saved = reload(app, enquiry.id)
+    assert saved.is_erased and saved.name == "" and saved.notes == []
+    html = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "Zoë Brown" not in html and "private note" not in html
+    assert "Personal data erased" in html and enquiry.reference in html
+    with app.app_context():
+        event = _db.session.scalar(sa.select(AuditEvent).where(
+            AuditEvent.action == "enquiry.erased"))
+        assert event.actor_id == staff.id and event.subject_id == enquiry.reference
+        assert "Zoë" not in str(event.details)
+
+
+def test_unknown_enquiry_is_404_for_staff(client, login_as):
+    login_as("staff")
+    assert client.get("/staff/enquiries/999").status_code == 404
+    assert client.post("/staff/enquiries/999/status", data={"status": "contacted"}).status_code \
+        == 404
+
+
+def test_member_form_is_prefilled_and_linked(app, client, login_as, make_enquiry):
+    member = login_as("member", name="Mo Member")
+    html = client.get("/shares").get_data(as_text=True)
+    assert 'value="Mo Member"' in html and f'value="{member.email}"' in html
+    client.post("/shares", data=share_form(name="Mo Member", email=member.email))
+    with app.app_context():
+        enquiry = _db.session.scalar(sa.select(Enquiry))
+        assert enquiry.user_id == member.id
+        reference, enquiry_id = enquiry.reference, enquiry.id
+    assert "your account page" in client.get("/shares/thank-you").get_data(as_text=True)
+    account = client.get("/account").get_data(as_text=True)
+    assert "Your share and supporter enquiries" in account
+    assert reference in account and "New" in account
+    page = client.get(f"/account/enquiries/{enquiry_id}")
+    assert page.status_code == 200
+    assert reference in page.get_data(as_text=True)
+
+
+def test_member_cannot_see_another_members_enquiry(client, login_as, make_user, make_enquiry):
+    other = make_user("member")
+    theirs = make_enquiry(user=other, email=other.email)
+    anonymous = make_enquiry(email="anon@example.org")
+    login_as("member")
+    assert client.get(f"/account/enquiries/{theirs.id}").status_code == 404
+    assert client.get(f"/account/enquiries/{anonymous.id}").status_code == 404
+    assert theirs.reference not in client.get("/account").get_data(as_text=True)
+
+
+def test_account_section_when_there_are_none(client, login_as):
+    login_as("member")
+    html = client.get("/account").get_data(as_text=True)
+    assert "You haven&#39;t sent any." in html or "You haven't sent any." in html
+
+
+def test_data_export_and_account_deletion_hooks(app, make_user, make_enquiry):
+    from coop import hooks
+
+    member = make_user("member")
+    enquiry = make_enquiry(user=member, email=member.email)
+    with app.test_request_context():
+        user = _db.session.merge(member)
+        exported = dict(hooks.call("data_export", _db.session, user))
+        assert exported["share_enquiries"][0]["reference"] == enquiry.reference
+        hooks.call("account_deletion", _db.session, user)
+        _db.session.commit()
+    saved = reload(app, enquiry.id)
+    assert saved.is_erased and saved.user_id is None and saved.email == ""
