@@ -54,6 +54,11 @@ def _show_error(form, err: services.FundError) -> None:
         form.form_errors.append(err.message)
 
 
+def line_number(entry) -> int:
+    """A batch line's number as the form shows it (from its name, ``lines-3`` → 4)."""
+    return int(entry.name.rsplit("-", 1)[1]) + 1
+
+
 def _default_day(campaign: Campaign) -> dt.date:
     return min(max(_today(), campaign.opens_on), campaign.deadline)
 
@@ -244,6 +249,8 @@ def batch(campaign_id: int):
         rows = min(max(rows, 1), BATCH_ROWS_MAX)
         while len(form.lines.entries) < rows:
             form.lines.append_entry()
+        while len(form.lines.entries) > rows:
+            form.lines.pop_entry()
         form.received_on.data = _default_day(campaign)
     if form.validate_on_submit():
         lines = [
@@ -254,13 +261,14 @@ def batch(campaign_id: int):
             )
             for line in form.lines.entries if not line.form.is_blank
         ]
-        numbers = [n for n, line in enumerate(form.lines.entries, 1) if not line.form.is_blank]
+        numbers = [line_number(line) for line in form.lines.entries if not line.form.is_blank]
         try:
             entries = services.add_batch(db.session, campaign, lines,
                                          received_on=form.received_on.data, by=current_user)
         except services.BatchError as err:
             db.session.rollback()
-            row = form.lines.entries[numbers[err.line - 1] - 1].form
+            row = [line for line in form.lines.entries
+                   if line_number(line) == numbers[err.line - 1]][0].form
             field_name = FIELD_MAP.get(err.field or "", err.field)
             target = getattr(row, field_name, None) if field_name else None
             if target is None:
@@ -280,7 +288,7 @@ def batch(campaign_id: int):
                   f"{money(campaign.raised_pence)}.", "success")
             return redirect(url_for(".campaign", campaign_id=campaign.id))
     elif request.method == "POST":
-        bad = [n for n, line in enumerate(form.lines.entries, 1) if line.form.errors]
+        bad = [line_number(line) for line in form.lines.entries if line.form.errors]
         if bad:
             form.form_errors.append(
                 "Check line" + ("s " if len(bad) > 1 else " ") + ", ".join(map(str, bad))
@@ -378,9 +386,10 @@ def ledger(campaign_id: int):
     stmt = services.ledger_statement(campaign.id, source=source, day=day)
     page = db.paginate(stmt.options(selectinload(Entry.entered_by)), per_page=100,
                        error_out=False)
+    matching = stmt.order_by(None).subquery()
     total, count = db.session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(Entry.amount_pence), 0), sa.func.count())
-        .select_from(stmt.order_by(None).subquery())
+        sa.select(sa.func.coalesce(sa.func.sum(matching.c.amount_pence), 0), sa.func.count())
+        .select_from(matching)
     ).one()
     args = {k: v for k, v in (("source", source), ("day", day and day.isoformat())) if v}
     return render_template(

@@ -1,0 +1,367 @@
+"""Staff pages: strict amounts, errors next to fields, batch all-or-nothing, set-total guard,
+corrections, the ledger and its CSV, campaigns, the daily report, verification."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from coop.extensions import db as _db
+from coop.fund import services
+from coop.fund.models import Campaign, Entry
+from tests.fund.conftest import london_today
+
+
+@pytest.fixture
+def staff(login_as):
+    return login_as("staff")
+
+
+def _campaign(app, campaign_id) -> Campaign:
+    with app.app_context():
+        campaign = _db.session.get(Campaign, campaign_id)
+        _db.session.expunge(campaign)
+        return campaign
+
+
+def _entries(app) -> list[Entry]:
+    with app.app_context():
+        entries = _db.session.scalars(sa.select(Entry).order_by(Entry.id)).all()
+        _db.session.expunge_all()
+        return entries
+
+
+def _gift(client, campaign_id, **data):
+    form = {"amount": "25", "received_on": london_today().isoformat(), "source": "post",
+            "donor_name": "", "donor_town": ""}
+    form.update(data)
+    return client.post(f"/staff/fund/{campaign_id}/gifts/new", data=form)
+
+
+@pytest.mark.parametrize("typed,pence", [
+    ("12", 1200), ("12.50", 1250), ("£12.50", 1250), ("1,000", 100_000),
+    ("£1,000.00", 100_000), ("12.5", 1250), (" 7 ", 700), ("£100,000", 10_000_000),
+])
+def test_add_gift_accepts_amounts_people_type(app, client, staff, campaign_id, typed, pence):
+    response = _gift(client, campaign_id, amount=typed, donor_name="J. Smith",
+                     donor_town="Leeds", may_thank="y")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/staff/fund/{campaign_id}/gifts/new"
+    [entry] = _entries(app)
+    assert entry.amount_pence == pence and entry.entered_by_id == staff.id
+    assert (entry.donor_name, entry.donor_town, entry.may_thank) == ("J. Smith", "Leeds", True)
+    assert _campaign(app, campaign_id).raised_pence == pence
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "now stands at" in page
+
+
+@pytest.mark.parametrize("typed,message", [
+    ("abc", "Enter an amount in pounds, like 12 or 12.50."),
+    ("-5", "Enter an amount greater than zero."),
+    ("0", "Enter an amount greater than zero."),
+    ("12.345", "Amounts can have at most two decimal places (pence)."),
+    ("1e3", "Enter an amount in pounds, like 12 or 12.50."),
+    ("", "Enter an amount."),
+    ("£100,000.01", "The most we accept in one go is £100,000."),
+    ("0x10", "Enter an amount in pounds, like 12 or 12.50."),
+    ("12_000", "Enter an amount in pounds, like 12 or 12.50."),
+    ("١٢", "Enter an amount in pounds, like 12 or 12.50."),
+])
+def test_add_gift_refuses_bad_amounts_and_keeps_the_rest(app, client, staff, campaign_id,
+                                                         typed, message):
+    response = _gift(client, campaign_id, amount=typed, donor_name="Zoë Ó Súilleabháin",
+                     donor_town="Derry")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    error_at = html.index('id="amount-error"')
+    assert message.replace("'", "&#39;") in html[error_at:error_at + 200]
+    assert html.index('id="amount-error"') < html.index('name="amount"')  # next to the field
+    assert 'aria-invalid="true"' in html
+    assert 'value="Zoë Ó Súilleabháin"' in html and 'value="Derry"' in html
+    if typed:
+        assert f'value="{typed}"' in html
+    assert _entries(app) == []
+
+
+def test_add_gift_outside_the_campaign_dates(app, client, staff, campaign_id):
+    day = london_today() - dt.timedelta(days=30)
+    response = _gift(client, campaign_id, received_on=day.isoformat())
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="received_on-error"' in html and "must be within the campaign" in html
+    assert 'value="25"' in html
+    response = _gift(client, campaign_id, received_on="not a date")
+    assert response.status_code == 422 and 'id="received_on-error"' in response.get_data(
+        as_text=True)
+    assert _entries(app) == []
+
+
+def test_add_gift_to_a_closed_campaign(app, client, staff, campaign_id):
+    assert client.post(f"/staff/fund/{campaign_id}/close").status_code == 302
+    response = _gift(client, campaign_id)
+    assert response.status_code == 422
+    assert "is closed and takes no more entries" in response.get_data(as_text=True)
+    assert client.post(f"/staff/fund/{campaign_id}/reopen").status_code == 302
+    assert _gift(client, campaign_id).status_code == 302
+
+
+def _batch(client, campaign_id, lines, **extra):
+    data = {"received_on": london_today().isoformat(), "source": "post", **extra}
+    for i, line in enumerate(lines):
+        for key, value in line.items():
+            data[f"lines-{i}-{key}"] = value
+    return client.post(f"/staff/fund/{campaign_id}/batch", data=data)
+
+
+def test_batch_is_all_or_nothing_and_names_the_failing_line(app, client, staff, campaign_id):
+    lines = [{"amount": "10"}, {"amount": "£2,500", "donor_name": "A. Reader",
+                                "donor_town": "Hull", "may_thank": "y"},
+             {"amount": "", "donor_name": "", "donor_town": ""},  # a line left empty
+             {"amount": "12.345"}, {"amount": "5"}]
+    response = _batch(client, campaign_id, lines)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Check line 4. Nothing was saved." in html
+    assert 'id="lines-3-amount-error"' in html
+    assert 'value="12.345"' in html and 'value="A. Reader"' in html
+    assert _entries(app) == []
+
+    lines[3] = {"amount": "7.50"}
+    response = _batch(client, campaign_id, lines)
+    assert response.status_code == 302
+    entries = _entries(app)
+    assert [e.amount_pence for e in entries] == [1000, 250_000, 750, 500]
+    assert {e.via for e in entries} == {"batch"} and {e.source for e in entries} == {"post"}
+    assert _campaign(app, campaign_id).raised_pence == 252_250
+
+
+def test_batch_rule_errors_found_by_the_service_also_roll_back(app, client, staff,
+                                                               campaign_id):
+    day = (london_today() - dt.timedelta(days=30)).isoformat()
+    response = _batch(client, campaign_id, [{"amount": "10"}], received_on=day)
+    assert response.status_code == 422 and "must be within the campaign" in response.text
+    response = _batch(client, campaign_id, [{"donor_name": "No amount"}])
+    assert response.status_code == 422 and "Enter an amount for this line." in response.text
+    response = _batch(client, campaign_id, [])
+    assert response.status_code == 422 and "Enter at least one amount." in response.text
+    assert _entries(app) == []
+
+
+def test_batch_form_shows_rows(client, staff, campaign_id):
+    html = client.get(f"/staff/fund/{campaign_id}/batch?rows=3").get_data(as_text=True)
+    assert 'name="lines-2-amount"' in html and 'name="lines-3-amount"' not in html
+    html = client.get(f"/staff/fund/{campaign_id}/batch?rows=5000").get_data(as_text=True)
+    assert 'name="lines-99-amount"' in html and 'name="lines-100-amount"' not in html
+
+
+def _set_total(client, campaign_id, total, expected_pence, expected_count, **extra):
+    return client.post(f"/staff/fund/{campaign_id}/set-total", data={
+        "new_total": total, "expected_pence": str(expected_pence),
+        "expected_count": str(expected_count), "received_on": london_today().isoformat(),
+        **extra})
+
+
+def test_set_total_records_a_correction(app, client, staff, campaign_id):
+    _gift(client, campaign_id, amount="100")
+    page = client.get(f"/staff/fund/{campaign_id}/set-total").get_data(as_text=True)
+    assert 'name="expected_pence" type="hidden" value="10000"' in page
+    response = _set_total(client, campaign_id, "£6,572", 10_000, 1, reason="Bank statement")
+    assert response.status_code == 302
+    entry = _entries(app)[-1]
+    assert (entry.amount_pence, entry.reason, entry.via) == (647_200, "Bank statement",
+                                                             "set-total")
+    assert _campaign(app, campaign_id).raised_pence == 657_200
+
+
+def test_set_total_refused_when_the_fund_changed(app, client, staff, campaign_id):
+    page = client.get(f"/staff/fund/{campaign_id}/set-total")
+    assert page.status_code == 200
+    _gift(client, campaign_id, amount="40")  # someone else, meanwhile
+    response = _set_total(client, campaign_id, "500", 0, 0)
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "Nothing was saved" in html and "The total is now £40.00" in html
+    assert 'name="expected_pence" type="hidden" value="4000"' in html  # reloaded guard
+    assert 'value="500"' in html  # what was typed is kept
+    assert [e.amount_pence for e in _entries(app)] == [4000]
+    assert _set_total(client, campaign_id, "500", 4000, 1).status_code == 302
+    assert _campaign(app, campaign_id).raised_pence == 50_000
+
+
+def test_set_total_bad_input(app, client, staff, campaign_id):
+    for typed in ("abc", "", "-5", "1e3"):
+        response = _set_total(client, campaign_id, typed, 0, 0)
+        assert response.status_code == 422 and 'id="new_total-error"' in response.text
+    response = _set_total(client, campaign_id, "5", "x", "y")  # a tampered guard
+    assert response.status_code in (302, 422, 409)
+    assert _campaign(app, campaign_id).raised_pence in (0, 500)
+
+
+def test_correction_needs_a_reason_and_may_be_negative(app, client, staff, campaign_id):
+    _gift(client, campaign_id, amount="100")
+    url = f"/staff/fund/{campaign_id}/corrections/new"
+    data = {"amount": "-25", "received_on": london_today().isoformat(), "source": "post",
+            "reason": ""}
+    response = client.post(url, data=data)
+    assert response.status_code == 422
+    assert 'id="reason-error"' in response.text and 'value="-25"' in response.text
+    response = client.post(url, data={**data, "amount": "-200", "reason": "Typo"})
+    assert response.status_code == 422 and "below zero" in response.text
+    response = client.post(url, data={**data, "amount": "0", "reason": "Typo"})
+    assert response.status_code == 422 and 'id="amount-error"' in response.text
+    response = client.post(url, data={**data, "reason": "Cheque bounced"})
+    assert response.status_code == 302
+    entry = _entries(app)[-1]
+    assert (entry.amount_pence, entry.reason) == (-2500, "Cheque bounced")
+    assert _campaign(app, campaign_id).raised_pence == 7500
+
+
+def test_ledger_filters_and_shows_who_entered_what(app, client, staff, campaign_id):
+    _gift(client, campaign_id, amount="10", source="post")
+    _gift(client, campaign_id, amount="20", source="online",
+          received_on=(london_today() - dt.timedelta(days=1)).isoformat())
+    html = client.get(f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+    assert "2 entries totalling <strong>£30.00</strong>" in html
+    assert staff.name in html and "via staff" in html
+    html = client.get(f"/staff/fund/{campaign_id}/ledger?source=online").get_data(as_text=True)
+    assert "1 entry totalling <strong>£20.00</strong>" in html
+    day = london_today().isoformat()
+    html = client.get(f"/staff/fund/{campaign_id}/ledger?day={day}").get_data(as_text=True)
+    assert "1 entry totalling <strong>£10.00</strong>" in html
+    html = client.get(f"/staff/fund/{campaign_id}/ledger?day=rubbish&source=evil&page=x")
+    assert html.status_code == 200 and "2 entries" in html.text
+
+
+def test_ledger_csv_neutralises_formulas(app, client, staff, campaign_id):
+    _gift(client, campaign_id, amount="10", donor_name='=HYPERLINK("http://evil")',
+          donor_town="@SUM(A1)")
+    client.post(f"/staff/fund/{campaign_id}/corrections/new", data={
+        "amount": "-2.50", "received_on": london_today().isoformat(), "source": "other",
+        "reason": "-typo fixed"})
+    response = client.get(f"/staff/fund/{campaign_id}/ledger.csv")
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert [r["amount_pence"] for r in rows] == ["-250", "1000"]  # numbers stay numbers
+    assert rows[0]["correction_reason"] == "'-typo fixed"
+    assert rows[1]["donor_name"] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[1]["donor_town"] == "'@SUM(A1)"
+    assert rows[1]["entered_by"] == staff.email and rows[1]["amount"] == "10.00"
+
+
+def test_create_edit_and_close_campaigns(app, client, staff):
+    page = client.get("/staff/fund/campaigns/new").get_data(as_text=True)
+    assert "fighting fund" in page  # next month's values are suggested
+    data = {"name": "Winter appeal", "slug": "winter-2026", "target": "0",
+            "opens_on": "2026-12-01", "deadline": "2026-11-01", "donate_url": "",
+            "thank_you_text": ""}
+    response = client.post("/staff/fund/campaigns/new", data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="target-error"' in html and 'id="deadline-error"' in html
+    assert "deadline can’t be before the opening day" in html
+    assert 'value="Winter appeal"' in html
+    data.update(target="£18,000", deadline="2026-12-31", slug="Bad Slug!")
+    response = client.post("/staff/fund/campaigns/new", data=data)
+    assert response.status_code == 422 and 'id="slug-error"' in response.text
+    data["slug"] = "winter-2026"
+    response = client.post("/staff/fund/campaigns/new", data=data)
+    assert response.status_code == 302
+    with app.app_context():
+        campaign = services.get_campaign(_db.session, "winter-2026")
+        cid, target = campaign.id, campaign.target_pence
+    assert target == 1_800_000
+    edit = {**data, "name": "Winter appeal 2026", "target": "20,000"}
+    del edit["slug"]
+    response = client.post(f"/staff/fund/{cid}/edit", data=edit)
+    assert response.status_code == 302
+    assert _campaign(app, cid).target_pence == 2_000_000
+    assert client.post(f"/staff/fund/{cid}/close").status_code == 302
+    assert _campaign(app, cid).closed_at is not None
+
+
+def test_next_month_in_one_click(app, client, staff, make_campaign):
+    make_campaign("2026-11", name="November 2026 fighting fund", target_pence=1_750_000,
+                  opens_on=dt.date(2026, 11, 1), deadline=dt.date(2026, 11, 30))
+    response = client.post("/staff/fund/campaigns/next")
+    assert response.status_code == 302
+    with app.app_context():
+        campaign = services.get_campaign(_db.session, "2026-12")
+        assert campaign.name == "December 2026 fighting fund"
+        assert (campaign.opens_on, campaign.deadline) == (dt.date(2026, 12, 1),
+                                                          dt.date(2026, 12, 31))
+        assert campaign.target_pence == 1_750_000
+
+
+def test_daily_report_paragraph(app, client, staff, make_campaign):
+    cid = make_campaign("2025-11", name="November 2025 fighting fund",
+                        opens_on=dt.date(2025, 11, 1), deadline=dt.date(2025, 11, 30))
+    with app.app_context():
+        c = _db.session.get(Campaign, cid)
+        for day, pence, name, town, thank in [
+            (10, 616_000, None, None, False),
+            (12, 20_000, "J. Smith", "Leeds", True),
+            (12, 11_200, "M. Kelly", "Glasgow", True),
+            (12, 10_000, "Shy Reader", "York", False),
+            (13, 5_000, "Later Person", "Hull", True),
+        ]:
+            services.add_entry(_db.session, c, pence, received_on=dt.date(2025, 11, day),
+                               source="post", donor_name=name, donor_town=town,
+                               may_thank=thank)
+        _db.session.commit()
+    html = client.get(f"/staff/fund/{cid}/report?day=2025-11-12").get_data(as_text=True)
+    expected = ("£412 came in yesterday, bringing November’s total to £6,572. £11,428 to go "
+                "with 17 days left. Thanks to M. Kelly of Glasgow and J. Smith of Leeds.")
+    assert expected.replace("’", "'").replace("'", "&#39;") in html or expected in html
+    assert "Shy Reader" not in html and "Later Person" not in html
+    assert "For the paper of Thursday 13 November 2025" in html
+
+
+def test_daily_report_text_variants(db, make_campaign):
+    cid = make_campaign("2025-11", opens_on=dt.date(2025, 11, 1), deadline=dt.date(2025, 11, 30),
+                        target_pence=10_000)
+    c = db.session.get(Campaign, cid)
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 5)) == (
+        "Nothing came in yesterday: November's total stands at £0. £100 to go with 24 days "
+        "left.")
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 28)).endswith(
+        "£100 to go with one day left.")
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 29)).endswith(
+        "£100 to go, and today is the last day.")
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 30)).endswith(
+        "The fund closed £100 short of its target.")
+    services.add_entry(db.session, c, 12_550, received_on=dt.date(2025, 11, 28), source="post")
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 28)) == (
+        "£125.50 came in yesterday, bringing November's total to £125.50. That's our £100 "
+        "target reached, with £25.50 to spare.")
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 29)).endswith(
+        "That's our £100 target reached, with £25.50 to spare.")
+
+
+def test_verify_page_and_cli(app, client, staff, campaign_id, runner):
+    _gift(client, campaign_id, amount="10")
+    assert "agree with the ledger to the penny" in client.get("/staff/fund/verify").text
+    result = runner.invoke(args=["fund-verify"])
+    assert result.exit_code == 0 and "OK: 1 campaign agrees" not in result.output
+    assert "OK: 1 campaign agree with the ledger." in result.output
+    with app.app_context():
+        _db.session.execute(sa.update(Campaign).values(raised_pence=1001))
+        _db.session.commit()
+    html = client.get("/staff/fund/verify").text
+    assert "1 of 1 campaign differ from the ledger" in html and "£0.01" in html
+    result = runner.invoke(args=["fund-verify"])
+    assert result.exit_code == 1
+    assert "running total £10.01 (1 entries) but the ledger sums to £10.00" in result.output
+
+
+def test_staff_dashboard_links(client, staff, campaign_id):
+    html = client.get("/staff").get_data(as_text=True)
+    assert 'href="/staff/fund"' in html and 'href="/staff/fund/verify"' in html
+    html = client.get("/staff/fund").get_data(as_text=True)
+    assert "Campaign this-month" in html
+    html = client.get(f"/staff/fund/{campaign_id}").get_data(as_text=True)
+    assert "Latest entries" in html and "/fund/this-month" in html
