@@ -268,7 +268,6 @@ def _fund_paths() -> dict[str, Any]:
                     "422": _validation("A value broke a rule (e.g. a date outside the "
                                        "campaign, a closed campaign, an amount over the "
                                        "limit), or the key was used for a different request."),
-                    "429": _error("Too many requests."),
                 },
             },
         },

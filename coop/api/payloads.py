@@ -31,10 +31,16 @@ def parse_json(raw: bytes) -> Any:
     """Standard JSON only: no NaN or Infinity, UTF-8."""
     try:
         text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedJSON("it is not UTF-8") from None
+    try:
         return json.loads(text, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise MalformedJSON(str(err) if isinstance(err, MalformedJSON) else
-                            "The body is not valid UTF-8 JSON.") from None
+    except MalformedJSON:
+        raise
+    except json.JSONDecodeError as err:
+        raise MalformedJSON(f"{err.msg} at line {err.lineno} column {err.colno}") from None
+    except RecursionError:
+        raise MalformedJSON("it is nested too deeply") from None
 
 
 @dataclass
@@ -96,6 +102,8 @@ def read_entry(body: Any) -> tuple[EntryInput | None, Problems]:
             problems.bad(name, "This field is required.")
 
     amount = body.get("amount_pence")
+    if isinstance(amount, float) and amount.is_integer():
+        amount = int(amount)  # JSON has one number type: 2500.0 is the integer 2500
     if amount is not None:
         if not _is_int(amount):
             problems.bad("amount_pence", "Must be a whole number of pence, e.g. 2500 for £25.")

@@ -68,7 +68,8 @@ def add_fund_entry():
     try:
         body = parse_json(request.get_data(cache=True))
     except MalformedJSON as err:
-        return json_error(400, "Bad request", f"The body is not valid JSON: {err}")
+        message = f"The body is not valid JSON: {err}."
+        return json_error(400, "Bad request", message, [{"field": "body", "message": message}])
 
     fingerprint = services.request_hash(request.method, request.path, body)
     replay = _stored(token, key, fingerprint)
