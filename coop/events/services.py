@@ -386,17 +386,35 @@ def upcoming(session: Session, *, limit: int, member: bool = False,
     return session.scalars(stmt.limit(limit)).all()
 
 
-def upcoming_series(session: Session, *, member: bool,
-                    now: dt.datetime | None = None) -> list[tuple[Series, list[Event]]]:
-    """Series with sessions still to come, each with its visible sessions (two queries)."""
+def upcoming_series(session: Session, *, member: bool, now: dt.datetime | None = None,
+                    limit: int = 5, per_series: int = 6) -> list[tuple[Series, list[Event]]]:
+    """The next ``limit`` series with sessions to come, each with its next ``per_series``
+    sessions: three queries however many events there are."""
     now = now or now_utc()
+    conditions = [Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]),
+                  Event.ends_at > now, Event.series_id.is_not(None)]
+    if not member:
+        conditions.append(Event.visibility == Visibility.PUBLIC.value)
+    first = sa.func.min(Event.starts_at)
+    series_ids = list(session.scalars(
+        sa.select(Event.series_id).where(*conditions).group_by(Event.series_id)
+        .order_by(first, Event.series_id).limit(limit)))
+    if not series_ids:
+        return []
+    number = sa.func.row_number().over(partition_by=Event.series_id,
+                                       order_by=(Event.starts_at, Event.id)).label("number")
+    ranked = (sa.select(Event.id, number)
+              .where(*conditions, Event.series_id.in_(series_ids)).subquery())
     events = session.scalars(
-        listing(now=now, member=member).where(Event.series_id.is_not(None))
+        sa.select(Event).join(ranked, ranked.c.id == Event.id)
+        .where(ranked.c.number <= per_series)
+        .options(selectinload(Event.series))
+        .order_by(Event.starts_at, Event.id)
     ).all()
-    grouped: dict[int, list[Event]] = {}
+    grouped: dict[int, list[Event]] = {i: [] for i in series_ids}
     for event in events:
-        grouped.setdefault(event.series_id, []).append(event)
-    return [(events[0].series, events) for events in grouped.values()]
+        grouped[event.series_id].append(event)
+    return [(items[0].series, items) for items in grouped.values() if items]
 
 
 def series_sessions(session: Session, series: Series, *, member: bool,

@@ -1,0 +1,285 @@
+"""Staff pages: creating events and series (with the bad-input rules), editing one session,
+attendee lists, CSV, attendance and messages."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from coop.events.models import Event, EventMessage, Registration, Series
+from coop.extensions import db as _db
+
+
+def event_form(**overrides) -> dict:
+    data = {
+        "title": "Science for the Future", "slug": "", "start_date": "2030-11-06",
+        "start_time": "19:00", "end_time": "20:30", "end_date": "", "summary": "Seminar",
+        "description": "", "online": "y", "joining_url": "https://meet.example.org/x",
+        "venue": "", "address": "", "details_url": "", "presenters": "Rox Middleton",
+        "partner": "Marx Memorial Library", "tags": "Science, seminar", "capacity": "",
+        "visibility": "public", "status": "published",
+    }
+    data.update(overrides)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def series_form(**overrides) -> dict:
+    data = event_form(title="Science for the Future", first_date="2030-11-06",
+                      duration="90", repeat="weekly", count="3")
+    for key in ("start_date", "end_time", "end_date"):
+        data.pop(key)
+    data.update(overrides)
+    return data
+
+
+def events(app) -> list[Event]:
+    with app.app_context():
+        rows = _db.session.scalars(sa.select(Event).order_by(Event.starts_at)).all()
+        for e in rows:
+            _ = e.tags
+            _db.session.expunge(e)
+        return rows
+
+
+def test_staff_creates_an_event(client, app, login_as):
+    login_as("staff")
+    assert client.get("/staff/events/new").status_code == 200
+    response = client.post("/staff/events/new", data=event_form())
+    assert response.status_code == 302
+    [event] = events(app)
+    assert event.starts_at == dt.datetime(2030, 11, 6, 19, tzinfo=dt.UTC)
+    assert event.ends_at == dt.datetime(2030, 11, 6, 20, 30, tzinfo=dt.UTC)
+    assert event.slug == "science-for-the-future" and event.tag_names == ["science", "seminar"]
+    assert event.online and event.published_at is not None
+    assert response.headers["Location"] == f"/staff/events/{event.id}"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("end_time", "18:00", "The end must be after the start."),
+    ("start_date", "2030-02-31", "Enter a real date"),
+    ("start_date", "yesterday", "Enter a real date"),
+    ("start_time", "25:00", "Enter a time on the 24-hour clock"),
+    ("details_url", "javascript:alert(1)", "Enter a full web address"),
+    ("joining_url", "meet.example.org", "Enter a full web address"),
+    ("capacity", "0", "Enter a number from 1"),
+    ("capacity", "lots", "Enter a number from 1"),
+    ("slug", "Not A Slug!", "Use lower-case letters"),
+    ("slug", "past", "Use lower-case letters"),
+    ("status", "exploded", "Not a valid choice"),
+    ("title", "", "Enter a title."),
+    ("title", "x" * 201, "200 characters"),
+])
+def test_bad_event_input_gives_field_errors_and_keeps_input(client, app, login_as, field,
+                                                            value, message):
+    login_as("staff")
+    data = event_form(**{field: value})
+    response = client.post("/staff/events/new", data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert message in html
+    assert 'value="Rox Middleton"' in html  # what was typed is kept
+    assert events(app) == []
+
+
+def test_time_in_the_spring_gap_is_a_field_error(client, app, login_as):
+    login_as("staff")
+    response = client.post("/staff/events/new", data=event_form(
+        start_date="2022-03-27", start_time="01:30", end_time="03:00"))
+    assert response.status_code == 422
+    assert "doesn&#39;t exist in London" in response.get_data(as_text=True)
+    assert events(app) == []
+
+
+def test_ambiguous_autumn_time_takes_the_first_occurrence(client, app, login_as):
+    login_as("staff")
+    client.post("/staff/events/new", data=event_form(
+        start_date="2022-10-30", start_time="01:30", end_time="03:00"))
+    [event] = events(app)
+    assert event.starts_at == dt.datetime(2022, 10, 30, 0, 30, tzinfo=dt.UTC)
+
+
+def test_event_running_past_midnight(client, app, login_as):
+    login_as("staff")
+    client.post("/staff/events/new", data=event_form(end_date="2030-11-07", end_time="01:00"))
+    [event] = events(app)
+    assert event.ends_at == dt.datetime(2030, 11, 7, 1, tzinfo=dt.UTC)
+
+
+def test_duplicate_slug_is_a_field_error(client, app, login_as):
+    login_as("staff")
+    client.post("/staff/events/new", data=event_form(slug="talk"))
+    response = client.post("/staff/events/new", data=event_form(slug="talk"))
+    assert response.status_code == 422
+    assert "already uses the address" in response.get_data(as_text=True)
+
+
+def test_series_in_one_form_with_clock_change(client, app, login_as):
+    login_as("staff")
+    assert client.get("/staff/events/series/new").status_code == 200
+    response = client.post("/staff/events/series/new", data=series_form(
+        first_date="2030-10-23", repeat="weekly", count="3"))
+    assert response.status_code == 302
+    rows = events(app)
+    # BST ends on 27 October 2030: 7pm London is 18:00Z, then 19:00Z
+    assert [e.starts_at.hour for e in rows] == [18, 19, 19]
+    assert all(e.ends_at - e.starts_at == dt.timedelta(minutes=90) for e in rows)
+    assert [e.title for e in rows][0] == "Science for the Future: session 1 of 3"
+    with app.app_context():
+        series = _db.session.scalar(sa.select(Series))
+        assert response.headers["Location"] == f"/staff/events/series/{series.id}"
+
+
+def test_monthly_series_by_weekday(client, app, login_as):
+    login_as("staff")
+    client.post("/staff/events/series/new", data=series_form(
+        first_date="2030-11-13", repeat="monthly", count="3"))  # 2nd Wednesday
+    days = [e.starts_at.date() for e in events(app)]
+    assert days == [dt.date(2030, 11, 13), dt.date(2030, 12, 11), dt.date(2031, 1, 8)]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"count": "0"}, "Enter a number of sessions from 1 to 52."),
+    ({"count": "53"}, "Enter a number of sessions from 1 to 52."),
+    ({"count": ""}, "Enter how many sessions."),
+    ({"duration": "0"}, "Enter a length from 5"),
+    ({"repeat": "daily"}, "Not a valid choice"),
+    ({"first_date": "2031-02-29"}, "Enter a real date"),
+    ({"first_date": "2022-03-13", "start_time": "01:30"}, "doesn&#39;t exist in London"),
+    ({"details_url": "ftp://example.org"}, "Enter a full web address"),
+])
+def test_bad_series_input(client, app, login_as, overrides, message):
+    login_as("staff")
+    response = client.post("/staff/events/series/new", data=series_form(**overrides))
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert events(app) == []
+
+
+def test_edit_one_session_alone_and_cancel_it(client, app, login_as):
+    login_as("staff")
+    client.post("/staff/events/series/new", data=series_form(count="3"))
+    first, second, third = events(app)
+    page = client.get(f"/staff/events/{second.id}/edit").get_data(as_text=True)
+    assert 'value="2030-11-13"' in page and 'value="19:00"' in page
+    response = client.post(f"/staff/events/{second.id}/edit", data=event_form(
+        title="Session two, moved", start_date="2030-11-14", start_time="18:00",
+        end_time="19:00", slug=second.slug))
+    assert response.status_code == 302
+    client.post(f"/staff/events/{third.id}/cancel")
+    after = {e.id: e for e in events(app)}
+    assert after[second.id].title == "Session two, moved" and after[second.id].sequence == 1
+    assert after[second.id].starts_at == dt.datetime(2030, 11, 14, 18, tzinfo=dt.UTC)
+    assert after[first.id].title == first.title and after[first.id].sequence == 0
+    assert after[third.id].status == "cancelled" and after[first.id].status == "published"
+
+
+def register(client, slug, n):
+    return client.post(f"/events/{slug}/register",
+                       data={"name": f"Person {n}", "email": f"p{n}@example.org"})
+
+
+def test_attendee_lists_csv_and_attendance(app, make_event, login_as, client):
+    event = make_event("Small room", capacity=1)
+    public = app.test_client()
+    public.post(f"/events/{event.slug}/register",
+                data={"name": "=HYPERLINK(\"http://evil\")", "email": "a@example.org"})
+    register(public, event.slug, 2)
+    login_as("staff")
+    html = client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+    assert "With a place (1 of 1)" in html and "Waiting list (1)" in html
+    response = client.get(f"/staff/events/{event.id}/attendees.csv")
+    assert response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][:3] == ["Name", "Email", "Status"]
+    assert rows[1][0] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[2][2:4] == ["waiting", "1"]
+    with app.app_context():
+        first = _db.session.scalar(sa.select(Registration).where(
+            Registration.email == "a@example.org"))
+        first_id = first.id
+    response = client.post(f"/staff/events/{event.id}/registrations/{first_id}/attendance",
+                           data={"attended": "yes"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert _db.session.get(Registration, first_id).attended is True
+    assert client.post(f"/staff/events/{event.id}/registrations/{first_id}/attendance",
+                       data={"attended": "maybe"}).status_code == 400
+
+
+def test_staff_cancelling_a_place_moves_the_next_up(app, make_event, login_as, client, outbox):
+    event = make_event("Small room", capacity=1)
+    public = app.test_client()
+    register(public, event.slug, 1)
+    register(public, event.slug, 2)
+    login_as("staff")
+    with app.app_context():
+        first = _db.session.scalar(sa.select(Registration).order_by(Registration.id))
+        first_id = first.id
+    client.post(f"/staff/events/{event.id}/registrations/{first_id}/cancel")
+    with app.app_context():
+        statuses = _db.session.scalars(sa.select(Registration.status)
+                                       .order_by(Registration.id)).all()
+    assert statuses == ["cancelled", "registered"]
+    assert outbox()[-1]["To"] == "p2@example.org"
+
+
+def test_message_everyone_with_a_place(app, make_event, login_as, client, outbox):
+    event = make_event("Online talk", capacity=2, online=True,
+                       joining_url="https://meet.example.org/t")
+    public = app.test_client()
+    for n in range(3):
+        register(public, event.slug, n)  # the third waits
+    login_as("staff")
+    before = len(outbox())
+    response = client.post(f"/staff/events/{event.id}/message",
+                           data={"subject": "Link changed", "body": "Use the new link."})
+    assert response.status_code == 302
+    sent = outbox()[before:]
+    assert sorted(m["To"] for m in sent) == ["p0@example.org", "p1@example.org"]
+    assert "Use the new link." in sent[0].get_content()
+    assert "Joining link: https://meet.example.org/t" in sent[0].get_content()
+    with app.app_context():
+        [message] = _db.session.scalars(sa.select(EventMessage)).all()
+        assert (message.recipients, message.failures) == (2, 0)
+    assert client.post(f"/staff/events/{event.id}/message",
+                       data={"subject": "", "body": ""}).status_code == 422
+
+
+def test_message_failures_are_recorded_and_flagged(make_app, make_event, make_user):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=1, MAIL_TIMEOUT=1)
+    event = make_event("A talk")
+    with app.app_context():
+        for n in range(2):
+            _db.session.add(Registration(event_id=event.id, name=f"P{n}",
+                                         email=f"p{n}@example.org", status="registered"))
+        _db.session.commit()
+    client = app.test_client()
+    from tests.conftest import login
+
+    login(client, make_user("staff").email)
+    response = client.post(f"/staff/events/{event.id}/message",
+                           data={"subject": "Hello", "body": "Hi"}, follow_redirects=True)
+    assert "2 could not be emailed" in response.get_data(as_text=True)
+    with app.app_context():
+        message = _db.session.scalar(sa.select(EventMessage))
+        assert (message.recipients, message.failures) == (2, 2)
+        flagged = _db.session.scalars(sa.select(Registration.mail_failed_at)).all()
+        assert all(flagged)
+    assert "email failed" in client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+
+
+def test_members_cannot_use_staff_pages(client, login_as, make_event):
+    event = make_event()
+    login_as("member")
+    assert client.get("/staff/events").status_code == 403
+    assert client.get(f"/staff/events/{event.id}/attendees.csv").status_code == 403
+
+
+def test_staff_dashboard_links_to_events(client, login_as):
+    login_as("staff")
+    html = client.get("/staff").get_data(as_text=True)
+    assert 'href="/staff/events"' in html and 'href="/staff/events/series/new"' in html
