@@ -7,6 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from coop.accounts.models import User
 from coop.formatting import LONDON
 from coop.shares import services
 from coop.shares.models import Enquiry, Status
@@ -34,12 +35,16 @@ def load(session: Session, data: dict, today: dt.date) -> str:
             address=item["address"], postcode=item.get("postcode", ""),
             country=item.get("country", "GB"),
         )
+        user = None
+        if item.get("account"):
+            user = session.scalar(sa.select(User).where(User.email == item["account"]))
         enquiry = services.submit(
             session, item["kind"], contact, int(item["amount_pounds"]) * 100,
             frequency=item.get("frequency"), payment_method=item.get("payment_method"),
             existing_holder=item.get("existing_holder", False),
             member_number=item.get("member_number", ""),
-            newsletter_opt_in=item.get("newsletter_opt_in", False), max_pence=None, now=received,
+            newsletter_opt_in=item.get("newsletter_opt_in", False), user=user, max_pence=None,
+            now=received,
         )
         if item.get("email_failed"):
             services.mark_acknowledged(session, enquiry, sent=False)

@@ -52,10 +52,12 @@ def test_purge_enquiries_needs_a_sensible_number(runner):
     assert runner.invoke(args=["purge-enquiries", "--older-than-days", "soon"]).exit_code != 0
 
 
-def test_seed_adds_enquiries_in_several_states_once(app, runner):
+def test_seed_adds_enquiries_in_several_states_once(make_app):
+    app = make_app(DEMO_ACCOUNTS=True)
+    runner = app.test_cli_runner()
     result = runner.invoke(args=["seed", "--today", "2026-03-01"])
     assert result.exit_code == 0, result.output
-    assert "Share enquiries: 6 added." in result.output
+    assert "Share enquiries: 7 added." in result.output
     with app.app_context():
         rows = _db.session.scalars(sa.select(Enquiry)).all()
         assert {e.status for e in rows} == {"new", "contacted", "completed", "declined"}
@@ -63,7 +65,9 @@ def test_seed_adds_enquiries_in_several_states_once(app, runner):
         assert any(e.email_failed for e in rows)
         newest = max(rows, key=lambda e: e.created_at)
         assert newest.created_at.date() == dt.date(2026, 2, 28)
+        linked = [e for e in rows if e.user_id is not None]
+        assert [e.user.email for e in linked] == ["member@example.org"]
     result = runner.invoke(args=["seed", "--today", "2026-03-01"])
     assert "Share enquiries: 0 added." in result.output
     with app.app_context():
-        assert _db.session.scalar(sa.select(sa.func.count(Enquiry.id))) == 6
+        assert _db.session.scalar(sa.select(sa.func.count(Enquiry.id))) == 7
