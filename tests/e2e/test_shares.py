@@ -1,0 +1,80 @@
+"""A reader sends a share enquiry from a phone; staff find it, move it on and export it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import log_in, screenshot
+
+pytestmark = pytest.mark.browser
+
+
+def test_share_enquiry_on_a_phone_then_staff_contact_and_export(new_context, live_server):
+    email = f"rosa-{uuid.uuid4().hex[:8]}@example.org"
+    phone = new_context(phone=True).new_page()
+    phone.goto("/")
+    # On a phone the main navigation is still there, and leads to the form.
+    phone.get_by_role("navigation", name="Main").get_by_role("link", name="Buy shares").click()
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Own a share of the paper")
+    screenshot(phone, "shares")
+
+    phone.get_by_label("How much would you like to invest?").fill("500")
+    phone.get_by_label("Bank transfer").check()
+    phone.get_by_label("Full name").fill("Rosa Reader")
+    phone.get_by_label("Email", exact=True).fill(email)
+    phone.get_by_label("Postal address").fill("1 Example Street\nLeeds")
+    phone.get_by_label("Postcode").fill("ls1 1aa")
+    expect(phone.get_by_label("Country")).to_have_value("GB")
+    phone.get_by_label("You may contact me about this enquiry").check()
+    phone.get_by_role("button", name="Send my enquiry").click()
+
+    expect(phone.get_by_role("heading", level=1)).to_have_text("Thank you")
+    reference = phone.locator(".reference").inner_text()
+    assert re.fullmatch(r"SH-\d{4}-\d{6}", reference), reference
+    expect(phone.get_by_text(f"Your reference is {reference}")).to_be_visible()
+    screenshot(phone, "shares-thanks")
+    message = live_server.mail_to(email, reference)
+    assert reference in message.get_body(preferencelist=("plain",)).get_content()
+
+    staff = new_context().new_page()
+    log_in(staff, "staff")
+    staff.get_by_role("link", name="Staff", exact=True).click()
+    staff.get_by_role("link", name="Share and supporter enquiries").click()
+    staff.get_by_label("Search name, email or reference").fill(reference)
+    staff.get_by_role("button", name="Filter").click()
+    results = staff.get_by_role("table")
+    expect(results.get_by_role("row")).to_have_count(2)  # the heading row and ours
+    expect(results).to_contain_text("Rosa Reader")
+    expect(results).to_contain_text("£500")
+    screenshot(staff, "staff-enquiries")
+    results.get_by_role("link", name=reference).click()
+
+    expect(staff.get_by_role("heading", level=1)).to_contain_text(reference)
+    expect(staff.get_by_text("1 Example Street")).to_be_visible()
+    expect(staff.get_by_text("LS1 1AA")).to_be_visible()
+    staff.get_by_label("New status").select_option(label="Contacted")
+    staff.get_by_role("button", name="Change status").click()
+    expect(staff.get_by_text(re.compile(r"new → contacted, by Sam Staff"))).to_be_visible()
+    expect(staff.locator(".badge", has_text="Contacted").first).to_be_visible()
+
+    staff.get_by_role("link", name="All enquiries").click()
+    staff.get_by_label("Search name, email or reference").fill(reference)
+    staff.get_by_role("button", name="Filter").click()
+    with staff.expect_download() as info:
+        staff.get_by_role("link", name=re.compile(r"Download these 1 as CSV")).click()
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    text = Path(download.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 1
+    row = {k.lower(): v for k, v in rows[0].items()}
+    assert reference in row.values()
+    assert "Contacted" in row.values() or "contacted" in row.values()
+    assert email in row.values()
