@@ -8,7 +8,8 @@ from wtforms import StringField, ValidationError
 
 # 12 | 12.50 | 12.5 | £12.50 | 1,000 | £1,000.00 ; an optional leading minus where allowed.
 _AMOUNT = re.compile(
-    r"^(?P<sign>-?)£?(?P<sign2>-?)(?P<pounds>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<pence>\d{1,2}))?$"
+    r"^(?P<sign>-?)£?(?P<sign2>-?)(?P<pounds>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<pence>\d{1,2}))?$",
+    re.ASCII,  # \d is 0-9 only: "£١٢" and "£１２" are not amounts people type here
 )
 
 

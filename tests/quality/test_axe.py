@@ -1,0 +1,164 @@
+"""axe-core finds no violations on any page; the fund bar, focus and skip link work.
+
+The seeded app is served on 127.0.0.1 from a thread and driven by Debian's Chromium (one
+browser, one context per role, for all pages).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.quality import pages as inventory
+from tests.quality.test_pages import RENDERED_KEYS
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def live_url(site):
+    server = make_server("127.0.0.1", 0, site, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browser_pages(browser, live_url):
+    """One logged-in tab per role; logging in is done through the login form, by its labels."""
+    tabs = {}
+    contexts = []
+    for role in ("anonymous", "member", "staff", "admin"):
+        context = browser.new_context(base_url=live_url)
+        contexts.append(context)
+        tab = context.new_page()
+        if role != "anonymous":
+            email, password = inventory.DEMO[role]
+            tab.goto("/login")
+            tab.get_by_label("Email").fill(email)
+            tab.get_by_label("Password", exact=True).fill(password)
+            tab.get_by_role("button", name="Log in").click()
+            tab.wait_for_load_state()
+            assert "/login" not in tab.url, f"demo {role} could not log in in the browser"
+        tabs[role] = tab
+    yield tabs
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def axe():
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe()
+
+
+def describe(violations: list[dict]) -> str:
+    lines = []
+    for violation in violations:
+        targets = [", ".join(map(str, node.get("target", []))) for node in violation["nodes"]]
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']} — "
+                     f"{'; '.join(targets[:5])}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("key", RENDERED_KEYS)
+def test_axe_finds_no_violations(rendered, browser_pages, axe, key):
+    item = rendered[key]
+    assert not item.page.reason, item.page.reason
+    if not item.is_html:
+        return  # JSON, SVG, CSV and calendars are checked for headers, not as pages
+    tab = browser_pages[item.page.role]
+    if item.page.method == "GET":
+        response = tab.goto(item.page.url)
+        assert response.status == 200
+    else:
+        # the re-shown form: the page as the app sent it, on the app's own origin
+        tab.goto(item.page.url.split("?")[0] if item.status != 405 else "/")
+        tab.set_content(item.body)
+    results = axe.run(tab)
+    violations = results.response["violations"]
+    assert not violations, f"{item.page.method} {item.page.url}:\n{describe(violations)}"
+
+
+def test_axe_can_fail(browser_pages, axe):
+    tab = browser_pages["anonymous"]
+    tab.goto("/")
+    tab.set_content('<!doctype html><html><title>x</title><img src="/x.png"><input></html>')
+    ids = {v["id"] for v in axe.run(tab).response["violations"]}
+    assert {"image-alt", "html-has-lang"} <= ids
+
+
+def test_fund_bar_has_an_accessible_name_and_value(browser_pages, rendered):
+    from playwright.sync_api import expect
+
+    tab = browser_pages["anonymous"]
+    tab.goto(rendered["fund.index"].page.url)
+    bar = tab.get_by_role("progressbar")
+    expect(bar.first).to_be_attached()
+    for i in range(bar.count()):
+        one = bar.nth(i)
+        expect(one).to_have_accessible_name(re.compile(r"\S"))
+        now = one.get_attribute("aria-valuenow")
+        assert now is not None and 0 <= float(now) <= float(one.get_attribute("aria-valuemax")
+                                                              or 100)
+        assert one.get_attribute("aria-valuetext") or one.get_attribute("aria-valuemax")
+
+
+def test_skip_link_works_from_the_keyboard(browser_pages):
+    tab = browser_pages["anonymous"]
+    tab.goto("/")
+    tab.keyboard.press("Tab")
+    focused = tab.evaluate("document.activeElement.textContent.trim()")
+    assert focused == "Skip to main content"
+    box = tab.locator(".skip-link").bounding_box()
+    assert box and box["x"] >= 0 and box["y"] >= 0, "the focused skip link is off screen"
+    tab.keyboard.press("Enter")
+    assert tab.url.endswith("#main")
+    assert tab.evaluate("document.activeElement.id") == "main"
+    tab.keyboard.press("Tab")
+    inside = tab.evaluate("document.querySelector('main').contains(document.activeElement)")
+    assert inside, "Tab after the skip link should move into the main content"
+
+
+FOCUS_STYLE = """() => {
+  const el = document.activeElement;
+  const s = getComputedStyle(el);
+  return {tag: el.tagName, text: (el.textContent || el.name || '').trim().slice(0, 40),
+          outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2,
+          shadow: s.boxShadow !== 'none'};
+}"""
+
+
+@pytest.mark.parametrize("key", ["main.index", "accounts.login", "shares.index", "fund.index"])
+def test_focus_is_visible_on_everything_reached_by_tab(browser_pages, rendered, key):
+    if key not in rendered or rendered[key].page.reason:
+        pytest.fail(f"{key} is not in the inventory")
+    tab = browser_pages["anonymous"]
+    tab.goto(rendered[key].page.url)
+    seen = []
+    for _ in range(25):
+        tab.keyboard.press("Tab")
+        state = tab.evaluate(FOCUS_STYLE)
+        if state["tag"] == "BODY":
+            break
+        seen.append(state)
+        assert state["outline"] or state["shadow"], f"no visible focus on {state}"
+    assert len(seen) >= 3
