@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlencode, urlsplit
 
-from flask import current_app, url_for
+from flask import current_app, has_request_context, url_for
 
 from coop.events.models import Event, Status
 from coop.formatting import london_date, london_time, to_london
@@ -23,6 +23,16 @@ def event_where(event: Event) -> str:
     if event.online:
         return "Online"
     return ", ".join(part for part in (event.venue, event.address) if part) or "To be announced"
+
+
+def external_url(endpoint: str, **values) -> str:
+    """An absolute URL, in a request or outside one (CLI, hooks): then from BASE_URL."""
+    if has_request_context():
+        return url_for(endpoint, _external=True, **values)
+    parts = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(parts.netloc, url_scheme=parts.scheme or "https",
+                                       script_name=parts.path or "/")
+    return adapter.build(endpoint, values, force_external=True)
 
 
 def site_host() -> str:

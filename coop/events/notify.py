@@ -1,6 +1,6 @@
 """Emails to people who register: confirmations, moving up from the waiting list, messages.
 
-Called by views after the commit (links need the request for ``url_for(_external=True)``).
+Called by views after the commit, and by the account-deletion hook (links then use BASE_URL).
 Each function returns the registrations whose email could not be sent, for flagging.
 """
 
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import current_app, url_for
+from flask import current_app
 
-from coop.events.display import event_when, event_where
+from coop.events.display import event_when, event_where, external_url
 from coop.events.models import Registration, RegistrationStatus
 from coop.mail import MailError, send_email
 
 
 def _manage_url(registration: Registration) -> str:
-    return url_for("events.manage", token=registration.token, _external=True)
+    return external_url("events.manage", token=registration.token)
 
 
 def _event_lines(registration: Registration) -> list[str]:
@@ -28,7 +28,7 @@ def _event_lines(registration: Registration) -> list[str]:
             lines.append(f"Joining link: {event.joining_url}")
         elif event.online:
             lines.append("Joining link: we'll email it to you before the event.")
-    lines.append(f"About the event: {url_for('events.event', slug=event.slug, _external=True)}")
+    lines.append(f"About the event: {external_url('events.event', slug=event.slug)}")
     lines.append(f"See or cancel this registration: {_manage_url(registration)}")
     return lines
 
