@@ -126,7 +126,9 @@ class DetailsMixin:
     status = SelectField("Status", choices=STATUS_CHOICES, default=m.Status.DRAFT.value)
 
     def validate_tags(self, field):
-        for tag in (field.data or "").split(","):
+        if not isinstance(field.data, str):
+            field.data = ""
+        for tag in field.data.split(","):
             if len(tag.strip()) > m.TAG_LENGTH:
                 raise ValidationError(f"Keep each tag under {m.TAG_LENGTH} characters.")
 

@@ -8,8 +8,9 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from coop.accounts.models import User
 from coop.events import services
-from coop.events.models import Event, Series, Status
+from coop.events.models import Event, Registration, Series, Status
 
 
 def _details(item: dict, title: str) -> services.EventDetails:
@@ -54,6 +55,18 @@ def load(session: Session, data: dict, today: dt.date) -> str:
                               starts_at + dt.timedelta(minutes=item["duration_minutes"]),
                               slug=item["slug"])
         added.append(item["title"])
+    for item in data.get("registrations", []):
+        event = session.scalar(sa.select(Event).where(Event.slug == item["event"]))
+        if event is None or services.registration_problem(event, member=True) is not None:
+            continue
+        email = services.normalise_email(item["email"])
+        exists = session.scalar(sa.select(Registration.id).where(
+            Registration.event_id == event.id, Registration.email == email))
+        if exists:
+            continue
+        user = session.scalar(sa.select(User).where(User.email == email))
+        services.register(session, event, name=item["name"], email=email, user=user)
+        added.append(f"{item['name']} registered for {event.title}")
     if not added:
         return "Events: demo events already loaded."
     return "Events: added " + "; ".join(added) + "."

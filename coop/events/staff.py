@@ -84,9 +84,11 @@ def new_event():
 def edit_event(event_id: int):
     """Edit one event (or one session of a series alone)."""
     event = _event_or_404(event_id)
-    form = EventForm(obj=event)
     if request.method == "GET":
+        form = EventForm(obj=event)
         form.load(event)
+    else:
+        form = EventForm()  # only what was sent: never the event's own values as a fallback
     if form.validate_on_submit():
         try:
             promoted = services.update_event(db.session, event, form.details(form.title.data),

@@ -32,10 +32,13 @@ def test_seed_has_the_science_for_the_future_series_and_is_idempotent(db):
     assert all(e.starts_at.date() > today for e in upcoming)
     assert any(e.capacity and not e.online for e in upcoming)
     assert any(e.visibility == "members" for e in upcoming)
+    regs = db.session.scalars(sa.select(Registration)).all()
+    assert {r.email for r in regs} == {"member@example.org", "sam.reader@example.org"}
     before = db.session.scalar(sa.select(sa.func.count()).select_from(Event))
     assert "already loaded" in seed.load(db.session, data, today)
     db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Event)) == before
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Registration)) == 2
 
 
 def test_seed_command_runs(runner):
