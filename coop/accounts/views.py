@@ -13,6 +13,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_user, logout_user
+from markupsafe import Markup
 
 from coop import hooks
 from coop.access import access
@@ -78,8 +79,16 @@ def logout():
 @bp.route("/account")
 @access("member")
 def account():
-    sections = hooks.call("account_sections", db.session, current_user)
+    sections = _render_sections(hooks.call("account_sections", db.session, current_user))
     return render_template("accounts/account.html", sections=sections, logout_form=EmptyForm())
+
+
+def _render_sections(sections: list[dict]) -> list[Markup]:
+    """Each feature's section rendered with its own context, reachable both as ``section.x``
+    and as plain ``x``."""
+    # render_template escapes what it inserts, so its output is safe HTML
+    return [Markup(render_template(s["template"], section=s, **s))  # noqa: S704
+            for s in sections]
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

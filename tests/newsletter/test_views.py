@@ -1,0 +1,160 @@
+"""Newsletter pages: sign-up (page and footer), confirm, manage, unsubscribe, one-click, staff."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from coop.newsletter.models import Status, Subscriber
+
+CONFIRM = re.compile(r"/newsletter/confirm/([A-Za-z0-9_\-]+)")
+UNSUB = re.compile(r"/newsletter/unsubscribe/([A-Za-z0-9_.\-]+)")
+
+SIGNUP = {"email": "reader@example.org", "name": "Ann", "topics": ["events", "offers"],
+          "consent": "y", "source": "page"}
+
+
+def checked(html: str, name: str = "topics") -> set[str]:
+    """Values of the ticked checkboxes called ``name``."""
+    boxes = re.findall(r"<input ([^>]*)>", html)
+    return {re.search(r'value="([^"]*)"', b).group(1) for b in boxes
+            if f'name="{name}"' in b and re.search(r"\bchecked\b", b)}
+
+
+def subscriber(app, email="reader@example.org"):
+    from coop.extensions import db
+
+    with app.app_context():
+        found = db.session.scalar(sa.select(Subscriber).where(Subscriber.email == email))
+        if found is not None:
+            found.topic_keys  # load before leaving the session  # noqa: B018
+            db.session.expunge(found)
+        return found
+
+
+def test_signup_page_and_footer_form_render(client):
+    html = client.get("/newsletter").get_data(as_text=True)
+    assert "<h1>Sign up to our newsletter</h1>" in html
+    assert 'id="email"' in html and 'id="footer-email"' not in html  # no second form here
+    home = client.get("/").get_data(as_text=True)
+    assert 'id="footer-email"' in home and 'id="footer-topics-0"' in home
+    assert 'action="/newsletter"' in home
+
+
+def test_signup_sends_confirmation_and_shows_neutral_page(app, client, outbox):
+    response = client.post("/newsletter", data=SIGNUP)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/newsletter/check-your-email"
+    page = client.get("/newsletter/check-your-email").get_data(as_text=True)
+    assert "If that address can receive our newsletter" in page
+    sub = subscriber(app)
+    assert sub.status == Status.PENDING
+    assert len(outbox()) == 1
+
+
+def test_signup_again_looks_the_same_and_sends_nothing_more(app, client, outbox):
+    first = client.post("/newsletter", data=SIGNUP)
+    second = client.post("/newsletter", data={**SIGNUP, "source": "footer"})
+    assert first.headers["Location"] == second.headers["Location"]
+    assert len(outbox()) == 1
+
+
+def test_bad_input_gets_field_errors_not_500(client):
+    response = client.post("/newsletter", data={"email": "not-an-email", "topics": [],
+                                                "name": "x" * 300})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Enter an email address like name@example.com." in html
+    assert "Choose at least one topic." in html
+    assert "Tick the box to say you agree" in html
+    assert "A name can be at most 200 characters." in html
+    assert 'value="not-an-email"' in html
+
+
+def test_honeypot_looks_like_success_and_saves_nothing(app, client, outbox):
+    response = client.post("/newsletter", data={**SIGNUP, "website": "http://spam"})
+    assert response.headers["Location"] == "/newsletter/check-your-email"
+    assert subscriber(app) is None
+    assert outbox() == []
+
+
+def test_signup_is_rate_limited_per_address(make_app):
+    app = make_app(NEWSLETTER_RATE_LIMIT="2 per hour")
+    client = app.test_client()
+    for _ in range(2):
+        assert client.post("/newsletter", data=SIGNUP).status_code == 302
+    assert client.post("/newsletter", data=SIGNUP).status_code == 429
+    other = {**SIGNUP, "email": "other@example.org"}
+    assert client.post("/newsletter", data=other).status_code == 302
+
+
+def test_confirm_link_get_changes_nothing_post_confirms(app, client, outbox):
+    client.post("/newsletter", data=SIGNUP)
+    token = CONFIRM.search(outbox()[0].get_content()).group(1)
+    page = client.get(f"/newsletter/confirm/{token}")
+    assert page.status_code == 200
+    assert ">Confirm</button>" in page.get_data(as_text=True)
+    assert subscriber(app).status == Status.PENDING
+    done = client.post(f"/newsletter/confirm/{token}")
+    assert done.status_code == 200
+    assert "You're subscribed" in done.get_data(as_text=True)
+    assert subscriber(app).status == Status.CONFIRMED
+    again = client.post(f"/newsletter/confirm/{token}")
+    assert again.status_code == 404
+    assert "This link isn" in again.get_data(as_text=True)
+    assert client.get(f"/newsletter/confirm/{token}").status_code == 404
+
+
+def test_wrong_confirm_token_is_a_clear_page(client):
+    response = client.get("/newsletter/confirm/nonsense")
+    assert response.status_code == 404
+    assert "sign up again" in response.get_data(as_text=True)
+    assert client.post("/newsletter/confirm/" + "x" * 300).status_code == 404
+
+
+def test_unsubscribe_page_needs_a_post_and_no_login(app, client, outbox):
+    client.post("/newsletter", data=SIGNUP)
+    token = UNSUB.search(outbox()[0].get_content()).group(1)
+    page = client.get(f"/newsletter/unsubscribe/{token}")
+    assert page.status_code == 200 and ">Unsubscribe</button>" in page.get_data(as_text=True)
+    assert subscriber(app).status == Status.PENDING
+    done = client.post(f"/newsletter/unsubscribe/{token}")
+    assert "You're unsubscribed" in done.get_data(as_text=True)
+    assert subscriber(app).status == Status.UNSUBSCRIBED
+    assert client.post(f"/newsletter/unsubscribe/{token}").status_code == 200
+    assert client.get("/newsletter/unsubscribe/garbage").status_code == 404
+
+
+def test_one_click_unsubscribe_works_without_csrf(make_app, outbox):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    with app.app_context():
+        from coop.extensions import db
+        from coop.newsletter import services
+
+        services.request_subscription(db.session, "click@example.org")
+        db.session.commit()
+        header = outbox()[0]["List-Unsubscribe"]
+    path = re.search(r"http://[^/]+(/[^>]+)>", header).group(1)
+    response = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert subscriber(app, "click@example.org").status == Status.UNSUBSCRIBED
+    assert client.post(path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert client.post(path.replace("/one-click", "x/one-click")).status_code == 404
+    # the ordinary unsubscribe form still needs its CSRF token
+    normal = client.post(path.removesuffix("/one-click"))
+    assert normal.status_code == 400
+
+
+def test_manage_topics_from_the_email_link(app, client, outbox):
+    client.post("/newsletter", data=SIGNUP)
+    token = UNSUB.search(outbox()[0].get_content()).group(1)
+    page = client.get(f"/newsletter/manage/{token}").get_data(as_text=True)
+    assert checked(page) == {"events", "offers"}
+    response = client.post(f"/newsletter/manage/{token}", data={"topics": ["appeals"]})
+    assert response.status_code == 302
+    assert subscriber(app).topic_keys == ["appeals"]
+    empty = client.post(f"/newsletter/manage/{token}", data={})
+    assert empty.status_code == 422
+    assert "Choose at least one topic." in empty.get_data(as_text=True)
