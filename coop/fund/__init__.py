@@ -14,6 +14,8 @@ DEFAULTS = {
     "FUND_WIDGET_ORIGINS": None,
     #: Cache-Control max-age (seconds) of the widget, badge and JSON
     "FUND_PUBLIC_MAX_AGE": 30,
+    #: answer repeat requests for the embeds from kept responses (see coop/fund/fastpath.py)
+    "FUND_FAST_PATH": True,
 }
 
 
@@ -34,5 +36,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(api.bp)
     app.register_blueprint(staff.bp)
     app.cli.add_command(cli.verify_command)
+    if app.config["FUND_FAST_PATH"]:
+        from coop.fund.fastpath import FastFigures
+
+        app.wsgi_app = FastFigures(app.wsgi_app, app.extensions["coop.fund.cache"])
     hooks.register(app, "home_sections", views.home_panel)
     hooks.register(app, "staff_links", staff.staff_links)

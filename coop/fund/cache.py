@@ -57,6 +57,13 @@ class FiguresCache:
                 self._items[key] = (now, value)
         return value
 
+    def peek(self, key):
+        """The value if it is cached and fresh, else None (never loads)."""
+        hit = self._items.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return hit[1]
+        return None
+
     def clear(self) -> None:
         with self._lock:
             self._generation += 1

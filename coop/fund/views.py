@@ -11,12 +11,13 @@ import datetime as dt
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask.globals import request_ctx
+from markupsafe import Markup
 
 from coop.access import access
 from coop.db import now_utc
 from coop.extensions import db
-from coop.fund import cache, chart, services
-from coop.fund.figures import OPEN, CampaignFigures, london_today
+from coop.fund import cache, chart, fastpath, services
+from coop.fund.figures import CampaignFigures, london_today
 from coop.security import frameable
 
 bp = Blueprint("fund", __name__)
@@ -38,7 +39,10 @@ def cacheable(body: bytes | str, etag: str, mimetype: str) -> Response:
     headers = {"ETag": f'"{etag}"', "Cache-Control": f"public, max-age={max_age}"}
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
-    return Response(body, mimetype=mimetype, headers=headers)
+    response = Response(body, mimetype=mimetype, headers=headers)
+    if not request.query_string:
+        response.headers[fastpath.MARKER] = etag  # the WSGI layer may keep this response
+    return response
 
 
 def current_or_404(now: dt.datetime) -> CampaignFigures:
@@ -69,9 +73,17 @@ def page_details(fig: CampaignFigures, now: dt.datetime) -> dict:
     return cache.memo(("details", fig.version, today), build)
 
 
-def _page_context(fig: CampaignFigures, now: dt.datetime) -> dict:
-    return {"fund": fig, "now": now, "state": fig.status(now), "OPEN": OPEN,
-            **page_details(fig, now)}
+def _page(fig: CampaignFigures, now: dt.datetime, *, current: bool) -> str:
+    """The campaign page: the layout (which depends on who is looking) around the fund's
+    content, which is the same for everyone and rendered once per version of the figures."""
+
+    def build():
+        return Markup(render_template(  # noqa: S704  # nosec B704 - autoescaped template
+            "fund/_campaign_body.html", fund=fig, now=now, state=fig.status(now),
+            current=current, **page_details(fig, now)))
+
+    body = cache.memo(("page", fig.etag_key(now), current), build)
+    return render_template("fund/campaign.html", fund=fig, body=body)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,7 +98,7 @@ def index():
     fig = cache.current_figures(london_today(now))
     if fig is None:
         return render_template("fund/none.html")
-    return render_template("fund/campaign.html", current=True, **_page_context(fig, now))
+    return _page(fig, now, current=True)
 
 
 @bp.route("/fund/archive")
@@ -140,8 +152,7 @@ def campaign(slug: str):
     if fig is None:
         abort(404)
     current = cache.current_figures(london_today(now))
-    return render_template("fund/campaign.html", current=current is not None
-                           and current.id == fig.id, **_page_context(fig, now))
+    return _page(fig, now, current=current is not None and current.id == fig.id)
 
 
 def home_panel(_session) -> dict | None:
@@ -150,5 +161,6 @@ def home_panel(_session) -> dict | None:
     fig = cache.current_figures(london_today(now))
     if fig is None:
         return None
-    return {"template": "fund/_home_panel.html", "fund": fig, "now": now,
-            "state": fig.status(now), "OPEN": OPEN}
+    html = cache.memo(("panel", fig.etag_key(now)), lambda: Markup(render_template(  # noqa: S704  # nosec B704
+        "fund/_home_panel_body.html", fund=fig, now=now, state=fig.status(now))))
+    return {"template": "fund/_home_panel.html", "html": html, "fund": fig}
