@@ -263,9 +263,10 @@ def log_in(page, role: str = "member", *, remember: bool = False) -> None:
     """Log in through the form as the demo account for ``role``."""
     address, password = DEMO[role]
     page.goto("/login")
-    page.get_by_label("Email").fill(address)
-    page.get_by_label("Password", exact=True).fill(password)
+    form = page.get_by_role("main")
+    form.get_by_label("Email", exact=True).fill(address)
+    form.get_by_label("Password", exact=True).fill(password)
     if remember:
-        page.get_by_label(re.compile("keep me logged in", re.I)).check()
-    page.get_by_role("button", name="Log in").click()
+        form.get_by_label(re.compile("keep me logged in", re.I)).check()
+    form.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda u: "/login" not in u)
