@@ -70,9 +70,36 @@ def refuse_oversized_body(app: Flask):
         abort(413)
 
 
+NUL_MESSAGE = ("What was sent contains a NUL character (code 0), which can't be stored. "
+               "Go back, retype the text and send it again.")
+
+
+def refuse_nul_characters() -> None:
+    """400 for a NUL character anywhere in the path, query, form or JSON body.
+
+    Nobody types one, PostgreSQL text cannot hold one (it would be a 500 deep in a view), and
+    it is a classic way to split strings in other tools: refused once, here, for every route.
+    """
+    if "\x00" in request.path or any("\x00" in k or any("\x00" in v for v in vs)
+                                     for k, vs in request.args.lists()):
+        abort(400, description=NUL_MESSAGE)
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        fields = list(request.form.lists()) + [(k, [f.filename or ""])
+                                              for k, f in request.files.items()]
+        if any("\x00" in k or any("\x00" in v for v in vs) for k, vs in fields):
+            abort(400, description=NUL_MESSAGE)
+    elif request.content_length or request.headers.get("Transfer-Encoding"):
+        body = request.get_data(cache=True)
+        if b"\x00" in body or (request.is_json and b"\\u0000" in body):
+            abort(400, description=NUL_MESSAGE)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.before_request(lambda: refuse_oversized_body(app))
+    app.before_request(refuse_nul_characters)
 
     @app.after_request
     def set_security_headers(response):
