@@ -157,7 +157,7 @@ def series(series_id: int):
     series = db.session.get(Series, series_id)
     if series is None:
         abort(404)
-    form = SeriesEditForm(obj=series)
+    form = SeriesEditForm(obj=series) if request.method == "GET" else SeriesEditForm()
     if form.validate_on_submit():
         services.update_series(db.session, series, title=form.title.data.strip(),
                                summary=(form.summary.data or "").strip(),

@@ -283,3 +283,23 @@ def test_staff_dashboard_links_to_events(client, login_as):
     login_as("staff")
     html = client.get("/staff").get_data(as_text=True)
     assert 'href="/staff/events"' in html and 'href="/staff/events/series/new"' in html
+
+
+def test_edit_series_details_and_empty_post_is_reshown(client, app, login_as):
+    login_as("staff")
+    client.post("/staff/events/series/new", data=series_form(count="2"))
+    with app.app_context():
+        series_id = _db.session.scalar(sa.select(Series.id))
+    assert client.post(f"/staff/events/series/{series_id}", data={}).status_code == 422
+    response = client.post(f"/staff/events/series/{series_id}",
+                           data={"title": "Renamed series", "summary": "", "description": ""})
+    assert response.status_code == 302
+    assert "Renamed series" in client.get(f"/staff/events/series/{series_id}").get_data(
+        as_text=True)
+
+
+def test_empty_post_to_edit_is_reshown_not_saved(client, app, login_as, make_event):
+    event = make_event("Keep me")
+    login_as("staff")
+    assert client.post(f"/staff/events/{event.id}/edit", data={}).status_code == 422
+    assert events(app)[0].title == "Keep me"
