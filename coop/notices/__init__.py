@@ -2,8 +2,49 @@
 
 from __future__ import annotations
 
-from flask import Flask
+import logging
+
+from flask import Flask, g, request, session
+from flask.sessions import NullSession
+from sqlalchemy.exc import SQLAlchemyError
+
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
-    from coop.notices import models  # noqa: F401 - the tables belong to the schema
+    from coop import hooks
+    from coop.notices import models, staff, views  # noqa: F401 - the tables belong to the schema
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(staff.bp)
+    app.context_processor(_banner_context)
+    hooks.register(app, "staff_links", lambda: [("Site notices", "notices_staff.index")])
+
+
+def current_for_request() -> list:
+    """The notices this browser should see now; asked for only when a page renders the banner.
+
+    Never queries when the database is known to be down or the response is session-less
+    (the fund's widget and badge), and a failure here never breaks the page around it.
+    """
+    if "site_notices" in g:
+        return g.site_notices
+    notices: list = []
+    if not g.get("db_unavailable") and not isinstance(session, NullSession):
+        from coop.extensions import db
+        from coop.notices import services
+        from coop.notices.views import COOKIE
+
+        try:
+            notices = services.visible(services.current(db.session),
+                                       request.cookies.get(COOKIE))
+        except SQLAlchemyError:
+            log.warning("notices could not be read; page shown without them")
+            db.session.rollback()
+            notices = []
+    g.site_notices = notices
+    return notices
+
+
+def _banner_context() -> dict:
+    return {"site_notices": current_for_request}

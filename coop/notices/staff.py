@@ -1,0 +1,115 @@
+"""Staff pages for notices: list, create, edit, end, delete an upcoming one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from coop.access import access
+from coop.accounts.forms import EmptyForm
+from coop.db import now_utc
+from coop.extensions import db
+from coop.notices import services
+from coop.notices.forms import NoticeForm
+from coop.notices.models import Notice
+
+bp = Blueprint("notices_staff", __name__, url_prefix="/staff/notices")
+
+
+def _notice_or_404(notice_id: int) -> Notice:
+    notice = db.session.get(Notice, notice_id)
+    if notice is None:
+        abort(404)
+    return notice
+
+
+@bp.route("")
+@access("staff")
+def index():
+    return render_template("notices/staff/index.html", lists=services.for_staff(db.session),
+                           empty_form=EmptyForm())
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@access("staff")
+def new():
+    form = NoticeForm()
+    if request.method == "GET":
+        start = services.utc_to_london(now_utc()).replace(second=0, microsecond=0)
+        form.starts_at.data = start
+        form.ends_at.data = start + dt.timedelta(days=7)
+    if form.validate_on_submit():
+        try:
+            services.create(db.session, form.notice_data(), by=current_user)
+        except services.NoticeError as err:
+            db.session.rollback()
+            form.form_errors.append(str(err))
+        else:
+            db.session.commit()
+            flash("The notice has been saved.", "success")
+            return redirect(url_for("notices_staff.index"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("notices/staff/form.html", form=form, notice=None), status
+
+
+@bp.route("/<int:notice_id>/edit", methods=["GET", "POST"])
+@access("staff")
+def edit(notice_id: int):
+    notice = _notice_or_404(notice_id)
+    form = NoticeForm()
+    if request.method == "GET":
+        form.text.data = notice.text
+        form.level.data = notice.level
+        form.link_url.data = notice.link_url
+        form.link_text.data = notice.link_text
+        form.starts_at.data = services.utc_to_london(notice.starts_at)
+        form.ends_at.data = services.utc_to_london(notice.ends_at) if notice.ends_at else None
+    if form.validate_on_submit():
+        try:
+            changed = services.update(db.session, notice, form.notice_data(), by=current_user)
+        except services.NoticeError as err:
+            db.session.rollback()
+            form.form_errors.append(str(err))
+        else:
+            db.session.commit()
+            flash("The notice has been changed; readers who dismissed it will see it again."
+                  if changed else "Nothing changed.", "success")
+            return redirect(url_for("notices_staff.index"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("notices/staff/form.html", form=form, notice=notice), status
+
+
+@bp.route("/<int:notice_id>/end", methods=["POST"])
+@access("staff")
+def end(notice_id: int):
+    notice = _notice_or_404(notice_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        services.end(db.session, notice, by=current_user)
+    except services.NoticeError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+    else:
+        db.session.commit()
+        flash("The notice has ended.", "success")
+    return redirect(url_for("notices_staff.index"))
+
+
+@bp.route("/<int:notice_id>/delete", methods=["POST"])
+@access("staff")
+def delete(notice_id: int):
+    notice = _notice_or_404(notice_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    try:
+        services.delete(db.session, notice, by=current_user)
+    except services.NoticeError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+    else:
+        db.session.commit()
+        flash("The notice has been deleted.", "success")
+    return redirect(url_for("notices_staff.index"))

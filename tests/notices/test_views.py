@@ -1,0 +1,184 @@
+"""The banner on every page, dismissing it without JavaScript, and the staff pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from coop.audit import AuditEvent
+from coop.db import now_utc
+from coop.notices.models import Notice
+
+TEXT = ("Due to continuing global pandemic conditions, shipments to some countries may be "
+        "interrupted.")
+
+
+@pytest.fixture
+def notice(app):
+    from coop.extensions import db
+    from coop.notices import services
+
+    with app.app_context():
+        created = services.create(db.session, services.NoticeData(
+            text=TEXT, level="warning", starts_at=now_utc() - dt.timedelta(hours=1),
+            ends_at=None, link_url="/shares", link_text="Details"), by=None)
+        db.session.commit()
+        return created.id
+
+
+def test_banner_on_pages_with_role_status(client, notice):
+    for path in ("/", "/newsletter", "/login", "/no-such-page"):
+        html = client.get(path).get_data(as_text=True)
+        assert TEXT in html, path
+        assert 'role="status"' in html
+        assert f'action="/notices/{notice}/dismiss"' in html
+    assert '<a href="/shares">Details</a>' in client.get("/").get_data(as_text=True)
+
+
+def test_banner_markdown_is_safe(app, client):
+    from coop.extensions import db
+    from coop.notices import services
+
+    with app.app_context():
+        services.create(db.session, services.NoticeData(
+            text="<script>alert(1)</script> **bold** [x](javascript:alert(1))", level="info",
+            starts_at=now_utc() - dt.timedelta(minutes=1)), by=None)
+        db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
+    assert "<strong>bold</strong>" in html
+    assert 'href="javascript:' not in html
+
+
+def test_dismiss_sets_cookie_and_returns_to_the_page(client, notice):
+    response = client.post(f"/notices/{notice}/dismiss", data={"next": "/newsletter?x=1"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/newsletter?x=1"
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith(f"dismissed_notices={notice}.1") or f'"{notice}.1"' in cookie
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert TEXT not in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil", ""])
+def test_dismiss_redirects_only_locally(client, notice, target):
+    response = client.post(f"/notices/{notice}/dismiss", data={"next": target})
+    assert response.headers["Location"] == "/"
+
+
+def test_dismiss_unknown_notice_is_404(client):
+    assert client.post("/notices/999/dismiss").status_code == 404
+
+
+def test_dismiss_needs_csrf(make_app, notice):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    assert app.test_client().post(f"/notices/{notice}/dismiss").status_code == 400
+
+
+def test_changed_notice_shows_again(app, client, login_as, notice):
+    client.post(f"/notices/{notice}/dismiss", data={"next": "/"})
+    assert TEXT not in client.get("/").get_data(as_text=True)
+    login_as("staff")
+    start = (now_utc() - dt.timedelta(hours=1)).astimezone(dt.UTC)
+    from coop.notices.services import utc_to_london
+
+    response = client.post(f"/staff/notices/{notice}/edit", data={
+        "text": TEXT + " Updated.", "level": "warning",
+        "starts_at": utc_to_london(start).strftime("%Y-%m-%dT%H:%M")})
+    assert response.status_code == 302
+    assert TEXT + " Updated." in client.get("/").get_data(as_text=True)
+
+
+def test_new_notice_shows_even_after_dismissing_another(app, client, notice):
+    from coop.extensions import db
+    from coop.notices import services
+
+    client.post(f"/notices/{notice}/dismiss", data={"next": "/"})
+    with app.app_context():
+        services.create(db.session, services.NoticeData(
+            text="Another one", level="info", starts_at=now_utc() - dt.timedelta(minutes=1)),
+            by=None)
+        db.session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert "Another one" in html and TEXT not in html
+
+
+def test_ended_notice_disappears(app, client, login_as, notice):
+    login_as("staff")
+    assert client.post(f"/staff/notices/{notice}/end").status_code == 302
+    assert TEXT not in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        from coop.extensions import db
+
+        actions = db.session.scalars(sa.select(AuditEvent.action)).all()
+        assert "notice.created" in actions and "notice.ended" in actions
+
+
+def test_staff_create_with_london_times(app, client, login_as):
+    login_as("staff")
+    page = client.get("/staff/notices/new")
+    assert page.status_code == 200 and 'type="datetime-local"' in page.get_data(as_text=True)
+    response = client.post("/staff/notices/new", data={
+        "text": "Summer notice", "level": "info",
+        "starts_at": "2026-07-01T09:00", "ends_at": "2026-07-02T18:30"})
+    assert response.status_code == 302
+    with app.app_context():
+        from coop.extensions import db
+
+        notice = db.session.scalar(sa.select(Notice))
+        assert notice.starts_at == dt.datetime(2026, 7, 1, 8, 0, tzinfo=dt.UTC)
+        assert notice.ends_at == dt.datetime(2026, 7, 2, 17, 30, tzinfo=dt.UTC)
+    listing = client.get("/staff/notices").get_data(as_text=True)
+    assert "1 Jul 2026, 09:00" in listing
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"starts_at": "2026-07-02T09:00", "ends_at": "2026-07-01T09:00"},
+     "The end must be after the start."),
+    ({"starts_at": "2026-07-01T09:00", "ends_at": "2026-07-01T09:00"},
+     "The end must be after the start."),
+    ({"starts_at": "2026-03-29T01:30"}, "doesn&#39;t exist in London"),
+    ({"starts_at": "yesterday"}, "Not a valid datetime value."),
+    ({"starts_at": ""}, "Enter when the notice starts."),
+    ({"starts_at": "2026-07-01T09:00", "link_url": "javascript:alert(1)"}, "https://"),
+    ({"starts_at": "2026-07-01T09:00", "link_url": "//evil.example"}, "https://"),
+    ({"starts_at": "2026-07-01T09:00", "link_text": "Read"}, "Add the link address too"),
+    ({"starts_at": "2026-07-01T09:00", "text": "x" * 501}, "Keep it to 500 characters."),
+    ({"starts_at": "2026-07-01T09:00", "text": ""}, "Enter the notice text."),
+    ({"starts_at": "2026-07-01T09:00", "level": "shouting"}, "Not a valid choice"),
+])
+def test_staff_form_errors_never_500(app, client, login_as, fields, message):
+    login_as("staff")
+    form = {"text": "Hello", "level": "info", **fields}
+    response = client.post("/staff/notices/new", data=form)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        from coop.extensions import db
+
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Notice)) == 0
+
+
+def test_banner_skipped_when_database_is_down(make_app, notice):
+    """The 503 page renders without the banner or footer form (no further queries)."""
+    app = make_app()
+
+    @app.route("/boom")
+    def boom():
+        from sqlalchemy.exc import OperationalError
+
+        raise OperationalError("SELECT 1", {}, Exception("down"))
+
+    boom.access_level = "public"
+    response = app.test_client().get("/boom")
+    assert response.status_code == 503
+    html = response.get_data(as_text=True)
+    assert TEXT not in html and 'id="footer-email"' not in html
+
+
+def test_members_cannot_reach_staff_notices(client, login_as):
+    login_as("member")
+    assert client.get("/staff/notices").status_code == 403
+    assert client.post("/staff/notices/new", data={}).status_code == 403
