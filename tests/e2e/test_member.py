@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -22,8 +24,25 @@ def test_member_logs_in_sees_own_account_and_logs_out(new_context):
     expect(page).to_have_url(f"{page.url.split('/account')[0]}/account")
     expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
     expect(page.get_by_text("Welcome back")).to_be_visible()
-    expect(page.get_by_text(email)).to_be_visible()
+    expect(page.get_by_text(email, exact=True)).to_be_visible()
     expect(page.get_by_role("link", name="Staff")).to_have_count(0)
+
+    # Their own things, and nobody else's: the demo member's share enquiry and registration.
+    enquiries = page.get_by_role("region", name="Your share and supporter enquiries")
+    expect(enquiries.get_by_role("row")).to_have_count(2)
+    expect(enquiries).to_contain_text("£100")
+    expect(enquiries).to_contain_text("Contacted")
+    expect(enquiries.get_by_role("link", name=re.compile(r"SH-\d{4}-\d{6}"))).to_be_visible()
+    registrations = page.get_by_role("region", name="Your event registrations")
+    expect(registrations).to_contain_text("Readers' and supporters' meeting, London")
+    expect(registrations).not_to_contain_text("History workshop")  # someone else's
+
+    # Registering for an event while logged in needs no form: it appears on the account page.
+    page.goto("/events/glasgow-readers-social")
+    expect(page.get_by_text(f"You'll be registered as Mo Member ({email})")).to_be_visible()
+    page.get_by_role("button", name="Register").click()
+    page.get_by_role("link", name="Your account").click()
+    expect(registrations).to_contain_text("Glasgow readers' social")
     screenshot(page, "account")
 
     copied = context.cookies()
