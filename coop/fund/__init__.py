@@ -29,6 +29,9 @@ def init_app(app: Flask) -> None:
         ttl=float(app.config["FUND_CACHE_SECONDS"])
     )
     cache.listen()
+    from coop.fund.tally import TallyKeeper
+
+    app.extensions["coop.fund.tally"] = TallyKeeper()
 
     from coop.fund import api, cli, staff, views
 

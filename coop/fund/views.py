@@ -55,22 +55,19 @@ def current_or_404(now: dt.datetime) -> CampaignFigures:
 
 def page_details(fig: CampaignFigures, now: dt.datetime) -> dict:
     """The chart, the tally table, raised today/this week and the thanks list for a campaign
-    page: computed from the ledger once per version of the figures, not per request."""
+    page, from the process's running tally of the ledger (see :mod:`coop.fund.tally`)."""
     today = london_today(now)
-
-    def build():
-        daily = services.daily_totals(db.session, fig.id)
-        names = services.thanked_donors(db.session, fig.id, limit=40)
-        rows = chart.tally_rows(fig, daily, today)
-        return {
-            "chart": chart.build_chart(fig, rows),
-            "thanks": names,
-            "raised_today": chart.received_between(daily, today, today),
-            "raised_week": chart.received_between(
-                daily, max(chart.week_start(today), fig.opens_on), today),
-        }
-
-    return cache.memo(("details", fig.version, today), build)
+    keeper = current_app.extensions["coop.fund.tally"]
+    tally = keeper.get(db.engine, fig.id, count=fig.entry_count)
+    daily = tally.daily_rows()
+    rows = chart.tally_rows(fig, daily, today)
+    return {
+        "chart": chart.build_chart(fig, rows),
+        "thanks": tally.thanks,
+        "raised_today": chart.received_between(daily, today, today),
+        "raised_week": chart.received_between(
+            daily, max(chart.week_start(today), fig.opens_on), today),
+    }
 
 
 def _page(fig: CampaignFigures, now: dt.datetime, *, current: bool) -> str:
