@@ -14,6 +14,9 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.cli.add_command(api_token_cli)
     hooks.register(app, "staff_links", _staff_links)
+    # Registered before coop.security's hooks, which read the body to look for NUL characters:
+    # the API's smaller limit must already apply when anything reads it.
+    app.before_request(views.limit_body_size)
 
 
 def _staff_links():

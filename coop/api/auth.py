@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, g, jsonify, make_response
+from flask import abort, g, jsonify, make_response, request
 
 from coop.api import services
 from coop.api.models import ApiToken
@@ -40,13 +40,10 @@ def require_token() -> ApiToken:
 
     It marks the token used; the view's commit saves that.
     """
-    from flask import request
-
     header = request.headers.get("Authorization")
     presented = bearer_value(header)
     if presented is None:
-        _unauthorised("Send an API token: Authorization: Bearer <token>.",
-                      presented=bool(header))
+        _unauthorised("Send an API token: Authorization: Bearer <token>.", presented=False)
     token = services.authenticate(db.session, presented)
     if token is None:
         _unauthorised("This API token is not valid or has been revoked.", presented=True)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 from flask.cli import AppGroup
 
 from coop.api import services
 from coop.extensions import db
 
-api_token_cli = AppGroup("api-token", help="Create, list and revoke API bearer tokens.")
+api_token_cli = AppGroup(
+    "api-token", help="Create, list and revoke API bearer tokens; forget old idempotency keys."
+)
 
 
 @api_token_cli.command("create")
@@ -49,3 +53,14 @@ def list_command() -> None:
         state = "active" if token.active else f"revoked {token.revoked_at:%Y-%m-%d %H:%M}Z"
         used = f"{token.last_used_at:%Y-%m-%d %H:%M}Z" if token.last_used_at else "never"
         click.echo(f"{token.name}\t{token.prefix}…\t{state}\tlast used {used}")
+
+
+@api_token_cli.command("purge-keys")
+@click.option("--days", type=click.IntRange(min=1), default=90, show_default=True,
+              help="Forget idempotency keys older than this many days.")
+def purge_keys_command(days: int) -> None:
+    """Forget old Idempotency-Key answers (a retry after that would record the gift again)."""
+    count = services.purge_keys(db.session, older_than=dt.timedelta(days=days))
+    db.session.commit()
+    click.echo(f"Forgot {count} idempotency key{'' if count == 1 else 's'} older than "
+               f"{days} days.")

@@ -30,6 +30,15 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
 
 
+#: every operation may meet a database outage; nothing is recorded then
+UNAVAILABLE = {
+    "description": "The database is unavailable just now; nothing was recorded. Retry later "
+                   "(for POST, with the same Idempotency-Key).",
+    "headers": {"Retry-After": {"schema": {"type": "string"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
 def _validation(description: str) -> dict[str, Any]:
     return _json(_ref("ValidationError"), description)
 
@@ -47,6 +56,8 @@ def _schemas(max_gift_pence: int) -> dict[str, Any]:
             "properties": {
                 "error": {"type": "string", "description": "A short title, e.g. Not found."},
                 "message": {"type": "string", "description": "What went wrong, for people."},
+                "errors": {"type": "array", "items": _ref("FieldError"),
+                           "description": "The fields at fault, when there are some."},
             },
         },
         "FieldError": {
@@ -59,7 +70,7 @@ def _schemas(max_gift_pence: int) -> dict[str, Any]:
             },
         },
         "ValidationError": {
-            "description": "An error that names the fields at fault.",
+            "description": "An error that names the fields at fault (always for 422).",
             "allOf": [
                 _ref("Error"),
                 {
@@ -181,6 +192,7 @@ def _fund_paths() -> dict[str, Any]:
                     "200": figures,
                     "304": not_modified,
                     "404": _error("No campaign is open or upcoming."),
+                    "503": UNAVAILABLE,
                 },
             },
         },
@@ -198,6 +210,7 @@ def _fund_paths() -> dict[str, Any]:
                     "200": figures,
                     "304": not_modified,
                     "404": _error("There is no campaign with this slug."),
+                    "503": UNAVAILABLE,
                 },
             },
         },
@@ -259,7 +272,7 @@ def _fund_paths() -> dict[str, Any]:
                                                                     "remaining_pence": 1140300,
                                                                     "percent": 36.6},
                                  }),
-                    "400": _validation("Malformed JSON, a missing field, a wrong type or a "
+                    "400": _error("Malformed JSON, a missing field, a wrong type or a "
                                        "missing or malformed Idempotency-Key."),
                     "401": {**_error("No token, or one that is invalid or revoked."),
                             "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}},
@@ -268,6 +281,7 @@ def _fund_paths() -> dict[str, Any]:
                     "422": _validation("A value broke a rule (e.g. a date outside the "
                                        "campaign, a closed campaign, an amount over the "
                                        "limit), or the key was used for a different request."),
+                    "503": UNAVAILABLE,
                 },
             },
         },

@@ -103,6 +103,9 @@ def test_real_answers_match_the_document(app, client, document, post_entry, camp
     assert_matches(document, "ValidationError", post_entry(data=b"[]").get_json())
     assert_matches(document, "Error", post_entry(token=None).get_json())
     assert_matches(document, "Error", post_entry(data=b"x" * 20_000).get_json())
+    nul = post_entry(gift(donor_name="a\x00b"))
+    assert nul.status_code == 400
+    assert_matches(document, "Error", nul.get_json())
 
     current = client.get("/api/fund")
     assert current.status_code == 200

@@ -225,3 +225,26 @@ def test_cli_create_list_revoke(app, runner):
         from coop.extensions import db
 
         assert services.authenticate(db.session, secret) is None
+
+
+def test_cli_purges_old_idempotency_keys_only(app, runner, make_token):
+    import datetime as dt
+
+    from coop.api.models import IdempotencyKey
+    from coop.db import now_utc
+
+    make_token("payments")
+    with app.app_context():
+        from coop.extensions import db
+
+        token = db.session.scalar(sa.select(ApiToken))
+        for key, age in (("old", 91), ("recent", 89)):
+            db.session.add(IdempotencyKey(
+                token_id=token.id, key=key, request_hash="0" * 64, status_code=201,
+                response={}, created_at=now_utc() - dt.timedelta(days=age)))
+        db.session.commit()
+    result = runner.invoke(args=["api-token", "purge-keys"])
+    assert result.exit_code == 0 and "Forgot 1 idempotency key older than 90" in result.output
+    with app.app_context():
+        assert db.session.scalars(sa.select(IdempotencyKey.key)).all() == ["recent"]
+    assert runner.invoke(args=["api-token", "purge-keys", "--days", "0"]).exit_code == 2
