@@ -28,7 +28,7 @@ def healthz():
         db.session.execute(sa.text("SELECT 1"))
     except SQLAlchemyError:
         db.session.rollback()
-        return jsonify(status="degraded", database="unavailable"), 503
+        return jsonify(status="degraded", database="unavailable"), 503, {"Retry-After": "30"}
     return jsonify(status="ok", database="ok")
 
 
