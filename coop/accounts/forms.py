@@ -10,9 +10,10 @@ from wtforms import (
     PasswordField,
     SelectChoice,
     SelectField,
+    StringField,
     SubmitField,
 )
-from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
 
 from coop.accounts.models import Role
 from coop.accounts.passwords import MAX_LENGTH, password_problems
@@ -87,3 +88,41 @@ class NewUserForm(FlaskForm):
         problems = password_problems(field.data or "", email=self.email.data or "")
         if problems:
             raise ValidationError(" ".join(problems))
+
+
+class NameForm(FlaskForm):
+    name = StringField(
+        "Name",
+        description="How we address you. Leave empty to be shown by your email.",
+        validators=[Optional(), Length(max=200, message="A name can be at most 200 characters.")],
+        render_kw={"autocomplete": "name", "maxlength": 200},
+    )
+    submit = SubmitField("Save name")
+
+
+class EmailChangeForm(FlaskForm):
+    new_email = EmailField(
+        "New email",
+        description="We'll send a link to the new address; the change happens when you open it.",
+        validators=[DataRequired("Enter the new email address."),
+                    Length(max=254, message="An email can be at most 254 characters."),
+                    Email("Enter an email address like name@example.com.")],
+        render_kw={"autocomplete": "email", "maxlength": 254},
+    )
+    email_password = PasswordField(
+        "Your password", validators=[DataRequired("Enter your password to confirm it's you.")],
+        render_kw={"autocomplete": "current-password"},
+    )
+    submit = SubmitField("Change email")
+
+
+class DeleteAccountForm(FlaskForm):
+    delete_password = PasswordField(
+        "Your password", validators=[DataRequired("Enter your password to delete your account.")],
+        render_kw={"autocomplete": "current-password"},
+    )
+    understood = BooleanField(
+        "I understand this can't be undone",
+        validators=[DataRequired("Tick the box to confirm.")],
+    )
+    submit = SubmitField("Delete my account")

@@ -6,6 +6,7 @@ Plain functions over a session; they flush, never commit.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -192,3 +193,130 @@ def reactivate(session: Session, user: User, *, by: User) -> None:
 def prune_login_failures(session: Session, *, older_than: dt.datetime) -> int:
     result = session.execute(sa.delete(LoginFailure).where(LoginFailure.at < older_than))
     return result.rowcount or 0
+
+
+class InvalidEmailToken(AccountError):
+    def __init__(self):
+        super().__init__("This link isn't valid: it may have been used already or copied "
+                         "incompletely.")
+
+
+class ExpiredEmailToken(AccountError):
+    def __init__(self):
+        super().__init__("This link has expired. Ask for the change again from your account page.")
+
+
+def change_name(session: Session, user: User, name: str) -> bool:
+    """False when it was already that."""
+    name = (name or "").strip()[:200]
+    if name == user.name:
+        return False
+    user.name = name
+    audit.record(session, "user.name_changed", "user", user.id, by=user)
+    session.flush()
+    return True
+
+
+def check_password(user: User, password: str) -> None:
+    """:raise InvalidCredentials: unless ``password`` is this user's."""
+    if not verify_password(user.password_hash, password or ""):
+        raise InvalidCredentials()
+
+
+_EMAIL_SALT = "account-email-change"
+
+
+def email_change_token(secret_key: str, user: User, new_email: str) -> str:
+    """A signed link token for moving ``user`` to ``new_email``.
+
+    It carries the current address, so it works once: after the change (or any other) the
+    current address differs and the token is refused.
+    """
+    from itsdangerous import URLSafeTimedSerializer
+
+    serializer = URLSafeTimedSerializer(secret_key, salt=_EMAIL_SALT)
+    return serializer.dumps({"u": user.id, "old": user.email, "new": normalise_email(new_email)})
+
+
+def read_email_change_token(session: Session, secret_key: str, token: str, *,
+                            max_age: dt.timedelta) -> tuple[User, str]:
+    """The user and the new address a token asks for, without changing anything.
+
+    :raise InvalidEmailToken: for a wrong or already-used token.
+    :raise ExpiredEmailToken: once ``max_age`` has passed.
+    """
+    from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+    if not token or len(token) > 600:
+        raise InvalidEmailToken()
+    serializer = URLSafeTimedSerializer(secret_key, salt=_EMAIL_SALT)
+    try:
+        payload = serializer.loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired:
+        raise ExpiredEmailToken() from None
+    except BadSignature:
+        raise InvalidEmailToken() from None
+    if not isinstance(payload, dict):
+        raise InvalidEmailToken()
+    user = session.get(User, payload.get("u")) if isinstance(payload.get("u"), int) else None
+    if user is None or not user.active or user.email != payload.get("old"):
+        raise InvalidEmailToken()
+    return user, str(payload.get("new", ""))
+
+
+def apply_email_change(session: Session, secret_key: str, token: str, *,
+                       max_age: dt.timedelta) -> tuple[User, str]:
+    """Move the account to the address the token was sent to; returns (user, old address).
+
+    :raise EmailTaken: when another account took that address in the meantime.
+    """
+    user, new = read_email_change_token(session, secret_key, token, max_age=max_age)
+    if get_by_email(session, new) is not None:
+        raise EmailTaken("Another account now uses that address, so the change can't be made.")
+    old = user.email
+    user.email = new
+    audit.record(session, "user.email_changed", "user", user.id, by=user)
+    session.flush()
+    return user, old
+
+
+def export_account(user: User) -> dict:
+    """The account's own part of "download my data" (never the password hash)."""
+    return {
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "created_at": user.created_at.isoformat(),
+        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+        "password_changed_at": (user.password_changed_at.isoformat()
+                                if user.password_changed_at else None),
+    }
+
+
+def delete_account(session: Session, user: User, password: str, *,
+                   anonymise: Callable[[], object] | None = None) -> None:
+    """Delete the account after checking the password.
+
+    ``anonymise`` runs after the checks and before the row goes: the view passes the
+    ``account_deletion`` hooks, so other features can erase or anonymise what they hold.
+
+    :raise InvalidCredentials: for a wrong password.
+    :raise AccountError: for the last active admin.
+    """
+    check_password(user, password)
+    ensure_deletable(session, user)
+    if anonymise is not None:
+        anonymise()
+        session.flush()
+    user_id = user.id
+    session.execute(sa.delete(LoginFailure).where(LoginFailure.email == user.email))
+    session.delete(user)
+    # No personal data in the audit row: only that account number N was deleted by its owner.
+    audit.record(session, "user.deleted", "user", user_id, by=None, by_owner=True)
+    session.flush()
+
+
+def ensure_deletable(session: Session, user: User) -> None:
+    if user.role == Role.ADMIN and user.active and _other_active_admins(session, user) == 0:
+        raise AccountError("You're the last active admin: make someone else an admin before "
+                           "deleting your account.")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
+
 from flask import (
     Blueprint,
+    Response,
+    abort,
     current_app,
     flash,
     redirect,
@@ -15,14 +21,29 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from markupsafe import Markup
 
-from coop import hooks
+from coop import audit, hooks
 from coop.access import access
 from coop.accounts import services
-from coop.accounts.forms import ChangePasswordForm, EmptyForm, LoginForm
-from coop.extensions import db
+from coop.accounts.forms import (
+    ChangePasswordForm,
+    DeleteAccountForm,
+    EmailChangeForm,
+    EmptyForm,
+    LoginForm,
+    NameForm,
+)
+from coop.db import now_utc
+from coop.extensions import db, limiter
+from coop.formatting import iso_utc
+from coop.mail import MailError, send_email
 from coop.security import is_safe_next
 
+log = logging.getLogger(__name__)
+
 bp = Blueprint("accounts", __name__)
+
+#: the address a member asked to move to, shown on /account until they confirm
+PENDING_EMAIL_KEY = "pending_email_change"
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -79,8 +100,18 @@ def logout():
 @bp.route("/account")
 @access("member")
 def account():
+    return _account_page()
+
+
+def _account_page(status: int = 200, **forms):
+    """/account with every form; a form that failed validation is passed in to keep its errors."""
+    forms.setdefault("name_form", NameForm(formdata=None, name=current_user.name))
+    forms.setdefault("email_form", EmailChangeForm(formdata=None))
+    forms.setdefault("delete_form", DeleteAccountForm(formdata=None))
     sections = _render_sections(hooks.call("account_sections", db.session, current_user))
-    return render_template("accounts/account.html", sections=sections, logout_form=EmptyForm())
+    pending = session.get(PENDING_EMAIL_KEY)
+    return render_template("accounts/account.html", sections=sections, logout_form=EmptyForm(),
+                           pending_email=pending, **forms), status
 
 
 def _render_sections(sections: list[dict]) -> list[Markup]:
@@ -89,6 +120,173 @@ def _render_sections(sections: list[dict]) -> list[Markup]:
     # render_template escapes what it inserts, so its output is safe HTML
     return [Markup(render_template(s["template"], section=s, **s))  # noqa: S704
             for s in sections]
+
+
+@bp.route("/account/name", methods=["POST"])
+@access("member")
+def change_name():
+    form = NameForm()
+    if not form.validate_on_submit():
+        return _account_page(422, name_form=form)
+    if services.change_name(db.session, current_user, form.name.data):
+        db.session.commit()
+        flash("Your name has been saved.", "success")
+    else:
+        flash("Nothing changed.", "info")
+    return redirect(url_for("accounts.account"))
+
+
+def _email_change_max_age() -> dt.timedelta:
+    return dt.timedelta(hours=current_app.config.get("EMAIL_CHANGE_HOURS", 48))
+
+
+@bp.route("/account/email", methods=["POST"])
+@access("member")
+@limiter.limit("5 per hour", methods=["POST"])
+def change_email():
+    """Send a link to the new address; nothing changes until it is opened and confirmed.
+
+    The reply is the same whether or not another account has that address (that address is
+    told instead), so the form can't be used to find out who has an account.
+    """
+    form = EmailChangeForm()
+    if not form.validate_on_submit():
+        return _account_page(422, email_form=form)
+    try:
+        services.check_password(current_user, form.email_password.data)
+    except services.InvalidCredentials:
+        form.email_password.errors = ["That isn't your password."]
+        return _account_page(422, email_form=form)
+    new = services.normalise_email(form.new_email.data)
+    if new == current_user.email:
+        form.new_email.errors = ["That's already your email address."]
+        return _account_page(422, email_form=form)
+    if services.get_by_email(db.session, new) is not None:
+        subject = "Someone tried to move an account to this address"
+        text = render_template("accounts/email/email_in_use.txt")
+    else:
+        token = services.email_change_token(current_app.config["SECRET_KEY"], current_user, new)
+        subject = "Confirm your new email address"
+        text = render_template(
+            "accounts/email/change_email.txt",
+            url=url_for("accounts.confirm_email", token=token, _external=True),
+            hours=int(_email_change_max_age().total_seconds() // 3600),
+        )
+    try:
+        send_email(new, subject, text)
+    except MailError:
+        flash("We couldn't send the email just now, so nothing has changed. Please try again "
+              "in a few minutes.", "error")
+        return redirect(url_for("accounts.account"))
+    audit.record(db.session, "user.email_change_requested", "user", current_user.id,
+                 by=current_user)
+    db.session.commit()
+    session[PENDING_EMAIL_KEY] = new
+    flash(f"We've sent a link to {new}. Your email changes when you open it and confirm.",
+          "success")
+    return redirect(url_for("accounts.account"))
+
+
+@bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
+@access("public")
+def confirm_email(token: str):
+    """The link sent to the new address: GET shows a button, POST makes the change.
+
+    Works without being logged in (the link may be opened on another device).
+    """
+    form = EmptyForm()
+    max_age = _email_change_max_age()
+    secret = current_app.config["SECRET_KEY"]
+    try:
+        if request.method == "POST":
+            if not form.validate_on_submit():
+                abort(400)
+            user, old = services.apply_email_change(db.session, secret, token, max_age=max_age)
+            _follow_email_change(old, user.email)
+            db.session.commit()
+            _tell_old_address(old, user)
+            session.pop(PENDING_EMAIL_KEY, None)
+            flash(f"Your account's email is now {user.email}.", "success")
+            if current_user.is_authenticated:
+                return redirect(url_for("accounts.account"))
+            return redirect(url_for("accounts.login"))
+        _user, new = services.read_email_change_token(db.session, secret, token, max_age=max_age)
+    except services.AccountError as err:
+        db.session.rollback()
+        code = 410 if isinstance(err, services.ExpiredEmailToken) else 404
+        if isinstance(err, services.EmailTaken):
+            code = 409
+        return render_template("accounts/email_link_problem.html", message=str(err)), code
+    return render_template("accounts/confirm_email.html", form=form, token=token, new_email=new)
+
+
+def _follow_email_change(old: str, new: str) -> None:
+    """The newsletter subscription follows the account to its confirmed new address."""
+    try:
+        from coop.newsletter import services as newsletter
+    except ImportError:  # pragma: no cover - the feature is always installed here
+        return
+    newsletter.move_email(db.session, old, new)
+
+
+def _tell_old_address(old: str, user) -> None:
+    text = render_template("accounts/email/email_changed.txt", new=user.email)
+    try:
+        send_email(old, "Your account's email address was changed", text)
+    except MailError:
+        log.warning("could not tell the old address of user %s about the change", user.id)
+
+
+@bp.route("/account/data", methods=["POST"])
+@access("member")
+def download_data():
+    """Everything the site holds about the member, as a JSON file (POST: it is audited)."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    data = {
+        "exported_at": iso_utc(now_utc()),
+        "site": current_app.config["SITE_NAME"],
+        "account": services.export_account(current_user),
+    }
+    for key, value in hooks.call("data_export", db.session, current_user):
+        data[key] = value
+    audit.record(db.session, "user.data_exported", "user", current_user.id, by=current_user)
+    db.session.commit()
+    body = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    stamp = now_utc().strftime("%Y-%m-%d")
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="my-data-{stamp}.json"',
+        "Cache-Control": "no-store",
+    })
+
+
+@bp.route("/account/delete", methods=["POST"])
+@access("member")
+def delete_account():
+    """Delete the account after the password is typed again; other features anonymise or
+    erase what they hold first (``account_deletion`` hooks). Then the session ends."""
+    form = DeleteAccountForm()
+    if not form.validate_on_submit():
+        return _account_page(422, delete_form=form)
+    user = current_user._get_current_object()
+    try:
+        services.delete_account(
+            db.session, user, form.delete_password.data,
+            anonymise=lambda: hooks.call("account_deletion", db.session, user),
+        )
+    except services.InvalidCredentials:
+        db.session.rollback()
+        form.delete_password.errors = ["That isn't your password."]
+        return _account_page(422, delete_form=form)
+    except services.AccountError as err:
+        db.session.rollback()
+        form.form_errors.append(str(err))
+        return _account_page(422, delete_form=form)
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("Your account has been deleted. Thank you for reading.", "info")
+    return redirect(url_for("main.index"))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -61,7 +61,8 @@ class Subscriber(Base):
 
     @property
     def topic_keys(self) -> list[str]:
-        return [t.topic for t in self.topics]
+        """Topic keys, sorted (the same before and after a round trip to the database)."""
+        return sorted(t.topic for t in self.topics)
 
 
 class SubscriberTopic(Base):

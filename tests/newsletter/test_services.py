@@ -52,7 +52,7 @@ def test_every_email_has_unsubscribe_link_and_headers(db, outbox):
 
 def test_none_topics_means_every_topic(db, outbox):
     sub = services.request_subscription(db.session, "b@example.org", source="shares-form")
-    assert sub.topic_keys == ["publications", "events", "appeals", "offers"]
+    assert sub.topic_keys == ["appeals", "events", "offers", "publications"]
 
 
 def test_at_most_one_email_an_hour_per_address(db, outbox):

@@ -1,0 +1,215 @@
+"""The member's /account page: name, email with re-confirmation, newsletter topics, download
+my data, delete my account (with other features' hooks), all audited."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from coop.accounts.models import User
+from coop.audit import AuditEvent
+from tests.conftest import PASSWORD, login
+
+LINK = re.compile(r"http://localhost(/account/email/confirm/\S+)")
+NEWSLETTER_CONFIRM = re.compile(r"/newsletter/confirm/([A-Za-z0-9_\-]+)")
+
+
+def actions(app) -> list[str]:
+    from coop.extensions import db
+
+    with app.app_context():
+        return list(db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.id)))
+
+
+def user_row(app, user_id):
+    from coop.extensions import db
+
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        if user is not None:
+            db.session.expunge(user)
+        return user
+
+
+def test_account_page_has_every_part(client, login_as):
+    login_as("member")
+    html = client.get("/account").get_data(as_text=True)
+    for text in ("Your details", "Change your name", "Change your email", "Newsletter",
+                 "Download my data", "Delete your account"):
+        assert text in html
+    assert html.count("<h1>") == 1
+
+
+def test_change_name(app, client, login_as):
+    user = login_as("member")
+    response = client.post("/account/name", data={"name": "  Rosa Luxemburg "})
+    assert response.status_code == 302
+    assert user_row(app, user.id).name == "Rosa Luxemburg"
+    assert "Rosa Luxemburg" in client.get("/account").get_data(as_text=True)
+    too_long = client.post("/account/name", data={"name": "x" * 201})
+    assert too_long.status_code == 422
+    assert "A name can be at most 200 characters." in too_long.get_data(as_text=True)
+    assert "user.name_changed" in actions(app)
+
+
+def test_change_email_needs_confirmation_from_the_new_address(app, client, login_as, outbox):
+    user = login_as("member")
+    response = client.post("/account/email", data={"new_email": "New@Example.org",
+                                                   "email_password": PASSWORD})
+    assert response.status_code == 302
+    assert user_row(app, user.id).email == user.email  # not yet
+    message = outbox()[-1]
+    assert message["To"] == "new@example.org"
+    path = LINK.search(message.get_content()).group(1)
+    # a GET (a mail scanner) changes nothing
+    page = client.get(path)
+    assert page.status_code == 200 and "new@example.org" in page.get_data(as_text=True)
+    assert user_row(app, user.id).email == user.email
+    done = client.post(path)
+    assert done.status_code == 302
+    assert user_row(app, user.id).email == "new@example.org"
+    # the old address is told
+    assert outbox()[-1]["To"] == user.email
+    # used once only
+    again = client.post(path)
+    assert again.status_code == 404
+    assert "isn" in again.get_data(as_text=True)
+    assert "user.email_changed" in actions(app)
+    # and the new address logs in
+    client.post("/logout")
+    assert login(client, "new@example.org").status_code == 302
+
+
+def test_change_email_wrong_password_or_bad_address(client, login_as, outbox):
+    login_as("member")
+    wrong = client.post("/account/email", data={"new_email": "x@example.org",
+                                                "email_password": "not my password"})
+    assert wrong.status_code == 422
+    assert "That isn&#39;t your password." in wrong.get_data(as_text=True)
+    bad = client.post("/account/email", data={"new_email": "nope", "email_password": PASSWORD})
+    assert bad.status_code == 422
+    assert "Enter an email address like name@example.com." in bad.get_data(as_text=True)
+    assert outbox() == []
+
+
+def test_change_to_a_taken_address_reveals_nothing(client, login_as, make_user, outbox):
+    other = make_user("member", email="taken@example.org")
+    login_as("member")
+    response = client.post("/account/email", data={"new_email": other.email,
+                                                   "email_password": PASSWORD})
+    assert response.status_code == 302
+    page = client.get("/account").get_data(as_text=True)
+    assert "We&#39;ve sent a link to taken@example.org" in page
+    message = outbox()[-1]
+    assert message["To"] == other.email
+    assert "/account/email/confirm/" not in message.get_content()
+
+
+def test_email_link_refused_if_the_address_was_taken_meanwhile(app, client, login_as,
+                                                                make_user, outbox):
+    login_as("member")
+    client.post("/account/email", data={"new_email": "later@example.org",
+                                        "email_password": PASSWORD})
+    path = LINK.search(outbox()[-1].get_content()).group(1)
+    make_user("member", email="later@example.org")
+    response = client.post(path)
+    assert response.status_code == 409
+    assert "Another account now uses that address" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("token", ["garbage", "x" * 700, "eyJ1IjoxfQ.bad.sig"])
+def test_bad_email_tokens_are_clear_pages(client, token):
+    response = client.get(f"/account/email/confirm/{token}")
+    assert response.status_code == 404
+    assert "This link can" in response.get_data(as_text=True)
+
+
+def test_expired_email_token(make_app, make_user, outbox):
+    app = make_app(EMAIL_CHANGE_HOURS=0)
+    user = make_user("member")
+    client = app.test_client()
+    login(client, user.email)
+    client.post("/account/email", data={"new_email": "n@example.org",
+                                        "email_password": PASSWORD})
+    path = LINK.search(outbox()[-1].get_content()).group(1)
+    import time
+
+    time.sleep(1.1)  # itsdangerous timestamps have one-second resolution
+    response = client.post(path)
+    assert response.status_code == 410
+    assert "expired" in response.get_data(as_text=True)
+
+
+def test_newsletter_from_the_account_page(app, client, login_as, outbox):
+    user = login_as("member")
+    response = client.post("/account/newsletter", data={"topics": ["events"]})
+    assert response.status_code == 302
+    token = NEWSLETTER_CONFIRM.search(outbox()[-1].get_content()).group(1)
+    assert "We&#39;ve sent a link" in client.get("/account").get_data(as_text=True)
+    client.post(f"/newsletter/confirm/{token}")
+    html = client.get("/account").get_data(as_text=True)
+    assert f"You're subscribed at {user.email}" in html
+    client.post("/account/newsletter", data={"topics": ["events", "appeals"]})
+    from coop.extensions import db
+    from coop.newsletter import services
+
+    with app.app_context():
+        assert services.get_by_email(db.session, user.email).topic_keys == ["appeals", "events"]
+    client.post("/account/newsletter", data={"action": "unsubscribe"})
+    with app.app_context():
+        assert services.get_by_email(db.session, user.email).status == "unsubscribed"
+
+
+def test_download_my_data(app, client, login_as, outbox):
+    user = login_as("member", name="Ann Reader")
+    client.post("/account/newsletter", data={"topics": ["events"]})
+    assert client.get("/account/data").status_code == 405
+    response = client.post("/account/data")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert "attachment" in response.headers["Content-Disposition"]
+    data = json.loads(response.get_data(as_text=True))
+    assert data["account"]["email"] == user.email
+    assert data["account"]["name"] == "Ann Reader"
+    assert "password_hash" not in json.dumps(data)
+    assert data["newsletter"]["status"] == "pending"
+    assert data["newsletter"]["consents"][0]["source"] == "account"
+    assert "share_enquiries" in data  # from the shares feature's hook
+    assert "user.data_exported" in actions(app)
+
+
+def test_delete_account_needs_password_and_runs_hooks(app, client, login_as, outbox):
+    user = login_as("member")
+    client.post("/account/newsletter", data={"topics": ["events"]})
+    wrong = client.post("/account/delete", data={"delete_password": "wrong", "understood": "y"})
+    assert wrong.status_code == 422
+    assert "That isn&#39;t your password." in wrong.get_data(as_text=True)
+    unticked = client.post("/account/delete", data={"delete_password": PASSWORD})
+    assert unticked.status_code == 422
+    assert user_row(app, user.id) is not None
+    response = client.post("/account/delete", data={"delete_password": PASSWORD,
+                                                    "understood": "y"})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert user_row(app, user.id) is None
+    from coop.extensions import db
+    from coop.newsletter import services
+
+    with app.app_context():
+        assert services.get_by_email(db.session, user.email) is None
+        event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "user.deleted"))
+        assert event.subject_id == str(user.id) and user.email not in json.dumps(event.details)
+    # logged out
+    assert client.get("/account").status_code == 302
+    assert login(client, user.email).status_code == 200
+
+
+def test_last_admin_cannot_delete_their_account(app, client, login_as):
+    admin = login_as("admin")
+    response = client.post("/account/delete", data={"delete_password": PASSWORD,
+                                                    "understood": "y"})
+    assert response.status_code == 422
+    assert "last active admin" in response.get_data(as_text=True)
+    assert user_row(app, admin.id) is not None
