@@ -249,12 +249,16 @@ def other_site():
 
 
 def screenshot(page, name: str) -> None:
-    """Save the page as test-artifacts/screenshots/<name>-desktop.png and -phone.png."""
+    """Save the page at desktop and phone widths in test-artifacts/screenshots/: the whole
+    page as <name>-desktop.png and <name>-phone.png, and the first screenful as
+    <name>-desktop-top.png and <name>-phone-top.png (the README's pictures come from these)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     original = page.viewport_size
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}-top.png"), scale="css",
+                        full_page=True, clip={"x": 0, "y": 0, **size})
     if original:
         page.set_viewport_size(original)
 
