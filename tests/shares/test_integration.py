@@ -1,0 +1,55 @@
+"""The shares feature working with the others: the newsletter's double opt-in, and the
+account page's "download my data" and "delete my account"."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from coop.extensions import db as _db
+from coop.shares.models import Enquiry
+from tests.conftest import PASSWORD
+from tests.shares.conftest import share_form, support_form
+
+
+def test_newsletter_opt_in_goes_through_the_real_double_opt_in(app, client, outbox):
+    from coop.newsletter.models import Consent, Subscriber
+
+    client.post("/shares", data=share_form(newsletter_opt_in="y"))
+    client.post("/support", data=support_form(email="quiet@example.org"))
+    with app.app_context():
+        [subscriber] = _db.session.scalars(sa.select(Subscriber)).all()
+        assert subscriber.email == "zoe@example.org"
+        assert subscriber.status == "pending"  # nothing is sent until they confirm
+        consent = _db.session.scalar(sa.select(Consent).where(
+            Consent.subscriber_id == subscriber.id))
+        assert consent.source == "shares-form"
+        assert "Send me the newsletter too" in consent.wording
+    subjects = [m["Subject"] for m in outbox()]
+    assert any("confirm" in s.lower() for s in subjects), subjects
+    assert sum("reference" in s for s in subjects) == 2  # both acknowledgements
+
+
+def test_download_my_data_includes_my_enquiries(client, login_as):
+    member = login_as("member")
+    client.post("/shares", data=share_form(email=member.email))
+    response = client.post("/account/data")
+    assert response.status_code == 200
+    data = json.loads(response.get_data(as_text=True))
+    [row] = data["share_enquiries"]
+    assert row["email"] == member.email and row["reference"].startswith("SH-")
+    assert row["amount_pence"] == 25_000
+
+
+def test_deleting_the_account_erases_the_enquiries(app, client, login_as):
+    member = login_as("member")
+    client.post("/shares", data=share_form(email=member.email))
+    response = client.post("/account/delete", data={"delete_password": PASSWORD,
+                                                    "understood": "y"})
+    assert response.status_code == 302
+    with app.app_context():
+        enquiry = _db.session.scalar(sa.select(Enquiry))
+        assert enquiry.is_erased and enquiry.user_id is None
+        assert enquiry.email == "" and enquiry.name == ""
+        assert enquiry.amount_pence == 25_000 and enquiry.kind == "shares"
