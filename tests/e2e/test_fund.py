@@ -73,6 +73,7 @@ def test_reader_sees_bar_figures_countdown_widget_and_badge(new_context, live_se
     badge = reader.locator("#badge")
     expect(badge).to_be_visible()
     assert badge.evaluate("img => img.complete && img.naturalWidth") == 280
+    screenshot(reader, "fund-embedded")
     assert article.cookies(live_server.url) == [], "the embeds must set no cookie"
 
     # Opened on their own, the widget and badge say the same thing.
