@@ -41,11 +41,13 @@ class FiguresCache:
         self._items: dict[Any, tuple[float, Any]] = {}
         self._generation = 0
         self._lock = threading.Lock()
+        #: the clock the time-to-live is measured with (tests replace it)
+        self.clock = time.monotonic
         _caches.add(self)
 
     def get(self, key, loader: Callable[[], Any]):
         hit = self._items.get(key)
-        now = time.monotonic()
+        now = self.clock()
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
         generation = self._generation
@@ -60,7 +62,7 @@ class FiguresCache:
     def peek(self, key):
         """The value if it is cached and fresh, else None (never loads)."""
         hit = self._items.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+        if hit is not None and self.clock() - hit[0] < self.ttl:
             return hit[1]
         return None
 
