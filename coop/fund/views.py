@@ -37,7 +37,7 @@ def cacheable(body: bytes | str, etag: str, mimetype: str) -> Response:
     """A public, shared-cacheable response; 304 when the client already has this version."""
     max_age = current_app.config.get("FUND_PUBLIC_MAX_AGE", 30)
     headers = {"ETag": f'"{etag}"', "Cache-Control": f"public, max-age={max_age}"}
-    if request.if_none_match.contains(etag):
+    if request.if_none_match.contains_weak(etag):
         return Response(status=304, headers=headers)
     response = Response(body, mimetype=mimetype, headers=headers)
     if not request.query_string:
