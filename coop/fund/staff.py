@@ -306,10 +306,15 @@ def set_total(campaign_id: int):
     form = SetTotalForm()
     if request.method == "GET":
         form.received_on.data = _default_day(campaign)
-    if request.method == "GET" or form.expected() is None:
         form.expected_pence.data = str(campaign.raised_pence)
         form.expected_count.data = str(campaign.entry_count)
-    if form.validate_on_submit():
+    submitted = form.validate_on_submit()
+    if submitted and form.expected() is None:
+        form.expected_pence.data = str(campaign.raised_pence)
+        form.expected_count.data = str(campaign.entry_count)
+        form.form_errors.append("Nothing was saved: this form didn't say which total it was "
+                                "loaded with. Check the total below and send it again.")
+    elif submitted:
         expected_pence, expected_count = form.expected()
         try:
             entry = services.set_total(
