@@ -8,9 +8,10 @@ from coop import hooks
 
 
 def init_app(app: Flask) -> None:
-    from coop.events import display, models, staff, views  # noqa: F401 - models: the schema
+    from coop.events import cache, display, models, staff, views  # noqa: F401 - models: schema
 
     app.config.setdefault("EVENTS_PER_PAGE", 20)
+    cache.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(staff.bp)
     app.add_template_filter(display.event_when, "event_when")

@@ -18,11 +18,13 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
 from coop.db import now_utc
 from coop.events import display, feeds, notify, services
+from coop.events.cache import listing_cache
 from coop.events.forms import EmptyForm, MemberRegistrationForm, RegistrationForm
 from coop.events.models import Event, Registration, RegistrationStatus, Series
 from coop.extensions import db, limiter
@@ -68,42 +70,50 @@ def _by_month(events):
             itertools.groupby(events, key=lambda e: london_date(e.starts_at, "MMMM y"))]
 
 
-def _listing(past: bool):
+def _listing(past: bool) -> str:
+    """The rendered listing below the heading, from the per-process cache when fresh."""
     tag = (request.args.get("tag") or "").strip().lower()[:40] or None
     mode = request.args.get("mode") if request.args.get("mode") in MODES else None
-    page = request.args.get("page", 1, type=int)
-    if page < 1:
-        page = 1
-    stmt = services.listing(now=now_utc(), member=_member(), past=past, tag=tag, mode=mode)
-    pagination = db.paginate(stmt, page=page, per_page=current_app.config["EVENTS_PER_PAGE"],
-                             error_out=False, max_per_page=None)
-    events = list(pagination.items)
-    return dict(
-        pagination=pagination,
-        months=_by_month(events),
-        counts=services.place_counts(db.session, [e.id for e in events]),
-        tag=tag,
-        mode=mode,
-        modes=MODES,
-        tags=services.all_tags(db.session, member=_member()),
-        past=past,
-    )
+    page = max(request.args.get("page", 1, type=int), 1)
+    member = _member()
+    key = ("past" if past else "upcoming", member, tag, mode, page,
+           current_app.config["EVENTS_PER_PAGE"], request.script_root)
+
+    def render() -> str:
+        stmt = services.listing(now=now_utc(), member=member, past=past, tag=tag, mode=mode)
+        pagination = db.paginate(stmt, page=page,
+                                 per_page=current_app.config["EVENTS_PER_PAGE"],
+                                 error_out=False, max_per_page=None)
+        events = list(pagination.items)
+        show_series = not past and pagination.page == 1 and not tag and not mode
+        return render_template(
+            "events/_listing.html",
+            pagination=pagination,
+            months=_by_month(events),
+            counts=services.place_counts(db.session, [e.id for e in events]),
+            tag=tag,
+            mode=mode,
+            modes=MODES,
+            tags=services.all_tags(db.session, member=member),
+            past=past,
+            series=services.upcoming_series(db.session, member=member) if show_series else [],
+        )
+
+    # autoescaped by Jinja when rendered; kept as text only so it can be cached
+    return Markup(listing_cache().get(key, render))  # noqa: S704  # nosec B704
 
 
 @bp.route("/events")
 @access("public")
 def index():
     """Upcoming events, soonest first, by month; ``?tag=``, ``?mode=online|in-person``."""
-    context = _listing(past=False)
-    show_series = context["pagination"].page == 1 and not context["tag"] and not context["mode"]
-    series = services.upcoming_series(db.session, member=_member()) if show_series else []
-    return render_template("events/index.html", series=series, **context)
+    return render_template("events/index.html", listing=_listing(past=False), past=False)
 
 
 @bp.route("/events/past")
 @access("public")
 def past():
-    return render_template("events/index.html", series=[], **_listing(past=True))
+    return render_template("events/index.html", listing=_listing(past=True), past=True)
 
 
 def _registration_for_user(event_ids: list[int]) -> dict[int, Registration]:
