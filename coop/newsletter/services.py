@@ -195,9 +195,7 @@ def _send_once_an_hour(session: Session, subscriber: Subscriber, now: dt.datetim
         template = "newsletter/email/already_subscribed.txt"
         context = {}
     else:
-        token = secrets.token_urlsafe(32)
-        subscriber.confirm_token_hash = hash_token(token)
-        session.flush()
+        token = issue_confirm_token(session, subscriber, now)
         subject = "Please confirm your newsletter subscription"
         template = "newsletter/email/confirm.txt"
         context = {"confirm_url": external_url("newsletter.confirm", token=token),
@@ -213,6 +211,16 @@ def _send_once_an_hour(session: Session, subscriber: Subscriber, now: dt.datetim
     subscriber.mail_failed_at = None
     session.flush()
     return True
+
+
+def issue_confirm_token(session: Session, subscriber: Subscriber, now: dt.datetime) -> str:
+    """A new confirmation token (valid NEWSLETTER_TOKEN_DAYS from ``now``); the old one stops
+    working. Only its hash is kept."""
+    token = secrets.token_urlsafe(32)
+    subscriber.confirm_token_hash = hash_token(token)
+    subscriber.confirm_sent_at = now
+    session.flush()
+    return token
 
 
 def external_url(endpoint: str, **values) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request
 
 from coop.access import access
 from coop.csvexport import csv_response
@@ -19,9 +19,9 @@ bp = Blueprint("newsletter_staff", __name__, url_prefix="/staff/newsletter")
 @access("staff")
 def index():
     form = SearchForm(request.args)
-    form.validate()
-    subscribers = services.search(db.session, form.q.data or "",
-                                  status=form.status.data or None)
+    valid = form.validate()
+    subscribers = services.search(db.session, (form.q.data or "") if valid else "",
+                                  status=(form.status.data or None) if valid else None)
     return render_template(
         "newsletter/staff/index.html",
         counts=services.counts(db.session),
@@ -32,18 +32,20 @@ def index():
     )
 
 
-@bp.route("/export.csv")
+@bp.route("/export")
 @access("staff")
 def export():
-    """Confirmed subscribers for one topic, as CSV (cells that could be formulas neutralised).
+    """Confirmed subscribers for one topic, as CSV (cells that could be formulas neutralised);
+    without a topic, the page to choose one.
 
     :raise 404: for a topic that isn't configured.
     """
     topic = request.args.get("topic", "")
     topics = services.topic_choices()
+    if not topic:
+        return render_template("newsletter/staff/export.html", export_form=ExportForm(),
+                               counts=services.counts(db.session), topics=topics)
     if topic not in topics:
-        if not topic:
-            return redirect(url_for("newsletter_staff.index"))
         abort(404, "There's no such newsletter topic.")
     rows = [
         (s.email, s.name, s.confirmed_at.isoformat() if s.confirmed_at else "",

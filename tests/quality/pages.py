@@ -34,10 +34,15 @@ UNRENDERABLE: dict[str, str] = {}
 #: POST routes never sent an empty form by the inventory, with the reason
 NO_EMPTY_POST = {
     "accounts.logout": "ends the session the other pages are fetched with",
+    "accounts.confirm_email": "its form is one Confirm button: a POST moves the demo member "
+                              "to another address",
 }
 
 #: form pages whose empty POST is accepted on purpose (not re-shown with errors), with reason
-EMPTY_POST_ACCEPTED: dict[str, str] = {}
+EMPTY_POST_ACCEPTED: dict[str, str] = {
+    "newsletter.confirm": "its form is one Confirm button: the POST confirms",
+    "newsletter.unsubscribe": "its form is one Unsubscribe button: the POST unsubscribes",
+}
 
 
 def _first(session, sql: str, **params):
@@ -83,7 +88,53 @@ ARGUMENTS: dict[str, Callable] = {
     **{f"events_staff.{name}": _event_id for name in (
         "attendees", "attendees_csv", "edit_event", "event")},
     "events_staff.series": _lookup("event_series", "id", "series_id"),
+    "newsletter.confirm": lambda session: _newsletter_confirm_token(session),
+    "newsletter.manage": lambda session: _newsletter_link_token(session, "jo.reader@example.org"),
+    "newsletter.unsubscribe": lambda session: _newsletter_link_token(
+        session, "sam.activist@example.org"),
+    "newsletter_staff.subscriber": _lookup("newsletter_subscribers", "id", "subscriber_id"),
+    "notices_staff.edit": _lookup("notices", "id", "notice_id"),
+    "accounts.confirm_email": lambda session: _email_change_token(session),
 }
+
+
+def _newsletter_link_token(session, email: str):
+    """The unsubscribe/manage link token of a demo subscriber (signed, not stored)."""
+    from coop.newsletter import services
+
+    subscriber = services.get_by_email(session, email)
+    return None if subscriber is None else {"token": services.unsubscribe_token(subscriber)}
+
+
+def _newsletter_confirm_token(session):
+    """Confirmation tokens are stored only hashed: issue a fresh one to the pending demo reader."""
+    from coop.db import now_utc
+    from coop.newsletter import services
+
+    key = str(session.get_bind().url)
+    if key not in _CONFIRM_TOKENS:  # the GET page and the empty POST share one token
+        subscriber = services.get_by_email(session, "alex.new@example.org")
+        if subscriber is None:
+            return None
+        _CONFIRM_TOKENS[key] = services.issue_confirm_token(session, subscriber, now_utc())
+        session.commit()
+    return {"token": _CONFIRM_TOKENS[key]}
+
+
+_CONFIRM_TOKENS: dict[str, str] = {}
+
+
+def _email_change_token(session):
+    from flask import current_app
+
+    from coop.accounts import services
+    from coop.accounts.models import User
+
+    user = session.get(User, _member_id(session))
+    if user is None:
+        return None
+    return {"token": services.email_change_token(current_app.config["SECRET_KEY"], user,
+                                                 "member.moved@example.org")}
 
 
 @dataclass
