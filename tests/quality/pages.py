@@ -36,11 +36,12 @@ NO_EMPTY_POST = {
     "accounts.logout": "ends the session the other pages are fetched with",
     "accounts.confirm_email": "its form is one Confirm button: a POST moves the demo member "
                               "to another address",
+    "newsletter.confirm": "its form is one Confirm button: a POST would use up the demo link "
+                          "that the browser checks open afterwards",
 }
 
 #: form pages whose empty POST is accepted on purpose (not re-shown with errors), with reason
 EMPTY_POST_ACCEPTED: dict[str, str] = {
-    "newsletter.confirm": "its form is one Confirm button: the POST confirms",
     "newsletter.unsubscribe": "its form is one Unsubscribe button: the POST unsubscribes",
 }
 
