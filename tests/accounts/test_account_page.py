@@ -213,3 +213,21 @@ def test_last_admin_cannot_delete_their_account(app, client, login_as):
     assert response.status_code == 422
     assert "last active admin" in response.get_data(as_text=True)
     assert user_row(app, admin.id) is not None
+
+
+def test_newsletter_subscription_follows_a_confirmed_email_change(app, client, login_as, outbox):
+    from coop.extensions import db
+    from coop.newsletter import services
+
+    user = login_as("member")
+    client.post("/account/newsletter", data={"topics": ["events"]})
+    token = NEWSLETTER_CONFIRM.search(outbox()[-1].get_content()).group(1)
+    client.post(f"/newsletter/confirm/{token}")
+    client.post("/account/email", data={"new_email": "moved@example.org",
+                                        "email_password": PASSWORD})
+    path = LINK.search(outbox()[-1].get_content()).group(1)
+    client.post(path)
+    with app.app_context():
+        assert services.get_by_email(db.session, user.email) is None
+        moved = services.get_by_email(db.session, "moved@example.org")
+        assert moved.status == "confirmed" and moved.topic_keys == ["events"]
