@@ -158,11 +158,14 @@ def submissions(form: Form, text: str):
 
 
 def row_counts(app) -> dict[str, int]:
+    """Rows in every table, in one query."""
     with app.app_context():
         engine = _db.engine
         names = [t for t in sa.inspect(engine).get_table_names() if t != "alembic_version"]
+        query = " UNION ALL ".join(
+            f"SELECT '{t}', count(*) FROM \"{t}\"" for t in names)  # noqa: S608 - our tables
         with engine.connect() as conn:
-            counts = {t: conn.scalar(sa.text(f'SELECT count(*) FROM "{t}"')) for t in names}
+            counts = dict(conn.execute(sa.text(query)).all())
     return counts
 
 
