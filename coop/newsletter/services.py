@@ -23,13 +23,6 @@ from coop.newsletter.models import Consent, Status, Subscriber, SubscriberTopic
 
 log = logging.getLogger(__name__)
 
-#: the page and every email say this; the version goes into the consent record
-DEFAULT_TOPICS = {
-    "publications": "New publications",
-    "events": "Events",
-    "appeals": "Fund appeals",
-    "offers": "Special offers",
-}
 
 
 class NewsletterError(Exception):
@@ -59,7 +52,9 @@ def hash_token(token: str) -> str:
 
 def topic_choices() -> dict[str, str]:
     """NEWSLETTER_TOPICS as ``{key: label}`` (a dict or a list of pairs in the config)."""
-    topics = current_app.config.get("NEWSLETTER_TOPICS") or DEFAULT_TOPICS
+    from coop.newsletter import DEFAULTS
+
+    topics = current_app.config.get("NEWSLETTER_TOPICS") or DEFAULTS["NEWSLETTER_TOPICS"]
     return dict(topics.items() if isinstance(topics, dict) else topics)
 
 

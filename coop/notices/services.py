@@ -18,6 +18,8 @@ from coop.notices.models import Level, Notice
 
 #: the dismiss cookie remembers at most this many notices
 COOKIE_MAX_ENTRIES = 20
+#: fields whose change makes a dismissed notice show again
+WORDING = {"text", "level", "link_url", "link_text"}
 
 
 class NoticeError(Exception):
@@ -122,8 +124,9 @@ def create(session: Session, data: NoticeData, *, by) -> Notice:
 
 
 def update(session: Session, notice: Notice, data: NoticeData, *, by) -> bool:
-    """Change a notice; a changed one gets a new version, so it shows again to readers who
-    dismissed the old one. False when nothing changed."""
+    """Change a notice. New wording (text, level or link) gets a new version, so it shows again
+    to readers who dismissed the old one; moving only its times does not. False when nothing
+    changed."""
     _check(data)
     new = {"text": data.text.strip(), "level": data.level, "link_url": data.link_url.strip(),
            "link_text": data.link_text.strip(), "starts_at": data.starts_at,
@@ -133,7 +136,8 @@ def update(session: Session, notice: Notice, data: NoticeData, *, by) -> bool:
         return False
     for key in changed:
         setattr(notice, key, new[key])
-    notice.version += 1
+    if set(changed) & WORDING:
+        notice.version += 1
     notice.updated_at = now_utc()
     notice.updated_by_id = getattr(by, "id", None)
     audit.record(session, "notice.updated", "notice", notice.id, by=by, fields=changed,

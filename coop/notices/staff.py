@@ -74,8 +74,7 @@ def edit(notice_id: int):
             form.form_errors.append(str(err))
         else:
             db.session.commit()
-            flash("The notice has been changed; readers who dismissed it will see it again."
-                  if changed else "Nothing changed.", "success")
+            flash("The notice has been saved." if changed else "Nothing changed.", "success")
             return redirect(url_for("notices_staff.index"))
     status = 422 if request.method == "POST" else 200
     return render_template("notices/staff/form.html", form=form, notice=notice), status

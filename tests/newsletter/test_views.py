@@ -158,3 +158,13 @@ def test_manage_topics_from_the_email_link(app, client, outbox):
     empty = client.post(f"/newsletter/manage/{token}", data={})
     assert empty.status_code == 422
     assert "Choose at least one topic." in empty.get_data(as_text=True)
+
+
+def test_topics_come_from_the_config(make_app, outbox):
+    app = make_app(NEWSLETTER_TOPICS={"books": "Book club", "gigs": "Gigs"})
+    client = app.test_client()
+    html = client.get("/newsletter").get_data(as_text=True)
+    assert "Book club" in html and "Gigs" in html and "Fund appeals" not in html
+    assert checked(html) == {"books", "gigs"}  # every topic offered ticked
+    client.post("/newsletter", data={**SIGNUP, "topics": ["gigs", "events"]})
+    assert subscriber(app).topic_keys == ["gigs"]  # an unknown topic is dropped

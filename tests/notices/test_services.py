@@ -48,6 +48,14 @@ def test_update_bumps_version_only_when_changed(db):
     assert services.update(db.session, notice, data(text="New words", starts_at=notice.starts_at,
                                                     ends_at=notice.ends_at), by=None)
     assert notice.version == 2 and notice.dismiss_key == f"{notice.id}.2"
+    # only moving the end time changes no wording: dismissed stays dismissed
+    assert services.update(db.session, notice, data(text="New words", starts_at=notice.starts_at,
+                                                    ends_at=notice.ends_at + HOUR), by=None)
+    assert notice.version == 2
+    assert services.update(db.session, notice, data(text="New words", level="info",
+                                                    starts_at=notice.starts_at,
+                                                    ends_at=notice.ends_at), by=None)
+    assert notice.version == 3
 
 
 def test_end_and_delete_rules(db):
