@@ -8,6 +8,7 @@ exactly as ``fund-verify`` would check them.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 
 import sqlalchemy as sa
@@ -48,15 +49,25 @@ def current_campaign(conn: sa.Connection, today: dt.date) -> dict:
     return {"id": campaign_id, "opens_on": opens_on, "target_pence": 1_800_000}
 
 
-def _entry_rows(campaign_id: int, count: int, opens_on: dt.date, today: dt.date, seed: int):
-    """``count`` gifts of £1–£50 spread over the campaign's days so far."""
+def _entry_rows(campaign_id: int, count: int, opens_on: dt.date, today: dt.date, seed: int,
+                *, as_text: bool):
+    """``count`` gifts of £1–£50 spread over the campaign's days so far, as SQLite tuples or
+    as lines of PostgreSQL COPY text; everything but the random draws is worked out once."""
     rng = random.Random(seed)  # noqa: S311 - benchmark data, not security
-    days = max((today - opens_on).days, 0)
+    days = [(opens_on + dt.timedelta(days=n)).isoformat()
+            for n in range(max((today - opens_on).days, 0) + 1)]
     sources = ("online", "post", "standing_order", "event_collection", "other")
-    created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    for _ in range(count):
-        received = opens_on + dt.timedelta(days=rng.randint(0, days))
-        yield (campaign_id, rng.randint(100, 5000), received, rng.choice(sources), created)
+    created = dt.datetime.now(dt.UTC)
+    randint, choice = rng.randint, rng.choice
+    if as_text:
+        tail = f"\tf\tbench\t{created.isoformat()}\n"
+        for _ in range(count):
+            yield (f"{campaign_id}\t{randint(100, 5000)}\t{choice(days)}\t{choice(sources)}"
+                   + tail)
+    else:
+        stamp = created.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        for _ in range(count):
+            yield (campaign_id, randint(100, 5000), choice(days), choice(sources), stamp)
 
 
 def load_ledger(engine: sa.Engine, count: int, *, today: dt.date | None = None) -> dict:
@@ -68,22 +79,21 @@ def load_ledger(engine: sa.Engine, count: int, *, today: dt.date | None = None) 
         campaign = current_campaign(conn, today)
         conn.execute(sa.delete(Entry.__table__).where(Entry.__table__.c.campaign_id
                                                        == campaign["id"]))
-    rows = _entry_rows(campaign["id"], count, campaign["opens_on"], today, seed=count)
     columns = "campaign_id, amount_pence, received_on, source, may_thank, via, created_at"
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         if engine.dialect.name == "postgresql":
+            lines = _entry_rows(campaign["id"], count, campaign["opens_on"], today, seed=count,
+                                as_text=True)
             with cursor.copy(f"COPY fund_entries ({columns}) FROM STDIN") as copy:
-                for campaign_id, amount, received, source, created in rows:
-                    copy.write_row((campaign_id, amount, received, source, False, "bench",
-                                    created.replace(tzinfo=dt.UTC)))
+                while chunk := "".join(itertools.islice(lines, 50_000)):
+                    copy.write(chunk)
         else:
             cursor.executemany(
                 f"INSERT INTO fund_entries ({columns}) VALUES (?, ?, ?, ?, 0, 'bench', ?)",
-                ((cid, amount, received.isoformat(), source,
-                  created.strftime("%Y-%m-%d %H:%M:%S.%f"))
-                 for cid, amount, received, source, created in rows),
+                _entry_rows(campaign["id"], count, campaign["opens_on"], today, seed=count,
+                            as_text=False),
             )
         raw.commit()
     finally:
