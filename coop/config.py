@@ -47,6 +47,8 @@ class Config:
     #: login throttling: this many failures within the window lock the account/address
     LOGIN_MAX_FAILURES = 5
     LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=15)
+    #: set explicitly: Flask-Limiter's shared Limiter otherwise keeps "off" from an earlier app
+    RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STRATEGY = "moving-window"

@@ -244,6 +244,15 @@ def test_default_rate_limit_is_five_an_hour(app, client):
     assert client.post("/support", data=support_form()).status_code == 429
 
 
+def test_rate_limit_is_back_on_after_an_app_that_turned_it_off(make_app):
+    """The Limiter is shared by every app in the process: "off" must not leak into the next."""
+    make_app(RATELIMIT_ENABLED=False)
+    app = make_app(SHARES_RATE_LIMIT="1 per hour")
+    client = app.test_client()
+    assert client.post("/shares", data=share_form()).status_code == 302
+    assert client.post("/shares", data=share_form()).status_code == 429
+
+
 def test_rate_limit_uses_redis_when_configured(make_app):
     import redis
 
