@@ -107,6 +107,11 @@ class Enquiry(Base):
         ),
         sa.CheckConstraint("kind <> 'supporter' OR frequency IS NOT NULL",
                            name="supporter_has_frequency"),
+        # SQLite ignores VARCHAR lengths; these hold the maxima on every database.
+        *(sa.CheckConstraint(f"length({column}) <= {limit}", name=f"{column}_length")
+          for column, limit in (("name", NAME_MAX), ("email", EMAIL_MAX), ("phone", PHONE_MAX),
+                                ("address", ADDRESS_MAX), ("postcode", POSTCODE_MAX),
+                                ("member_number", MEMBER_NUMBER_MAX))),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -228,6 +233,9 @@ class Note(Base):
     """An internal note by staff; never shown to the reader, removed by erase."""
 
     __tablename__ = "share_enquiry_notes"
+    __table_args__ = (
+        sa.CheckConstraint(f"length(body) <= {NOTE_MAX}", name="body_length"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     enquiry_id: Mapped[int] = mapped_column(

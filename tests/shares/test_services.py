@@ -116,13 +116,36 @@ def test_database_refuses_pence_on_shares(db):
     db.session.rollback()
 
 
-def test_database_enforces_column_lengths_on_postgresql_and_the_service_everywhere(db):
+def test_service_refuses_overlong_values(db):
     with pytest.raises(services.EnquiryError, match="at most 200"):
         submit(db, contact=contact(name="x" * 201))
     with pytest.raises(services.EnquiryError, match="at most 500"):
         submit(db, contact=contact(address="x" * 501))
     assert Enquiry.__table__.c.name.type.length == 200
     assert Enquiry.__table__.c.email.type.length == 254
+
+
+@pytest.mark.parametrize("column, limit", [
+    ("name", 200), ("email", 254), ("phone", 40), ("address", 500), ("postcode", 16),
+    ("member_number", 20),
+])
+def test_database_refuses_overlong_values_on_every_engine(db, column, limit):
+    enquiry = submit(db)
+    db.session.commit()
+    update = sa.update(Enquiry).where(Enquiry.id == enquiry.id)
+    db.session.execute(update.values({column: "é" * limit}))  # at the limit is fine
+    with pytest.raises((sa.exc.IntegrityError, sa.exc.DataError)):
+        db.session.execute(update.values({column: "é" * (limit + 1)}))
+    db.session.rollback()
+
+
+def test_database_refuses_an_overlong_note(db):
+    enquiry = submit(db)
+    db.session.commit()
+    with pytest.raises((sa.exc.IntegrityError, sa.exc.DataError)):
+        db.session.add(Note(enquiry_id=enquiry.id, body="x" * 2001))
+        db.session.flush()
+    db.session.rollback()
 
 
 def test_member_number_only_when_already_a_holder(db):

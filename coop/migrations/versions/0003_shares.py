@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0001
-Create Date: 2026-11-22 08:04:16.351927
+Create Date: 2026-11-22 09:07:04.683268
 
 """
 from alembic import op
@@ -53,6 +53,12 @@ def upgrade():
     sa.CheckConstraint("payment_method IS NULL OR payment_method IN ('cheque', 'bank_transfer', 'card_by_phone')", name=op.f('ck_share_enquiries_payment_method_valid')),
     sa.CheckConstraint("status IN ('new', 'contacted', 'completed', 'declined')", name=op.f('ck_share_enquiries_status_valid')),
     sa.CheckConstraint('amount_pence > 0', name=op.f('ck_share_enquiries_amount_positive')),
+    sa.CheckConstraint('length(address) <= 500', name=op.f('ck_share_enquiries_address_length')),
+    sa.CheckConstraint('length(email) <= 254', name=op.f('ck_share_enquiries_email_length')),
+    sa.CheckConstraint('length(member_number) <= 20', name=op.f('ck_share_enquiries_member_number_length')),
+    sa.CheckConstraint('length(name) <= 200', name=op.f('ck_share_enquiries_name_length')),
+    sa.CheckConstraint('length(phone) <= 40', name=op.f('ck_share_enquiries_phone_length')),
+    sa.CheckConstraint('length(postcode) <= 16', name=op.f('ck_share_enquiries_postcode_length')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_share_enquiries_user_id_users'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_share_enquiries')),
     sa.UniqueConstraint('reference', name=op.f('uq_share_enquiries_reference'))
@@ -86,6 +92,7 @@ def upgrade():
     sa.Column('at', coop.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('by_id', sa.Integer(), nullable=True),
     sa.Column('body', sa.String(length=2000), nullable=False),
+    sa.CheckConstraint('length(body) <= 2000', name=op.f('ck_share_enquiry_notes_body_length')),
     sa.ForeignKeyConstraint(['by_id'], ['users.id'], name=op.f('fk_share_enquiry_notes_by_id_users'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['enquiry_id'], ['share_enquiries.id'], name=op.f('fk_share_enquiry_notes_enquiry_id_share_enquiries'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_share_enquiry_notes'))
