@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from flask import Flask, g, request, session
 from flask.sessions import NullSession
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,8 @@ def current_for_request() -> list:
     """The notices this browser should see now; asked for only when a page renders the banner.
 
     Never queries when the database is known to be down or the response is session-less
-    (the fund's widget and badge), and a failure here never breaks the page around it.
+    (the fund's widget and badge). If the database turns out to be down, the page becomes
+    the site's 503; any other database error only leaves the banner out.
     """
     if "site_notices" in g:
         return g.site_notices
@@ -35,11 +37,23 @@ def current_for_request() -> list:
         from coop.notices import services
         from coop.notices.views import COOKIE
 
+        # Flask renders error pages inside its ``except`` clause: raising again there would
+        # turn a 404 into a bare 500, so an error page just goes without the banner.
+        rendering_error_page = sys.exc_info()[1] is not None
         try:
             notices = services.visible(services.current(db.session),
                                        request.cookies.get(COOKIE))
+        except (OperationalError, InterfaceError):
+            if rendering_error_page:
+                log.warning("notices could not be read for an error page; left out")
+                db.session.rollback()
+                g.site_notices = []
+                return []
+            # The database is down: the page answers 503 like every other page (the error
+            # handler sets db_unavailable, so the 503 page itself doesn't ask again).
+            raise
         except SQLAlchemyError:
-            log.warning("notices could not be read; page shown without them")
+            log.exception("notices could not be read; page shown without them")
             db.session.rollback()
             notices = []
     g.site_notices = notices

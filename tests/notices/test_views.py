@@ -182,3 +182,35 @@ def test_members_cannot_reach_staff_notices(client, login_as):
     login_as("member")
     assert client.get("/staff/notices").status_code == 403
     assert client.post("/staff/notices/new", data={}).status_code == 403
+
+
+def test_database_lost_while_reading_notices_gives_the_503_page(app, client, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from coop.notices import services
+
+    def down(*_args, **_kwargs):
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(services, "current", down)
+    response = client.get("/newsletter")
+    assert response.status_code == 503
+    assert "Temporarily unavailable" in response.get_data(as_text=True)
+    # an error page being shown anyway goes without the banner rather than failing
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404
+    assert "Page not found" in missing.get_data(as_text=True)
+
+
+def test_other_database_errors_only_leave_the_banner_out(app, client, monkeypatch):
+    from sqlalchemy.exc import ProgrammingError
+
+    from coop.notices import services
+
+    def broken(*_args, **_kwargs):
+        raise ProgrammingError("SELECT", {}, Exception("no such column"))
+
+    monkeypatch.setattr(services, "current", broken)
+    response = client.get("/newsletter")
+    assert response.status_code == 200
+    assert 'class="site-notices"' not in response.get_data(as_text=True)
