@@ -99,6 +99,9 @@ def _listing(past: bool) -> str:
             series=services.upcoming_series(db.session, member=member) if show_series else [],
         )
 
+    # One trivial round trip even on a cache hit: with the database down the page is the
+    # site's 503, as everywhere else, not a stale listing whose forms can't work.
+    db.session.execute(sa.text("SELECT 1"))
     # autoescaped by Jinja when rendered; kept as text only so it can be cached
     return Markup(listing_cache().get(key, render))  # noqa: S704  # nosec B704
 
