@@ -17,6 +17,8 @@ from coop.formatting import LONDON
 
 #: the demo campaign's proportions (£6,572 of £18,000): every size shows the same state
 DEMO_PERCENT = 6572 / 18000
+# Gifts are £1–£10 so that a million of them (about £5.5M) and the matching target stay
+# inside the campaign's 32-bit pence columns (at most £21,474,836.47 on PostgreSQL).
 
 
 def london_today() -> dt.date:
@@ -51,7 +53,7 @@ def current_campaign(conn: sa.Connection, today: dt.date) -> dict:
 
 def _entry_rows(campaign_id: int, count: int, opens_on: dt.date, today: dt.date, seed: int,
                 *, as_text: bool):
-    """``count`` gifts of £1–£50 spread over the campaign's days so far, as SQLite tuples or
+    """``count`` gifts of £1–£10 spread over the campaign's days so far, as SQLite tuples or
     as lines of PostgreSQL COPY text; everything but the random draws is worked out once."""
     rng = random.Random(seed)  # noqa: S311 - benchmark data, not security
     days = [(opens_on + dt.timedelta(days=n)).isoformat()
@@ -62,12 +64,12 @@ def _entry_rows(campaign_id: int, count: int, opens_on: dt.date, today: dt.date,
     if as_text:
         tail = f"\tf\tbench\t{created.isoformat()}\n"
         for _ in range(count):
-            yield (f"{campaign_id}\t{randint(100, 5000)}\t{choice(days)}\t{choice(sources)}"
+            yield (f"{campaign_id}\t{randint(100, 1000)}\t{choice(days)}\t{choice(sources)}"
                    + tail)
     else:
         stamp = created.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
         for _ in range(count):
-            yield (campaign_id, randint(100, 5000), choice(days), choice(sources), stamp)
+            yield (campaign_id, randint(100, 1000), choice(days), choice(sources), stamp)
 
 
 def load_ledger(engine: sa.Engine, count: int, *, today: dt.date | None = None) -> dict:

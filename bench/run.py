@@ -506,6 +506,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_all(databases, sizes, workers, args, tmp: Path, log: Path, results: list,
+            loads: list) -> None:
+    for kind in databases:
+        print(f"== {kind}", flush=True)
+        for entries in sizes:
+            db, ledger = prepare(kind, entries, args, tmp)
+            loads.append({"database": kind, **ledger})
+            print(f"  {kind}: {ledger['entries']:,} ledger entries (loaded in "
+                  f"{ledger['load_seconds']}s), {ledger['events']:,} events", flush=True)
+            for worker in workers:
+                # The baseline is measured right beside each block, so a busy moment on
+                # the machine skews both alike.
+                print(f"  {kind}, {entries:,} entries, {worker}", flush=True)
+                results.append(measure_hello(worker, args, log, kind, entries))
+                results.extend(measure(db, entries, worker, args, log, ledger["campaign_id"]))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
@@ -528,20 +545,12 @@ def main(argv=None) -> int:
     log = RESULTS / f"{stamp}-servers.log"
     results: list[Result] = []
     loads = []
+    failure = None
     with tempfile.TemporaryDirectory(prefix="coop-bench-") as tmp:
-        for kind in databases:
-            print(f"== {kind}", flush=True)
-            for entries in sizes:
-                db, ledger = prepare(kind, entries, args, Path(tmp))
-                loads.append({"database": kind, **ledger})
-                print(f"  {kind}: {ledger['entries']:,} ledger entries (loaded in "
-                      f"{ledger['load_seconds']}s), {ledger['events']:,} events", flush=True)
-                for worker in workers:
-                    # The baseline is measured right beside each block, so a busy moment
-                    # on the machine skews both alike.
-                    print(f"  {kind}, {entries:,} entries, {worker}", flush=True)
-                    results.append(measure_hello(worker, args, log, kind, entries))
-                    results.extend(measure(db, entries, worker, args, log, ledger["campaign_id"]))
+        try:
+            run_all(databases, sizes, workers, args, Path(tmp), log, results, loads)
+        except Exception as err:  # noqa: BLE001 - keep and print what was measured so far
+            failure = f"{type(err).__name__}: {str(err)[:500]}"
     rows = check(results)
     report = (f"coop benchmark, {info['date']}, {info['cores']} cores ({info['cpu']}), "
               f"Python {info['python']}, {info['wrk']}; wrk -t{args.threads} "
@@ -556,6 +565,9 @@ def main(argv=None) -> int:
          "results": [asdict(r) | {"percent_of_hello": round(s, 1), "verdict": v}
                      for r, s, v in rows]}, indent=2, default=str))
     print(f"Saved to {RESULTS / stamp}.md and .json")
+    if failure:
+        print(f"The run stopped early: {failure}", file=sys.stderr)
+        return 2
     return 1 if any("FAIL" in v for _, _, v in rows) else 0
 
 
