@@ -137,7 +137,7 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     """``make run`` on a free port, waited for by polling /healthz, stopped at the end."""
     instance = tmp_path_factory.mktemp("e2e-instance")
@@ -178,7 +178,9 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
         _stop(process)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: only one sync Playwright may run at a time in a process, and
+# tests/quality starts its own for axe; ours is closed when the e2e tests are done.
+@pytest.fixture(scope="package")
 def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
