@@ -65,6 +65,9 @@ def main(argv=None) -> int:
                                                            run.DEFAULT_PG_URL))
     parser.add_argument("--seconds", type=float, default=3.0, help="per path (3)")
     parser.add_argument("--paths", default=",".join(run.PATHS))
+    parser.add_argument("--no-page-cache", action="store_true",
+                        help="PAGE_CACHE_SECONDS=0: what every page costs through Flask (as for "
+                             "a logged-in reader)")
     parser.add_argument("--cprofile", default=None, help="a path to profile with cProfile")
     parser.add_argument("--without", default="",
                         help="parts of every page to leave out, to measure what they cost: "
@@ -78,6 +81,8 @@ def main(argv=None) -> int:
               flush=True)
         os.environ.update({k: v for k, v in db.env.items() if k.startswith(("COOP_", "SECRET",
                                                                             "DATABASE"))})
+        if args.no_page_cache:
+            os.environ["COOP_PAGE_CACHE_SECONDS"] = "0"
         from coop import create_app
 
         app = create_app()

@@ -42,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_security(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_page_cache(app)
     return app
 
 
@@ -93,3 +94,10 @@ def register_commands(app: Flask) -> None:
     from coop import cli
 
     cli.init_app(app)
+
+
+def register_page_cache(app: Flask) -> None:
+    """Last, so the whole-page cache for anonymous readers is the outermost WSGI layer."""
+    from coop import pagecache
+
+    pagecache.init_app(app)

@@ -29,6 +29,7 @@ from coop.events.forms import EmptyForm, MemberRegistrationForm, RegistrationFor
 from coop.events.models import Event, Registration, RegistrationStatus, Series
 from coop.extensions import db, limiter
 from coop.formatting import london_date
+from coop.pagecache import anonymous_cache
 
 bp = Blueprint("events", __name__)
 
@@ -108,6 +109,7 @@ def _listing(past: bool) -> str:
 
 @bp.route("/events")
 @access("public")
+@anonymous_cache
 def index():
     """Upcoming events, soonest first, by month; ``?tag=``, ``?mode=online|in-person``."""
     return render_template("events/index.html", listing=_listing(past=False), past=False)
@@ -115,6 +117,7 @@ def index():
 
 @bp.route("/events/past")
 @access("public")
+@anonymous_cache
 def past():
     return render_template("events/index.html", listing=_listing(past=True), past=True)
 

@@ -18,6 +18,7 @@ from coop.db import now_utc
 from coop.extensions import db
 from coop.fund import cache, chart, fastpath, services
 from coop.fund.figures import CampaignFigures, london_today
+from coop.pagecache import anonymous_cache
 from coop.security import frameable
 
 bp = Blueprint("fund", __name__)
@@ -89,6 +90,7 @@ def _page(fig: CampaignFigures, now: dt.datetime, *, current: bool) -> str:
 
 @bp.route("/fund")
 @access("public")
+@anonymous_cache
 def index():
     """This month's fund: the bar, the countdown, the chart and the thanks."""
     now = now_utc()
