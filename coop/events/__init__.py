@@ -29,7 +29,8 @@ def home_section(session) -> dict | None:
     events = services.upcoming(session, limit=3)
     if not events:
         return None
-    return {"template": "events/_home_panel.html", "events": events}
+    return {"template": "events/_home_panel.html", "events": events,
+            "stylesheets": ["events.css"]}
 
 
 def account_section(session, user) -> dict | None:

@@ -162,4 +162,5 @@ def home_panel(_session) -> dict | None:
         return None
     html = cache.memo(("panel", fig.etag_key(now)), lambda: Markup(render_template(  # noqa: S704  # nosec B704
         "fund/_home_panel_body.html", fund=fig, now=now, state=fig.status(now))))
-    return {"template": "fund/_home_panel.html", "html": html, "fund": fig}
+    return {"template": "fund/_home_panel.html", "html": html, "fund": fig,
+            "stylesheets": ["fund.css"]}

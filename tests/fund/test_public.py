@@ -65,11 +65,15 @@ def test_fund_page_shows_the_papers_figures(client, paper):
 def test_home_page_panel(client, paper):
     html = client.get("/").get_data(as_text=True)
     assert 'id="fund-panel-heading"' in html and "£11,428" in html and "36.5%" in html
+    # the bar's styles come with the panel (without them it is a bare block)
+    assert html.count('href="/static/fund.css"') == 1 and html.index("fund.css") < html.index(
+        "</head>")
 
 
 def test_no_campaign(client):
     assert "no fighting fund appeal open" in client.get("/fund").get_data(as_text=True)
-    assert "fund-panel" not in client.get("/").get_data(as_text=True)
+    home = client.get("/").get_data(as_text=True)
+    assert "fund-panel" not in home and "fund.css" not in home
     for url in ("/api/fund", "/fund/widget", "/fund/badge.svg"):
         assert client.get(url).status_code == 404
     response = client.get("/api/fund")
