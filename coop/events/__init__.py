@@ -24,12 +24,21 @@ def init_app(app: Flask) -> None:
 
 
 def home_section(session) -> dict | None:
-    from coop.events import services
+    from flask import render_template
+    from markupsafe import Markup
 
-    events = services.upcoming(session, limit=3)
-    if not events:
+    from coop.events import services
+    from coop.events.cache import listing_cache
+
+    def render() -> str:
+        events = services.upcoming(session, limit=3)
+        return render_template("events/_home_panel_body.html", events=events) if events else ""
+
+    html = listing_cache().get(("home",), render)
+    if not html:
         return None
-    return {"template": "events/_home_panel.html", "events": events,
+    # autoescaped by Jinja when rendered; kept as text only so it can be cached
+    return {"template": "events/_home_panel.html", "html": Markup(html),  # noqa: S704  # nosec B704
             "stylesheets": ["events.css"]}
 
 
