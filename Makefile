@@ -20,7 +20,7 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	touch $@
 
 migrate: $(VENV)/.installed
-	$(FLASK) db upgrade heads
+	$(FLASK) db upgrade
 
 seed: migrate
 	$(FLASK) seed

@@ -318,7 +318,7 @@ def prepare(kind: str, entries: int, args: argparse.Namespace, workdir: Path) ->
         path.unlink(missing_ok=True)
         url = f"sqlite:///{path}"
     started = time.monotonic()
-    flask(env, "db", "upgrade", "heads")
+    flask(env, "db", "upgrade")
     flask(env, "seed")
     flask(env, "create-user", STAFF_EMAIL, "--role", "staff", "--name", "Bench Staff",
           "--password-stdin", stdin=STAFF_PASSWORD + "\n")

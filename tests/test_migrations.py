@@ -27,3 +27,14 @@ def test_constraints_are_named(db):
     for table in Base.metadata.sorted_tables:
         for constraint in table.constraints:
             assert constraint.name, f"unnamed constraint on {table.name}"
+
+
+def test_one_head_so_a_plain_upgrade_works():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from coop import ROOT
+
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "coop" / "migrations"))
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
