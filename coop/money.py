@@ -68,11 +68,12 @@ class AmountField(StringField):
     the app config at validation time.
     """
 
-    def __init__(self, label=None, validators=None, *, allow_negative=False, max_pence=None,
-                 whole_pounds=False, **kwargs):
+    def __init__(self, label=None, validators=None, *, allow_negative=False, allow_zero=False,
+                 max_pence=None, whole_pounds=False, **kwargs):
         kwargs.setdefault("render_kw", {}).setdefault("inputmode", "decimal")
         super().__init__(label, validators, **kwargs)
         self.allow_negative = allow_negative
+        self.allow_zero = allow_zero
         self.max_pence = max_pence
         self.whole_pounds = whole_pounds
         self.pence: int | None = None
@@ -84,6 +85,7 @@ class AmountField(StringField):
             self.pence = parse_pence(
                 self.data,
                 allow_negative=self.allow_negative,
+                allow_zero=self.allow_zero,
                 max_pence=limit,
                 whole_pounds=self.whole_pounds,
             )

@@ -107,7 +107,8 @@ class BatchForm(FlaskForm):
 
 
 class SetTotalForm(FlaskForm):
-    new_total = AmountField("New total raised (£)",
+    # £0 is allowed: e.g. a campaign started by mistake is brought back to nothing
+    new_total = AmountField("New total raised (£)", allow_zero=True,
                             description="The whole campaign’s total, e.g. from the bank.")
     received_on = _received_on("Day of the correction")
     reason = StringField("Reason (optional)", validators=[Optional(), Length(max=REASON_MAX)],

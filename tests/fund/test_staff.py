@@ -192,6 +192,16 @@ def test_set_total_refused_when_the_fund_changed(app, client, staff, campaign_id
     assert _campaign(app, campaign_id).raised_pence == 50_000
 
 
+def test_set_total_to_zero(app, client, staff, campaign_id):
+    _gift(client, campaign_id, amount="25")
+    assert _set_total(client, campaign_id, "0", 2500, 1).status_code == 302
+    assert [e.amount_pence for e in _entries(app)] == [2500, -2500]
+    assert _campaign(app, campaign_id).raised_pence == 0
+    response = _set_total(client, campaign_id, "0.00", 0, 2)  # already zero: said, not saved
+    assert response.status_code == 422 and "already £0" in response.text
+    assert len(_entries(app)) == 2
+
+
 def test_set_total_bad_input(app, client, staff, campaign_id):
     for typed in ("abc", "", "-5", "1e3"):
         response = _set_total(client, campaign_id, typed, 0, 0)
