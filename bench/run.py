@@ -206,11 +206,15 @@ def idle_percent(seconds: float = 0.5) -> float:
 
 
 def warm_up(base: str, paths) -> None:
-    """A few requests per path: imports, template compilation and caches happen before timing."""
+    """Imports, template compilation and caches (a million-entry ledger's first tally) happen
+    before timing, in every worker: a few requests per path, then a short concurrent burst so
+    each worker has taken some."""
     for path in paths:
         for _ in range(5):
             with contextlib.suppress(urllib.error.URLError):
-                urllib.request.urlopen(base + path, timeout=10).read()  # noqa: S310
+                urllib.request.urlopen(base + path, timeout=60).read()  # noqa: S310
+        subprocess.run(["wrk", "-t2", "-c8", "-d2s", "--timeout", "30s", base + path],  # noqa: S603, S607
+                       capture_output=True, timeout=60, check=False)
 
 
 # --------------------------------------------------------------------------- staff writer
@@ -523,7 +527,13 @@ def run_all(databases, sizes, workers, args, tmp: Path, log: Path, results: list
                 results.extend(measure(db, entries, worker, args, log, ledger["campaign_id"]))
 
 
+def _exit_on_sigterm(signum, _frame):
+    # raise SystemExit so the ``with``/``finally`` blocks stop every server this run started
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     args = parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed: `apt-get install wrk` (make bench does it).",

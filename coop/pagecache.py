@@ -1,6 +1,6 @@
 """A whole-page cache for anonymous readers, in front of Flask (a WSGI middleware).
 
-The busiest public pages (``/events``, ``/fund``) are the same for every reader who isn't
+The busiest public pages (``/``, ``/events``, ``/fund``) are the same for every reader who isn't
 logged in, except for one thing: the CSRF token of the newsletter form in the footer, which
 belongs to the reader's session. So the first anonymous request for a URL goes through Flask
 as usual (access check, view, security headers) and the complete response is kept with the
@@ -13,7 +13,9 @@ reader's own token put back:
 - a reader whose only cookie is a session holding nothing but that token keeps it.
 
 Anyone else (logged in, a notice dismissed, any other cookie or an ``Authorization`` header,
-any method but ``GET``) goes through Flask. A view opts in with ``@anonymous_cache``; the
+any method but ``GET``) goes through Flask. The home page is kept too, but served from the
+cache only while the database answers a ``SELECT 1``: with the database down it must be the
+site's 503, not a page whose forms can't work. A view opts in with ``@anonymous_cache``; the
 response is kept only if it is a 200 for an anonymous reader, set no cookie but the session
 one, and used no CSP nonce. Kept pages live ``PAGE_CACHE_SECONDS`` (default 5; 0 turns the
 cache off) and are all dropped when this process commits a change to the database; other
@@ -34,11 +36,14 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.http import dump_cookie, parse_cookie
 
-#: set on a response the middleware may keep; never leaves the process
+#: set on a response the middleware may keep (the CSRF token to cut out); never leaves the process
 MARKER = "X-Coop-Page-Keep"
+#: set with it when a kept copy may be served only while the database answers
+PING_MARKER = "X-Coop-Page-Ping"
 MAX_KEPT = 256
 _FLAG = "coop.pagecache.flushed"
 
@@ -65,15 +70,22 @@ def _forget_on_rollback(session):
     session.info.pop(_FLAG, None)
 
 
-def anonymous_cache(view):
-    """Let the page cache keep this view's answer to anonymous readers (see the module)."""
+def anonymous_cache(view=None, *, ping_database: bool = False):
+    """Let the page cache keep this view's answer to anonymous readers (see the module).
 
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        g.page_cache_ok = True
-        return view(*args, **kwargs)
+    With ``ping_database=True`` a kept copy is served only after a ``SELECT 1`` succeeds, so
+    with the database down the page is the site's 503 at once, as through Flask.
+    """
 
-    return wrapped
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            g.page_cache_ok = "ping" if ping_database else "yes"
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator(view) if view is not None else decorator
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +95,7 @@ class Kept:
     status: str
     headers: list[tuple[str, str]]
     parts: list[bytes]  # the body, split where the CSRF token was
+    ping: bool
 
 
 class PageCache:
@@ -113,6 +126,10 @@ class PageCache:
             partitioned=interface.get_cookie_partitioned(app),
         )
         self._max_age = int(app.permanent_session_lifetime.total_seconds())
+        from coop.extensions import db
+
+        with app.app_context():
+            self._engine = db.engine
         self._ready = True
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -128,9 +145,17 @@ class PageCache:
         if kept is not None and kept.generation == _Generation.value and (
                 time.monotonic() < kept.expires):
             raw = self._reader_token(environ.get("HTTP_COOKIE"))
-            if raw is not False:
+            if raw is not False and (not kept.ping or self._database_answers()):
                 return self._serve(kept, raw, start_response)
         return self._through_flask(key, environ, start_response)
+
+    def _database_answers(self) -> bool:
+        try:
+            with self._engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError:
+            return False
+        return True
 
     def _reader_token(self, cookie_header: str | None) -> str | None | bool:
         """The raw CSRF token of an anonymous reader's session; None when there is no cookie;
@@ -169,9 +194,10 @@ class PageCache:
         generation = _Generation.value
 
         def capture(status, headers, exc_info=None):
-            clean = [(n, v) for n, v in headers if n != MARKER]
+            clean = [(n, v) for n, v in headers if n not in (MARKER, PING_MARKER)]
             seen.update(status=status, headers=clean,
-                        token=next((v for n, v in headers if n == MARKER), None))
+                        token=next((v for n, v in headers if n == MARKER), None),
+                        ping=any(n == PING_MARKER for n, _ in headers))
             if exc_info is not None:
                 return start_response(status, clean, exc_info)
             return start_response(status, clean)
@@ -209,7 +235,8 @@ class PageCache:
         parts = body.split(token) if token else [body]
         if generation != _Generation.value:
             return None  # something was committed while the page was being made
-        return Kept(generation, time.monotonic() + self.ttl, seen["status"], headers, parts)
+        return Kept(generation, time.monotonic() + self.ttl, seen["status"], headers, parts,
+                    seen["ping"])
 
 
 def _mark(response):
@@ -222,6 +249,8 @@ def _mark(response):
         return response
     response.headers[MARKER] = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME",
                                                             "csrf_token")) or ""
+    if g.page_cache_ok == "ping":
+        response.headers[PING_MARKER] = "1"
     return response
 
 

@@ -9,12 +9,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from coop import hooks
 from coop.access import access
 from coop.extensions import db
+from coop.pagecache import anonymous_cache
 
 bp = Blueprint("main", __name__)
 
 
 @bp.route("/")
 @access("public")
+@anonymous_cache(ping_database=True)
 def index():
     sections = hooks.call("home_sections", db.session)
     return render_template("main/index.html", sections=sections)

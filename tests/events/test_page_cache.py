@@ -137,10 +137,24 @@ def test_anything_unusual_goes_through_flask(cached_app, how):
 
 def test_only_views_that_opt_in_are_kept(cached_app):
     reader = cached_app.test_client()
-    for path in ("/", "/", "/no-such-page", "/no-such-page", "/newsletter", "/newsletter"):
+    for path in ("/shares", "/shares", "/no-such-page", "/no-such-page", "/newsletter",
+                 "/newsletter"):
         reader.get(path)
-    assert cached_app.flask_calls == ["/", "/", "/no-such-page", "/no-such-page",
+    assert cached_app.flask_calls == ["/shares", "/shares", "/no-such-page", "/no-such-page",
                                       "/newsletter", "/newsletter"]
+
+
+def test_the_home_page_is_served_from_the_cache_only_while_the_database_answers(cached_app):
+    import sqlalchemy as sa
+
+    cached_app.test_client().get("/")
+    assert cached_app.test_client().get("/").status_code == 200
+    assert cached_app.flask_calls == ["/"]
+    # a database that can't be reached: the kept page is not used, Flask answers (and with
+    # the real database down that answer is the 503 page: tests/faults)
+    cached_app.wsgi_app._engine = sa.create_engine("sqlite:////nonexistent-dir/coop.sqlite3")
+    assert cached_app.test_client().get("/").status_code == 200
+    assert cached_app.flask_calls == ["/", "/"]
 
 
 def test_zero_seconds_turns_it_off(make_app):
