@@ -1,12 +1,16 @@
 """``make bench``: coop under gunicorn on 127.0.0.1, loaded with wrk beside a hello-world app.
 
-For each database (SQLite, and PostgreSQL when reachable) and each ledger size (10 and
-1,000,000 entries, plus 10,000 events), it builds a fresh migrated database with the demo
-data, serves it with gunicorn (2 sync workers, and 2 gthread workers to compare), and runs
-``wrk -t2 -c64 --latency`` against the fund's JSON, badge, widget and page, the home page,
-/events and a mixed reader load while a staff member posts gifts. The minimal Flask app in
-bench/hello.py is served with the same settings in the same run; every figure is shown as a
-percentage of it and checked against the targets of the fund and events issues.
+For each database (SQLite, and PostgreSQL when reachable) it builds a fresh migrated
+database with the demo data and 10,000 events for each ledger size (10 and 1,000,000
+entries, bulk-loaded), and serves them all at once with gunicorn (2 sync workers; gthread to
+compare), beside the minimal Flask app in bench/hello.py with the same settings. Then, in
+rounds, ``wrk -t2 -c64 --latency`` runs against hello-world and against each path on each
+ledger in turn (the fund's JSON, badge, widget and page, the home page and /events), so the
+small and the big ledger meet the same moments of the machine's drift; each figure is the
+median of three rounds. Last, a mixed reader load runs on each ledger while a staff member
+posts gifts through the site's forms, and ``fund-verify`` must agree afterwards. Every
+figure is shown as a percentage of hello-world and checked against the targets of the fund
+and events issues.
 
 Only 127.0.0.1 is bound; every wrk run and server start has a deadline; every process it
 starts is stopped at the end, whatever happens. Run by hand, not in CI.
@@ -53,7 +57,8 @@ PATHS = ("/api/fund", "/fund/badge.svg", "/fund/widget", "/fund", "/", "/events"
 MIXED_PATHS = ("/fund/widget", "/fund/badge.svg", "/api/fund", "/fund/widget", "/",
                "/fund", "/events", "/fund/badge.svg")
 #: the ledger-size comparison covers the pages whose figures come from the fund
-FUND_PATHS = ("/api/fund", "/fund/badge.svg", "/fund/widget", "/fund", "/", "mixed")
+#: the fund issue's figures that must not move with the ledger's size (within 10%)
+FUND_PATHS = ("/api/fund", "/fund/badge.svg", "/fund/widget", "/fund")
 WORKER_SETTINGS = {
     "sync": ["--workers", "2", "--worker-class", "sync"],
     "gthread": ["--workers", "2", "--worker-class", "gthread", "--threads", "4"],
@@ -188,17 +193,6 @@ def wrk(url: str, args: argparse.Namespace, *, script: Path | None = None,
     return parse_wrk(result.stdout) | {"extra": {"idle_before": idle_before}}
 
 
-def wrk_median(url: str, args: argparse.Namespace) -> dict:
-    """``args.repeat`` wrk runs of one URL; the run with the median requests/s (all kept in
-    ``extra["runs_rps"]``, and errors summed), so one disturbed run doesn't decide a verdict."""
-    runs = [wrk(url, args) for _ in range(max(args.repeat, 1))]
-    runs.sort(key=lambda figures: figures["rps"])
-    chosen = runs[len(runs) // 2]
-    chosen["errors"] = sum(r["errors"] for r in runs)
-    chosen["extra"]["runs_rps"] = [round(r["rps"]) for r in runs]
-    return chosen
-
-
 def _cpu_times() -> tuple[int, int]:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     return fields[3] + fields[4], sum(fields)  # idle + iowait, total
@@ -326,7 +320,9 @@ def prepare(kind: str, entries: int, args: argparse.Namespace, workdir: Path) ->
     instance.mkdir(parents=True, exist_ok=True)
     env = base_env(instance)
     if kind == "postgresql":
-        url = reset_postgres(args.pg_url)
+        base_url = sa.make_url(args.pg_url)
+        url = reset_postgres(base_url.set(database=f"{base_url.database}_{entries}")
+                             .render_as_string(hide_password=False))
         env["DATABASE_URL"] = url
     else:
         path = instance / "coop.sqlite3"
@@ -396,45 +392,74 @@ def verify_totals(db: Database) -> tuple[bool, str]:
 
 # --------------------------------------------------------------------------- the run
 
-def measure(db: Database, entries: int, workers: str, args, log: Path,
-            campaign_id: int) -> list[Result]:
-    results = []
-    with gunicorn("coop:create_app()", workers, db.env, log, "/healthz") as base:
-        warm_up(base, PATHS)
-        for path in PATHS:
-            figures = wrk_median(base + path, args)
-            results.append(Result(db.name, workers, entries, path, **figures))
-            print(f"    {path:<16} {figures['rps']:8.0f} req/s  p50 {figures['p50_ms']:6.1f} ms"
-                  f"  p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']}", flush=True)
-        writer = StaffWriter(base, args.write_rate, campaign_id)
-        writer.start()
-        try:
-            figures = wrk(base + "/", args, script=BENCH / "mixed.lua",
-                          env={"BENCH_PATHS": " ".join(MIXED_PATHS)})
-        finally:
-            writer.stopping.set()
-            writer.join(timeout=15)
-        verified, verdict = verify_totals(db)
-        notes = f"{writer.writes} gifts posted, {writer.errors} failed; {verdict}"
-        if writer.problems:
-            notes += "; " + "; ".join(writer.problems[:2])
-        figures["extra"]["verified"] = verified
-        results.append(Result(db.name, workers, entries, "mixed", **figures, notes=notes,
-                              writes=writer.writes, write_errors=writer.errors))
-        print(f"    {'mixed':<16} {figures['rps']:8.0f} req/s  p50 {figures['p50_ms']:6.1f} ms"
-              f"  p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']}  ({notes})",
-              flush=True)
+def _print(path: str, figures: dict, notes: str = "") -> None:
+    print(f"    {path:<16} {figures['rps']:8.0f} req/s  p50 {figures['p50_ms']:6.1f} ms"
+          f"  p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']}"
+          + (f"  ({notes})" if notes else ""), flush=True)
+
+
+def _median(runs: list[dict]) -> dict:
+    runs = sorted(runs, key=lambda figures: figures["rps"])
+    chosen = runs[len(runs) // 2]
+    chosen["errors"] = sum(r["errors"] for r in runs)
+    chosen["extra"]["runs_rps"] = [round(r["rps"]) for r in runs]
+    return chosen
+
+
+def measure(kind: str, prepared: list[tuple[Database, dict]], workers: str, args,
+            log: Path) -> list[Result]:
+    """Every ledger size served at once, beside hello-world, and measured in turns: each
+    round runs hello-world once, then every path against each ledger one after the other,
+    so the small and the big ledger meet the same moments of the machine's drift. Each
+    figure is the median of ``args.repeat`` rounds. Then the mixed load, once per ledger."""
+    results: list[Result] = []
+    runs: dict[tuple, list[dict]] = {}
+    env = base_env(Path(tempfile.gettempdir()))
+    with contextlib.ExitStack() as stack:
+        hello = stack.enter_context(gunicorn("bench.hello:app", workers, env, log, "/"))
+        bases = [stack.enter_context(gunicorn("coop:create_app()", workers, db.env, log,
+                                              "/healthz")) for db, _ in prepared]
+        warm_up(hello, ["/"])
+        for base in bases:
+            warm_up(base, PATHS)
+        for round_ in range(max(args.repeat, 1)):
+            print(f"  {kind}, {workers}: round {round_ + 1} of {args.repeat}", flush=True)
+            runs.setdefault(("hello",), []).append(wrk(hello + "/", args))
+            for path in PATHS:
+                for (_, ledger), base in zip(prepared, bases, strict=True):
+                    runs.setdefault((ledger["entries"], path), []).append(wrk(base + path, args))
+        hello_figures = _median(runs[("hello",)])
+        _print("hello-world", hello_figures)
+        for (db, ledger), base in zip(prepared, bases, strict=True):
+            entries = ledger["entries"]
+            print(f"  {kind}, {entries:,} entries, {workers}", flush=True)
+            results.append(Result(kind, workers, entries, "hello",
+                                  **{**hello_figures, "extra": dict(hello_figures["extra"])}))
+            for path in PATHS:
+                figures = _median(runs[(entries, path)])
+                results.append(Result(kind, workers, entries, path, **figures))
+                _print(path, figures)
+            results.append(measure_mixed(db, base, ledger, workers, args))
     return results
 
 
-def measure_hello(workers: str, args, log: Path, database: str, entries: int) -> Result:
-    env = base_env(Path(tempfile.gettempdir()))
-    with gunicorn("bench.hello:app", workers, env, log, "/") as base:
-        warm_up(base, ["/"])
-        figures = wrk_median(base + "/", args)
-    print(f"    hello-world      {figures['rps']:8.0f} req/s  p50 {figures['p50_ms']:6.1f} ms"
-          f"  p99 {figures['p99_ms']:6.1f} ms  errors {figures['errors']}", flush=True)
-    return Result(database, workers, entries, "hello", **figures)
+def measure_mixed(db: Database, base: str, ledger: dict, workers: str, args) -> Result:
+    writer = StaffWriter(base, args.write_rate, ledger["campaign_id"])
+    writer.start()
+    try:
+        figures = wrk(base + "/", args, script=BENCH / "mixed.lua",
+                      env={"BENCH_PATHS": " ".join(MIXED_PATHS)})
+    finally:
+        writer.stopping.set()
+        writer.join(timeout=15)
+    verified, verdict = verify_totals(db)
+    notes = f"{writer.writes} gifts posted, {writer.errors} failed; {verdict}"
+    if writer.problems:
+        notes += "; " + "; ".join(writer.problems[:2])
+    figures["extra"]["verified"] = verified
+    _print("mixed", figures, notes)
+    return Result(db.name, workers, ledger["entries"], "mixed", **figures, notes=notes,
+                  writes=writer.writes, write_errors=writer.errors)
 
 
 def check(results: list[Result]) -> list[tuple[Result, float, str]]:
@@ -444,9 +469,8 @@ def check(results: list[Result]) -> list[tuple[Result, float, str]]:
         base = hello.get((r.database, r.workers, r.entries)) or 0
         return 100 * r.rps / base if base else 0.0
 
-    # The big ledger is compared with the small one as a share of the hello-world app served
-    # in the same run: the machine's speed drifts between runs, by ±10% on a shared host.
-    small = {(r.database, r.workers, r.path): share_of_hello(r) for r in results
+    # The big ledger's requests/s against the small one's, measured in turns (see measure)
+    small = {(r.database, r.workers, r.path): r.rps for r in results
              if r.path != "hello" and r.entries == min_entries(results)}
     rows = []
     for r in results:
@@ -461,7 +485,7 @@ def check(results: list[Result]) -> list[tuple[Result, float, str]]:
         if r.path in FUND_PATHS and r.entries != min_entries(results):
             reference = small.get((r.database, r.workers, r.path))
             if reference:
-                ratio = share / reference
+                ratio = r.rps / reference
                 verdicts.append(f"PASS {ratio:.0%} of 10" if ratio >= 0.9
                                 else f"FAIL {ratio:.0%} of 10")
         if r.path == "mixed":
@@ -511,7 +535,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="wrk runs per path, the median kept (3; the mixed load runs once)")
+                        help="rounds of runs, the median kept (3; the mixed load runs once)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--databases", default="sqlite,postgresql",
@@ -532,17 +556,15 @@ def run_all(databases, sizes, workers, args, tmp: Path, log: Path, results: list
             loads: list) -> None:
     for kind in databases:
         print(f"== {kind}", flush=True)
+        prepared = []
         for entries in sizes:
             db, ledger = prepare(kind, entries, args, tmp)
             loads.append({"database": kind, **ledger})
+            prepared.append((db, ledger))
             print(f"  {kind}: {ledger['entries']:,} ledger entries (loaded in "
                   f"{ledger['load_seconds']}s), {ledger['events']:,} events", flush=True)
-            for worker in workers:
-                # The baseline is measured right beside each block, so a busy moment on
-                # the machine skews both alike.
-                print(f"  {kind}, {entries:,} entries, {worker}", flush=True)
-                results.append(measure_hello(worker, args, log, kind, entries))
-                results.extend(measure(db, entries, worker, args, log, ledger["campaign_id"]))
+        for worker in workers:
+            results.extend(measure(kind, prepared, worker, args, log))
 
 
 def _exit_on_sigterm(signum, _frame):
@@ -563,7 +585,8 @@ def main(argv=None) -> int:
         databases.remove("postgresql")
     sizes = [int(n) for n in args.entries.split(",")]
     workers = [w.strip() for w in args.workers.split(",") if w.strip()]
-    runs = len(databases) * len(workers) * len(sizes) * ((len(PATHS) + 1) * args.repeat + 1)
+    runs = len(databases) * len(workers) * ((len(PATHS) * len(sizes) + 1) * args.repeat
+                                            + len(sizes))
     info = machine()
     print(f"coop benchmark {info['date']} on {info['cores']} cores ({info['cpu']}); "
           f"{runs} wrk runs of {args.duration}s: about {runs * (args.duration + 3) // 60 + 1} "
