@@ -40,6 +40,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.http import dump_cookie, parse_cookie
 
+from coop.wsgi import drain
+
 #: set on a response the middleware may keep (the CSRF token to cut out); never leaves the process
 MARKER = "X-Coop-Page-Keep"
 #: set with it when a kept copy may be served only while the database answers
@@ -205,12 +207,7 @@ class PageCache:
         app_iter = self.wsgi_app(environ, capture)
         if seen.get("token") is None or not seen["status"].startswith("200"):
             return app_iter
-        try:
-            body = b"".join(app_iter)
-        finally:
-            close = getattr(app_iter, "close", None)
-            if close is not None:
-                close()
+        body = drain(app_iter)
         kept = self._keepable(seen, body, generation)
         if kept is not None:
             with self._lock:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from coop.db import now_utc
 from coop.fund.cache import FiguresCache
 from coop.fund.figures import london_today
+from coop.wsgi import drain
 
 #: set by a view on a response the middleware may keep; its value is the unquoted ETag
 MARKER = "X-Coop-Fund-Keep"
@@ -108,12 +109,7 @@ class FastFigures:
         app_iter = self.wsgi_app(environ, capture)
         if not seen.get("marker") or not seen["status"].startswith("200"):
             return app_iter
-        try:
-            body = b"".join(app_iter)
-        finally:
-            close = getattr(app_iter, "close", None)
-            if close is not None:
-                close()
+        body = drain(app_iter)
         headers = seen["headers"]
         quoted = f'"{seen["marker"]}"'
         not_modified = [(n, v) for n, v in headers if n.lower() not in
