@@ -56,7 +56,6 @@ PATHS = ("/api/fund", "/fund/badge.svg", "/fund/widget", "/fund", "/", "/events"
 #: what the mixed reader load cycles through (article pages embed the widget and badge)
 MIXED_PATHS = ("/fund/widget", "/fund/badge.svg", "/api/fund", "/fund/widget", "/",
                "/fund", "/events", "/fund/badge.svg")
-#: the ledger-size comparison covers the pages whose figures come from the fund
 #: the fund issue's figures that must not move with the ledger's size (within 10%)
 FUND_PATHS = ("/api/fund", "/fund/badge.svg", "/fund/widget", "/fund")
 WORKER_SETTINGS = {
