@@ -8,7 +8,7 @@ from coop import hooks
 
 
 def init_app(app: Flask) -> None:
-    from coop.events import cache, display, models, staff, views  # noqa: F401 - models: schema
+    from coop.events import cache, display, links, models, staff, views  # noqa: F401 - models
 
     app.config.setdefault("EVENTS_PER_PAGE", 20)
     cache.init_app(app)
@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff.bp)
     app.add_template_filter(display.event_when, "event_when")
     app.add_template_filter(display.event_where, "event_where")
+    app.add_template_filter(links.link_token, "registration_link_token")
     hooks.register(app, "home_sections", home_section)
     hooks.register(app, "account_sections", account_section)
     hooks.register(app, "data_export", data_export)

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from flask import current_app
 
 from coop.events.display import event_when, event_where, external_url
+from coop.events.links import link_token
 from coop.events.models import Registration, RegistrationStatus
 from coop.mail import MailError, send_email
 
 
 def _manage_url(registration: Registration) -> str:
-    return external_url("events.manage", token=registration.token)
+    return external_url("events.manage", token=link_token(registration))
 
 
 def _event_lines(registration: Registration) -> list[str]:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
 from coop.db import now_utc
-from coop.events import display, feeds, notify, services
+from coop.events import display, feeds, links, notify, services
 from coop.events.cache import listing_cache
 from coop.events.forms import EmptyForm, MemberRegistrationForm, RegistrationForm
 from coop.events.models import Event, Registration, RegistrationStatus, Series
@@ -203,7 +203,7 @@ def register(slug: str):
         flash(f"“{event.title}” is full: you're on the waiting list. We'll email you if a "
               "place comes up.", "info")
     _after_registering([registration])
-    return redirect(url_for("events.manage", token=registration.token))
+    return redirect(url_for("events.manage", token=links.link_token(registration)))
 
 
 def _refuse(event: Event, form, message: str, status: int):
@@ -278,7 +278,7 @@ def register_series(slug: str):
 
 
 def _registration_by_token_or_404(token: str) -> Registration:
-    registration = services.by_token(db.session, token)
+    registration = services.by_token(db.session, links.stored_token(token) or "")
     if registration is None:
         abort(404)
     return registration
@@ -305,7 +305,7 @@ def cancel_by_token(token: str):
     if not EmptyForm().validate_on_submit():
         abort(400)
     _cancel(registration)
-    return redirect(url_for("events.manage", token=registration.token))
+    return redirect(url_for("events.manage", token=links.link_token(registration)))
 
 
 @bp.route("/events/registrations/<int:registration_id>/cancel", methods=["POST"])

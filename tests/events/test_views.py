@@ -24,6 +24,14 @@ def registrations(app, **where):
         return rows
 
 
+def link_token(app, registration) -> str:
+    """The token the emailed link carries for this registration (signed with app's key)."""
+    from coop.events import links
+
+    with app.app_context():
+        return links.link_token(registration)
+
+
 def cancel_link(message) -> str:
     text = message.get_content()
     return re.search(r"See or cancel this registration: http://localhost(\S+)", text)[1]
@@ -159,13 +167,13 @@ def test_register_email_manage_page_and_cancel_by_post(client, app, make_event, 
     assert response.status_code == 302
     [reg] = registrations(app)
     assert reg.email == "zoe@example.org" and reg.status == "registered"
-    assert response.headers["Location"] == f"/events/registration/{reg.token}"
+    assert response.headers["Location"] == f"/events/registration/{link_token(app, reg)}"
     [message] = outbox()
     assert message["To"] == "zoe@example.org"
     text = message.get_content()
     assert "Joining link: https://meet.example.org/t" in text
     link = cancel_link(message)
-    assert link == f"/events/registration/{reg.token}"
+    assert link == f"/events/registration/{link_token(app, reg)}"
     # opening the link (as a mail scanner would) cancels nothing
     page = client.get(link)
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
@@ -183,6 +191,32 @@ def test_unknown_or_huge_token_is_404(client):
     assert client.post("/events/registration/nope/cancel").status_code == 404
 
 
+def test_the_stored_token_alone_or_a_forged_link_opens_nothing(client, app, make_event,
+                                                               make_app):
+    """The database keeps only the unsigned token: a copy of it can't cancel anyone."""
+    event = make_event("Talk")
+    client.post(f"/events/{event.slug}/register", data={"name": "A", "email": "a@example.org"})
+    [reg] = registrations(app)
+    good = link_token(app, reg)
+    other_secret = make_app(SECRET_KEY="another-secret-" + "y" * 40)
+    forged = link_token(other_secret, reg)
+    for token in (reg.token, forged, good[:-2] + "xx", good + "."):
+        assert client.get(f"/events/registration/{token}").status_code == 404, token
+        assert client.post(f"/events/registration/{token}/cancel").status_code == 404, token
+    assert registrations(app)[0].status == "registered"
+    assert client.get(f"/events/registration/{good}").status_code == 200
+
+
+def test_links_keep_working_with_the_old_key_in_fallbacks(app, make_event, make_app, client):
+    event = make_event("Talk")
+    client.post(f"/events/{event.slug}/register", data={"name": "A", "email": "a@example.org"})
+    [reg] = registrations(app)
+    old_link = link_token(app, reg)
+    rotated = make_app(SECRET_KEY="the-new-secret-" + "z" * 40,
+                       SECRET_KEY_FALLBACKS=[app.secret_key])
+    assert rotated.test_client().get(f"/events/registration/{old_link}").status_code == 200
+
+
 def test_waiting_person_is_moved_up_and_emailed_when_someone_cancels(client, app, make_event,
                                                                       outbox):
     event = make_event("Small room", capacity=1, venue="Room 1")
@@ -193,7 +227,7 @@ def test_waiting_person_is_moved_up_and_emailed_when_someone_cancels(client, app
     first, second = registrations(app)
     assert (first.status, second.status) == ("registered", "waiting")
     assert outbox()[1]["Subject"] == "Waiting list: Small room"
-    client.post(f"/events/registration/{first.token}/cancel")
+    client.post(f"/events/registration/{link_token(app, first)}/cancel")
     assert registrations(app)[1].status == "registered"
     promoted = outbox()[-1]
     assert promoted["To"] == "b@example.org"

@@ -85,7 +85,7 @@ ARGUMENTS: dict[str, Callable] = {
     "events.event_ics": _lookup("events", "slug", "slug"),
     "events.series": _lookup("event_series", "slug", "slug"),
     "events.series_ics": _lookup("event_series", "slug", "slug"),
-    "events.manage": _lookup("event_registrations", "token", "token"),
+    "events.manage": lambda session: _registration_link_token(session),
     **{f"events_staff.{name}": _event_id for name in (
         "attendees", "attendees_csv", "edit_event", "event")},
     "events_staff.series": _lookup("event_series", "id", "series_id"),
@@ -97,6 +97,14 @@ ARGUMENTS: dict[str, Callable] = {
     "notices_staff.edit": _lookup("notices", "id", "notice_id"),
     "accounts.confirm_email": lambda session: _email_change_token(session),
 }
+
+
+def _registration_link_token(session):
+    """The emailed link's token of the first demo registration (the stored token, signed)."""
+    from coop.events import links
+
+    stored = _first(session, "SELECT token FROM event_registrations ORDER BY id")
+    return None if stored is None else {"token": links.sign(stored)}
 
 
 def _newsletter_link_token(session, email: str):
