@@ -178,15 +178,14 @@ class PageCache:
 
     def _serve(self, kept: Kept, raw: str | None, start_response: Callable):
         headers = list(kept.headers)
-        if len(kept.parts) > 1 or raw is None:
+        body = kept.parts[0]
+        if len(kept.parts) > 1:  # the page has a form: the reader's own token goes in
             if raw is None:
                 raw = secrets.token_hex(20)
                 value = self._sessions.dumps({self._token_field: raw})
                 headers.append(("Set-Cookie", dump_cookie(self._session_name, value,
                                                           **self._cookie)))
             body = self._tokens.dumps(raw).encode("ascii").join(kept.parts)
-        else:
-            body = kept.parts[0]
         headers.append(("Content-Length", str(len(body))))
         start_response(kept.status, headers)
         return [body]
@@ -240,12 +239,12 @@ def _mark(response):
     """After a view that opted in: say the answer may be kept, and which token to cut out."""
     if not g.get("page_cache_ok") or response.status_code != 200:
         return response
+    token_field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session_cookie = current_app.session_interface.get_cookie_name(current_app)
     if (current_user.is_authenticated or "csp_nonce" in g or response.direct_passthrough
-            or set(session) - {current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")}
-            or set(request.cookies) - {current_app.config["SESSION_COOKIE_NAME"]}):
+            or set(session) - {token_field} or set(request.cookies) - {session_cookie}):
         return response
-    response.headers[MARKER] = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME",
-                                                            "csrf_token")) or ""
+    response.headers[MARKER] = g.get(token_field) or ""
     if g.page_cache_ok == "ping":
         response.headers[PING_MARKER] = "1"
     return response
