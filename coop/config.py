@@ -32,7 +32,18 @@ class ConfigError(RuntimeError):
 class Config:
     COOP_ENV = "development"
     SITE_NAME = "The People's Paper"
+    #: the society's details, set once and shown wherever readers need them (footer, share
+    #: pages, every email's signature and Reply-To, the privacy notice)
     SOCIETY_NAME = "People's Press Printing Society"
+    SOCIETY_REGISTERED_NUMBER = "1234 R"
+    SOCIETY_ADDRESS = "William Rust House, 52 Beachy Road, London E3 2NS"
+    #: the membership secretary: the Reply-To of every email and the contact on share pages
+    SOCIETY_EMAIL = "membership@example.org"
+    SOCIETY_PHONE = "020 8510 0815"
+    SOCIETY_BANK_ACCOUNT_NAME = "People's Press Printing Society Ltd"
+    SOCIETY_BANK_SORT_CODE = "08-90-33"
+    SOCIETY_BANK_ACCOUNT_NUMBER = "50501234"
+    SOCIETY_CHEQUE_ADDRESS = "PPPS, William Rust House, 52 Beachy Road, London E3 2NS"
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     #: request bodies larger than this get 413

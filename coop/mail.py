@@ -13,6 +13,11 @@ from pathlib import Path
 from flask import current_app
 
 
+def normalise_email(email: str) -> str:
+    """The form addresses are stored and compared in: trimmed and lower-cased."""
+    return (email or "").strip().lower()
+
+
 class MailError(Exception):
     """The message could not be handed to the mail server (or written to the outbox)."""
 

@@ -68,7 +68,7 @@ def _migrate(url: str) -> None:
             with _db.engine.begin() as conn:
                 conn.execute(sa.text("DROP SCHEMA public CASCADE"))
                 conn.execute(sa.text("CREATE SCHEMA public"))
-        upgrade(revision="heads")
+        upgrade(revision="head")
         _db.engine.dispose()
 
 

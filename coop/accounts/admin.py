@@ -8,9 +8,10 @@ from flask_login import current_user
 
 from coop.access import access
 from coop.accounts import services
-from coop.accounts.forms import EmptyForm, NewUserForm, RoleForm
+from coop.accounts.forms import NewUserForm, RoleForm
 from coop.accounts.models import User
 from coop.extensions import db
+from coop.forms import EmptyForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

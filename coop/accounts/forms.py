@@ -21,10 +21,6 @@ from coop.accounts.passwords import MAX_LENGTH, password_problems
 ROLE_CHOICES = [SelectChoice(r.value, r.value.capitalize()) for r in Role]
 
 
-class EmptyForm(FlaskForm):
-    """Gives POST-only buttons (logout, deactivate) their CSRF token."""
-
-
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
     password = PasswordField(

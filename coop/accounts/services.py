@@ -15,6 +15,7 @@ from coop import audit
 from coop.accounts.models import LoginFailure, Role, User
 from coop.accounts.passwords import hash_password, needs_rehash, password_problems, verify_password
 from coop.db import now_utc
+from coop.mail import normalise_email
 
 
 class AccountError(Exception):
@@ -44,10 +45,6 @@ class Throttled(AccountError):
             f"{minutes} minute{'s' if minutes != 1 else ''} and try again."
         )
         self.retry_after = retry_after
-
-
-def normalise_email(email: str) -> str:
-    return (email or "").strip().lower()
 
 
 def get_by_email(session: Session, email: str) -> User | None:

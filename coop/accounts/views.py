@@ -28,15 +28,16 @@ from coop.accounts.forms import (
     ChangePasswordForm,
     DeleteAccountForm,
     EmailChangeForm,
-    EmptyForm,
     LoginForm,
     NameForm,
 )
 from coop.db import now_utc
 from coop.extensions import db, limiter
 from coop.formatting import iso_utc
-from coop.mail import MailError, send_email
+from coop.forms import EmptyForm
+from coop.mail import MailError, normalise_email, send_email
 from coop.security import is_safe_next
+from coop.urls import external_url
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def change_email():
     except services.InvalidCredentials:
         form.email_password.errors = ["That isn't your password."]
         return _account_page(422, email_form=form)
-    new = services.normalise_email(form.new_email.data)
+    new = normalise_email(form.new_email.data)
     if new == current_user.email:
         form.new_email.errors = ["That's already your email address."]
         return _account_page(422, email_form=form)
@@ -169,7 +170,7 @@ def change_email():
         subject = "Confirm your new email address"
         text = render_template(
             "accounts/email/change_email.txt",
-            url=url_for("accounts.confirm_email", token=token, _external=True),
+            url=external_url("accounts.confirm_email", token=token),
             hours=int(_email_change_max_age().total_seconds() // 3600),
         )
     try:

@@ -7,11 +7,11 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
-from coop.accounts.forms import EmptyForm
 from coop.api import services
 from coop.api.forms import NewTokenForm
 from coop.api.models import ApiToken
 from coop.extensions import db
+from coop.forms import EmptyForm
 
 bp = Blueprint("api_admin", __name__, url_prefix="/admin/api-tokens")
 

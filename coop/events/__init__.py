@@ -45,7 +45,7 @@ def home_section(session) -> dict | None:
 
 def account_section(session, user) -> dict | None:
     from coop.events import services
-    from coop.events.forms import EmptyForm
+    from coop.forms import EmptyForm
 
     registrations = services.member_registrations(session, user)
     return {"template": "events/_account_section.html", "event_registrations": registrations,

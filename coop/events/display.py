@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
-from flask import current_app, has_request_context, url_for
+from flask import current_app
 
 from coop.events.models import Event, Status
 from coop.formatting import london_date, london_time, to_london
+from coop.urls import external_url, site_host
 
 
 def event_when(event: Event) -> str:
@@ -25,21 +26,6 @@ def event_where(event: Event) -> str:
     return ", ".join(part for part in (event.venue, event.address) if part) or "To be announced"
 
 
-def external_url(endpoint: str, **values) -> str:
-    """An absolute URL, in a request or outside one (CLI, hooks): then from BASE_URL."""
-    if has_request_context():
-        return url_for(endpoint, _external=True, **values)
-    parts = urlsplit(current_app.config["BASE_URL"])
-    adapter = current_app.url_map.bind(parts.netloc, url_scheme=parts.scheme or "https",
-                                       script_name=parts.path or "/")
-    return adapter.build(endpoint, values, force_external=True)
-
-
-def site_host() -> str:
-    """The host in calendar UIDs and Atom ids: fixed by BASE_URL, not by the request."""
-    return urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
-
-
 def event_uid(event: Event) -> str:
     return f"event-{event.id}@{site_host()}"
 
@@ -48,7 +34,7 @@ def google_calendar_url(event: Event) -> str:
     fmt = "%Y%m%dT%H%M%SZ"
     start, end = event.starts_at.astimezone(dt.UTC), event.ends_at.astimezone(dt.UTC)
     details = event.summary
-    page = url_for("events.event", slug=event.slug, _external=True)
+    page = external_url("events.event", slug=event.slug)
     details = f"{details}\n\n{page}" if details else page
     query = {
         "action": "TEMPLATE",
@@ -62,7 +48,7 @@ def google_calendar_url(event: Event) -> str:
 
 def json_ld(event: Event) -> dict:
     """schema.org Event data (rendered with ``tojson`` so ``</script>`` can't break out)."""
-    page = url_for("events.event", slug=event.slug, _external=True)
+    page = external_url("events.event", slug=event.slug)
     data: dict = {
         "@context": "https://schema.org",
         "@type": "Event",
@@ -76,7 +62,7 @@ def json_ld(event: Event) -> dict:
         "organizer": {
             "@type": "Organization",
             "name": current_app.config["SITE_NAME"],
-            "url": url_for("main.index", _external=True),
+            "url": external_url("main.index"),
         },
     }
     if event.online:

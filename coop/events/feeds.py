@@ -6,13 +6,14 @@ import datetime as dt
 from collections.abc import Iterable
 
 from feedgen.feed import FeedGenerator
-from flask import current_app, url_for
+from flask import current_app
 from icalendar import Calendar
 from icalendar import Event as ICalEvent
 
 from coop.db import now_utc
-from coop.events.display import event_uid, event_when, event_where, site_host
+from coop.events.display import event_uid, event_when, event_where
 from coop.events.models import Event, Status
+from coop.urls import external_url, site_host
 
 
 def calendar(events: Iterable[Event], *, name: str, description: str = "") -> bytes:
@@ -33,7 +34,7 @@ def calendar(events: Iterable[Event], *, name: str, description: str = "") -> by
 
 
 def vevent(event: Event, stamp: dt.datetime) -> ICalEvent:
-    page = url_for("events.event", slug=event.slug, _external=True)
+    page = external_url("events.event", slug=event.slug)
     item = ICalEvent()
     item.add("uid", event_uid(event))
     item.add("dtstamp", stamp.astimezone(dt.UTC))
@@ -72,8 +73,8 @@ def atom(events: Iterable[Event]) -> bytes:
     feed.id(f"tag:{site_host()},2022:events")
     feed.title(f"{config['SITE_NAME']}: events")
     feed.subtitle("Newly published events and seminars")
-    feed.link(href=url_for("events.atom_feed", _external=True), rel="self")
-    feed.link(href=url_for("events.index", _external=True), rel="alternate")
+    feed.link(href=external_url("events.atom_feed"), rel="self")
+    feed.link(href=external_url("events.index"), rel="alternate")
     feed.language("en-GB")
     feed.author({"name": config["SITE_NAME"]})
     updated = max((e.updated_at for e in events), default=None) or now_utc()
@@ -83,7 +84,7 @@ def atom(events: Iterable[Event]) -> bytes:
         entry.id(f"tag:{site_host()},2022:event-{event.id}")
         prefix = "Cancelled: " if event.status == Status.CANCELLED else ""
         entry.title(f"{prefix}{event.title} ({event_when(event)})")
-        entry.link(href=url_for("events.event", slug=event.slug, _external=True))
+        entry.link(href=external_url("events.event", slug=event.slug))
         entry.published((event.published_at or event.created_at).astimezone(dt.UTC))
         entry.updated(event.updated_at.astimezone(dt.UTC))
         entry.summary(f"{event_when(event)}. {event_where(event)}. {event.summary}".strip())

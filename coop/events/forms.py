@@ -265,10 +265,6 @@ class MemberRegistrationForm(FlaskForm):
     submit = SubmitField("Register", id="registration-submit")
 
 
-class EmptyForm(FlaskForm):
-    pass
-
-
 class MessageForm(FlaskForm):
     subject = StringField("Subject", validators=[DataRequired("Enter a subject."),
                                                  Length(max=m.SUBJECT_LENGTH)])

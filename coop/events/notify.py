@@ -10,10 +10,11 @@ from collections.abc import Sequence
 
 from flask import current_app
 
-from coop.events.display import event_when, event_where, external_url
+from coop.events.display import event_when, event_where
 from coop.events.links import link_token
 from coop.events.models import Registration, RegistrationStatus
 from coop.mail import MailError, send_email
+from coop.urls import external_url
 
 
 def _manage_url(registration: Registration) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from coop.accounts.models import User
 from coop.events import services
 from coop.events.models import Event, Registration, Series, Status
+from coop.mail import normalise_email
 
 
 def _details(item: dict, title: str) -> services.EventDetails:
@@ -59,7 +60,7 @@ def load(session: Session, data: dict, today: dt.date) -> str:
         event = session.scalar(sa.select(Event).where(Event.slug == item["event"]))
         if event is None or services.registration_problem(event, member=True) is not None:
             continue
-        email = services.normalise_email(item["email"])
+        email = normalise_email(item["email"])
         exists = session.scalar(sa.select(Registration.id).where(
             Registration.event_id == event.id, Registration.email == email))
         if exists:

@@ -32,6 +32,7 @@ from coop.events.models import (
     Visibility,
     new_token,
 )
+from coop.mail import normalise_email
 
 LONDON = ZoneInfo("Europe/London")
 #: slugs that would clash with fixed URLs under /events/
@@ -475,10 +476,6 @@ def place_counts(session: Session, event_ids: Iterable[int]) -> dict[int, dict[s
 
 
 # --- registration ---------------------------------------------------------------------------
-
-
-def normalise_email(email: str) -> str:
-    return (email or "").strip().lower()
 
 
 def lock_event(session: Session, event: Event) -> None:

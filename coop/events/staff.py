@@ -14,10 +14,11 @@ from coop.access import access
 from coop.csvexport import csv_response
 from coop.events import notify, services
 from coop.events.display import event_when
-from coop.events.forms import EmptyForm, EventForm, MessageForm, SeriesEditForm, SeriesForm
+from coop.events.forms import EventForm, MessageForm, SeriesEditForm, SeriesForm
 from coop.events.models import Event, EventMessage, Registration, RegistrationStatus, Series
 from coop.extensions import db
 from coop.formatting import london_datetime
+from coop.forms import EmptyForm
 
 bp = Blueprint("events_staff", __name__, url_prefix="/staff/events")
 

@@ -25,10 +25,12 @@ from coop.access import access
 from coop.db import now_utc
 from coop.events import display, feeds, links, notify, services
 from coop.events.cache import listing_cache
-from coop.events.forms import EmptyForm, MemberRegistrationForm, RegistrationForm
+from coop.events.forms import MemberRegistrationForm, RegistrationForm
 from coop.events.models import Event, Registration, RegistrationStatus, Series
 from coop.extensions import db, limiter
 from coop.formatting import london_date
+from coop.forms import EmptyForm
+from coop.mail import normalise_email
 from coop.pagecache import anonymous_cache
 
 bp = Blueprint("events", __name__)
@@ -130,7 +132,7 @@ def _registration_for_user(event_ids: list[int]) -> dict[int, Registration]:
             Registration.event_id.in_(event_ids),
             Registration.status != RegistrationStatus.CANCELLED.value,
             sa.or_(Registration.user_id == current_user.id,
-                   Registration.email == services.normalise_email(current_user.email)),
+                   Registration.email == normalise_email(current_user.email)),
         )
     )
     return {r.event_id: r for r in rows}
@@ -315,7 +317,7 @@ def cancel_mine(registration_id: int):
     registration = db.session.get(Registration, registration_id)
     if registration is None or not (
         registration.user_id == current_user.id
-        or registration.email == services.normalise_email(current_user.email)
+        or registration.email == normalise_email(current_user.email)
     ):
         abort(404)
     if not EmptyForm().validate_on_submit():

@@ -11,11 +11,11 @@ from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from coop.access import access
-from coop.accounts.forms import EmptyForm
 from coop.csvexport import csv_response
 from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import LONDON, money
+from coop.forms import EmptyForm
 from coop.fund import services
 from coop.fund.forms import (
     BATCH_ROWS,

@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from coop.formatting import LONDON
+from coop.mail import normalise_email
 from coop.newsletter import services
 from coop.newsletter.models import Consent, Status, Subscriber, SubscriberTopic
 
@@ -17,7 +18,7 @@ def load(session: Session, data: dict, today: dt.date) -> str:
     added = 0
     noon = dt.datetime.combine(today, dt.time(12), tzinfo=LONDON).astimezone(dt.UTC)
     for item in data.get("subscribers", []):
-        email = services.normalise_email(item["email"])
+        email = normalise_email(item["email"])
         if services.get_by_email(session, email) is not None:
             continue
         status = Status(item.get("status", "pending"))

@@ -13,13 +13,14 @@ import secrets
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, render_template, url_for
+from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
 from coop.db import now_utc
-from coop.mail import MailError, send_email
+from coop.mail import MailError, normalise_email, send_email
 from coop.newsletter.models import Consent, Status, Subscriber, SubscriberTopic
+from coop.urls import external_url
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,6 @@ class InvalidToken(NewsletterError):
 class ExpiredToken(NewsletterError):
     def __init__(self):
         super().__init__("This confirmation link has expired.")
-
-
-def normalise_email(email: str) -> str:
-    return (email or "").strip().lower()
 
 
 def hash_token(token: str) -> str:
@@ -216,14 +213,6 @@ def issue_confirm_token(session: Session, subscriber: Subscriber, now: dt.dateti
     subscriber.confirm_sent_at = now
     session.flush()
     return token
-
-
-def external_url(endpoint: str, **values) -> str:
-    """An absolute URL for an email: from the request, or from BASE_URL outside one (CLI)."""
-    if has_request_context():
-        return url_for(endpoint, _external=True, **values)
-    with current_app.test_request_context(base_url=current_app.config["BASE_URL"]):
-        return url_for(endpoint, _external=True, **values)
 
 
 def _serializer() -> URLSafeSerializer:

@@ -17,8 +17,9 @@ from flask import (
 from flask_login import current_user
 
 from coop.access import access
-from coop.accounts.forms import EmptyForm
 from coop.extensions import db, limiter
+from coop.forms import EmptyForm
+from coop.mail import normalise_email
 from coop.newsletter import services
 from coop.newsletter.forms import AccountTopicsForm, SignupForm, TopicsForm
 from coop.newsletter.models import Status
@@ -33,7 +34,7 @@ SOURCES = {"footer": "footer", "page": "newsletter-page"}
 
 def _address_key() -> str:
     """Rate-limit key: the normalised address typed, so one inbox can't be flooded."""
-    return "newsletter:" + services.normalise_email(request.form.get("email", ""))[:254]
+    return "newsletter:" + normalise_email(request.form.get("email", ""))[:254]
 
 
 def _address_limit() -> str:

@@ -8,9 +8,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 
 from coop.access import access
-from coop.accounts.forms import EmptyForm
 from coop.db import now_utc
 from coop.extensions import db
+from coop.forms import EmptyForm
 from coop.notices import services
 from coop.notices.forms import NoticeForm
 from coop.notices.models import Notice

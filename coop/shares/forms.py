@@ -250,6 +250,3 @@ class EraseForm(FlaskForm):
     )
     submit = SubmitField("Erase personal data")
 
-
-class EmptyForm(FlaskForm):
-    """Gives POST-only buttons their CSRF token."""

@@ -9,8 +9,9 @@ from coop.access import access
 from coop.csvexport import csv_response
 from coop.extensions import db
 from coop.formatting import LONDON, money_input
+from coop.forms import EmptyForm
 from coop.shares import services
-from coop.shares.forms import EmptyForm, EraseForm, InboxFilterForm, NoteForm, StatusForm
+from coop.shares.forms import EraseForm, InboxFilterForm, NoteForm, StatusForm
 from coop.shares.mail import send_acknowledgement
 from coop.shares.models import Enquiry
 

@@ -13,7 +13,7 @@ from coop.accounts.models import User
 from coop.audit import AuditEvent
 from tests.conftest import PASSWORD, login
 
-LINK = re.compile(r"http://localhost(/account/email/confirm/\S+)")
+LINK = re.compile(r"http://127.0.0.1:5000(/account/email/confirm/\S+)")
 NEWSLETTER_CONFIRM = re.compile(r"/newsletter/confirm/([A-Za-z0-9_\-]+)")
 
 

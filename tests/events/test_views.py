@@ -34,7 +34,7 @@ def link_token(app, registration) -> str:
 
 def cancel_link(message) -> str:
     text = message.get_content()
-    return re.search(r"See or cancel this registration: http://localhost(\S+)", text)[1]
+    return re.search(r"See or cancel this registration: http://127.0.0.1:5000(\S+)", text)[1]
 
 
 # --- listings ------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def migrated(url: str) -> str:
 
     app = create_app({"COOP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
-        upgrade(revision="heads")
+        upgrade(revision="head")
         db.engine.dispose()
     return url
 

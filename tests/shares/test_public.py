@@ -73,7 +73,7 @@ def test_share_enquiry_is_saved_acknowledged_and_thanked(app, client, outbox):
     body = message.get_content()
     assert enquiry.reference in body and "£250 (250 shares at £1 each)" in body
     assert "Dear Zoë Ó Súilleabháin" in body
-    assert "http://localhost/privacy" in body
+    assert "http://127.0.0.1:5000/privacy" in body
 
 
 def test_supporter_pledge(app, client, outbox):

@@ -14,7 +14,7 @@ import coop.db
 # revision identifiers, used by Alembic.
 revision = '0002'
 down_revision = '0001'
-branch_labels = ('fund',)
+branch_labels = None
 depends_on = None
 
 

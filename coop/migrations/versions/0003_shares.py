@@ -1,7 +1,7 @@
 """shares
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-22 09:07:04.683268
 
 """
@@ -13,8 +13,8 @@ import coop.db
 
 # revision identifiers, used by Alembic.
 revision = '0003'
-down_revision = '0001'
-branch_labels = ('shares',)
+down_revision = '0002'
+branch_labels = None
 depends_on = None
 
 

@@ -1,7 +1,7 @@
 """events
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-22 08:04:03.029935
 
 """
@@ -13,8 +13,8 @@ import coop.db
 
 # revision identifiers, used by Alembic.
 revision = '0004'
-down_revision = '0001'
-branch_labels = ('events',)
+down_revision = '0003'
+branch_labels = None
 depends_on = None
 
 

@@ -1,7 +1,7 @@
 """api
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0006
 Create Date: 2026-11-22 08:00:55.910480
 
 """
@@ -13,8 +13,8 @@ import coop.db
 
 # revision identifiers, used by Alembic.
 revision = '0007'
-down_revision = '0001'
-branch_labels = ('api',)
+down_revision = '0006'
+branch_labels = None
 depends_on = None
 
 

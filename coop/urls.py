@@ -1,0 +1,25 @@
+"""Absolute links for anything that leaves the site (emails, feeds, embeds, calendars).
+
+They are always built from ``BASE_URL`` (``COOP_BASE_URL``), never from the request: a
+``Host`` or ``X-Forwarded-Host`` header must not be able to redirect a link in an email.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app
+
+
+def external_url(endpoint: str, **values) -> str:
+    """``url_for(endpoint, **values)`` as an absolute URL on ``BASE_URL``."""
+    parts = urlsplit(current_app.config["BASE_URL"])
+    adapter = current_app.url_map.bind(
+        parts.netloc, url_scheme=parts.scheme or "https", script_name=parts.path or "/"
+    )
+    return adapter.build(endpoint, values, force_external=True)
+
+
+def site_host() -> str:
+    """The host in calendar UIDs and Atom ids: fixed by ``BASE_URL``, not by the request."""
+    return urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
