@@ -6,6 +6,7 @@ import datetime as dt
 import secrets
 import smtplib
 import ssl
+from email.errors import NonASCIILocalPartDefect
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -19,7 +20,8 @@ def normalise_email(email: str) -> str:
 
 
 class MailError(Exception):
-    """The message could not be handed to the mail server (or written to the outbox)."""
+    """The message could not be built (a header with a line break, an address that isn't
+    one) or handed to the mail server (or written to the outbox)."""
 
 
 def build_message(
@@ -31,9 +33,23 @@ def build_message(
     headers: dict[str, str] | None = None,
     sender: str | None = None,
 ) -> EmailMessage:
+    """The message, or :class:`MailError` if a header or the body can't be put in one (a
+    line break in a subject, a malformed address): never a bare ``ValueError`` to the view."""
+    try:
+        return _build(to, subject, text, html=html, headers=headers, sender=sender)
+    except (ValueError, TypeError, IndexError, LookupError) as err:
+        raise MailError(f"the message could not be built: {err}") from err
+
+
+def _build(to, subject, text, *, html, headers, sender) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender or current_app.config["MAIL_DEFAULT_SENDER"]
     msg["To"] = to
+    recipients = msg["To"]
+    defects = [d for d in recipients.defects if not isinstance(d, NonASCIILocalPartDefect)]
+    if defects or not recipients.addresses or not all(
+            a.username and a.domain for a in recipients.addresses):
+        raise ValueError(f"{to!r} is not an email address")
     msg["Subject"] = subject
     msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
     msg["Message-ID"] = make_msgid(domain="coop.local")
@@ -51,14 +67,18 @@ def send_email(to: str, subject: str, text: str, **kwargs) -> EmailMessage:
     Callers save their own records first and treat a failure as a flag for staff,
     never as a reason to lose what the reader sent.
     """
-    msg = build_message(to, subject, text, **kwargs)
+    try:
+        msg = build_message(to, subject, text, **kwargs)
+    except MailError as err:
+        current_app.logger.warning("mail to %r not built: %s", to, err)
+        raise
     config = current_app.config
     try:
         if config.get("MAIL_SERVER"):
             _send_smtp(msg, config)
         else:
             _write_outbox(msg, Path(config["MAIL_OUTBOX"]))
-    except (OSError, smtplib.SMTPException) as err:
+    except (OSError, smtplib.SMTPException, ValueError, UnicodeError) as err:
         current_app.logger.warning("mail to %s failed: %s", to, err)
         raise MailError(str(err)) from err
     return msg

@@ -32,9 +32,11 @@ from coop.events.services import (
     MAX_SERIES_COUNT,
     RESERVED_SLUGS,
     SLUG_RE,
+    DateOutOfRange,
     EventDetails,
     Repeat,
     TimeError,
+    check_series_dates,
     london_to_utc,
     parse_tags,
 )
@@ -230,7 +232,13 @@ class SeriesForm(DetailsMixin, CoopForm):
         ok = super().validate(extra_validators)
         if not ok:
             return False
-        for day in series_dates(self.first_date.data, self.repeat.data, self.count.data):
+        dates = series_dates(self.first_date.data, self.repeat.data, self.count.data)
+        try:
+            check_series_dates(dates)
+        except DateOutOfRange as err:
+            self.first_date.errors = [*self.first_date.errors, str(err)]
+            return False
+        for day in dates:
             try:
                 london_to_utc(day, self.start_time.data)
             except TimeError as err:

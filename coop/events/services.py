@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from coop import audit
+from coop import audit, limits
 from coop.db import now_utc
 from coop.events.models import (
     SLUG_LENGTH,
@@ -50,6 +50,10 @@ class TimeError(EventError):
 
 class SlugTaken(EventError):
     pass
+
+
+class DateOutOfRange(EventError):
+    """A date outside ``coop.limits``' range (the form says so next to the date)."""
 
 
 class RegistrationClosed(EventError):
@@ -228,8 +232,21 @@ def _apply(event: Event, details: EventDetails) -> bool:
 
 
 def _check_times(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
+    for value, what in ((starts_at, "The date"), (ends_at, "The end date")):
+        problem = limits.date_problem(to_london(value).date(), what)
+        if problem:
+            raise DateOutOfRange(problem)
     if ends_at <= starts_at:
         raise EventError("The end must be after the start.")
+
+
+def check_series_dates(dates: Sequence[dt.date]) -> None:
+    """:raise DateOutOfRange: when the series would run outside ``coop.limits``' range."""
+    for day in (dates[0], dates[-1]) if dates else ():
+        if not limits.date_in_range(day):
+            raise DateOutOfRange(
+                f"The sessions would run to {day.day} {day:%B} {day.year}: every session "
+                f"must be {limits.DATE_RANGE_TEXT}. Choose an earlier date or fewer sessions.")
 
 
 def create_event(session: Session, details: EventDetails, starts_at: dt.datetime,
@@ -314,6 +331,7 @@ def create_series(session: Session, *, title: str, summary: str, description: st
     if duration <= dt.timedelta(0):
         raise EventError("The duration must be more than zero.")
     dates = series_dates(first_date, repeat, count)
+    check_series_dates(dates)
     starts = [london_to_utc(day, start_time) for day in dates]  # a gap date is refused
     if slug:
         if not SLUG_RE.match(slug) or _slug_exists(session, Series, slug, None):

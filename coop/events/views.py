@@ -30,6 +30,7 @@ from coop.events.models import Event, Registration, RegistrationStatus, Series
 from coop.extensions import db, limiter
 from coop.formatting import london_date
 from coop.forms import EmptyForm
+from coop.limits import current_page
 from coop.mail import normalise_email
 from coop.pagecache import anonymous_cache
 
@@ -77,7 +78,7 @@ def _listing(past: bool) -> str:
     """The rendered listing below the heading, from the per-process cache when fresh."""
     tag = (request.args.get("tag") or "").strip().lower()[:40] or None
     mode = request.args.get("mode") if request.args.get("mode") in MODES else None
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = current_page()
     member = _member()
     key = ("past" if past else "upcoming", member, tag, mode, page,
            current_app.config["EVENTS_PER_PAGE"], request.script_root)
