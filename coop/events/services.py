@@ -61,7 +61,14 @@ class RegistrationClosed(EventError):
 
 
 class AlreadyRegistered(EventError):
-    pass
+    """This email already has a place or is waiting; ``.registration`` is that one.
+
+    Public views must not say so to whoever typed the address (that would tell anyone who
+    attends): they answer as for a new registration and email the address's owner."""
+
+    def __init__(self, message: str, registration: Registration | None = None):
+        super().__init__(message)
+        self.registration = registration
 
 
 class CapacityError(EventError):
@@ -559,11 +566,11 @@ def register(session: Session, event: Event, *, name: str, email: str, user=None
         where = "on the waiting list" if existing.status == RegistrationStatus.WAITING else \
             "registered"
         raise AlreadyRegistered(
-            f"{email} is already {where} for “{event.title}”. Use the link in your "
-            "confirmation email to see or cancel it."
+            f"You're already {where} for “{event.title}”. Use the link in your "
+            "confirmation email to see or cancel it.", existing
         )
-    full = event.capacity is not None and count_registered(session, event.id) >= event.capacity
-    status = RegistrationStatus.WAITING if full else RegistrationStatus.REGISTERED
+    status = RegistrationStatus.WAITING if is_full(session, event) else \
+        RegistrationStatus.REGISTERED
     if existing is None:
         registration = Registration(event=event, email=email, name=name, status=status.value,
                                     queued_at=now, created_at=now)
@@ -581,43 +588,47 @@ def register(session: Session, event: Event, *, name: str, email: str, user=None
     return registration
 
 
+def is_full(session: Session, event: Event) -> bool:
+    """Whether a registration now would go on the waiting list."""
+    return event.capacity is not None and count_registered(session, event.id) >= event.capacity
+
+
 @dataclasses.dataclass
 class SeriesResult:
     created: list[Registration]
     skipped: list[tuple[Event, str]]
+    #: sessions this email was already registered (or waiting) for
+    existing: list[Registration] = dataclasses.field(default_factory=list)
 
 
 def register_series(session: Session, series: Series, *, name: str, email: str, user=None,
                     now: dt.datetime | None = None) -> SeriesResult:
-    """Register for every session still open; sessions already registered or closed are
-    listed in ``skipped`` with the reason.
+    """Register for every session still open; closed sessions are listed in ``skipped`` with
+    the reason, sessions this email already has in ``existing``.
 
-    :raise RegistrationClosed: when no session could be registered for.
+    :raise RegistrationClosed: when no session could be registered for (nor was already).
     """
     now = now or now_utc()
     member = user is not None
-    created, skipped = [], []
+    created, skipped, existing = [], [], []
     sessions = series_sessions(session, series, member=member)
     for event in sorted(sessions, key=lambda e: e.id):  # one lock order: no deadlocks
         if event.has_ended(now):
             continue
         try:
             created.append(register(session, event, name=name, email=email, user=user, now=now))
-        except AlreadyRegistered:
-            skipped.append((event, "already registered"))
+        except AlreadyRegistered as err:
+            existing.append(err.registration)
         except EventError as err:
             skipped.append((event, str(err)))
-    if not created:
-        if skipped and all(reason == "already registered" for _event, reason in skipped):
-            raise AlreadyRegistered(
-                f"{normalise_email(email)} is already registered for every session of "
-                "this series that is still to come.")
+    if not created and not existing:
         reasons = {reason for _event, reason in skipped}
         if len(reasons) == 1:
             raise RegistrationClosed(reasons.pop())
         raise RegistrationClosed("None of this series' sessions is open for registration.")
     created.sort(key=lambda r: r.event.starts_at)
-    return SeriesResult(created, skipped)
+    existing.sort(key=lambda r: r.event.starts_at)
+    return SeriesResult(created, skipped, existing)
 
 
 def waiting_list(session: Session, event_id: int) -> list[Registration]:
