@@ -216,11 +216,19 @@ class EventDetails:
     def check(self) -> None:
         if self.status not in set(Status) or self.visibility not in set(Visibility):
             raise EventError("Unknown status or visibility.")
+        for name in ONE_LINE_DETAILS:
+            if limits.has_control_characters(getattr(self, name)):
+                raise EventError(f"The {name.replace('_', ' ')}: "
+                                 f"{limits.SINGLE_LINE_MESSAGE[0].lower()}"
+                                 f"{limits.SINGLE_LINE_MESSAGE[1:]}")
         if self.capacity is not None and self.capacity < 1:
             raise CapacityError("Capacity must be at least 1, or empty for no limit.")
 
 
 _DETAIL_FIELDS = [f.name for f in dataclasses.fields(EventDetails) if f.name != "tags"]
+#: what goes into email subjects, calendar lines and feeds: never a line break
+ONE_LINE_DETAILS = ("title", "summary", "joining_url", "venue", "address", "details_url",
+                    "presenters", "partner")
 
 
 def _apply(event: Event, details: EventDetails) -> bool:
