@@ -28,6 +28,7 @@ from wtforms.fields import (
     PasswordField,
     StringField,
     TextAreaField,
+    TimeField,
 )
 from wtforms.meta import DefaultMeta
 from wtforms.validators import StopValidation
@@ -68,7 +69,7 @@ def shared_checks(field) -> list:
     """The checks :class:`CoopMeta` puts in front of this field's own validators."""
     if isinstance(field, StringField) and not isinstance(field, _MULTI_LINE):
         return [SINGLE_LINE]
-    if isinstance(field, _DATES):
+    if isinstance(field, _DATES) and not isinstance(field, TimeField):
         return [DATE_IN_RANGE]
     return []
 
