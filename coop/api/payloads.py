@@ -15,7 +15,7 @@ from coop.limits import CONTROL_CHARACTERS
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CONTROL_RE = CONTROL_CHARACTERS
 #: longer integers are refused before Python converts them (over 4,300 digits it raises)
-MAX_INT_DIGITS = 30
+MAX_INT_DIGITS = 1000
 
 ENTRY_FIELDS = ("amount_pence", "received_on", "source", "campaign", "donor_name",
                 "donor_town", "may_thank")
