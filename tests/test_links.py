@@ -220,3 +220,18 @@ def test_feeds_calendars_and_event_data(make_app, make_event, settings, attack):
         assert EVIL not in body, path
         if path != "/events":
             assert f"{BASE}/events/{event.slug}" in body.replace("\r\n ", ""), path
+
+
+def test_production_from_the_environment_refuses_32_times_a(monkeypatch, database_url):
+    """``COOP_ENV=production SECRET_KEY=aaaa…a`` (32 × "a") must not start."""
+    monkeypatch.delenv("COOP_SECRET_KEY", raising=False)
+    monkeypatch.setenv("COOP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "a" * 32)
+    monkeypatch.setenv("COOP_BASE_URL", "https://coop.example.org")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    with pytest.raises(ConfigError, match="one 1-character pattern repeated.*token_urlsafe"):
+        create_app()
+    monkeypatch.setenv("SECRET_KEY", PRODUCTION["SECRET_KEY"])
+    monkeypatch.delenv("COOP_BASE_URL")
+    with pytest.raises(ConfigError, match="COOP_BASE_URL must be set"):
+        create_app()
