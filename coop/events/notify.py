@@ -103,11 +103,10 @@ def message(registrations: Sequence[Registration], subject: str, body: str
     return failed
 
 
-def already_registered(registrations: Sequence[Registration]) -> list[Registration]:
-    """To the owner of an address someone registered again (maybe not the owner): their
-    registration is unchanged, with its link. The page said only what it says to anyone."""
-    if not registrations:
-        return []
+def already_registered_email(registrations: Sequence[Registration]) -> tuple[str, str, str]:
+    """(to, subject, text) of the reminder to the owner of an address someone registered
+    again (maybe not the owner): their registration is unchanged, with its link. Uses the
+    stored name, never what was typed."""
     first = registrations[0]
     what = first.event.series.title if len(registrations) > 1 and first.event.series \
         else first.event.title
@@ -118,6 +117,15 @@ def already_registered(registrations: Sequence[Registration]) -> list[Registrati
         body += [*_event_lines(registration), _status_line(registration), ""]
     body.append("If that wasn't you, you can ignore this email: your registration stays as "
                 "it is.")
-    text = "\n".join(body) + _signature()
-    return [] if _send(first, f"You're already registered: {what}", text) else \
-        list(registrations)
+    return first.email, f"You're already registered: {what}", "\n".join(body) + _signature()
+
+
+def already_registered(registrations: Sequence[Registration]) -> list[Registration]:
+    """Send :func:`already_registered_email`; the registrations if it failed.
+
+    Sent like the confirmation (after the commit, failure reported the same way), so that
+    even with the mail server down the page can't tell the two cases apart."""
+    if not registrations:
+        return []
+    _to, subject, text = already_registered_email(registrations)
+    return [] if _send(registrations[0], subject, text) else list(registrations)
