@@ -6,9 +6,10 @@ import datetime as dt
 import secrets
 import smtplib
 import ssl
+from email import policy
 from email.errors import NonASCIILocalPartDefect
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 
 from flask import current_app
@@ -35,30 +36,36 @@ def build_message(
 ) -> EmailMessage:
     """The message, or :class:`MailError` if a header or the body can't be put in one (a
     line break in a subject, a malformed address): never a bare ``ValueError`` to the view."""
-    try:
-        return _build(to, subject, text, html=html, headers=headers, sender=sender)
-    except (ValueError, TypeError, IndexError, LookupError) as err:
-        raise MailError(f"the message could not be built: {err}") from err
-
-
-def _build(to, subject, text, *, html, headers, sender) -> EmailMessage:
     msg = EmailMessage()
-    msg["From"] = sender or current_app.config["MAIL_DEFAULT_SENDER"]
-    msg["To"] = to
-    recipients = msg["To"]
-    defects = [d for d in recipients.defects if not isinstance(d, NonASCIILocalPartDefect)]
-    if defects or not recipients.addresses or not all(
-            a.username and a.domain for a in recipients.addresses):
-        raise ValueError(f"{to!r} is not an email address")
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    msg["Message-ID"] = make_msgid(domain="coop.local")
-    for name, value in (headers or {}).items():
-        msg[name] = value
-    msg.set_content(text)
-    if html:
-        msg.add_alternative(html, subtype="html")
+    try:
+        msg["From"] = sender or current_app.config["MAIL_DEFAULT_SENDER"]
+        msg["To"] = to
+        _check_recipients(msg["To"], to)
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+        msg["Message-ID"] = make_msgid(domain=_message_id_domain())
+        for name, value in (headers or {}).items():
+            msg[name] = value
+        msg.set_content(text)
+        if html:
+            msg.add_alternative(html, subtype="html")
+    except (ValueError, TypeError, IndexError, UnicodeError) as err:
+        raise MailError(f"the message could not be built: {err}") from err
     return msg
+
+
+def _check_recipients(header, to: str) -> None:
+    """Every recipient a real address (a non-ASCII local part is allowed: SMTPUTF8)."""
+    defects = [d for d in header.defects if not isinstance(d, NonASCIILocalPartDefect)]
+    if defects or not header.addresses or not all(
+            a.username and a.domain for a in header.addresses):
+        raise ValueError(f"{to!r} is not an email address")
+
+
+def _message_id_domain() -> str:
+    from coop.urls import site_host
+
+    return site_host()
 
 
 def send_email(to: str, subject: str, text: str, **kwargs) -> EmailMessage:
@@ -67,24 +74,37 @@ def send_email(to: str, subject: str, text: str, **kwargs) -> EmailMessage:
     Callers save their own records first and treat a failure as a flag for staff,
     never as a reason to lose what the reader sent.
     """
+    msg = build_message(to, subject, text, **kwargs)
     try:
-        msg = build_message(to, subject, text, **kwargs)
-    except MailError as err:
-        current_app.logger.warning("mail to %r not built: %s", to, err)
-        raise
-    config = current_app.config
-    try:
-        if config.get("MAIL_SERVER"):
-            _send_smtp(msg, config)
-        else:
-            _write_outbox(msg, Path(config["MAIL_OUTBOX"]))
-    except (OSError, smtplib.SMTPException, ValueError, UnicodeError) as err:
-        current_app.logger.warning("mail to %s failed: %s", to, err)
-        raise MailError(str(err)) from err
+        raw = msg.as_bytes(policy=policy.SMTP)
+    except (ValueError, TypeError, UnicodeError) as err:
+        raise MailError(f"the message could not be built: {err}") from err
+    transmit(raw, [to])
     return msg
 
 
-def _send_smtp(msg: EmailMessage, config) -> None:
+def transmit(raw: bytes, to: list[str]) -> None:
+    """Hand one finished message to the mail server (or the development folder).
+
+    Every failure, whatever its cause, is raised as :class:`MailError`.
+    """
+    config = current_app.config
+    try:
+        if config.get("MAIL_SERVER"):
+            _send_smtp(raw, to, config)
+        else:
+            _write_outbox(raw, Path(config["MAIL_OUTBOX"]))
+    except (OSError, smtplib.SMTPException, ValueError, UnicodeError) as err:
+        current_app.logger.warning("mail to %s failed: %s", ", ".join(to), err)
+        raise MailError(str(err) or err.__class__.__name__) from err
+
+
+def _envelope_sender(config) -> str:
+    addresses = [addr for _, addr in getaddresses([config["MAIL_DEFAULT_SENDER"]]) if addr]
+    return addresses[0] if addresses else ""
+
+
+def _send_smtp(raw: bytes, to: list[str], config) -> None:
     host, port, timeout = config["MAIL_SERVER"], int(config["MAIL_PORT"]), config["MAIL_TIMEOUT"]
     if config.get("MAIL_USE_SSL"):
         smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
@@ -95,19 +115,19 @@ def _send_smtp(msg: EmailMessage, config) -> None:
             smtp.starttls(context=ssl.create_default_context())
         if config.get("MAIL_USERNAME"):
             smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
-        smtp.send_message(msg)
+        smtp.sendmail(_envelope_sender(config), to, raw)
 
 
-def _write_outbox(msg: EmailMessage, folder: Path) -> None:
+def _write_outbox(raw: bytes, folder: Path) -> None:
+    """Development mail: one ``.eml`` file a message, exactly the bytes of the wire (CRLF)."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     path = folder / f"{stamp}-{secrets.token_hex(4)}.eml"
-    path.write_bytes(bytes(msg))
+    path.write_bytes(raw)
 
 
 def outbox_messages(folder: str | Path) -> list[EmailMessage]:
     """Messages in a development outbox, oldest first (used by tests and the demo)."""
-    from email import policy
     from email.parser import BytesParser
 
     parser = BytesParser(policy=policy.default)
