@@ -1,7 +1,6 @@
 """Named extension points that let features add to shared pages without editing them.
 
-- ``home_sections(session) -> dict | None``: a panel on ``/`` (``template`` plus context;
-  ``stylesheets``, a list of files in ``coop/static/``, are linked in the page's head)
+- ``home_sections(session) -> dict | None``: a panel on ``/`` (``template`` plus context)
 - ``account_sections(session, user) -> dict | None``: a section of ``/account``
 - ``data_export(session, user) -> (key, data)``: part of "download my data"
 - ``account_deletion(session, user) -> None``: anonymise what a deleted account leaves
