@@ -93,9 +93,9 @@ def invalidate() -> None:
 def _note_write(conn, _cursor, statement, _parameters, context, _executemany):
     if conn.info.get(_WROTE):
         return
-    if context is not None and (context.isinsert or context.isupdate or context.isdelete):
-        conn.info[_WROTE] = True
-    elif statement.lstrip()[:7].upper().startswith(_WRITES):
+    orm_write = context is not None and (context.isinsert or context.isupdate
+                                         or context.isdelete)
+    if orm_write or statement.lstrip()[:7].upper().startswith(_WRITES):
         conn.info[_WROTE] = True
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import tomllib
 from pathlib import Path
@@ -65,13 +64,13 @@ def seed_command(today) -> None:
     """Load the demo data from seeds/ (safe to run again: nothing is added twice)."""
     from coop.accounts import seed as accounts_seed
     from coop.events import seed as events_seed
-    from coop.formatting import LONDON
     from coop.fund import seed as fund_seed
     from coop.newsletter import seed as newsletter_seed
     from coop.notices import seed as notices_seed
     from coop.shares import seed as shares_seed
+    from coop.timeutil import london_today
 
-    day = today.date() if today else dt.datetime.now(LONDON).date()
+    day = today.date() if today else london_today()
     seeds = (("accounts", accounts_seed), ("fund", fund_seed), ("shares", shares_seed),
              ("events", events_seed), ("newsletter", newsletter_seed),
              ("notices", notices_seed))

@@ -32,6 +32,15 @@ def is_safe_next(target: str | None) -> bool:
     return parts.scheme == "" and parts.netloc == ""
 
 
+def same_origin_request() -> bool:
+    """False for a request a browser says came from another site (``Sec-Fetch-Site`` or
+    ``Origin``); True when it came from this site, or from a client that sends neither."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    return origin is None or urlsplit(origin).netloc == request.host
+
+
 def frameable(view):
     """Mark a view as one that other sites may put in an iframe (see ``FUND_WIDGET_ORIGINS``)."""
 

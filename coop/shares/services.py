@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from coop import audit
 from coop.db import now_utc
-from coop.formatting import LONDON
 from coop.shares.countries import UK, country_name
 from coop.shares.models import (
     ADDRESS_MAX,
@@ -35,6 +34,7 @@ from coop.shares.models import (
     Status,
     StatusChange,
 )
+from coop.timeutil import london_midnight
 
 
 class EnquiryError(Exception):
@@ -281,10 +281,6 @@ class InboxFilter:
     email_failed: bool = False
 
 
-def _london_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=LONDON).astimezone(dt.UTC)
-
-
 def inbox_statement(filters: InboxFilter) -> sa.Select:
     """The staff inbox, newest first; dates are whole days in London, both ends included."""
     stmt = sa.select(Enquiry).order_by(Enquiry.created_at.desc(), Enquiry.id.desc())
@@ -293,9 +289,9 @@ def inbox_statement(filters: InboxFilter) -> sa.Select:
     if filters.status in {s.value for s in Status}:
         stmt = stmt.where(Enquiry.status == filters.status)
     if filters.date_from:
-        stmt = stmt.where(Enquiry.created_at >= _london_midnight(filters.date_from))
+        stmt = stmt.where(Enquiry.created_at >= london_midnight(filters.date_from))
     if filters.date_to:
-        end = _london_midnight(filters.date_to + dt.timedelta(days=1))
+        end = london_midnight(filters.date_to + dt.timedelta(days=1))
         stmt = stmt.where(Enquiry.created_at < end)
     if filters.email_failed:
         stmt = stmt.where(Enquiry.email_failed.is_(True))
