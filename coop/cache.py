@@ -52,7 +52,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import sqlalchemy as sa
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
@@ -214,10 +214,14 @@ def cached(params: Iterable[str] = ()):
             response = current_app.make_response(view(*args, **kwargs))
             if request.method not in ("GET", "HEAD") or response.status_code != 200:
                 return response
-            response.vary.add("Cookie")
-            if not request.cookies and "Authorization" not in request.headers:
+            # A sessionless answer (the embeds, the JSON: coop.security.sessionless) is the
+            # same for everyone; any other (the header's "Log in") is public only for readers
+            # without cookies, and Flask adds "Vary: Cookie" to it.
+            anonymous = not request.cookies and "Authorization" not in request.headers
+            if anonymous or g.get("sessionless"):
                 seconds = current_app.extensions["coop.cache"].seconds
                 response.headers["Cache-Control"] = public_cache_control(seconds)
+            if anonymous:
                 request.environ[KEEP] = True
             if not response.is_streamed:
                 response.add_etag()

@@ -8,6 +8,7 @@ from functools import wraps
 from urllib.parse import unquote, urlsplit
 
 from flask import Flask, abort, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
 
@@ -50,6 +51,31 @@ def frameable(view):
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def sessionless(view):
+    """Mark a view whose answer is the same whoever asks (the fund's embeds and JSON): the
+    session is neither saved nor varied on, so there is no ``Set-Cookie`` and no
+    ``Vary: Cookie``, and caches in front may share it. The view must not use the session
+    (nor ``current_user``)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.sessionless = True
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a :func:`sessionless` view's response is
+    left alone (Flask-Login's after-request hook touches the session on every request, which
+    would otherwise add ``Vary: Cookie`` to everything)."""
+
+    def save_session(self, app, session, response) -> None:
+        if g.get("sessionless"):
+            return
+        super().save_session(app, session, response)
 
 
 def csp_nonce() -> str:
@@ -106,6 +132,7 @@ def refuse_nul_characters() -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.before_request(lambda: refuse_oversized_body(app))
     app.before_request(refuse_nul_characters)
@@ -136,7 +163,8 @@ def init_app(app: Flask) -> None:
         if app.config["COOP_ENV"] == "production":
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         # Pages for a logged-in person must not be kept by browsers or proxies.
-        if g.get("_login_user") is not None and current_user.is_authenticated:
+        if (not g.get("sessionless") and g.get("_login_user") is not None
+                and current_user.is_authenticated):
             response.headers["Cache-Control"] = "no-store"
             response.vary.add("Cookie")
         return response

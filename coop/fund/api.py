@@ -10,12 +10,14 @@ from coop.db import now_utc
 from coop.extensions import db
 from coop.fund import services
 from coop.fund.views import current_or_404
+from coop.security import sessionless
 
 bp = Blueprint("fund_api", __name__, url_prefix="/api/fund")
 
 
 @bp.route("")
 @access("public")
+@sessionless
 @cached()
 def current():
     now = now_utc()
@@ -24,6 +26,7 @@ def current():
 
 @bp.route("/<slug>")
 @access("public")
+@sessionless
 @cached()
 def campaign(slug: str):
     now = now_utc()

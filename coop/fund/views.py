@@ -17,7 +17,7 @@ from coop.db import now_utc
 from coop.extensions import db
 from coop.fund import chart, services
 from coop.fund.figures import CampaignFigures
-from coop.security import frameable
+from coop.security import frameable, sessionless
 from coop.timeutil import london_today
 
 bp = Blueprint("fund", __name__)
@@ -82,6 +82,7 @@ def archive():
 @bp.route("/fund/widget")
 @access("public")
 @frameable
+@sessionless
 @cached()
 def widget():
     """A minimal panel for article pages to put in an iframe. Read-only; sets no cookie.
@@ -94,6 +95,7 @@ def widget():
 
 @bp.route("/fund/badge.svg")
 @access("public")
+@sessionless
 @cached()
 def badge():
     """A small SVG progress badge with its text, for an ``<img>``."""
