@@ -12,8 +12,13 @@ from coop.extensions import db as _db
 from coop.fund import services as fund
 from coop.fund.models import Campaign
 from tests.conftest import login
-from tests.events.conftest import make_event  # noqa: F401 - a fixture
-from tests.fund.conftest import campaign_id, london_today, make_campaign  # noqa: F401
+from tests.events import conftest as events_fixtures
+from tests.fund import conftest as fund_fixtures
+from tests.fund.conftest import london_today
+
+# the features' fixtures, used here too
+make_event = events_fixtures.make_event
+make_campaign, campaign_id = fund_fixtures.make_campaign, fund_fixtures.campaign_id
 
 PAGES = ("/", "/fund", "/events", "/events/past", "/fund/archive", "/fund/this-month",
          "/api/fund", "/api/fund/this-month", "/fund/widget", "/fund/badge.svg")
@@ -67,7 +72,8 @@ def test_anonymous_readers_get_the_same_bytes_from_the_cache(counted, url):
     assert not_modified.status_code == 304 and not_modified.data == b""
     assert not_modified.headers["ETag"] == first.headers["ETag"]
     assert "Content-Security-Policy" in not_modified.headers
-    weak = counted.test_client().get(url, headers={"If-None-Match": f'"x", W/{first.headers["ETag"]}'})
+    weak = counted.test_client().get(
+        url, headers={"If-None-Match": f'"x", W/{first.headers["ETag"]}'})
     assert weak.status_code == 304
     assert counted.calls == [url]
 
