@@ -200,13 +200,16 @@ def public_cache_control(seconds: float) -> str:
     return f"public, max-age={whole}, s-maxage={whole}"
 
 
-def cached(params: Iterable[str] = ()):
+def cached(params: Iterable[str] = (), headers: Iterable[str] = ()):
     """Let the response cache keep this view's answers to anonymous readers.
 
     ``params`` are the query parameters the answer depends on; any others are ignored, so the
-    view must not read them (nor use ``request.full_path`` and the like).
+    view must not read them (nor use ``request.full_path`` and the like). ``headers`` are
+    request headers it depends on (e.g. ``Origin`` for CORS with a list of sites); they are
+    added to ``Vary``.
     """
     names = tuple(params)
+    header_names = tuple(headers)
 
     def decorator(view):
         @wraps(view)
@@ -214,6 +217,8 @@ def cached(params: Iterable[str] = ()):
             response = current_app.make_response(view(*args, **kwargs))
             if request.method not in ("GET", "HEAD") or response.status_code != 200:
                 return response
+            for name in header_names:
+                response.vary.add(name)
             # A sessionless answer (the embeds, the JSON: coop.security.sessionless) is the
             # same for everyone; any other (the header's "Log in") is public only for readers
             # without cookies, and Flask adds "Vary: Cookie" to it.
@@ -229,6 +234,8 @@ def cached(params: Iterable[str] = ()):
             return response
 
         wrapped.cache_params = names
+        wrapped.cache_headers = tuple("HTTP_" + h.upper().replace("-", "_")
+                                      for h in header_names)
         return wrapped
 
     return decorator
@@ -260,28 +267,34 @@ class ResponseCache:
         self.store = store
         self._adapter = None
 
-    def _params(self, path: str) -> tuple[str, ...] | None:
-        """The parameters the view at ``path`` declared, or None when it keeps nothing."""
+    def _declared(self, path: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """The parameters and headers the view at ``path`` declared, or None when it keeps
+        nothing."""
         if self._adapter is None:
             self._adapter = self.app.url_map.bind("localhost")
         try:
             endpoint, _args = self._adapter.match(path, "GET")
         except (HTTPException, RequestRedirect):
             return None
-        return getattr(self.app.view_functions.get(endpoint), "cache_params", None)
+        view = self.app.view_functions.get(endpoint)
+        params = getattr(view, "cache_params", None)
+        return None if params is None else (params, view.cache_headers)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if (environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" in environ
                 or "HTTP_AUTHORIZATION" in environ):
             return self.wsgi_app(environ, start_response)
         path = environ.get("PATH_INFO") or "/"
-        params = self._params(path)
-        if params is None:
+        declared = self._declared(path)
+        if declared is None:
             return self.wsgi_app(environ, start_response)
+        params, headers = declared
         key: tuple = (path,)
         if params:
             query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             key += tuple(tuple(query.get(name, ())) for name in params)
+        if headers:
+            key += tuple(environ.get(name) for name in headers)
         kept = self.store.responses.get(key)
         if self.store.fresh(kept):
             answer: KeptResponse = kept.value

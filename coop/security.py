@@ -7,7 +7,7 @@ import secrets
 from functools import wraps
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, abort, g, request
+from flask import Flask, abort, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
@@ -78,6 +78,48 @@ class SessionInterface(SecureCookieSessionInterface):
         super().save_session(app, session, response)
 
 
+def public_cors(view):
+    """Let pages on other sites ``fetch()`` this public, read-only view: any origin, or only
+    those in ``FUND_WIDGET_ORIGINS`` when it is set. Never for a view that takes credentials
+    (the token-authenticated POST). Use under ``@cached(headers=("Origin",))``."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        response = current_app.make_response(view(*args, **kwargs))
+        allowed = _origins(current_app)
+        if allowed is None:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        else:
+            origin = request.headers.get("Origin")
+            if origin in allowed:
+                response.headers["Access-Control-Allow-Origin"] = origin
+            response.vary.add("Origin")
+        response.headers["Access-Control-Expose-Headers"] = "ETag"
+        return response
+
+    return wrapped
+
+
+def _origins(app: Flask) -> list[str] | None:
+    """``FUND_WIDGET_ORIGINS`` as a list, or None for any site."""
+    origins = app.config.get("FUND_WIDGET_ORIGINS")
+    if not origins:
+        return None
+    return origins.split() if isinstance(origins, str) else list(origins)
+
+
+def body_limit(config_key: str, default: int):
+    """A smaller body limit for this view (``MAX_CONTENT_LENGTH`` is the site's): a bigger
+    declared body is a 413 before anything reads it, and werkzeug cuts off one sent without a
+    length."""
+
+    def decorator(view):
+        view.body_limit = (config_key, default)
+        return view
+
+    return decorator
+
+
 def csp_nonce() -> str:
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
@@ -87,19 +129,21 @@ def csp_nonce() -> str:
 def _frame_ancestors(app: Flask) -> str:
     if not g.get("frameable"):
         return "'none'"
-    origins = app.config.get("FUND_WIDGET_ORIGINS")
-    if not origins:
-        return "*"
-    if isinstance(origins, str):
-        origins = origins.split()
-    return " ".join(origins)
+    origins = _origins(app)
+    return "*" if origins is None else " ".join(origins)
 
 
 def refuse_oversized_body(app: Flask):
-    """413 for any request whose declared body is over ``MAX_CONTENT_LENGTH``, before the view
-    runs: the same answer on every route, whatever the view would check first (a bearer token,
-    a URL lookup). Bodies sent without a length are still cut off by werkzeug when read."""
+    """413 for any request whose declared body is over ``MAX_CONTENT_LENGTH`` (or the view's
+    :func:`body_limit`), before the view runs: the same answer on every route, whatever the
+    view would check first (a bearer token, a URL lookup). Bodies sent without a length are
+    still cut off by werkzeug when read. Registered first, so it holds before anything reads
+    the body."""
     limit = app.config.get("MAX_CONTENT_LENGTH")
+    own = getattr(app.view_functions.get(request.endpoint), "body_limit", None)
+    if own is not None:
+        limit = int(app.config.get(own[0], own[1]))
+        request.max_content_length = limit
     if limit is not None and request.content_length is not None and (
             request.content_length > limit):
         abort(413)

@@ -18,6 +18,7 @@ DEFAULTS = {
 
 def init_app(app: Flask) -> None:
     from coop import hooks
+    from coop.extensions import csrf
     from coop.fund import api, cli, staff, views
     from coop.fund.tally import TallyKeeper
 
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    csrf.exempt(api.add_entry)  # a bearer token, not cookies: cross-site requests carry none
     app.register_blueprint(staff.bp)
     app.cli.add_command(cli.verify_command)
     hooks.register(app, "home_sections", views.home_panel)

@@ -16,22 +16,12 @@ from coop.cache import cached
 from coop.db import now_utc
 from coop.extensions import db
 from coop.fund import chart, services
+from coop.fund.api import current_or_404
 from coop.fund.figures import CampaignFigures
 from coop.security import frameable, sessionless
 from coop.timeutil import london_today
 
 bp = Blueprint("fund", __name__)
-
-
-def current_or_404(now: dt.datetime) -> CampaignFigures:
-    """The open campaign, else the next upcoming one.
-
-    :raise 404: when there is neither.
-    """
-    fig = services.current_figures(db.session, london_today(now))
-    if fig is None:
-        abort(404, "There is no fighting fund campaign open or coming up.")
-    return fig
 
 
 def page_details(fig: CampaignFigures, now: dt.datetime) -> dict:

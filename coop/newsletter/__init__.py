@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
     hooks.register(app, "data_export", _data_export)
     hooks.register(app, "account_deletion", _account_deletion)
     hooks.register(app, "staff_links", _staff_links)
+    hooks.register(app, "email_changed", _email_changed)
 
 
 def _account_section(session, user):
@@ -76,6 +77,12 @@ def _account_deletion(session, user):
     subscriber = services.get_by_email(session, user.email)
     if subscriber is not None:
         services.erase(session, subscriber)
+
+
+def _email_changed(session, old: str, new: str) -> None:
+    from coop.newsletter import services
+
+    services.move_email(session, old, new)
 
 
 def _staff_links():
