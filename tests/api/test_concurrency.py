@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import threading
 
 from tests.api.conftest import gift, ledger, raised
+
+pytestmark = pytest.mark.slow
 
 THREADS = 8
 
