@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import threading
+
+import pytest
 
 from tests.api.conftest import gift, ledger, raised
 
