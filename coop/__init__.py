@@ -38,7 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from coop import cache, hooks
+    from coop import cache, hooks, outbox
     from coop.db import configure_sqlite
     from coop.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -51,6 +51,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     limiter.init_app(app)
     hooks.init_app(app)
+    outbox.init_app(app)
     cache.init_app(app)
 
 
