@@ -285,13 +285,16 @@ class ResponseCache:
                 or "HTTP_AUTHORIZATION" in environ):
             return self.wsgi_app(environ, start_response)
         path = environ.get("PATH_INFO") or "/"
+        query_string = environ.get("QUERY_STRING", "")
+        if "\x00" in path or "%00" in query_string:
+            return self.wsgi_app(environ, start_response)  # refused by coop.security
         declared = self._declared(path)
         if declared is None:
             return self.wsgi_app(environ, start_response)
         params, headers = declared
         key: tuple = (path,)
         if params:
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            query = parse_qs(query_string, keep_blank_values=True)
             key += tuple(tuple(query.get(name, ())) for name in params)
         if headers:
             key += tuple(environ.get(name) for name in headers)

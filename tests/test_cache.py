@@ -129,6 +129,12 @@ def test_the_key_is_the_path_and_the_declared_parameters_only(counted, make_even
     assert 'href="/fund" target="_blank"' in widget
 
 
+def test_a_nul_in_an_ignored_parameter_is_still_refused(counted):
+    counted.test_client().get("/events")
+    response = counted.test_client().get("/events?x=a%00b")
+    assert response.status_code == 400  # (refused before the counting hook runs)
+
+
 @pytest.mark.parametrize("how", ["cookie", "authorization", "head", "post"])
 def test_anything_but_a_plain_anonymous_get_goes_through_flask(counted, how):
     counted.test_client().get("/events")
