@@ -93,9 +93,11 @@ def wrap_wsgi(app: Flask) -> None:
     #    ProxyFix so it sees the same path and scheme Flask does.
     if app.config["CACHE_RESPONSES"] and float(app.config["CACHE_SECONDS"]) > 0:
         app.wsgi_app = ResponseCache(app, app.wsgi_app, app.extensions["coop.cache"])
-    # 2. Outside: trust X-Forwarded-* from this many proxies in front (COOP_PROXY_FIX).
+    # 2. Outside: trust X-Forwarded-For/-Proto from this many proxies in front
+    #    (COOP_PROXY_FIX): the client's address and scheme, never its idea of the host (links
+    #    that leave the site come from BASE_URL, and TRUSTED_HOSTS checks the Host header).
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         n = int(app.config["PROXY_FIX"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)

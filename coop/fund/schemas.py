@@ -27,9 +27,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from coop.fund.models import DONOR_NAME_MAX, DONOR_TOWN_MAX, SLUG_MAX, SOURCES
+from coop.limits import CONTROL_CHARACTERS
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL_RE = CONTROL_CHARACTERS
 Source = Literal[SOURCES]  # type: ignore[valid-type]
 
 
