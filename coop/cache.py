@@ -55,8 +55,9 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.routing import RequestRedirect
+from werkzeug.wsgi import get_host
 
 #: the environ key a cached view sets so the WSGI layer may keep its answer
 KEEP = "coop.cache.keep"
@@ -280,6 +281,17 @@ class ResponseCache:
         params = getattr(view, "cache_params", None)
         return None if params is None else (params, view.cache_headers)
 
+    def _trusted_host(self, environ: dict) -> bool:
+        """Whether Flask would accept the ``Host`` header (``TRUSTED_HOSTS``, production)."""
+        trusted = self.app.config.get("TRUSTED_HOSTS")
+        if not trusted:
+            return True
+        try:
+            get_host(environ, trusted_hosts=trusted)
+        except SecurityError:
+            return False
+        return True
+
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if (environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" in environ
                 or "HTTP_AUTHORIZATION" in environ):
@@ -288,6 +300,8 @@ class ResponseCache:
         query_string = environ.get("QUERY_STRING", "")
         if "\x00" in path or "%00" in query_string:
             return self.wsgi_app(environ, start_response)  # refused by coop.security
+        if not self._trusted_host(environ):
+            return self.wsgi_app(environ, start_response)  # Flask answers 400
         declared = self._declared(path)
         if declared is None:
             return self.wsgi_app(environ, start_response)
