@@ -266,6 +266,8 @@ class ResponseCache:
         self.app = app
         self.wsgi_app = wsgi_app
         self.store = store
+        #: Flask refuses other hosts (TRUSTED_HOSTS); so must a kept answer
+        self.trusted_hosts = app.config.get("TRUSTED_HOSTS")
         self._adapter = None
 
     def _declared(self, path: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
@@ -281,17 +283,6 @@ class ResponseCache:
         params = getattr(view, "cache_params", None)
         return None if params is None else (params, view.cache_headers)
 
-    def _trusted_host(self, environ: dict) -> bool:
-        """Whether Flask would accept the ``Host`` header (``TRUSTED_HOSTS``, production)."""
-        trusted = self.app.config.get("TRUSTED_HOSTS")
-        if not trusted:
-            return True
-        try:
-            get_host(environ, trusted_hosts=trusted)
-        except SecurityError:
-            return False
-        return True
-
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         if (environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" in environ
                 or "HTTP_AUTHORIZATION" in environ):
@@ -300,8 +291,11 @@ class ResponseCache:
         query_string = environ.get("QUERY_STRING", "")
         if "\x00" in path or "%00" in query_string:
             return self.wsgi_app(environ, start_response)  # refused by coop.security
-        if not self._trusted_host(environ):
-            return self.wsgi_app(environ, start_response)  # Flask answers 400
+        if self.trusted_hosts:
+            try:
+                get_host(environ, trusted_hosts=self.trusted_hosts)
+            except SecurityError:
+                return self.wsgi_app(environ, start_response)  # Flask answers 400
         declared = self._declared(path)
         if declared is None:
             return self.wsgi_app(environ, start_response)
