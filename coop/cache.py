@@ -27,9 +27,11 @@ How it holds:
 
 The key is the path and those parameters' values, nothing else: other parameters (``?x=1``)
 neither make new entries nor change the answer, and the ``Host`` header plays no part (links
-that leave the site come from ``BASE_URL``). Only a ``GET`` with no ``Cookie`` and no
-``Authorization`` header is answered from, or stored in, the cache: anyone logged in, or with
-a cookie the page may depend on (a dismissed notice, a flashed message), goes through Flask.
+that leave the site come from ``BASE_URL``), except that with ``TRUSTED_HOSTS`` (production) a
+request for another host always goes through Flask, which answers 400. Only a ``GET`` with no
+``Cookie`` and no ``Authorization`` header is answered from, or stored in, the cache: anyone
+logged in, or with a cookie the page may depend on (a dismissed notice, a flashed message),
+goes through Flask.
 Only a 200 that sets no cookie is kept. The answer gets an ``ETag`` (a hash of the body) and a
 matching ``If-None-Match`` gets a 304, from Flask or from the cache alike.
 
@@ -57,6 +59,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
+from werkzeug.sansio.utils import host_is_trusted
 
 #: the environ key a cached view sets so the WSGI layer may keep its answer
 KEEP = "coop.cache.keep"
@@ -284,6 +287,9 @@ class ResponseCache:
         if (environ.get("REQUEST_METHOD") != "GET" or "HTTP_COOKIE" in environ
                 or "HTTP_AUTHORIZATION" in environ):
             return self.wsgi_app(environ, start_response)
+        trusted = self.app.config.get("TRUSTED_HOSTS")
+        if trusted and not host_is_trusted(environ.get("HTTP_HOST"), trusted):
+            return self.wsgi_app(environ, start_response)  # Flask answers 400
         path = environ.get("PATH_INFO") or "/"
         query_string = environ.get("QUERY_STRING", "")
         if "\x00" in path or "%00" in query_string:
