@@ -3,7 +3,7 @@ user list."""
 
 from __future__ import annotations
 
-from flask import Flask, session
+from flask import Flask, g, session
 from flask_login import current_user, logout_user
 
 from coop.extensions import db, login_manager
@@ -30,9 +30,11 @@ def init_app(app: Flask) -> None:
         """The id in the session and remember-me cookies is the session's own token."""
         return sessions.load(db.session, token)
 
-    @app.before_request
-    def end_dead_session():
-        """A session that was ended elsewhere (or expired) is logged out at its next request,
-        and its remember-me cookie is cleared."""
-        if "_user_id" in session and not current_user.is_authenticated:
+    @app.after_request
+    def end_dead_session(response):
+        """A session that was ended elsewhere (or expired) is anonymous from its next request
+        on (the user loader refuses it); here its cookies are cleared too. Only when the
+        request looked at the user, so views that serve without the session stay as they are."""
+        if "_login_user" in g and "_user_id" in session and not current_user.is_authenticated:
             logout_user()
+        return response

@@ -140,8 +140,7 @@ def login_code():
     password, within five minutes; not logged in until the code is right."""
     user, pending = _pending_user()
     if user is None:
-        flash("Please log in again: the time for the code ran out.", "info")
-        return redirect(url_for("accounts.login"))
+        return render_template("accounts/login_code_missing.html")
     form = CodeForm()
     if form.validate_on_submit():
         try:
