@@ -7,14 +7,10 @@ wasn't you" reaches a person.
 
 from __future__ import annotations
 
-import logging
-
 from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
-from coop.mail import MailError, send_email
-
-log = logging.getLogger(__name__)
+from coop.outbox import enqueue_email
 
 SUBJECTS = {
     "invitation": "You're invited: set your password",
@@ -41,12 +37,9 @@ def build(kind: str, to: str, **context) -> dict:
 
 
 def send(session: Session, kind: str, to: str, **context) -> dict:
-    """Build and send one account email; a failure to send is logged, never raised (the change
-    it reports stands either way)."""
+    """Write one account email to the outbox in ``session``'s transaction: it goes when the
+    change it reports is committed, and never if that is rolled back."""
     message = build(kind, to, **context)
-    try:
-        send_email(message["to"], message["subject"], message["text"],
-                   headers={"Reply-To": message["reply_to"]})
-    except MailError:
-        log.warning("could not send the %s email", kind)
+    enqueue_email(session, to=message["to"], subject=message["subject"], text=message["text"],
+                  reply_to=message["reply_to"], kind=message["kind"])
     return message

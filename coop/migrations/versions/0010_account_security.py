@@ -5,7 +5,7 @@ password), so the table is dropped, not converted. users.session_token gives way
 row per signed-in browser (user_sessions): everyone logs in again after the upgrade.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01 14:42:05.814160
 
 """
@@ -17,7 +17,7 @@ import coop.db
 
 # revision identifiers, used by Alembic.
 revision = '0010'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
