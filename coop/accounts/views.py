@@ -289,8 +289,7 @@ def _link_page(token: str, purpose: str):
             return redirect(url_for("accounts.login"))
     status = 422 if form.errors else 200
     return render_template("accounts/set_password.html", form=form, purpose=purpose,
-                           email=user.email), status, {"Referrer-Policy": "no-referrer",
-                                                       "Cache-Control": "no-store"}
+                           email=user.email), status, {"Cache-Control": "no-store"}
 
 
 @bp.route("/login/reset/<token>", methods=["GET", "POST"])
