@@ -63,7 +63,7 @@ class Config:
     INVITATION_HOURS = 72
     PASSWORD_RESET_MINUTES = 60
     PASSWORD_RESET_PER_ADDRESS = 3
-    PASSWORD_RESET_IP_RATE_LIMIT = "20 per hour"
+    PASSWORD_RESET_IP_RATE_LIMIT = "20 per hour"  # noqa: S105 - a rate, not a secret
     EMAIL_CHANGE_HOURS = 48
     #: staff and admin sessions end after this long without a request; their remember-me
     #: cookie lasts at most this long

@@ -193,7 +193,7 @@ def reauthenticate():
             target = form.next.data
             return redirect(target if is_safe_next(target) else url_for("accounts.account"))
         return render_template("accounts/reauthenticate.html", form=form), 422
-    return render_template("accounts/reauthenticate.html", form=form)
+    return render_template("accounts/reauthenticate.html", form=form), 422 if form.errors else 200
 
 
 @bp.route("/logout", methods=["POST"])

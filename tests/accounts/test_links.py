@@ -317,10 +317,9 @@ def test_invitation_expires_after_the_setting(make_app, make_user, outbox, past)
     app = make_app(INVITATION_HOURS=1)
     from coop.extensions import db
 
-    with app.app_context():
-        with past(3601):
-            services.invite_user(db.session, "late@example.org")
-            db.session.commit()
+    with app.app_context(), past(3601):
+        services.invite_user(db.session, "late@example.org")
+        db.session.commit()
     response = app.test_client().get(link(outbox, WELCOME, "late@example.org"))
     assert response.status_code == 410 and "expired" in response.get_data(as_text=True)
 

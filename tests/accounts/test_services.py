@@ -10,7 +10,6 @@ from argon2 import PasswordHasher
 
 from coop.accounts import passwords, services
 from coop.accounts.models import LoginFailure, Role, User
-from coop.db import now_utc
 from tests.conftest import PASSWORD
 
 
