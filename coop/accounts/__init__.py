@@ -4,6 +4,7 @@ user list."""
 from __future__ import annotations
 
 from flask import Flask, g, session
+from flask.sessions import NullSession
 from flask_login import current_user, logout_user
 
 from coop.extensions import db, login_manager
@@ -33,8 +34,9 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def end_dead_session(response):
         """A session that was ended elsewhere (or expired) is anonymous from its next request
-        on (the user loader refuses it); here its cookies are cleared too. Only when the
-        request looked at the user, so views that serve without the session stay as they are."""
-        if "_login_user" in g and "_user_id" in session and not current_user.is_authenticated:
+        on (the user loader refuses it); here its session and remember-me cookies are cleared
+        too."""
+        if (g.get("dead_session") and not isinstance(session, NullSession)
+                and not current_user.is_authenticated):
             logout_user()
         return response

@@ -285,7 +285,8 @@ def authenticate(
 
     The attempt is counted before the password is checked (see :mod:`coop.accounts.throttle`)
     and given back when it succeeds. Unknown email, wrong password and deactivated account
-    raise the same error. After repeated failures the owner is told by email (once a day).
+    raise the same error. After ``NOTICE_AFTER_FAILURES`` failures in a day, from any
+    addresses, the owner is told by email (at most once a day).
     ``last_login_at`` is set when the session starts (:func:`coop.accounts.sessions.start`).
 
     :raise Throttled: when this address must wait before trying this account again.
@@ -299,14 +300,21 @@ def authenticate(
         # Spend the same time as a real check so timing does not tell which emails exist.
         verify_password(_DUMMY_HASH, password)
     if user is None or not verify_password(user.password_hash, password) or not user.active:
-        if user is not None and user.active and ticket.failures >= _config("LOGIN_FREE_FAILURES"):
-            warn_owner_of_failures(session, user, now=now)
+        if user is not None and user.active:
+            failures_today = throttle.count(session, _secret(), "notice", email,
+                                            window=dt.timedelta(days=1), now=now)
+            if failures_today >= NOTICE_AFTER_FAILURES:
+                warn_owner_of_failures(session, user, now=now)
         raise InvalidCredentials()
     throttle.succeeded(session, ticket)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     session.flush()
     return user
+
+
+#: wrong passwords for one account in a day, from anywhere, before its owner is told
+NOTICE_AFTER_FAILURES = 10
 
 
 def recheck_password(session: Session, user: User, password: str, *, ip: str,

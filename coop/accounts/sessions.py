@@ -16,7 +16,7 @@ import re
 import secrets
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_app_context
 from sqlalchemy.orm import Session
 
 from coop.accounts.models import User, UserSession
@@ -90,10 +90,10 @@ def load(session: Session, token: str, *, now: dt.datetime | None = None) -> Use
         return None
     now = now or now_utc()
     row = session.scalar(sa.select(UserSession).where(UserSession.token_hash == _hash(token)))
-    if row is None:
-        return None
-    user = session.get(User, row.user_id)
+    user = session.get(User, row.user_id) if row is not None else None
     if user is None or not user.active or not is_live(row, user, now):
+        if has_app_context():
+            g.dead_session = True  # see coop.accounts.init_app: its cookies are cleared
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
         table = UserSession.__table__

@@ -169,6 +169,22 @@ def count_once(session: Session, secret_key: str, scope: str, value: str, *, lim
     return True
 
 
+def count(session: Session, secret_key: str, scope: str, value: str, *,
+          window: dt.timedelta, now: dt.datetime | None = None) -> int:
+    """Count one event for ``value`` in a fixed window and return the count so far (for
+    notices, never for refusing anything)."""
+    now = now or now_utc()
+    key = key_hash(secret_key, scope, value)
+    table = LoginFailure.__table__
+    with _engine(session).begin() as conn:
+        row_id, so_far, first_at, _last = _lock_row(conn, scope, key, ANY, now)
+        if so_far and now - first_at >= window:
+            so_far, first_at = 0, now
+        conn.execute(table.update().where(table.c.id == row_id).values(
+            failures=so_far + 1, last_at=now, first_at=now if so_far == 0 else first_at))
+    return so_far + 1
+
+
 def forget_key(session: Session, secret_key: str, scope: str, value: str) -> None:
     """Drop every counter of ``value`` (an account being deleted)."""
     table = LoginFailure.__table__

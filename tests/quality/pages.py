@@ -38,6 +38,9 @@ NO_EMPTY_POST = {
                               "to another address",
     "newsletter.confirm": "its form is one Confirm button: a POST would use up the demo link "
                           "that the browser checks open afterwards",
+    "accounts.login_code": "its form exists only between the password and the code; without "
+                           "a password typed first the page (checked on GET) says to log in "
+                           "again",
 }
 
 #: form pages whose empty POST is accepted on purpose (not re-shown with errors), with reason
