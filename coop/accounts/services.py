@@ -559,7 +559,9 @@ def delete_account(session: Session, user: User, password: str, *, ip: str,
         anonymise()
         session.flush()
     user_id = user.id
-    throttle.forget_key(session, _secret(), "login", user.email)
+    for scope, value in (("login", user.email), ("notice", user.email), ("reset", user.email),
+                         ("code", str(user.id))):
+        throttle.forget_key(session, _secret(), scope, value)
     session.delete(user)
     # No personal data in the audit row: only that account number N was deleted by its owner.
     audit.record(session, "user.deleted", "user", user_id, by=None, by_owner=True)
