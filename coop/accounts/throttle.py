@@ -113,6 +113,9 @@ def reserve(session: Session, secret_key: str, scope: str, value: str, ip: str, 
             pair: Rule = PAIR, address: Rule = ADDRESS, now: dt.datetime | None = None) -> Ticket:
     """Count one attempt for ``value`` (an email, a user id) from ``ip`` before it is checked.
 
+    Call it before the request's session has written anything: the counters are written in a
+    transaction of their own, and on SQLite an earlier write would hold the lock it needs.
+
     :raise Throttled: when the pair or the address must wait; nothing is counted then.
     """
     now = now or now_utc()

@@ -520,10 +520,7 @@ def two_factor():
     in the session until the first code from the app proves it was copied."""
     user = current_user._get_current_object()
     if user.two_factor_enabled:
-        return render_template("accounts/two_factor.html", enabled=True,
-                               disable_form=PasswordCheckForm(formdata=None, prefix="off"),
-                               codes_form=PasswordCheckForm(formdata=None, prefix="codes"),
-                               recovery_left=twofactor.recovery_codes_left(db.session, user))
+        return _two_factor_on_page(user)
     secret = session.get(SETUP_KEY)
     if not isinstance(secret, str) or len(secret) != 32:
         secret = twofactor.new_secret()
@@ -546,29 +543,35 @@ def two_factor():
     ), 422 if form.errors else 200, {"Cache-Control": "no-store"}
 
 
+def _two_factor_on_page(user, status: int = 200, **forms):
+    """The page when it is on; a form that failed is passed in to keep its errors."""
+    forms.setdefault("disable_form", PasswordCheckForm(formdata=None, prefix="off"))
+    forms.setdefault("codes_form", PasswordCheckForm(formdata=None, prefix="codes"))
+    return render_template("accounts/two_factor.html", enabled=True,
+                           recovery_left=twofactor.recovery_codes_left(db.session, user),
+                           **forms), status
+
+
 def _show_codes(codes: list[str], *, new: bool):
     html = render_template("accounts/recovery_codes.html", codes=codes, new=new)
     return html, 200, {"Cache-Control": "no-store"}
 
 
-def _check_password_form(form: PasswordCheckForm, user):
-    """None when the password is right; else the response to send."""
+def _password_confirmed(form: PasswordCheckForm, form_name: str, user):
+    """None when the form is filled in and the password is right (checked through the
+    throttle); else the response to send."""
+    if not form.validate_on_submit():
+        return _two_factor_on_page(user, 422, **{form_name: form})
     try:
         services.recheck_password(db.session, user, form.password.data, ip=_ip())
     except Throttled as err:
         db.session.rollback()
-        flash(str(err), "error")
-        return redirect(url_for("accounts.two_factor"))
+        form.password.errors = [str(err)]
+        return _two_factor_on_page(user, 429, **{form_name: form})
     except services.InvalidCredentials:
         db.session.rollback()
         form.password.errors = ["That isn't your password."]
-        return render_template(
-            "accounts/two_factor.html", enabled=True,
-            disable_form=form if form._prefix == "off-" else PasswordCheckForm(
-                formdata=None, prefix="off"),
-            codes_form=form if form._prefix == "codes-" else PasswordCheckForm(
-                formdata=None, prefix="codes"),
-            recovery_left=twofactor.recovery_codes_left(db.session, user)), 422
+        return _two_factor_on_page(user, 422, **{form_name: form})
     return None
 
 
@@ -576,12 +579,9 @@ def _check_password_form(form: PasswordCheckForm, user):
 @access("member")
 def two_factor_off():
     user = current_user._get_current_object()
-    form = PasswordCheckForm(prefix="off")
     if not user.two_factor_enabled:
         return redirect(url_for("accounts.two_factor"))
-    if not form.validate_on_submit():
-        return _check_password_form_errors(form, user)
-    problem = _check_password_form(form, user)
+    problem = _password_confirmed(PasswordCheckForm(prefix="off"), "disable_form", user)
     if problem is not None:
         return problem
     twofactor.disable(db.session, user, by=user)
@@ -594,24 +594,12 @@ def two_factor_off():
 @access("member")
 def new_recovery_codes():
     user = current_user._get_current_object()
-    form = PasswordCheckForm(prefix="codes")
     if not user.two_factor_enabled:
         return redirect(url_for("accounts.two_factor"))
-    if not form.validate_on_submit():
-        return _check_password_form_errors(form, user)
-    problem = _check_password_form(form, user)
+    problem = _password_confirmed(PasswordCheckForm(prefix="codes"), "codes_form", user)
     if problem is not None:
         return problem
     codes = twofactor.new_recovery_codes(db.session, user)
     audit.record(db.session, "user.recovery_codes_renewed", "user", user.id, by=user)
     db.session.commit()
     return _show_codes(codes, new=False)
-
-
-def _check_password_form_errors(form: PasswordCheckForm, user):
-    off = form._prefix == "off-"
-    return render_template(
-        "accounts/two_factor.html", enabled=True,
-        disable_form=form if off else PasswordCheckForm(formdata=None, prefix="off"),
-        codes_form=PasswordCheckForm(formdata=None, prefix="codes") if off else form,
-        recovery_left=twofactor.recovery_codes_left(db.session, user)), 422
