@@ -436,6 +436,9 @@ def download_data():
         "exported_at": iso_utc(now_utc()),
         "site": current_app.config["SITE_NAME"],
         "account": services.export_account(current_user),
+        "sessions": [{"device": s.device, "logged_in_at": iso_utc(s.created_at),
+                      "last_seen_at": iso_utc(s.last_seen_at)}
+                     for s in sessions.live_sessions(db.session, current_user)],
     }
     for key, value in hooks.call("data_export", db.session, current_user):
         data[key] = value

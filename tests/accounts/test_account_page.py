@@ -178,6 +178,8 @@ def test_download_my_data(app, client, login_as, outbox):
     assert data["newsletter"]["status"] == "pending"
     assert data["newsletter"]["consents"][0]["source"] == "account"
     assert "share_enquiries" in data  # from the shares feature's hook
+    assert len(data["sessions"]) == 1 and data["sessions"][0]["device"]
+    assert data["account"]["two_factor_enabled"] is False
     assert "user.data_exported" in actions(app)
 
 

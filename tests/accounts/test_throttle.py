@@ -223,6 +223,41 @@ def test_thirty_parallel_wrong_logins_get_exactly_five_password_checks(app, owne
         assert failures == 5
 
 
+def test_thirty_parallel_wrong_logins_through_the_login_page(app, owner, monkeypatch):
+    from coop.accounts import services as services_module
+
+    checks = []
+    lock = threading.Lock()
+    real = services_module.verify_password
+    email, owner_hash = owner.email, owner.password_hash
+
+    def counting(password_hash, password):
+        if password_hash == owner_hash:
+            with lock:
+                checks.append(1)
+        return real(password_hash, password)
+
+    monkeypatch.setattr(services_module, "verify_password", counting)
+    barrier = threading.Barrier(30)
+    statuses = []
+
+    def attempt():
+        client = app.test_client()
+        barrier.wait()
+        response = client.post("/login", data={"email": email, "password": WRONG},
+                               environ_base={"REMOTE_ADDR": "203.0.113.98"})
+        with lock:
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == [200] * 5 + [429] * 25
+    assert len(checks) == 5
+
+
 # --- through the pages ------------------------------------------------------------------------
 
 def test_login_page_429_for_the_pair_and_the_owner_elsewhere_gets_in(app, make_user):
