@@ -157,8 +157,7 @@ def _state_digest(user: User) -> str:
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_secret(), salt=_PURPOSES[purpose],
-                                  fallback_signers=None)
+    return URLSafeTimedSerializer(_secret(), salt=_PURPOSES[purpose])
 
 
 def password_token(user: User, purpose: str, *, now: dt.datetime | None = None) -> str:
