@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -17,11 +16,12 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, V
 
 from coop.accounts.models import Role
 from coop.accounts.passwords import MAX_LENGTH, password_problems
+from coop.forms import CoopForm
 
 ROLE_CHOICES = [SelectChoice(r.value, r.value.capitalize()) for r in Role]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(CoopForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=MAX_LENGTH)]
@@ -68,7 +68,7 @@ def _confirm_field() -> PasswordField:
     )
 
 
-class ChangePasswordForm(_NewPasswordMixin, FlaskForm):
+class ChangePasswordForm(_NewPasswordMixin, CoopForm):
     current_password = PasswordField(
         "Current password", validators=[DataRequired("Enter your current password."),
                                         Length(max=MAX_LENGTH)],
@@ -79,7 +79,7 @@ class ChangePasswordForm(_NewPasswordMixin, FlaskForm):
     submit = SubmitField("Change password")
 
 
-class SetPasswordForm(_NewPasswordMixin, FlaskForm):
+class SetPasswordForm(_NewPasswordMixin, CoopForm):
     """The page a reset or invitation link opens."""
 
     new_password = _new_password_field()
@@ -87,7 +87,7 @@ class SetPasswordForm(_NewPasswordMixin, FlaskForm):
     submit = SubmitField("Set password")
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(CoopForm):
     email = EmailField(
         "Email",
         description="The address you log in with. We'll send a link to choose a new password.",
@@ -99,7 +99,7 @@ class ForgotPasswordForm(FlaskForm):
     submit = SubmitField("Send me a link")
 
 
-class CodeForm(FlaskForm):
+class CodeForm(CoopForm):
     code = StringField(
         "Code",
         description="The 6 digits your authenticator app shows now, or one of your recovery "
@@ -112,7 +112,7 @@ class CodeForm(FlaskForm):
     submit = SubmitField("Continue")
 
 
-class ReauthenticateForm(FlaskForm):
+class ReauthenticateForm(CoopForm):
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=MAX_LENGTH)],
         render_kw={"autocomplete": "current-password"},
@@ -128,7 +128,7 @@ class ReauthenticateForm(FlaskForm):
     submit = SubmitField("Confirm")
 
 
-class TwoFactorSetupForm(FlaskForm):
+class TwoFactorSetupForm(CoopForm):
     code = StringField(
         "Code from the app",
         description="After scanning, type the 6 digits the app shows.",
@@ -139,7 +139,7 @@ class TwoFactorSetupForm(FlaskForm):
     submit = SubmitField("Turn on two-step verification")
 
 
-class PasswordCheckForm(FlaskForm):
+class PasswordCheckForm(CoopForm):
     """Turning two-step verification off, or making new recovery codes: the password again."""
 
     password = PasswordField(
@@ -150,7 +150,7 @@ class PasswordCheckForm(FlaskForm):
     submit = SubmitField("Confirm")
 
 
-class RoleForm(FlaskForm):
+class RoleForm(CoopForm):
     role = SelectField(
         "Role",
         choices=ROLE_CHOICES,
@@ -159,7 +159,7 @@ class RoleForm(FlaskForm):
     submit = SubmitField("Change role")
 
 
-class NewUserForm(FlaskForm):
+class NewUserForm(CoopForm):
     email = EmailField(
         "Email",
         validators=[DataRequired("Enter an email."), Email("Enter a valid email address."),
@@ -174,7 +174,7 @@ class NewUserForm(FlaskForm):
                          description="They get an email with a link to choose their password.")
 
 
-class NameForm(FlaskForm):
+class NameForm(CoopForm):
     name = StringField(
         "Name",
         description="How we address you. Leave empty to be shown by your email.",
@@ -184,7 +184,7 @@ class NameForm(FlaskForm):
     submit = SubmitField("Save name")
 
 
-class EmailChangeForm(FlaskForm):
+class EmailChangeForm(CoopForm):
     new_email = EmailField(
         "New email",
         description="We'll send a link to the new address; the change happens when you open it.",
@@ -201,7 +201,7 @@ class EmailChangeForm(FlaskForm):
     submit = SubmitField("Change email")
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(CoopForm):
     delete_password = PasswordField(
         "Your password", validators=[DataRequired("Enter your password to delete your account."),
                                      Length(max=MAX_LENGTH)],
