@@ -20,7 +20,7 @@ from flask import current_app, g, has_app_context
 from sqlalchemy.orm import Session
 
 from coop.accounts.models import User, UserSession
-from coop.db import now_utc
+from coop.db import SQLITE_BUSY_TIMEOUT_MS, now_utc
 
 #: last_seen_at is written at most this often (one write a minute, not one per request)
 TOUCH_EVERY = dt.timedelta(minutes=1)
@@ -96,13 +96,34 @@ def load(session: Session, token: str, *, now: dt.datetime | None = None) -> Use
             g.dead_session = True  # see coop.accounts.init_app: its cookies are cleared
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
-        table = UserSession.__table__
-        with session.get_bind().begin() as conn:
-            conn.execute(table.update().where(table.c.id == row.id).values(last_seen_at=now))
+        _touch(session, row.id, now)
         session.expire(row, ["last_seen_at"])
     user.login_token = token
     user.session_id = row.id
     return user
+
+
+def _touch(session: Session, row_id: int, now: dt.datetime) -> None:
+    """Note when a session was last seen, in a transaction of its own that waits at most a
+    moment for a lock: it is bookkeeping, and a request that already holds the lock (SQLite's
+    write lock, or this row on PostgreSQL) must not wait for itself. Skipped when busy; the
+    next request notes it."""
+    table = UserSession.__table__
+    try:
+        with session.get_bind().connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            conn.exec_driver_sql("PRAGMA busy_timeout=200" if sqlite
+                                 else "SET LOCAL lock_timeout = '200ms'")
+            try:
+                conn.execute(table.update().where(table.c.id == row_id)
+                             .values(last_seen_at=now))
+                conn.commit()
+            finally:
+                if sqlite:
+                    conn.rollback()
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    except sa.exc.OperationalError:
+        return
 
 
 def current_id(user: User) -> int | None:

@@ -193,3 +193,24 @@ def test_purge_deletes_ended_sessions(app, runner, make_user):
         db.session.commit()
     result = runner.invoke(args=["purge-login-failures"])
     assert "1 old session" in result.output
+
+
+def test_noting_last_seen_never_waits_for_the_requests_own_lock(db):
+    """A view that wrote first and then asks who is logged in must not wait for itself: the
+    bookkeeping is skipped when the row (or SQLite's database) is locked."""
+    import time
+
+    user = services.create_user(db.session, "a@example.org", PASSWORD)
+    start = now_utc()
+    token, row = sessions.start(db.session, user, device="x", remember=False, now=start)
+    db.session.commit()
+    db.session.execute(sa.update(UserSession).where(UserSession.id == row.id)
+                       .values(device="being changed"))  # this transaction holds the lock
+    began = time.monotonic()
+    assert sessions.load(db.session, token, now=start + dt.timedelta(minutes=5)) is user
+    assert time.monotonic() - began < 3
+    db.session.commit()
+    later = start + dt.timedelta(minutes=10)
+    assert sessions.load(db.session, token, now=later) is user
+    db.session.expire_all()
+    assert db.session.get(UserSession, row.id).last_seen_at == later
