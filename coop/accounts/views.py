@@ -403,7 +403,7 @@ def confirm_email(token: str):
             if not form.validate_on_submit():
                 abort(400)
             user, old = services.apply_email_change(db.session, secret, token, max_age=max_age)
-            _follow_email_change(old, user.email)
+            hooks.call("email_changed", db.session, old, user.email)
             db.session.commit()
             flash(f"Your account's email is now {user.email}.", "success")
             if current_user.is_authenticated:
@@ -417,13 +417,6 @@ def confirm_email(token: str):
             code = 409
         return render_template("accounts/email_link_problem.html", message=str(err)), code
     return render_template("accounts/confirm_email.html", form=form, token=token, new_email=new)
-
-
-def _follow_email_change(old: str, new: str) -> None:
-    """The newsletter subscription follows the account to its confirmed new address."""
-    from coop.newsletter import services as newsletter
-
-    newsletter.move_email(db.session, old, new)
 
 
 @bp.route("/account/data", methods=["POST"])
