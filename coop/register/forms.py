@@ -8,6 +8,7 @@ from wtforms import (
     DateField,
     EmailField,
     HiddenField,
+    SelectChoice,
     SelectField,
     StringField,
     SubmitField,
@@ -72,8 +73,9 @@ class SearchForm(FlaskForm):
         csrf = False
 
     q = StringField("Name, email or membership number", validators=[Optional(), Length(max=100)])
-    status = SelectField("Show", choices=[("current", "Current members"),
-                                          ("ceased", "Ceased members"), ("all", "Everyone")],
+    status = SelectField("Show", choices=[SelectChoice("current", "Current members"),
+                                          SelectChoice("ceased", "Ceased members"),
+                                          SelectChoice("all", "Everyone")],
                          default="current")
     submit = SubmitField("Search")
 

@@ -321,13 +321,14 @@ def _max_holding() -> int:
 
 def admit(session: Session, *, name: str, email: str, address: str, shares: int,
           on: dt.date, by: User | None, member: Member | None = None,
-          enquiry_id: int | None = None, note: str = "") -> ShareTransaction:
+          enquiry_id: int | None = None, note: str = "", invite: bool = True
+          ) -> ShareTransaction:
     """Admit a new member (``member=None``: the next membership number) or add to an existing
     ``member``'s holding (staff confirmed the match), allotting ``shares`` £1 shares.
 
     Returns the allotment (with ``.member``). For a new member whose email has an account
     on the site, the account is linked; otherwise an invitation is due (see
-    :func:`_invite_new_member`).
+    :func:`_invite_new_member`; ``invite=False`` for the demo data).
 
     :raise RegisterError: (a subclass, with ``.field``) for any broken rule; nothing is written.
     """
@@ -364,7 +365,7 @@ def admit(session: Session, *, name: str, email: str, address: str, shares: int,
                         note=note, enquiry_id=enquiry_id)
     audit.record(session, "register.admitted", "register_member", new.number, by=by,
                  shares=shares, transaction=line.id, enquiry=enquiry_id)
-    _link_or_invite(session, new, by=by)
+    _link_or_invite(session, new, by=by, invite=invite)
     session.flush()
     return line
 
@@ -538,7 +539,7 @@ def link_account(session: Session, member: Member, user: User, *, by) -> bool:
     return True
 
 
-def _link_or_invite(session: Session, member: Member, *, by) -> None:
+def _link_or_invite(session: Session, member: Member, *, by, invite: bool = True) -> None:
     from coop.accounts.services import get_by_email
 
     user = get_by_email(session, member.email)
@@ -546,7 +547,8 @@ def _link_or_invite(session: Session, member: Member, *, by) -> None:
         if member_for_user(session, user) is None:
             link_account(session, member, user, by=by)
         return
-    _invite_new_member(session, member, by=by)
+    if invite:
+        _invite_new_member(session, member, by=by)
 
 
 def _invite_new_member(session: Session, member: Member, *, by) -> None:

@@ -43,8 +43,15 @@ def _certificate(transaction_id: int) -> ShareTransaction:
 def certificate(transaction_id: int):
     """A printable share certificate (the print stylesheet hides everything else)."""
     line = _certificate(transaction_id)
-    return render_template("register/certificate.html", line=line, member=line.member,
-                           society=certificates.society(current_app.config))
+    member = line.member
+    wording = certificates.wording(line, member, certificates.society(current_app.config))
+    if current_user.is_staff:
+        back = (url_for("register_staff.member", number=member.number),
+                f"Member {member.number_text}")
+    else:
+        back = url_for("accounts.account") + "#membership-heading", "Your account"
+    return render_template("register/certificate.html", line=line, member=member,
+                           wording=wording, back_url=back[0], back_label=back[1])
 
 
 @bp.route("/certificates/<int:transaction_id>.pdf")
