@@ -287,3 +287,21 @@ def test_verify_page(client, login_as, admit):
 def test_staff_dashboard_links_the_register(client, login_as):
     login_as("staff")
     assert 'href="/staff/register"' in client.get("/staff").get_data(as_text=True)
+
+
+def test_an_allotment_from_an_enquiry_links_to_it(app, client, login_as):
+    from coop.register import services
+    from coop.shares import services as shares
+
+    with app.app_context():
+        contact = shares.Contact(name="Ada Lovelace", email="ada@example.org",
+                                 address="1 Road", postcode="EC4Y 1AA")
+        enquiry_id = shares.submit(_db.session, "shares", contact, 25_000,
+                                   payment_method="cheque").id
+        services.admit(_db.session, name="Ada Lovelace", email="ada@example.org",
+                       address="1 Road", shares=250, on=london_today(), by=None,
+                       enquiry_id=enquiry_id)
+        _db.session.commit()
+    login_as("staff")
+    page = client.get("/staff/register/1").get_data(as_text=True)
+    assert f'href="/staff/enquiries/{enquiry_id}"' in page
