@@ -309,10 +309,16 @@ def test_address_changes_keep_a_history(db, make_user):
     assert _count(db, AddressChange) == 3
 
 
-def test_find_member_by_email_prefers_a_current_member(db):
+def test_find_member_by_email_matches_current_members_only(db):
     old = _admit(db, email="same@example.org").member
     services.cease(db.session, old, on=ON, by=None, expected_shares=100)
+    assert services.find_member_by_email(db.session, "same@example.org") is None
+    with pytest.raises(services.MemberCeased, match="admit them again"):
+        services.admit(db.session, name="x", email="same@example.org", address="2 Road",
+                       shares=5, on=ON, by=None, member=old)
+    assert old.address == "1 Printers' Row\nLondon"  # nothing changed before the refusal
     new = _admit(db, email="same@example.org", name="Again").member
+    assert new.number == 2
     assert services.find_member_by_email(db.session, " SAME@example.org") is new
     assert services.find_member_by_email(db.session, "nobody@example.org") is None
     assert services.find_member_by_email(db.session, "") is None
