@@ -418,3 +418,20 @@ def test_data_export_includes_the_register_entry(app, db, make_user):
 
 def test_dates_in_the_future_use_london_today(db):
     assert services.check_date(london_today()) == london_today()
+
+
+def test_erasing_the_enquiry_an_allotment_came_from_leaves_the_register_whole(db):
+    from coop.shares import services as shares
+
+    contact = shares.Contact(name="Ada Lovelace", email="ada@example.org", address="1 Road",
+                             postcode="EC4Y 1AA")
+    enquiry = shares.submit(db.session, "shares", contact, 25_000, payment_method="cheque")
+    line = _admit(db, name="Ada Lovelace", email="ada@example.org", shares=250,
+                  enquiry_id=enquiry.id)
+    shares.erase(db.session, enquiry, by=None)
+    db.session.commit()
+    member = get_member(1)
+    assert (member.name, member.email, member.shares_held) == (
+        "Ada Lovelace", "ada@example.org", 250)
+    assert db.session.get(ShareTransaction, line.id).enquiry_id == enquiry.id
+    assert services.verify_register(db.session) == []
