@@ -367,14 +367,15 @@ def test_verify_register_finds_a_counter_below_the_numbers(db):
 
 def test_every_change_leaves_an_audit_row(db, make_user):
     staff = make_user("staff")
-    a = _admit(db, by=staff).member
-    b = _admit(db, email="b@example.org", by=staff).member
+    a = _admit(db, by=staff, invite=False).member
+    b = _admit(db, email="b@example.org", by=staff, invite=False).member
     services.allot(db.session, a, 5, on=ON, by=staff)
     services.withdraw(db.session, a, 5, on=ON, by=staff)
     services.transfer(db.session, a, b, 5, on=ON, by=staff)
     services.change_address(db.session, a, "2 Road", by=staff)
     services.cease(db.session, b, on=ON, by=staff, expected_shares=105)
     rows = db.session.execute(sa.select(AuditEvent.action, AuditEvent.actor_id)
+                              .where(AuditEvent.action.startswith("register."))
                               .order_by(AuditEvent.id)).all()
     assert [r.action for r in rows] == [
         "register.admitted", "register.admitted", "register.allotted", "register.withdrawn",
