@@ -593,12 +593,12 @@ def get_by_number(session: Session, number) -> Member | None:
 def parse_number(text) -> int | None:
     """``"000042"``, ``"42"``, ``"#42"`` → 42; None for anything else."""
     if isinstance(text, int) and not isinstance(text, bool):
-        return text if 0 < text < 10**12 else None
+        return text if 0 < text < 2**31 else None
     text = str(text or "").strip().lstrip("#").strip()
     if not text.isascii() or not text.isdigit() or len(text) > 12:
         return None
     value = int(text)
-    return value or None
+    return value if 0 < value < 2**31 else None
 
 
 def member_for_user(session: Session, user) -> Member | None:
