@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -17,6 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional
 
+from coop.forms import CoopForm, PlainForm
 from coop.register.models import ADDRESS_MAX, EMAIL_MAX, LEGAL_MAX_HOLDING, NAME_MAX, NOTE_MAX
 
 #: a little room over the stored maxima, so the service can say how long it was
@@ -24,22 +24,16 @@ _SLACK = 100
 
 
 class SharesField(StringField):
-    """A whole number of £1 shares, typed as digits (``1,000`` is fine); ``.data`` is an int."""
+    """A whole number of £1 shares, typed as digits (``1,000`` is fine).
+
+    ``.data`` is what was typed until validation, then an int once it parses (like
+    :class:`coop.money.AmountField`, so the shared one-line check sees the text).
+    """
 
     def __init__(self, label="Number of £1 shares", **kwargs):
         kwargs.setdefault("validators", [InputRequired("Enter the number of shares.")])
         kwargs.setdefault("render_kw", {"inputmode": "numeric", "autocomplete": "off"})
         super().__init__(label, **kwargs)
-
-    def process_formdata(self, valuelist):
-        self.raw = valuelist[0] if valuelist else ""
-        text = (self.raw or "").strip().replace(",", "").replace("_", "")
-        self.data = None
-        if not text:
-            return
-        if not (text.isascii() and text.isdigit()) or len(text) > 7:
-            raise ValueError("Enter a whole number of shares, like 100.")
-        self.data = int(text)
 
     def _value(self):
         if self.raw_data:
@@ -47,9 +41,17 @@ class SharesField(StringField):
         return "" if self.data is None else str(self.data)
 
     def pre_validate(self, form):
-        if self.data is not None and not 1 <= self.data <= LEGAL_MAX_HOLDING:
-            raise ValidationError(
-                f"Enter a number of shares from 1 to {LEGAL_MAX_HOLDING:,}.")
+        if not isinstance(self.data, str):
+            return
+        text = self.data.strip().replace(",", "").replace("_", "")
+        if not text:
+            self.data = None
+            return
+        if not (text.isascii() and text.isdigit()) or len(text) > 7:
+            raise ValidationError("Enter a whole number of shares, like 100.")
+        if not 1 <= int(text) <= LEGAL_MAX_HOLDING:
+            raise ValidationError(f"Enter a number of shares from 1 to {LEGAL_MAX_HOLDING:,}.")
+        self.data = int(text)
 
 
 def _on(label: str, hint: str = "") -> DateField:
@@ -68,10 +70,7 @@ def _confirm(text: str) -> BooleanField:
         "Tick the box to confirm: this can't be undone.")])
 
 
-class SearchForm(FlaskForm):
-    class Meta:
-        csrf = False
-
+class SearchForm(PlainForm):
     q = StringField("Name, email or membership number", validators=[Optional(), Length(max=100)])
     status = SelectField("Show", choices=[SelectChoice("current", "Current members"),
                                           SelectChoice("ceased", "Ceased members"),
@@ -80,7 +79,7 @@ class SearchForm(FlaskForm):
     submit = SubmitField("Search")
 
 
-class AdmitForm(FlaskForm):
+class AdmitForm(CoopForm):
     name = StringField("Full name", validators=[InputRequired("Enter the member's name."),
                                                 Length(max=NAME_MAX + _SLACK)])
     email = EmailField("Email", validators=[InputRequired("Enter the member's email address."),
@@ -95,14 +94,14 @@ class AdmitForm(FlaskForm):
     submit = SubmitField("Admit and allot shares")
 
 
-class AllotForm(FlaskForm):
+class AllotForm(CoopForm):
     shares = SharesField()
     on = _on("Date of allotment")
     note = _note()
     submit = SubmitField("Allot shares")
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(CoopForm):
     shares = SharesField("Number of £1 shares to withdraw")
     on = _on("Date of withdrawal")
     note = _note()
@@ -110,7 +109,7 @@ class WithdrawForm(FlaskForm):
     submit = SubmitField("Withdraw shares")
 
 
-class TransferForm(FlaskForm):
+class TransferForm(CoopForm):
     to_number = StringField("To membership number",
                             validators=[InputRequired("Enter the membership number of the "
                                                       "member receiving the shares."),
@@ -124,7 +123,7 @@ class TransferForm(FlaskForm):
     submit = SubmitField("Transfer shares")
 
 
-class CeaseForm(FlaskForm):
+class CeaseForm(CoopForm):
     on = _on("Date of cessation")
     expected_shares = HiddenField()
     note = _note()
@@ -132,7 +131,7 @@ class CeaseForm(FlaskForm):
     submit = SubmitField("Cease membership")
 
 
-class AddressForm(FlaskForm):
+class AddressForm(CoopForm):
     address = TextAreaField("New postal address",
                             validators=[InputRequired("Enter the new postal address."),
                                         Length(max=ADDRESS_MAX + _SLACK)],

@@ -12,6 +12,7 @@ from coop.csvexport import csv_response
 from coop.extensions import db
 from coop.formatting import money_input
 from coop.forms import EmptyForm
+from coop.limits import current_page
 from coop.register import forms, services
 from coop.register.models import Member
 
@@ -44,8 +45,8 @@ def index():
     form.validate()
     q = "" if form.q.errors else (form.q.data or "").strip()
     status = form.status.data if form.status.data in services.STATUSES else "current"
-    page = db.paginate(services.search_statement(q, status), per_page=PER_PAGE,
-                       error_out=False)
+    page = db.paginate(services.search_statement(q, status), page=current_page(),
+                       per_page=PER_PAGE, error_out=False)
     args = {k: v for k, v in (("q", q), ("status", status)) if v}
     totals = services.totals(db.session)
     return render_template("register/staff/index.html", form=form, page=page, args=args,

@@ -79,7 +79,8 @@ def test_admit_form_refusals_keep_what_was_typed_and_save_nothing(app, client, l
         ({"shares": "2.5"}, "whole number of shares"),
         ({"shares": "100001"}, "from 1 to 100,000"),
         ({"shares": ""}, "Enter the number of shares."),
-        ({"on": "1900-01-01"}, "before the society was founded"),
+        ({"on": "1999-12-31"}, "between 1 January 2000 and 31 December 2100"),
+        ({"name": "Ann\nReader"}, "single line of ordinary text"),
         ({"on": (london_today() + dt.timedelta(days=1)).isoformat()}, "in the future"),
         ({"on": "31/02/2020"}, "Not a valid date"),
         ({"email": "not an email"}, "like name@example.org"),
@@ -93,6 +94,14 @@ def test_admit_form_refusals_keep_what_was_typed_and_save_nothing(app, client, l
         assert message in body, (change, body[body.find("field-errors") - 200:][:600])
         assert "Nothing was saved" in body
     assert _rows(app, Member) == 0 and _rows(app, ShareTransaction) == 0
+    # the society's founding day (a setting) is checked by the service
+    from coop.register.services import Rules
+
+    app.extensions["coop.register"] = Rules(founded=dt.date(2010, 1, 1))
+    body = client.post("/staff/register/admit", data={
+        "name": "Ann Reader", "email": "ann@example.org", "address": "1 Road", "shares": "10",
+        "on": "2009-12-31"}).get_data(as_text=True)
+    assert "before the society was founded (1 January 2010)" in body
     body = client.post("/staff/register/admit", data={
         "name": "Ann Reader", "email": "ann@example.org", "address": "1 Road",
         "shares": "abc", "on": TODAY}).get_data(as_text=True)
