@@ -24,7 +24,6 @@ from sqlalchemy.orm.attributes import set_committed_value
 from coop import audit
 from coop.accounts.models import User
 from coop.db import now_utc
-from coop.formatting import LONDON
 from coop.mail import normalise_email
 from coop.register.models import (
     ADDRESS_MAX,
@@ -39,6 +38,7 @@ from coop.register.models import (
     Member,
     ShareTransaction,
 )
+from coop.timeutil import london_today
 
 __all__ = [
     "Allotment", "RegisterError", "InvalidValue", "HoldingRule", "MemberCeased",
@@ -112,10 +112,6 @@ def rules() -> Rules:
     if has_app_context() and "coop.register" in current_app.extensions:
         return current_app.extensions["coop.register"]
     return Rules()
-
-
-def london_today() -> dt.date:
-    return dt.datetime.now(LONDON).date()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -205,10 +205,10 @@ def test_certificates_for_the_owner_and_staff_only(app, client, make_user, admit
 
     assert str(escape(app.config["SOCIETY_NAME"])) in body
     assert app.config["SOCIETY_REGISTERED_NUMBER"] in body
-    assert "1 March 2020" in body and "register.css" in body
-    with client.get("/static/register.css") as response:
+    assert "1 March 2020" in body and "style.css" in body
+    with client.get("/static/style.css") as response:
         css = response.get_data(as_text=True)
-    assert "@media print" in css and ".site-header" in css
+    assert "@media print" in css and ".certificate" in css
     pdf = client.get("/certificates/1.pdf")
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert pdf.data.startswith(b"%PDF-") and b"attachment" in pdf.headers[
