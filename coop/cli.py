@@ -76,13 +76,14 @@ def seed_command(today) -> None:
     from coop.fund import seed as fund_seed
     from coop.newsletter import seed as newsletter_seed
     from coop.notices import seed as notices_seed
+    from coop.register import seed as register_seed
     from coop.shares import seed as shares_seed
     from coop.timeutil import london_today
 
     day = today.date() if today else london_today()
     seeds = (("accounts", accounts_seed), ("fund", fund_seed), ("shares", shares_seed),
-             ("events", events_seed), ("newsletter", newsletter_seed),
-             ("notices", notices_seed))
+             ("register", register_seed), ("events", events_seed),
+             ("newsletter", newsletter_seed), ("notices", notices_seed))
     for name, module in seeds:
         summary = module.load(db.session, load_seed_file(name), day)
         db.session.commit()
