@@ -551,13 +551,12 @@ def _link_or_invite(session: Session, member: Member, *, by, invite: bool = True
 
 
 def _invite_new_member(session: Session, member: Member, *, by) -> None:
-    """PENDING (branch ``accounts``): create the account and send the invitation with
-    ``coop.accounts.services.invite_user(session, member.email, name=member.name,
-    role="member", by=by)``, then ``link_account``. Until that lands on main, a new member
-    without an account gets none; the link is made by staff ("Link account" on the member's
-    page) once an account with the member's email exists. tests/register/test_services.py
-    holds a strict xfail for the finished behaviour."""
-    return None
+    """A new member without an account gets one, linked to their entry, and an invitation
+    to choose a password (sent after the admission commits, with it)."""
+    from coop.accounts.services import invite_user
+
+    user = invite_user(session, member.email, name=member.name, role="member", by=by)
+    link_account(session, member, user, by=by)
 
 
 # ---------------------------------------------------------------------------------------------

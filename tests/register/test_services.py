@@ -90,15 +90,16 @@ def test_admit_links_an_existing_account_by_email(db, make_user):
     assert again.user_id is None
 
 
-@pytest.mark.xfail(strict=True, reason="PENDING: coop.accounts.services.invite_user (branch "
-                   "accounts) has not landed on main; admit() leaves a new member without an "
-                   "account until it does (see services._invite_new_member)")
-def test_admit_without_an_account_creates_one_and_invites(db):
+def test_admit_without_an_account_creates_one_and_invites(db, outbox):
     from coop.accounts.services import get_by_email
 
     member = _admit(db, email="new.reader@example.org").member
     user = get_by_email(db.session, "new.reader@example.org")
     assert user is not None and member.user_id == user.id
+    assert user.role == "member"
+    db.session.commit()
+    [invitation] = [m for m in outbox() if m["To"] == "new.reader@example.org"]
+    assert "/welcome/" in invitation.get_content()
 
 
 def test_invite_false_creates_no_account(db):
