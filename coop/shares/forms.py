@@ -31,6 +31,8 @@ from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
     ADDRESS_MAX,
+    CLOSED,
+    DETAIL_MAX,
     EMAIL_MAX,
     MEMBER_NUMBER_MAX,
     NAME_MAX,
@@ -39,6 +41,7 @@ from coop.shares.models import (
     POSTCODE_MAX,
     Frequency,
     Kind,
+    PaidMethod,
     PaymentMethod,
     Status,
 )
@@ -226,9 +229,64 @@ class InboxFilterForm(Form):
 
 
 class StatusForm(FlaskForm):
-    status = SelectField("New status", choices=[SelectChoice(s.value, s.label) for s in Status],
-                         validators=[DataRequired("Choose a status.")])
-    submit = SubmitField("Change status")
+    """The next step for steps that carry no more than a reason (contacted, completed,
+    declined, withdrawn). Choices are set per enquiry: only the valid ones, the natural one
+    first; a closing step is never preselected and needs the confirm box."""
+
+    status = RadioField("Next step", choices=[],
+                        validators=[InputRequired("Choose the next step.")])
+    reason = TextAreaField(
+        "Reason or note (optional)",
+        description="Kept in the history, e.g. why it was declined.",
+        validators=[Length(max=DETAIL_MAX, message=f"The reason can be at most {DETAIL_MAX} "
+                                                   "characters.")],
+        render_kw={"maxlength": DETAIL_MAX, "rows": 2},
+    )
+    confirm = BooleanField("I confirm: this closes the enquiry",
+                           description="Needed for a step that closes it.")
+    submit = SubmitField("Save the next step")
+
+    def validate_confirm(self, field):
+        if self.status.data in {s.value for s in CLOSED} and not field.data:
+            raise ValidationError("Tick the box to confirm: this step closes the enquiry.")
+
+
+class PaymentForm(FlaskForm):
+    amount = AmountField("Amount received", render_kw={"autocomplete": "off", "maxlength": 12},
+                         validators=[DataRequired("Enter the amount received.")])
+    received_on = DateField("Received on",
+                            validators=[InputRequired("Enter the day the payment arrived.")])
+    method = RadioField("How it arrived",
+                        choices=[SelectChoice(m.value, m.label) for m in PaidMethod],
+                        validators=[InputRequired("Choose how the payment arrived.")])
+    submit = SubmitField("Record the payment")
+
+
+class AdmitForm(FlaskForm):
+    """The confirmation page of an admission: the day, the match, a tick."""
+
+    on = DateField("Date of admission",
+                   validators=[InputRequired("Enter the date of admission.")])
+    match = RadioField("Member", choices=[], validators=[Optional()])
+    confirm = BooleanField(
+        "I confirm: enter this admission in the register of members",
+        description="The allotment can't be deleted; a mistake is corrected in the register.",
+        validators=[DataRequired("Tick the box to confirm the admission.")],
+    )
+    submit = SubmitField("Admit and allot the shares")
+
+
+class ReopenForm(FlaskForm):
+    reason = TextAreaField(
+        "Why reopen it?",
+        validators=[DataRequired("Say why the enquiry is reopened."),
+                    Length(max=DETAIL_MAX - 10, message=f"The reason can be at most "
+                                                        f"{DETAIL_MAX - 10} characters.")],
+        render_kw={"maxlength": DETAIL_MAX - 10, "rows": 2},
+    )
+    confirm = BooleanField("I confirm: reopen this closed enquiry",
+                           validators=[DataRequired("Tick the box to confirm.")])
+    submit = SubmitField("Reopen")
 
 
 class NoteForm(FlaskForm):
