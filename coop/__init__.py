@@ -47,7 +47,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from coop import hooks
+    from coop import hooks, outbox
     from coop.db import configure_sqlite
     from coop.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -60,6 +60,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     limiter.init_app(app)
     hooks.init_app(app)
+    outbox.init_app(app)
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 

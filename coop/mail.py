@@ -6,8 +6,9 @@ import datetime as dt
 import secrets
 import smtplib
 import ssl
+from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 
 from flask import current_app
@@ -32,17 +33,26 @@ def build_message(
     sender: str | None = None,
 ) -> EmailMessage:
     msg = EmailMessage()
-    msg["From"] = sender or current_app.config["MAIL_DEFAULT_SENDER"]
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    msg["Message-ID"] = make_msgid(domain="coop.local")
-    for name, value in (headers or {}).items():
-        msg[name] = value
-    msg.set_content(text)
-    if html:
-        msg.add_alternative(html, subtype="html")
+    try:
+        msg["From"] = sender or current_app.config["MAIL_DEFAULT_SENDER"]
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
+        msg["Message-ID"] = make_msgid(domain=_message_id_domain())
+        for name, value in (headers or {}).items():
+            msg[name] = value
+        msg.set_content(text)
+        if html:
+            msg.add_alternative(html, subtype="html")
+    except (ValueError, TypeError, IndexError, UnicodeError) as err:
+        raise MailError(f"the message could not be built: {err}") from err
     return msg
+
+
+def _message_id_domain() -> str:
+    from coop.urls import site_host
+
+    return site_host()
 
 
 def send_email(to: str, subject: str, text: str, **kwargs) -> EmailMessage:
@@ -52,19 +62,36 @@ def send_email(to: str, subject: str, text: str, **kwargs) -> EmailMessage:
     never as a reason to lose what the reader sent.
     """
     msg = build_message(to, subject, text, **kwargs)
-    config = current_app.config
     try:
-        if config.get("MAIL_SERVER"):
-            _send_smtp(msg, config)
-        else:
-            _write_outbox(msg, Path(config["MAIL_OUTBOX"]))
-    except (OSError, smtplib.SMTPException) as err:
-        current_app.logger.warning("mail to %s failed: %s", to, err)
-        raise MailError(str(err)) from err
+        raw = msg.as_bytes(policy=policy.SMTP)
+    except (ValueError, TypeError, UnicodeError) as err:
+        raise MailError(f"the message could not be built: {err}") from err
+    transmit(raw, [to])
     return msg
 
 
-def _send_smtp(msg: EmailMessage, config) -> None:
+def transmit(raw: bytes, to: list[str]) -> None:
+    """Hand one finished message to the mail server (or the development folder).
+
+    Every failure, whatever its cause, is raised as :class:`MailError`.
+    """
+    config = current_app.config
+    try:
+        if config.get("MAIL_SERVER"):
+            _send_smtp(raw, to, config)
+        else:
+            _write_outbox(raw, Path(config["MAIL_OUTBOX"]))
+    except (OSError, smtplib.SMTPException, ValueError, UnicodeError) as err:
+        current_app.logger.warning("mail to %s failed: %s", ", ".join(to), err)
+        raise MailError(str(err) or err.__class__.__name__) from err
+
+
+def _envelope_sender(config) -> str:
+    addresses = [addr for _, addr in getaddresses([config["MAIL_DEFAULT_SENDER"]]) if addr]
+    return addresses[0] if addresses else ""
+
+
+def _send_smtp(raw: bytes, to: list[str], config) -> None:
     host, port, timeout = config["MAIL_SERVER"], int(config["MAIL_PORT"]), config["MAIL_TIMEOUT"]
     if config.get("MAIL_USE_SSL"):
         smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
@@ -75,19 +102,19 @@ def _send_smtp(msg: EmailMessage, config) -> None:
             smtp.starttls(context=ssl.create_default_context())
         if config.get("MAIL_USERNAME"):
             smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
-        smtp.send_message(msg)
+        smtp.sendmail(_envelope_sender(config), to, raw)
 
 
-def _write_outbox(msg: EmailMessage, folder: Path) -> None:
+def _write_outbox(raw: bytes, folder: Path) -> None:
+    """Development mail: one ``.eml`` file a message, exactly the bytes of the wire (CRLF)."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     path = folder / f"{stamp}-{secrets.token_hex(4)}.eml"
-    path.write_bytes(bytes(msg))
+    path.write_bytes(raw)
 
 
 def outbox_messages(folder: str | Path) -> list[EmailMessage]:
     """Messages in a development outbox, oldest first (used by tests and the demo)."""
-    from email import policy
     from email.parser import BytesParser
 
     parser = BytesParser(policy=policy.default)
