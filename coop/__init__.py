@@ -18,6 +18,7 @@ FEATURES = (
     "coop.accounts",
     "coop.fund",
     "coop.shares",
+    "coop.register",
     "coop.events",
     "coop.newsletter",
     "coop.notices",

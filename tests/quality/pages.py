@@ -96,7 +96,20 @@ ARGUMENTS: dict[str, Callable] = {
     "newsletter_staff.subscriber": _lookup("newsletter_subscribers", "id", "subscriber_id"),
     "notices_staff.edit": _lookup("notices", "id", "notice_id"),
     "accounts.confirm_email": lambda session: _email_change_token(session),
+    **{f"register_staff.{name}": _lookup("register_members", "number", "number",
+                                         "WHERE ceased_on IS NULL")
+       for name in ("member", "allot", "withdraw", "transfer", "cease", "address")},
+    "register.certificate": lambda session: _certificate_of_member(session),
+    "register.certificate_pdf": lambda session: _certificate_of_member(session),
 }
+
+
+def _certificate_of_member(session):
+    """The demo member's first allotment: they may open its certificate."""
+    value = _first(session, "SELECT t.id FROM register_transactions t JOIN register_members m "
+                            "ON m.id = t.member_id WHERE m.user_id = :u AND t.kind = 'allotment' "
+                            "ORDER BY t.id", u=_member_id(session))
+    return None if value is None else {"transaction_id": value}
 
 
 def _registration_link_token(session):
