@@ -1,7 +1,8 @@
 """The share emails: the acknowledgement (with how to pay) and the welcome on admission.
 
 Each is built as an :class:`Email` (to, subject, text, Reply-To the membership secretary,
-signed with the society's details) and then sent by :func:`deliver`.
+signed with the society's details) and written to the outbox (:func:`enqueue`) in the same
+transaction as the change it reports.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from dataclasses import dataclass, field
 from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
-from coop.mail import MailError, send_email
+from coop.mail import MailError
+from coop.outbox import OutboxMessage, enqueue_email
+from coop.outbox import Status as OutboxStatus
 from coop.shares import services
 from coop.shares.models import Enquiry, Kind
 
@@ -52,23 +55,53 @@ def admitted(enquiry: Enquiry, allotment) -> Email:
                  headers={"X-Coop-Reference": enquiry.reference}, kind="shares.admitted")
 
 
-def deliver(email: Email) -> bool:
-    """Hand the message to the mail server; False when it could not be sent."""
-    headers = {"Reply-To": email.reply_to, **email.headers}
+def enqueue(session: Session, email: Email):
+    """Write the email to the outbox in ``session``'s transaction: it is sent after the
+    commit, and never if the change is rolled back. Raises :class:`MailError` when the
+    message can't be built (nothing written)."""
+    return enqueue_email(session, to=email.to, subject=email.subject, text=email.text,
+                         reply_to=email.reply_to, headers=email.headers, kind=email.kind)
+
+
+def delivery_state(session: Session, row_id: int | None) -> str:
+    """After the commit: "sent", "failed" (tried and refused: the staff flag) or "pending"
+    (queued, not tried yet: a task queue will send it)."""
+    if row_id is None:
+        return "failed"
+    row = session.get(OutboxMessage, row_id)
+    session.refresh(row)
+    if row.status == OutboxStatus.SENT:
+        return "sent"
+    if row.status == OutboxStatus.FAILED or row.attempts > 0:
+        return "failed"
+    return "pending"
+
+
+def queue_acknowledgement(session: Session, enquiry: Enquiry) -> int | None:
+    """Put the acknowledgement in the outbox with the enquiry (same transaction); the
+    outbox row's id, or None when it couldn't be built (the staff flag goes up)."""
+    if enquiry.is_erased or not enquiry.email:
+        return None
     try:
-        send_email(email.to, email.subject, email.text, headers=headers)
+        return enqueue(session, acknowledgement(enquiry)).id
     except MailError:
-        return False
-    return True
+        services.mark_acknowledged(session, enquiry, sent=False)
+        return None
+
+
+def record_acknowledgement(session: Session, enquiry: Enquiry, row_id: int | None) -> str:
+    """After the commit: record how the acknowledgement went (a failure raises the staff
+    flag and offers "resend"); returns :func:`delivery_state`."""
+    state = delivery_state(session, row_id)
+    if state != "pending":
+        services.mark_acknowledged(session, enquiry, sent=state == "sent")
+    return state
 
 
 def send_acknowledgement(session: Session, enquiry: Enquiry) -> bool:
-    """Send the email and record the outcome; False (and the staff flag) when it failed.
-
-    Call this only after the enquiry is committed: a mail failure must never lose it.
-    """
-    if enquiry.is_erased or not enquiry.email:
-        return False
-    sent = deliver(acknowledgement(enquiry))
-    services.mark_acknowledged(session, enquiry, sent=sent)
-    return sent
+    """Staff's "resend": queue it again, commit, and say whether it went."""
+    row_id = queue_acknowledgement(session, enquiry)
+    session.commit()
+    state = record_acknowledgement(session, enquiry, row_id)
+    session.commit()
+    return state != "failed"

@@ -21,6 +21,7 @@ from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import LONDON, money, money_input, url_if
 from coop.forms import EmptyForm
+from coop.mail import MailError
 from coop.shares import mail, services
 from coop.shares.forms import (
     AdmitForm,
@@ -290,16 +291,17 @@ def admit(enquiry_id: int):
             try:
                 allotment = services.admit(db.session, enquiry, on=form.on.data,
                                            by=current_user, member=member)
-            except (services.EnquiryError, register.RegisterError) as err:
+            except (services.EnquiryError, register.RegisterError, MailError) as err:
                 db.session.rollback()
                 _show_register_error(form, err)
             else:
-                welcome = mail.admitted(enquiry, allotment)
+                row = mail.enqueue(db.session, mail.admitted(enquiry, allotment))
                 db.session.commit()
-                sent = mail.deliver(welcome)
+                sent = mail.delivery_state(db.session, row.id) != "failed"
                 flash(f"{enquiry.name} is member {allotment.member.number_text}, with "
                       f"{allotment.member.shares_held:,} shares."
-                      + ("" if sent else " The welcome email could not be sent."),
+                      + ("" if sent else " The welcome email could not be sent yet; the "
+                                         "outbox will try again."),
                       "success" if sent else "error")
                 return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     code = 422 if request.method == "POST" else 200

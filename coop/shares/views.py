@@ -21,7 +21,7 @@ from limits import parse
 from coop.access import access
 from coop.extensions import db
 from coop.mail import normalise_email
-from coop.shares import ratelimit, services
+from coop.shares import mail, ratelimit, services
 from coop.shares.forms import (
     NEWSLETTER_HINT,
     NEWSLETTER_LABEL,
@@ -29,7 +29,6 @@ from coop.shares.forms import (
     ShareEnquiryForm,
     SupportForm,
 )
-from coop.shares.mail import send_acknowledgement
 from coop.shares.models import Enquiry, Kind
 
 log = logging.getLogger(__name__)
@@ -153,7 +152,8 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
             db.session, kind, contact, form.amount.pence,
             newsletter_opt_in=form.newsletter_opt_in.data, user=user, **fields,
         )
-        db.session.commit()  # saved before anything else can go wrong
+        row_id = mail.queue_acknowledgement(db.session, enquiry)
+        db.session.commit()  # the enquiry and its email together; the email goes after
     except services.EnquiryError as err:
         db.session.rollback()
         ratelimit.release(outcome)
@@ -164,12 +164,12 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
         ratelimit.release(outcome)
         raise
 
-    sent = send_acknowledgement(db.session, enquiry)
+    state = mail.record_acknowledgement(db.session, enquiry, row_id)
     db.session.commit()
     if enquiry.newsletter_opt_in:
         _request_newsletter(enquiry)
     session[THANKS_KEY] = {"reference": enquiry.reference, "kind": enquiry.kind,
-                           "email_sent": sent, "amount_pence": enquiry.amount_pence,
+                           "email_sent": state != "failed", "amount_pence": enquiry.amount_pence,
                            "frequency": enquiry.frequency}
     return redirect(url_for("shares.thanks"))
 

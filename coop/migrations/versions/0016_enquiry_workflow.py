@@ -1,7 +1,7 @@
 """enquiry workflow: payment received, admitted, withdrawn, reopening with a reason
 
 Revision ID: 0016
-Revises: 0007
+Revises: 0011
 Create Date: 2026-12-01 15:00:00
 
 Existing rows: a *share* enquiry marked "completed" becomes "admitted" (that is what staff
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0016'
-down_revision = '0007'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
