@@ -69,6 +69,7 @@ class EnquiryForm(FlaskForm):
     email = EmailField(
         "Email",
         description="We'll send your reference here.",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
         validators=[DataRequired("Enter your email address."),
                     Length(max=EMAIL_MAX, message=f"An email can be at most {EMAIL_MAX} "
                                                   "characters."),

