@@ -45,7 +45,7 @@ from coop.shares.models import (
     PaymentMethod,
     Status,
 )
-from coop.shares.services import normalise_uk_postcode
+from coop.shares.services import normalise_uk_postcode, register_text_problem
 
 #: the newsletter opt-in's words, also kept with the newsletter's consent record
 NEWSLETTER_LABEL = "Send me the newsletter too"
@@ -125,6 +125,20 @@ class EnquiryForm(FlaskForm):
 
     def validate_email(self, field):
         field.data = (field.data or "").strip()
+
+    def validate(self, extra_validators=None) -> bool:
+        """The register of members' text rules too (no markup or control characters, the
+        address with its postcode within the limit), so admission never dead-ends."""
+        valid = super().validate(extra_validators)
+        if self.name.errors or self.address.errors or self.postcode.errors:
+            return valid
+        problem = register_text_problem(self.name.data or "", self.address.data or "",
+                                        self.postcode.data or "", self.country.data or "")
+        if problem:
+            field = getattr(self, problem[0])
+            field.errors = [*field.errors, problem[1]]
+            return False
+        return valid
 
     def validate_postcode(self, field):
         text = " ".join((field.data or "").split())

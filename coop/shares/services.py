@@ -99,8 +99,37 @@ def _check_contact(contact: Contact) -> Contact:
     ):
         if len(value) > limit:
             raise EnquiryError(f"The {label} can be at most {limit} characters.")
+    register_problem = register_text_problem(name, address, postcode, country)
+    if register_problem:
+        raise EnquiryError(register_problem[1])
     return Contact(name=name, email=email, address=address, postcode=postcode,
                    country=country, phone=phone)
+
+
+def register_address(address: str, postcode: str, country: str) -> str:
+    """The postal address as the register of members keeps it: lines, postcode, and the
+    country when it isn't the UK."""
+    return "\n".join(part for part in (address, postcode,
+                                       "" if country == UK else country_name(country)) if part)
+
+
+def register_text_problem(name: str, address: str, postcode: str,
+                          country: str) -> tuple[str, str] | None:
+    """(field, message) when the register of members would refuse this name or address at
+    admission (markup, control characters, too long once the postcode is added), so the
+    reader is told now, next to the field, rather than staff at admission."""
+    from coop.register import services as register
+
+    try:
+        register.clean_name(name)
+    except register.RegisterError as err:
+        return "name", str(err).replace("The name", "Your name")
+    try:
+        register.clean_address(register_address(address, postcode, country))
+    except register.RegisterError as err:
+        return "address", str(err).replace("The postal address", "The address with its "
+                                           "postcode") if "at most" in str(err) else str(err)
+    return None
 
 
 def submit(
@@ -309,9 +338,7 @@ def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
         raise InvalidTransition("Supporters are not members: only share enquiries are "
                                 "admitted.")
     old = _check_move(enquiry, Status.ADMITTED)
-    address = "\n".join(part for part in (enquiry.address, enquiry.postcode,
-                                           "" if enquiry.country == UK else
-                                           enquiry.country_name) if part)
+    address = register_address(enquiry.address, enquiry.postcode, enquiry.country)
     allotment = register.admit(
         session, name=enquiry.name, email=enquiry.email, address=address,
         shares=enquiry.paid_pence // 100, on=on, by=by, member=member, enquiry_id=enquiry.id,
