@@ -96,11 +96,12 @@ def downgrade():
                          "WHERE status = 'withdrawn'"))
     conn.execute(sa.text("UPDATE share_enquiries SET status = 'contacted' "
                          "WHERE status = 'payment_received'"))
-    for column in ('old_status', 'new_status'):
-        for old, new in (('admitted', 'completed'), ('withdrawn', 'declined'),
-                         ('payment_received', 'contacted')):
-            conn.execute(sa.text(f"UPDATE share_enquiry_changes SET {column} = :new "  # noqa: S608
-                                 f"WHERE {column} = :old"), {"old": old, "new": new})
+    for old, new in (('admitted', 'completed'), ('withdrawn', 'declined'),
+                     ('payment_received', 'contacted')):
+        conn.execute(sa.text("UPDATE share_enquiry_changes SET old_status = :new "
+                             "WHERE old_status = :old"), {"old": old, "new": new})
+        conn.execute(sa.text("UPDATE share_enquiry_changes SET new_status = :new "
+                             "WHERE new_status = :old"), {"old": old, "new": new})
 
     with op.batch_alter_table('share_enquiry_changes', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_share_enquiry_changes_detail_length'), type_='check')
