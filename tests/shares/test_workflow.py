@@ -316,7 +316,7 @@ def test_admission_page_confirms_then_admits_and_emails_the_welcome(app, client,
     saved = reload(app, enquiry.id)
     assert saved.status == "admitted" and saved.membership_number == number
     html = _page(client, enquiry.id)
-    assert f"membership number <strong>{number:06d}</strong>" in html
+    assert f'membership number <strong class="membership-number">{number:06d}</strong>' in html
     assert f'href="/certificates/{saved.allotment_id}"' in html
     assert f'href="/staff/register/{number}"' in html
     assert "Reopen" not in html and "Admit as a member" not in html
