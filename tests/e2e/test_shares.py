@@ -17,7 +17,7 @@ from tests.e2e.conftest import log_in, screenshot
 pytestmark = pytest.mark.browser
 
 
-def test_share_enquiry_on_a_phone_then_staff_record_payment_admit_and_export(new_context, live_server):
+def test_share_enquiry_on_a_phone_then_payment_admission_and_export(new_context, live_server):
     email = f"rosa-{uuid.uuid4().hex[:8]}@example.org"
     phone = new_context(phone=True).new_page()
     phone.goto("/")

@@ -313,3 +313,13 @@ def test_sixteen_posts_at_once_over_two_servers_accept_exactly_the_limit(two_ser
         codes = list(pool.map(lambda job: _post(*job), jobs))
     assert sorted(codes) == [302] * 3 + [429] * 13, codes
     assert count(app) == 3
+
+
+def test_no_form_of_the_site_sends_retry_after_with_a_success(client):
+    """Flask-Limiter adds Retry-After to every response of a limited view; only 429 and 503
+    may carry it."""
+    response = client.post("/newsletter", data={"email": "a@example.org", "topics": ["events"],
+                                                "consent": "y"})
+    assert response.status_code == 302
+    assert "Retry-After" not in response.headers
+    assert "X-RateLimit-Limit" in response.headers  # the limiter did run
