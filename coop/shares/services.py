@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from coop import audit
 from coop.db import now_utc
 from coop.formatting import LONDON, money
+from coop.register import services as register
 from coop.shares.countries import UK, country_name
 from coop.shares.models import (
     ADDRESS_MAX,
@@ -118,8 +119,6 @@ def register_text_problem(name: str, address: str, postcode: str,
     """(field, message) when the register of members would refuse this name or address at
     admission (markup, control characters, too long once the postcode is added), so the
     reader is told now, next to the field, rather than staff at admission."""
-    from coop.register import services as register
-
     try:
         register.clean_name(name)
     except register.RegisterError as err:
@@ -332,8 +331,6 @@ def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
     :raise EnquiryError: for a supporter, or an enquiry not at "payment received".
     :raise coop.register.services.RegisterError: when the register refuses; nothing written.
     """
-    from coop.register import services as register
-
     if enquiry.kind != Kind.SHARES:
         raise InvalidTransition("Supporters are not members: only share enquiries are "
                                 "admitted.")

@@ -22,6 +22,7 @@ from coop.extensions import db
 from coop.formatting import LONDON, money, money_input, url_if
 from coop.forms import EmptyForm
 from coop.mail import MailError
+from coop.register import services as register
 from coop.shares import mail, services
 from coop.shares.forms import (
     AdmitForm,
@@ -270,8 +271,6 @@ def admit(enquiry_id: int):
     """The confirmation page of an admission: what goes into the register, an existing
     member with the same email to confirm or rule out, a tick; then the allotment.
     """
-    from coop.register import services as register
-
     enquiry = _get(enquiry_id)
     if enquiry.kind != Kind.SHARES or enquiry.status_enum != Status.PAYMENT_RECEIVED \
             or enquiry.is_erased:
