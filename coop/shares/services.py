@@ -253,9 +253,31 @@ def _clean_detail(text: str, *, required: str = "") -> str:
     return text
 
 
+class ChangedMeanwhile(InvalidTransition):
+    """Someone else moved the enquiry between loading it and this change."""
+
+
+def _claim(session: Session, enquiry: Enquiry, old: Status, new: Status) -> None:
+    """Move the row from ``old`` to ``new`` only if it is still at ``old``: one guarded
+    UPDATE, so two staff pressing "Admit" at once can't both admit (on PostgreSQL the second
+    waits for the first's row lock, then finds the status moved on and changes nothing)."""
+    result = session.execute(
+        sa.update(Enquiry)
+        .where(Enquiry.id == enquiry.id, Enquiry.status == old.value)
+        .values(status=new.value)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ChangedMeanwhile("Someone else changed this enquiry meanwhile: reload the page "
+                               "and check its status.")
+
+
 def _move(session: Session, enquiry: Enquiry, old: Status, new: Status, *, by,
-          detail: str = "", now: dt.datetime | None = None) -> StatusChange:
+          detail: str = "", now: dt.datetime | None = None,
+          claimed: bool = False) -> StatusChange:
     now = now or now_utc()
+    if not claimed:
+        _claim(session, enquiry, old, new)
     enquiry.status = new.value
     enquiry.updated_at = now
     enquiry.closed_at = now if new in CLOSED else None
@@ -335,6 +357,7 @@ def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
         raise InvalidTransition("Supporters are not members: only share enquiries are "
                                 "admitted.")
     old = _check_move(enquiry, Status.ADMITTED)
+    _claim(session, enquiry, old, Status.ADMITTED)  # before the register: one admission only
     address = register_address(enquiry.address, enquiry.postcode, enquiry.country)
     allotment = register.admit(
         session, name=enquiry.name, email=enquiry.email, address=address,
@@ -346,7 +369,7 @@ def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
     detail = (f"membership number {allotment.member.number_text}, {shares:,} "
               f"share{'' if shares == 1 else 's'}"
               + (" added to an existing holding" if member is not None else ""))
-    _move(session, enquiry, old, Status.ADMITTED, by=by, detail=detail, now=now)
+    _move(session, enquiry, old, Status.ADMITTED, by=by, detail=detail, now=now, claimed=True)
     return allotment
 
 

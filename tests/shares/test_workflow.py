@@ -427,3 +427,49 @@ def test_new_routes_are_staff_only(client, login_as, make_enquiry):
                          ("post", "reopen")):
         url = f"/staff/enquiries/{enquiry.id}/{path}"
         assert getattr(client, method)(url).status_code == 403
+
+
+def test_two_staff_admitting_at_once_admit_once(app, make_enquiry):
+    """Both load the enquiry at "payment received" and press Admit together: one member."""
+    import threading
+
+    enquiry = make_enquiry(amount_pence=4_000)
+    move(app, enquiry.id, "payment_received")
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def worker():
+        with app.app_context():
+            try:
+                loaded = _db.session.get(Enquiry, enquiry.id)
+                assert loaded.status == "payment_received"
+                barrier.wait(timeout=10)
+                services.admit(_db.session, loaded, on=today(), by=None)
+                _db.session.commit()
+                outcomes.append("admitted")
+            except (services.ChangedMeanwhile, sa.exc.OperationalError) as err:
+                # PostgreSQL: the second finds the status moved on; SQLite: it can't write.
+                _db.session.rollback()
+                outcomes.append(type(err).__name__)
+            finally:
+                _db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[0] == "ChangedMeanwhile" or "OperationalError" in outcomes, outcomes
+    assert outcomes.count("admitted") == 1, outcomes
+    assert [held for _n, _e, held in members(app)] == [40]
+    saved = reload(app, enquiry.id)
+    assert saved.status == "admitted"
+    assert [c.new_status for c in saved.changes].count("admitted") == 1
+
+
+def test_a_stale_page_cannot_move_an_enquiry_twice(app, db, make_enquiry):
+    enquiry = make_enquiry()
+    stale = db.session.get(Enquiry, enquiry.id)
+    move(app, enquiry.id, "contacted")  # another staff member, meanwhile
+    with pytest.raises(services.ChangedMeanwhile):
+        services.change_status(db.session, stale, "contacted", by=None)
