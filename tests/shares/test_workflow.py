@@ -473,3 +473,16 @@ def test_a_stale_page_cannot_move_an_enquiry_twice(app, db, make_enquiry):
     move(app, enquiry.id, "contacted")  # another staff member, meanwhile
     with pytest.raises(services.ChangedMeanwhile):
         services.change_status(db.session, stale, "contacted", by=None)
+
+
+def test_the_member_sees_how_to_pay_then_their_membership_number(app, client, login_as,
+                                                                  make_enquiry):
+    member = login_as("member")
+    enquiry = make_enquiry(user=member, email=member.email, amount_pence=3_000)
+    html = client.get(f"/account/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "How to pay" in html and enquiry.reference in html and "£30 for 30 shares" in html
+    move(app, enquiry.id, "payment_received", "admitted")
+    [(number, _email, _held)] = members(app)
+    html = client.get(f"/account/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "How to pay" not in html
+    assert f"<dt>Membership number</dt><dd>{number:06d}</dd>" in html
