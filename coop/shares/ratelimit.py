@@ -157,6 +157,14 @@ def storage_url(app: Flask) -> str:
 
 
 def init_app(app: Flask) -> None:
+    from coop.config import ConfigError
+
+    for name in ("SHARES_RATE_LIMIT", "SHARES_CLIENT_RATE_LIMIT"):
+        try:
+            parse(str(app.config[name]))
+        except ValueError:
+            raise ConfigError(f"{name} must be a rate like '5 per hour', not "
+                              f"{app.config[name]!r}.") from None
     url = storage_url(app)
     app.extensions[EXTENSION] = RedisCounter(url) if url else MemoryCounter()
     if not url and app.config.get("COOP_ENV") == "production":

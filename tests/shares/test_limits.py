@@ -323,3 +323,10 @@ def test_no_form_of_the_site_sends_retry_after_with_a_success(client):
     assert response.status_code == 302
     assert "Retry-After" not in response.headers
     assert "X-RateLimit-Limit" in response.headers  # the limiter did run
+
+
+def test_a_limit_that_is_not_a_rate_stops_the_app_at_start(make_app):
+    from coop.config import ConfigError
+
+    with pytest.raises(ConfigError, match="SHARES_CLIENT_RATE_LIMIT must be a rate"):
+        make_app(SHARES_CLIENT_RATE_LIMIT="lots")
