@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coop.register import services
+from coop.register.models import Member
 
 
 def _day(value) -> dt.date:
@@ -17,7 +19,8 @@ def _day(value) -> dt.date:
 def load(session: Session, data: dict, today: dt.date) -> str:
     added = 0
     for item in data.get("members", []):
-        if services.find_member_by_email(session, item["email"]) is not None:
+        known = session.scalar(sa.select(Member.id).where(Member.email == item["email"]))
+        if known is not None:  # current or ceased
             continue
         line = services.admit(session, name=item["name"], email=item["email"],
                               address=item["address"], shares=int(item["shares"]),

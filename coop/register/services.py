@@ -333,6 +333,9 @@ def admit(session: Session, *, name: str, email: str, address: str, shares: int,
     :raise RegisterError: (a subclass, with ``.field``) for any broken rule; nothing is written.
     """
     if member is not None:
+        if member.ceased_on is not None:
+            raise MemberCeased(f"Member {member.number} ceased on {member.ceased_on:%-d %B %Y}: "
+                               "admit them again as a new member instead.")
         if address is not None and str(address).strip():
             address = clean_address(address)
             if address != member.address:
@@ -566,14 +569,17 @@ def _invite_new_member(session: Session, member: Member, *, by) -> None:
 
 
 def find_member_by_email(session: Session, email: str) -> Member | None:
-    """The member with this email: a current one first, then the most recently ceased."""
+    """The current member with this email (the lowest number if two share it), or None.
+
+    Ceased members are not matched: someone who left and applies again is admitted anew,
+    with a new number (numbers are never reused).
+    """
     email = normalise_email(email if isinstance(email, str) else "")
     if not email or len(email) > EMAIL_MAX:
         return None
     return session.scalar(
-        sa.select(Member).where(Member.email == email)
-        .order_by(Member.ceased_on.is_not(None), Member.ceased_on.desc(), Member.number)
-        .limit(1)
+        sa.select(Member).where(Member.email == email, Member.ceased_on.is_(None))
+        .order_by(Member.number).limit(1)
     )
 
 

@@ -26,12 +26,12 @@ def admit(app):
 
     def factory(*, name: str | None = None, email: str | None = None, shares: int = 10,
                 address: str = "1 Printers' Row\nLondon\nEC1A 1BB", on: dt.date = ADMITTED,
-                by=None) -> int:
+                by=None, invite: bool = True) -> int:
         n = next(counter)
         with app.app_context():
             line = services.admit(_db.session, name=name or f"Member {n}",
                                   email=email or f"member.{n}@example.org", address=address,
-                                  shares=shares, on=on, by=by)
+                                  shares=shares, on=on, by=by, invite=invite)
             _db.session.commit()
             return line.member.number
 

@@ -309,10 +309,16 @@ def test_address_changes_keep_a_history(db, make_user):
     assert _count(db, AddressChange) == 3
 
 
-def test_find_member_by_email_prefers_a_current_member(db):
+def test_find_member_by_email_matches_current_members_only(db):
     old = _admit(db, email="same@example.org").member
     services.cease(db.session, old, on=ON, by=None, expected_shares=100)
+    assert services.find_member_by_email(db.session, "same@example.org") is None
+    with pytest.raises(services.MemberCeased, match="admit them again"):
+        services.admit(db.session, name="x", email="same@example.org", address="2 Road",
+                       shares=5, on=ON, by=None, member=old)
+    assert old.address == "1 Printers' Row\nLondon"  # nothing changed before the refusal
     new = _admit(db, email="same@example.org", name="Again").member
+    assert new.number == 2
     assert services.find_member_by_email(db.session, " SAME@example.org") is new
     assert services.find_member_by_email(db.session, "nobody@example.org") is None
     assert services.find_member_by_email(db.session, "") is None
@@ -361,14 +367,15 @@ def test_verify_register_finds_a_counter_below_the_numbers(db):
 
 def test_every_change_leaves_an_audit_row(db, make_user):
     staff = make_user("staff")
-    a = _admit(db, by=staff).member
-    b = _admit(db, email="b@example.org", by=staff).member
+    a = _admit(db, by=staff, invite=False).member
+    b = _admit(db, email="b@example.org", by=staff, invite=False).member
     services.allot(db.session, a, 5, on=ON, by=staff)
     services.withdraw(db.session, a, 5, on=ON, by=staff)
     services.transfer(db.session, a, b, 5, on=ON, by=staff)
     services.change_address(db.session, a, "2 Road", by=staff)
     services.cease(db.session, b, on=ON, by=staff, expected_shares=105)
     rows = db.session.execute(sa.select(AuditEvent.action, AuditEvent.actor_id)
+                              .where(AuditEvent.action.startswith("register."))
                               .order_by(AuditEvent.id)).all()
     assert [r.action for r in rows] == [
         "register.admitted", "register.admitted", "register.allotted", "register.withdrawn",
@@ -376,25 +383,26 @@ def test_every_change_leaves_an_audit_row(db, make_user):
     assert {r.actor_id for r in rows} == {staff.id}
 
 
-def test_account_deletion_keeps_the_register_entry(app, db, make_user):
-    from coop import hooks
-    from coop.accounts import services as accounts
-    from coop.accounts.models import User
-    from tests.conftest import PASSWORD
+def test_account_deletion_keeps_the_register_entry(app, make_user):
+    from coop.extensions import db
+    from tests.conftest import PASSWORD, login
 
     user = make_user("member", email="leaving@example.org")
-    _admit(db, email="leaving@example.org")
-    db.session.commit()
-    with app.test_request_context():
-        account = db.session.get(User, user.id)
-        accounts.delete_account(db.session, account, PASSWORD,
-                                anonymise=lambda: hooks.call("account_deletion", db.session,
-                                                             account))
+    with app.app_context():
+        _admit(db, email="leaving@example.org")
         db.session.commit()
-    member = get_member(1)
-    assert member is not None and member.user_id is None
-    assert member.email == "leaving@example.org" and member.shares_held == 100
-    assert services.verify_register(db.session) == []
+    client = app.test_client()
+    assert login(client, user.email).status_code == 302
+    response = client.post("/account/delete", data={"delete_password": PASSWORD,
+                                                    "understood": "y"})
+    assert response.status_code == 302
+    with app.app_context():
+        member = get_member(1)
+        assert member is not None and member.user_id is None
+        assert member.email == "leaving@example.org" and member.shares_held == 100
+        assert services.verify_register(db.session) == []
+        assert db.session.scalar(sa.select(AuditEvent.action).where(
+            AuditEvent.action == "register.account_unlinked")) is not None
 
 
 def test_data_export_includes_the_register_entry(app, db, make_user):
@@ -412,3 +420,20 @@ def test_data_export_includes_the_register_entry(app, db, make_user):
 
 def test_dates_in_the_future_use_london_today(db):
     assert services.check_date(london_today()) == london_today()
+
+
+def test_erasing_the_enquiry_an_allotment_came_from_leaves_the_register_whole(db):
+    from coop.shares import services as shares
+
+    contact = shares.Contact(name="Ada Lovelace", email="ada@example.org", address="1 Road",
+                             postcode="EC4Y 1AA")
+    enquiry = shares.submit(db.session, "shares", contact, 25_000, payment_method="cheque")
+    line = _admit(db, name="Ada Lovelace", email="ada@example.org", shares=250,
+                  enquiry_id=enquiry.id)
+    shares.erase(db.session, enquiry, by=None)
+    db.session.commit()
+    member = get_member(1)
+    assert (member.name, member.email, member.shares_held) == (
+        "Ada Lovelace", "ada@example.org", 250)
+    assert db.session.get(ShareTransaction, line.id).enquiry_id == enquiry.id
+    assert services.verify_register(db.session) == []

@@ -269,7 +269,7 @@ def test_a_member_not_in_the_register_has_no_section(client, login_as):
 
 
 def test_staff_link_an_account_made_after_admission(app, client, login_as, admit, make_user):
-    admit(email="later@example.org")
+    admit(email="later@example.org", invite=False)
     login_as("staff")
     assert "Link the account" not in client.get("/staff/register/1").get_data(as_text=True)
     user = make_user("member", email="later@example.org")
