@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
-    Form,
     RadioField,
     SelectChoice,
     SelectField,
@@ -27,6 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from coop.forms import CoopForm, PlainForm
 from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
@@ -56,7 +55,7 @@ def _pounds(name: str) -> int:
     return int(current_app.config[name]) * 100
 
 
-class EnquiryForm(FlaskForm):
+class EnquiryForm(CoopForm):
     """Contact details, consent and the honeypot, common to both forms."""
 
     name = StringField(
@@ -224,7 +223,7 @@ class SupportForm(EnquiryForm):
 ANY = SelectChoice("", "Any")
 
 
-class InboxFilterForm(Form):
+class InboxFilterForm(PlainForm):
     """The staff inbox's filters (a GET form: no CSRF, no prefix)."""
 
     kind = SelectField("Kind", choices=[ANY, *(SelectChoice(k.value, k.label) for k in Kind)],
@@ -243,7 +242,7 @@ class InboxFilterForm(Form):
             raise ValidationError("The end date is before the start date.")
 
 
-class StatusForm(FlaskForm):
+class StatusForm(CoopForm):
     """The next step for steps that carry no more than a reason (contacted, completed,
     declined, withdrawn). Choices are set per enquiry: only the valid ones, the natural one
     first; a closing step is never preselected and needs the confirm box."""
@@ -266,7 +265,7 @@ class StatusForm(FlaskForm):
             raise ValidationError("Tick the box to confirm: this step closes the enquiry.")
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(CoopForm):
     amount = AmountField("Amount received", render_kw={"autocomplete": "off", "maxlength": 12},
                          validators=[DataRequired("Enter the amount received.")])
     received_on = DateField("Received on",
@@ -277,7 +276,7 @@ class PaymentForm(FlaskForm):
     submit = SubmitField("Record the payment")
 
 
-class AdmitForm(FlaskForm):
+class AdmitForm(CoopForm):
     """The confirmation page of an admission: the day, the match, a tick."""
 
     on = DateField("Date of admission",
@@ -291,7 +290,7 @@ class AdmitForm(FlaskForm):
     submit = SubmitField("Admit and allot the shares")
 
 
-class ReopenForm(FlaskForm):
+class ReopenForm(CoopForm):
     reason = TextAreaField(
         "Why reopen it?",
         validators=[DataRequired("Say why the enquiry is reopened."),
@@ -304,7 +303,7 @@ class ReopenForm(FlaskForm):
     submit = SubmitField("Reopen")
 
 
-class NoteForm(FlaskForm):
+class NoteForm(CoopForm):
     body = TextAreaField(
         "Add an internal note",
         description="Only staff see notes. Erasing the enquiry deletes them.",
@@ -316,7 +315,7 @@ class NoteForm(FlaskForm):
     submit = SubmitField("Add note")
 
 
-class EraseForm(FlaskForm):
+class EraseForm(CoopForm):
     confirm = BooleanField(
         "I understand this removes the name, contact details and notes for good",
         validators=[DataRequired("Tick the box to confirm.")],

@@ -21,6 +21,7 @@ from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import LONDON, money, money_input, url_if
 from coop.forms import EmptyForm
+from coop.limits import current_page
 from coop.mail import MailError
 from coop.register import services as register
 from coop.shares import mail, services
@@ -74,7 +75,8 @@ def _filter_args(filters: services.InboxFilter) -> dict:
 def inbox():
     """Every enquiry, newest first, filtered by kind, status, dates and a search."""
     form, filters = _filters()
-    page = db.paginate(services.inbox_statement(filters), per_page=PER_PAGE, error_out=False)
+    page = db.paginate(services.inbox_statement(filters), page=current_page(), per_page=PER_PAGE,
+                       error_out=False)
     return render_template("shares/staff/inbox.html", form=form, page=page,
                            filter_args=_filter_args(filters))
 
