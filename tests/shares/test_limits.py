@@ -227,7 +227,10 @@ def test_worker_count_from_the_gunicorn_command_line():
 def test_production_with_several_workers_and_no_redis_warns_at_start(make_app, monkeypatch,
                                                                       caplog):
     monkeypatch.setattr(sys, "argv", ["gunicorn", "--workers", "2", "coop:create_app()"])
-    production = {"COOP_ENV": "production", "SECRET_KEY": "p" * 48}
+    import secrets
+
+    production = {"COOP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(48),
+                  "BASE_URL": "https://paper.example"}
     with caplog.at_level(logging.WARNING, logger="coop.shares.ratelimit"):
         make_app(**production)
     [warning] = [r for r in caplog.records if r.name == "coop.shares.ratelimit"]

@@ -160,7 +160,7 @@ def test_honeypot_hides_an_earlier_reference(client):
     ("member_number", "9" * 21, "A member number can be at most 20 characters."),
     ("postcode", "x" * 17, "A postcode can be at most 16 characters."),
     ("name", "<script>alert(1)</script>", "Your name can&#39;t contain &lt; or &gt;."),
-    ("name", "Rosa\x07Reader", "Your name can&#39;t contain control characters."),
+    ("name", "Rosa\x07Reader", "Use a single line of ordinary text: no line breaks, tabs"),
     ("address", "1 <b>Bold</b> Street", "can&#39;t contain &lt; or &gt;."),
     ("address", "x" * 495, "The address with its postcode can be at most 500 characters"),
     ("amount", "99999999999999999999", "The most we accept in one go is £100,000."),
