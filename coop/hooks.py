@@ -1,11 +1,12 @@
 """Named extension points that let features add to shared pages without editing them.
 
-- ``home_sections(session) -> dict | None``: a panel on ``/`` (``template`` plus context;
-  ``stylesheets``, a list of files in ``coop/static/``, are linked in the page's head)
+- ``home_sections(session) -> dict | None``: a panel on ``/`` (``template`` plus context)
 - ``account_sections(session, user) -> dict | None``: a section of ``/account``
 - ``data_export(session, user) -> (key, data)``: part of "download my data"
 - ``account_deletion(session, user) -> None``: anonymise what a deleted account leaves
 - ``staff_links() -> list[(label, endpoint)]``: entries on the staff dashboard
+- ``email_changed(session, old, new) -> None``: a member confirmed a new email address (the
+  newsletter subscription follows it); called before the change is committed
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
-NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links")
+NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links",
+         "email_changed")
 
 
 def init_app(app: Flask) -> None:
