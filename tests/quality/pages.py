@@ -38,6 +38,9 @@ NO_EMPTY_POST = {
                               "to another address",
     "newsletter.confirm": "its form is one Confirm button: a POST would use up the demo link "
                           "that the browser checks open afterwards",
+    "accounts.login_code": "its form exists only between the password and the code; without "
+                           "a password typed first the page (checked on GET) says to log in "
+                           "again",
 }
 
 #: form pages whose empty POST is accepted on purpose (not re-shown with errors), with reason
@@ -103,6 +106,8 @@ ARGUMENTS: dict[str, Callable] = {
        for name in ("member", "allot", "withdraw", "transfer", "cease", "address")},
     "register.certificate": lambda session: _certificate_of_member(session),
     "register.certificate_pdf": lambda session: _certificate_of_member(session),
+    "accounts.reset_password": lambda session: _password_link_token(session, "reset"),
+    "accounts.accept_invitation": lambda session: _password_link_token(session, "invite"),
 }
 
 
@@ -157,8 +162,32 @@ def _email_change_token(session):
     user = session.get(User, _member_id(session))
     if user is None:
         return None
+    if user.email_change_nonce is None:  # as if the demo member had asked for the change
+        services.request_email_change(session, user, "member.moved@example.org")
+        session.commit()
     return {"token": services.email_change_token(current_app.config["SECRET_KEY"], user,
                                                  "member.moved@example.org")}
+
+
+_PASSWORD_TOKENS: dict[tuple[str, str], str] = {}
+
+
+def _password_link_token(session, purpose: str):
+    """A reset link for an account of its own (the demo accounts log in, which would end a
+    reset link), or an invitation for an invited account; the GET page and the empty POST
+    share one token."""
+    from coop.accounts import services
+
+    key = (str(session.get_bind().url), purpose)
+    if key not in _PASSWORD_TOKENS:
+        email = f"quality.{purpose}@example.org"
+        user = services.get_by_email(session, email)
+        if user is None:
+            user = (services.invite_user(session, email) if purpose == "invite" else
+                    services.create_user(session, email, "a long quality passphrase"))
+        _PASSWORD_TOKENS[key] = services.password_token(user, purpose)
+        session.commit()
+    return {"token": _PASSWORD_TOKENS[key]}
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """register of members: members, share ledger, address history, the membership-number counter
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-01 14:40:20.153630
 
 """
@@ -13,7 +13,7 @@ import coop.db
 
 # revision identifiers, used by Alembic.
 revision = '0011'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
