@@ -84,6 +84,8 @@ ARGUMENTS: dict[str, Callable] = {
         "ledger_csv", "report", "set_total")},
     "shares.member_enquiry": _enquiry_of_member,
     "shares_staff.detail": _lookup("share_enquiries", "id", "enquiry_id"),
+    "shares_staff.admit": _lookup("share_enquiries", "id", "enquiry_id",
+                                  "WHERE kind = 'shares' AND status = 'payment_received'"),
     "events.event": _lookup("events", "slug", "slug"),
     "events.event_ics": _lookup("events", "slug", "slug"),
     "events.series": _lookup("event_series", "slug", "slug"),
