@@ -22,6 +22,7 @@ FEATURES = (
     "coop.newsletter",
     "coop.notices",
     "coop.api",
+    "coop.ops",
 )
 
 
@@ -47,7 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from coop import hooks, outbox
+    from coop import hooks, outbox, tasks
     from coop.db import configure_sqlite
     from coop.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -61,6 +62,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     hooks.init_app(app)
     outbox.init_app(app)
+    tasks.init_app(app)
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -6,6 +6,9 @@
 - ``data_export(session, user) -> (key, data)``: part of "download my data"
 - ``account_deletion(session, user) -> None``: anonymise what a deleted account leaves
 - ``staff_links() -> list[(label, endpoint)]``: entries on the staff dashboard
+- ``nightly_checks(session) -> (name, list[str])``: a consistency check run every night
+  (``flask --app coop jobs run nightly-checks``); each string is a difference, and any
+  difference is emailed to the admins. The register adds ``verify_register`` here.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
-NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links")
+NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links",
+         "nightly_checks")
 
 
 def init_app(app: Flask) -> None:

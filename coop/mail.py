@@ -20,7 +20,24 @@ def normalise_email(email: str) -> str:
 
 
 class MailError(Exception):
-    """The message could not be handed to the mail server (or written to the outbox)."""
+    """The message could not be handed to the mail server (or written to the outbox).
+
+    ``permanent`` is true when the server refused it for good (a 5xx for the address or the
+    message): trying again would only be refused again.
+    """
+
+    def __init__(self, message: str = "", *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _is_permanent(err: Exception) -> bool:
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in err.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(err, smtplib.SMTPDataError):
+        return err.smtp_code >= 500
+    return False
 
 
 def build_message(
@@ -83,7 +100,14 @@ def transmit(raw: bytes, to: list[str]) -> None:
             _write_outbox(raw, Path(config["MAIL_OUTBOX"]))
     except (OSError, smtplib.SMTPException, ValueError, UnicodeError) as err:
         current_app.logger.warning("mail to %s failed: %s", ", ".join(to), err)
-        raise MailError(str(err) or err.__class__.__name__) from err
+        raise MailError(_describe(err), permanent=_is_permanent(err)) from err
+
+
+def _describe(err: Exception) -> str:
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{addr} refused: {code} {msg.decode(errors='replace')}"
+                         for addr, (code, msg) in err.recipients.items())
+    return str(err) or err.__class__.__name__
 
 
 def _envelope_sender(config) -> str:

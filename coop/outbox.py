@@ -63,6 +63,8 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: what the message is for, e.g. ``shares.acknowledgement`` (shown to staff)
     kind: Mapped[str] = mapped_column(sa.String(60), default="")
+    #: the record it is about, e.g. an enquiry's reference, so its page can show the mail
+    about: Mapped[str] = mapped_column(sa.String(60), default="", index=True)
     to_address: Mapped[str] = mapped_column(sa.String(254))
     subject: Mapped[str] = mapped_column(sa.String(300))
     #: the stable ``Message-ID`` header, the same on every attempt
@@ -97,6 +99,7 @@ def enqueue_email(
     headers: dict[str, str] | None = None,
     attachments: Iterable[tuple[str, str, bytes]] = (),
     kind: str = "",
+    about: str = "",
 ) -> OutboxMessage:
     """Write one email to the outbox in ``session``'s transaction; it is sent after commit.
 
@@ -119,7 +122,7 @@ def enqueue_email(
     except (ValueError, TypeError, UnicodeError) as err:
         raise MailError(f"the message could not be built: {err}") from err
     row = OutboxMessage(
-        kind=kind[:60], to_address=to[:254], subject=subject[:300],
+        kind=kind[:60], about=about[:60], to_address=to[:254], subject=subject[:300],
         message_id=msg["Message-ID"], raw=raw,
     )
     session.add(row)
@@ -138,6 +141,7 @@ def claim(session: Session, message_id: int, *, now: dt.datetime | None = None) 
     that claimed it has not finished within ``CLAIM_SECONDS`` (it died mid-send).
     """
     now = now or now_utc()
+    hold = current_app.config.get("OUTBOX_CLAIM_SECONDS", CLAIM_SECONDS)
     t = OutboxMessage.__table__
     result = session.execute(
         sa.update(t)
@@ -151,7 +155,7 @@ def claim(session: Session, message_id: int, *, now: dt.datetime | None = None) 
         .values(
             status=Status.SENDING,
             attempts=t.c.attempts + 1,
-            claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
+            claimed_until=now + dt.timedelta(seconds=hold),
         )
     )
     return result.rowcount == 1
@@ -173,7 +177,7 @@ def deliver(session: Session, message_id: int, *, now: dt.datetime | None = None
         envelope_to = [addr for _, addr in getaddresses([row.to_address]) if addr]
         transmit(row.raw, envelope_to)
     except MailError as err:
-        record_failure(session, row, str(err), now=now)
+        record_failure(session, row, str(err), now=now, permanent=err.permanent)
         session.commit()
         raise
     row.status = Status.SENT
@@ -185,12 +189,15 @@ def deliver(session: Session, message_id: int, *, now: dt.datetime | None = None
 
 
 def record_failure(
-    session: Session, row: OutboxMessage, error: str, *, now: dt.datetime | None = None
+    session: Session, row: OutboxMessage, error: str, *, now: dt.datetime | None = None,
+    permanent: bool = False,
 ) -> None:
+    """Note why an attempt failed: try again after the backoff, or stop (``failed``, for
+    staff) after the last attempt or when the server refused the address for good (5xx)."""
     now = now or now_utc()
     row.last_error = error[:500]
     row.claimed_until = None
-    if row.attempts >= MAX_ATTEMPTS:
+    if permanent or row.attempts >= MAX_ATTEMPTS:
         row.status = Status.FAILED
     else:
         row.status = Status.PENDING
@@ -223,6 +230,55 @@ def due_ids(session: Session, *, now: dt.datetime | None = None, limit: int = 50
         .order_by(t.id)
         .limit(limit)
     ))
+
+
+def oldest_due(session: Session, *, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Since when the longest-waiting due message has been due (``None``: nothing waits)."""
+    now = now or now_utc()
+    t = OutboxMessage
+    return session.scalar(
+        sa.select(sa.func.min(t.next_attempt_at))
+        .where(sa.or_(
+            sa.and_(t.status == Status.PENDING, t.next_attempt_at <= now),
+            sa.and_(t.status == Status.SENDING, t.claimed_until < now),
+        ))
+    )
+
+
+def undelivered(session: Session, *, limit: int = 200) -> list[OutboxMessage]:
+    """Every message not (yet) sent, failed ones first, then the oldest."""
+    t = OutboxMessage
+    failed_first = sa.case((t.status == Status.FAILED, 0), else_=1)
+    return list(session.scalars(
+        sa.select(t).where(t.status != Status.SENT)
+        .order_by(failed_first, t.created_at, t.id).limit(limit)
+    ))
+
+
+def counts(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        sa.select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status))
+    return {str(status): int(n) for status, n in rows}
+
+
+def about(session: Session, ref: str) -> list[OutboxMessage]:
+    """The messages about one record (e.g. an enquiry's reference), newest first."""
+    if not ref:
+        return []
+    return list(session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.about == ref)
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+    ))
+
+
+def purge_sent(session: Session, *, older_than: dt.datetime) -> int:
+    """Forget delivered messages sent before ``older_than`` (their bytes hold personal data)."""
+    result = session.execute(
+        sa.delete(OutboxMessage)
+        .where(OutboxMessage.status == Status.SENT, OutboxMessage.sent_at < older_than)
+    )
+    session.flush()
+    return result.rowcount or 0
 
 
 # -- after commit -------------------------------------------------------------------------

@@ -35,7 +35,8 @@ from coop.db import now_utc
 from coop.extensions import db, limiter
 from coop.formatting import iso_utc
 from coop.forms import EmptyForm
-from coop.mail import MailError, normalise_email, send_email
+from coop.mail import MailError, normalise_email
+from coop.outbox import enqueue_email
 from coop.security import is_safe_next
 from coop.urls import external_url
 
@@ -174,11 +175,12 @@ def change_email():
             hours=int(_email_change_max_age().total_seconds() // 3600),
         )
     try:
-        send_email(new, subject, text)
+        enqueue_email(db.session, to=new, subject=subject, text=text,
+                      kind="accounts.email_change")
     except MailError:
-        flash("We couldn't send the email just now, so nothing has changed. Please try again "
-              "in a few minutes.", "error")
-        return redirect(url_for("accounts.account"))
+        db.session.rollback()
+        form.new_email.errors = ["We can't send email to that address; check it."]
+        return _account_page(422, email_form=form)
     audit.record(db.session, "user.email_change_requested", "user", current_user.id,
                  by=current_user)
     db.session.commit()
@@ -204,8 +206,8 @@ def confirm_email(token: str):
                 abort(400)
             user, old = services.apply_email_change(db.session, secret, token, max_age=max_age)
             _follow_email_change(old, user.email)
-            db.session.commit()
             _tell_old_address(old, user)
+            db.session.commit()
             session.pop(PENDING_EMAIL_KEY, None)
             flash(f"Your account's email is now {user.email}.", "success")
             if current_user.is_authenticated:
@@ -233,7 +235,8 @@ def _follow_email_change(old: str, new: str) -> None:
 def _tell_old_address(old: str, user) -> None:
     text = render_template("accounts/email/email_changed.txt", new=user.email)
     try:
-        send_email(old, "Your account's email address was changed", text)
+        enqueue_email(db.session, to=old, subject="Your account's email address was changed",
+                      text=text, kind="accounts.email_changed")
     except MailError:
         log.warning("could not tell the old address of user %s about the change", user.id)
 

@@ -107,6 +107,8 @@ class Event(Base):
     )
     #: iCalendar SEQUENCE: bumped whenever the event is changed after creation
     sequence: Mapped[int] = mapped_column(default=0)
+    #: when the reminder to registrants was claimed (sent once; cleared if the time changes)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: when it was first published (the Atom feed's order)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)

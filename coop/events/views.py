@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
 from coop.db import now_utc
-from coop.events import display, feeds, links, notify, services
+from coop.events import display, feeds, links, notify, reminders, services
 from coop.events.cache import listing_cache
 from coop.events.forms import MemberRegistrationForm, RegistrationForm
 from coop.events.models import Event, Registration, RegistrationStatus, Series
@@ -164,16 +164,6 @@ def _render_event(event: Event, form, status: int = 200):
     ), status
 
 
-def _after_registering(registrations: list[Registration]) -> None:
-    """Email the confirmation; flag (and say) when it could not be sent."""
-    failed = notify.confirm(registrations)
-    if failed:
-        services.mark_mail_failed(db.session, failed)
-        db.session.commit()
-        flash("We couldn't send your confirmation email just now. Your registration is saved: "
-              "bookmark this page, which lets you see or cancel it.", "error")
-
-
 @bp.route("/events/<slug>/register", methods=["POST"])
 @access("public")
 @limiter.limit("20 per hour", methods=["POST"])
@@ -188,6 +178,7 @@ def register(slug: str):
         name, email, user = form.name.data, form.email.data, None
     try:
         registration = services.register(db.session, event, name=name, email=email, user=user)
+        notify.confirm([registration])
         db.session.commit()
     except services.AlreadyRegistered as err:
         db.session.rollback()
@@ -204,7 +195,6 @@ def register(slug: str):
     else:
         flash(f"“{event.title}” is full: you're on the waiting list. We'll email you if a "
               "place comes up.", "info")
-    _after_registering([registration])
     return redirect(url_for("events.manage", token=links.link_token(registration)))
 
 
@@ -255,6 +245,7 @@ def register_series(slug: str):
     try:
         result = services.register_series(db.session, series, name=name, email=email,
                                           user=user)
+        notify.confirm(result.created)
         db.session.commit()
     except (services.RegistrationClosed, services.AlreadyRegistered, IntegrityError) as err:
         db.session.rollback()
@@ -272,7 +263,6 @@ def register_series(slug: str):
           "success")
     for event, reason in result.skipped:
         flash(f"{event.title}: {reason}", "info")
-    _after_registering(result.created)
     return redirect(url_for("events.series", slug=series.slug))
 
 
@@ -294,7 +284,8 @@ def manage(token: str):
     registration = _registration_by_token_or_404(token)
     response = Response(render_template(
         "events/manage.html", registration=registration, event=registration.event,
-        form=EmptyForm(), when=display.event_when(registration.event)))
+        form=EmptyForm(), when=display.event_when(registration.event),
+        position=reminders.waiting_position(db.session, registration)))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -329,16 +320,13 @@ def cancel_mine(registration_id: int):
 def _cancel(registration: Registration) -> None:
     try:
         promoted = services.cancel_registration(db.session, registration)
+        notify.promoted(promoted)
         db.session.commit()
     except services.NotCancellable as err:
         db.session.rollback()
         flash(str(err), "info")
         return
     flash(f"Your registration for “{registration.event.title}” is cancelled.", "success")
-    failed = notify.promoted(promoted)
-    if failed:
-        services.mark_mail_failed(db.session, failed)
-        db.session.commit()
 
 
 # --- calendars and feed --------------------------------------------------------------------

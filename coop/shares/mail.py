@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
-from coop.mail import MailError, send_email
+from coop.outbox import enqueue_email
 from coop.shares import services
 from coop.shares.models import Enquiry, Kind
 
@@ -16,19 +16,16 @@ def acknowledgement_subject(enquiry: Enquiry) -> str:
 
 
 def send_acknowledgement(session: Session, enquiry: Enquiry) -> bool:
-    """Send the email and record the outcome; False (and the staff flag) when it failed.
-
-    Call this only after the enquiry is committed: a mail failure must never lose it.
+    """Write the acknowledgement to the outbox in the enquiry's own transaction (call it
+    before the commit); it is delivered after the commit, retried until it goes, and listed
+    for staff (with "Try again") while it hasn't. False when there is no address to send to.
     """
     if enquiry.is_erased or not enquiry.email:
         return False
     text = render_template("shares/email/acknowledgement.txt", enquiry=enquiry,
                            config=current_app.config)
-    try:
-        send_email(enquiry.email, acknowledgement_subject(enquiry), text,
-                   headers={"X-Coop-Reference": enquiry.reference})
-    except MailError:
-        services.mark_acknowledged(session, enquiry, sent=False)
-        return False
+    enqueue_email(session, to=enquiry.email, subject=acknowledgement_subject(enquiry), text=text,
+                  headers={"X-Coop-Reference": enquiry.reference},
+                  kind="shares.acknowledgement", about=enquiry.reference)
     services.mark_acknowledged(session, enquiry, sent=True)
     return True

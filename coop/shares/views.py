@@ -126,9 +126,7 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
         form.form_errors.append(str(err))
         template = "shares/index.html" if kind == Kind.SHARES else "shares/support.html"
         return render_template(template, form=form), 422
-    db.session.commit()  # saved before anything else can go wrong
-
-    sent = send_acknowledgement(db.session, enquiry)
+    sent = send_acknowledgement(db.session, enquiry)  # the outbox: sent after the commit
     db.session.commit()
     if enquiry.newsletter_opt_in:
         _request_newsletter(enquiry)
