@@ -88,6 +88,17 @@ class OutboxMessage(Base):
         return BytesParser(policy=policy.default).parsebytes(self.raw)
 
 
+def failed_since(about_expr) -> sa.ScalarSelect:
+    """For a model's ``column_property``: since when mail about ``about_expr`` has been
+    failing (the oldest undelivered message with an error), or NULL when none is."""
+    return (
+        sa.select(sa.func.min(OutboxMessage.created_at))
+        .where(OutboxMessage.about == about_expr, OutboxMessage.status != Status.SENT.value,
+               OutboxMessage.last_error != "")
+        .scalar_subquery()
+    )
+
+
 def enqueue_email(
     session: Session,
     *,
@@ -269,6 +280,15 @@ def about(session: Session, ref: str) -> list[OutboxMessage]:
         sa.select(OutboxMessage).where(OutboxMessage.about == ref)
         .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
     ))
+
+
+def forget_about(session: Session, ref: str) -> int:
+    """Delete every message about a record whose personal data is being erased."""
+    if not ref:
+        return 0
+    result = session.execute(sa.delete(OutboxMessage).where(OutboxMessage.about == ref))
+    session.flush()
+    return result.rowcount or 0
 
 
 def purge_sent(session: Session, *, older_than: dt.datetime) -> int:

@@ -60,7 +60,8 @@ def _send(registration: Registration, subject: str, text: str, *, kind: str = "e
           ics: bool = False) -> bool:
     session = object_session(registration)
     enqueue_email(session, to=registration.email, subject=subject, text=text, kind=kind,
-                  attachments=[ics_attachment(registration)] if ics else ())
+                  attachments=[ics_attachment(registration)] if ics else (),
+                  about=f"registration:{registration.id}")
     return True
 
 
@@ -96,7 +97,7 @@ def confirm(registrations: Sequence[Registration]) -> list[Registration]:
         data = calendar([r.event for r in registrations],
                         name=first.event.series.title if first.event.series else first.event.title)
         enqueue_email(object_session(first), to=first.email, subject=subject, text=text,
-                      kind="events.confirmation",
+                      kind="events.confirmation", about=f"registration:{first.id}",
                       attachments=[(f"{first.event.slug}-series.ics", "text/calendar", data)])
     return []
 

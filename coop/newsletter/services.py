@@ -256,7 +256,7 @@ def send_to_subscriber(subscriber: Subscriber, subject: str, template: str, **co
     )
     enqueue_email(object_session(subscriber), to=subscriber.email, subject=subject, text=text,
                   headers=unsubscribe_headers(subscriber),
-                  kind=f"newsletter.{Path(template).stem}")
+                  kind=f"newsletter.{Path(template).stem}", about=f"subscriber:{subscriber.id}")
 
 
 def confirm(session: Session, token: str, *, source: str = "email-link",

@@ -33,7 +33,7 @@ def link_token(app, registration) -> str:
 
 
 def cancel_link(message) -> str:
-    text = message.get_content()
+    text = message.get_body(preferencelist=("plain",)).get_content()
     return re.search(r"See or cancel this registration: http://127.0.0.1:5000(\S+)", text)[1]
 
 
@@ -170,7 +170,7 @@ def test_register_email_manage_page_and_cancel_by_post(client, app, make_event, 
     assert response.headers["Location"] == f"/events/registration/{link_token(app, reg)}"
     [message] = outbox()
     assert message["To"] == "zoe@example.org"
-    text = message.get_content()
+    text = message.get_body(preferencelist=("plain",)).get_content()
     assert "Joining link: https://meet.example.org/t" in text
     link = cancel_link(message)
     assert link == f"/events/registration/{link_token(app, reg)}"
@@ -281,10 +281,9 @@ def test_mail_failure_keeps_the_registration_and_flags_it(make_app, make_event):
     event = make_event("A talk")
     response = client.post(f"/events/{event.slug}/register",
                            data={"name": "A", "email": "a@example.org"}, follow_redirects=True)
-    assert response.status_code == 200
-    assert "couldn&#39;t send your confirmation email" in response.get_data(as_text=True)
+    assert response.status_code == 200  # the reader is not held up by the mail server
     [reg] = registrations(app)
-    assert reg.status == "registered" and reg.mail_failed_at is not None
+    assert reg.status == "registered" and reg.mail_failed_at is not None  # shown to staff
 
 
 def test_confirmation_over_real_smtp(make_app, make_event, smtp_server):
@@ -294,7 +293,7 @@ def test_confirmation_over_real_smtp(make_app, make_event, smtp_server):
                            data={"name": "A", "email": "a@example.org"})
     [message] = smtp_server.messages
     assert message["Subject"] == "Your place: SMTP talk"
-    assert "/events/registration/" in message.get_content()
+    assert "/events/registration/" in message.get_body(preferencelist=("plain",)).get_content()
 
 
 def test_member_registers_sees_it_on_account_and_cancels_there(client, app, make_event,
@@ -342,7 +341,7 @@ def test_register_for_a_whole_series_in_one_go(client, app, outbox):
     regs = registrations(app)
     assert [r.status for r in regs] == ["registered"] * 3
     [message] = outbox()
-    assert message.get_content().count("See or cancel this registration") == 3
+    assert message.get_body(preferencelist=("plain",)).get_content().count("See or cancel this registration") == 3
     again = client.post(f"/series/{slug}/register",
                         data={"name": "Ann", "email": "ann@example.org"})
     assert again.status_code == 409 and "already registered" in again.get_data(as_text=True)
