@@ -8,10 +8,52 @@ import smtplib
 import ssl
 from email import policy
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 
 from flask import current_app
+
+
+#: headers whose value is a list of ``<URL>`` (RFC 2369, RFC 8058): written as they are,
+#: folded only between the brackets, never RFC 2047-encoded (mail programs must find the URL)
+URL_LIST_HEADERS = frozenset({"list-unsubscribe", "list-help", "list-subscribe", "list-post",
+                              "list-owner", "list-archive"})
+
+
+def _fold_url_list(name: str, value: str, linesep: str, max_length: int = 78) -> str:
+    items = [item.strip() for item in value.replace("\r", "").replace("\n", "").split(",")]
+    if not all(item.startswith("<") and item.endswith(">") and item.isascii() for item in items):
+        raise ValueError(f"{name} must be a comma-separated list of <ASCII URLs>")
+    lines, line = [], f"{name}:"
+    for index, item in enumerate(items):
+        piece = item + ("," if index < len(items) - 1 else "")
+        if len(line) + 1 + len(piece) > max_length:  # fold before it (never inside a URL)
+            lines.append(line)
+            line = " " + piece
+        else:
+            line += " " + piece
+    lines.append(line)
+    return linesep.join(lines) + linesep
+
+
+class MailPolicy(EmailPolicy):
+    """``policy.SMTP`` (CRLF), except that URL-list headers are folded by RFC 2369's rules."""
+
+    def fold(self, name, value):
+        if name.lower() in URL_LIST_HEADERS:
+            return _fold_url_list(name, str(value), self.linesep, self.max_line_length or 78)
+        return super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        if name.lower() in URL_LIST_HEADERS:
+            return _fold_url_list(name, str(value), self.linesep,
+                                  self.max_line_length or 78).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+#: how every message is written: on the wire, in the outbox table and in development files
+WIRE = MailPolicy(linesep="\r\n")
 
 
 def normalise_email(email: str) -> str:
@@ -80,7 +122,7 @@ def send_email(to: str, subject: str, text: str, **kwargs) -> EmailMessage:
     """
     msg = build_message(to, subject, text, **kwargs)
     try:
-        raw = msg.as_bytes(policy=policy.SMTP)
+        raw = msg.as_bytes(policy=WIRE)
     except (ValueError, TypeError, UnicodeError) as err:
         raise MailError(f"the message could not be built: {err}") from err
     transmit(raw, [to])

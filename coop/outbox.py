@@ -31,7 +31,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from coop.db import Base, UTCDateTime, now_utc
-from coop.mail import MailError, build_message, transmit
+from coop.mail import WIRE, MailError, build_message, transmit
 
 #: how long one worker may hold a message it is sending before another may take it over
 CLAIM_SECONDS = 120
@@ -129,7 +129,7 @@ def enqueue_email(
         maintype, _, subtype = mimetype.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     try:
-        raw = msg.as_bytes(policy=policy.SMTP)
+        raw = msg.as_bytes(policy=WIRE)
     except (ValueError, TypeError, UnicodeError) as err:
         raise MailError(f"the message could not be built: {err}") from err
     row = OutboxMessage(

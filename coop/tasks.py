@@ -160,7 +160,7 @@ def sweep_outbox() -> int:
 def _job_task(name: str):
     from coop.schedule import JOBS
 
-    @huey.periodic_task(crontab(**JOBS[name].crontab), name=f"coop.job.{name}")
+    @huey.periodic_task(crontab(**JOBS[name].crontab), name=f"job.{name}")
     @_in_app
     def run_scheduled():
         from coop import schedule

@@ -9,6 +9,7 @@ from feedgen.feed import FeedGenerator
 from flask import current_app
 from icalendar import Calendar
 from icalendar import Event as ICalEvent
+from icalendar import vText
 
 from coop.db import now_utc
 from coop.events.display import event_uid, event_when, event_where
@@ -23,9 +24,12 @@ def calendar(events: Iterable[Event], *, name: str, description: str = "") -> by
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", name)
+    # icalendar escapes the TEXT properties it knows (SUMMARY, DESCRIPTION, LOCATION…) but
+    # writes unknown X- properties raw: as vText, commas and semicolons are escaped too
+    # (RFC 5545 3.3.11), so vobject and others don't cut the name at the first comma.
+    cal.add("x-wr-calname", vText(name))
     if description:
-        cal.add("x-wr-caldesc", description)
+        cal.add("x-wr-caldesc", vText(description))
     cal.add("x-published-ttl", "PT6H")
     stamp = now_utc()
     for event in events:
