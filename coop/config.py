@@ -86,6 +86,8 @@ class Config:
     TASKS_LAG_SECONDS = 120
     #: how long a worker may hold a message it is sending before another takes it over
     OUTBOX_CLAIM_SECONDS = 120
+    #: seconds between delivery attempts; after the last the message waits for staff
+    OUTBOX_BACKOFF = (30, 120, 600, 1800, 3600, 3600, 3600, 3600)
     #: delivered emails are forgotten after this many days
     OUTBOX_KEEP_DAYS = 30
     #: people with a place are reminded this many hours before an event

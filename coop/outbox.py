@@ -206,13 +206,14 @@ def record_failure(
     """Note why an attempt failed: try again after the backoff, or stop (``failed``, for
     staff) after the last attempt or when the server refused the address for good (5xx)."""
     now = now or now_utc()
+    backoff = tuple(current_app.config.get("OUTBOX_BACKOFF") or BACKOFF)
     row.last_error = error[:500]
     row.claimed_until = None
-    if permanent or row.attempts >= MAX_ATTEMPTS:
+    if permanent or row.attempts > len(backoff):
         row.status = Status.FAILED
     else:
         row.status = Status.PENDING
-        row.next_attempt_at = now + dt.timedelta(seconds=BACKOFF[row.attempts - 1])
+        row.next_attempt_at = now + dt.timedelta(seconds=backoff[row.attempts - 1])
     session.flush()
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -148,6 +149,25 @@ def sweep_outbox() -> int:
     two workers sweeping at once can't send a message twice, each claim is atomic.)"""
     huey.put(HEARTBEAT_KEY, now_utc().timestamp())
     return sweep()
+
+
+_started = threading.Lock()
+_swept_at_start = False
+
+
+@huey.on_startup()
+def _sweep_at_start() -> None:
+    """A worker starting takes over what a dead one left (once the dead one's claim has
+    run out) without waiting for the next minute's sweep."""
+    global _swept_at_start
+    with _started:
+        if _swept_at_start:
+            return
+        _swept_at_start = True
+    try:
+        sweep_outbox()
+    except Exception as err:  # noqa: BLE001 - the queue's storage is down: the minute's sweep
+        log.warning("could not queue the start-up sweep: %s", err)
 
 
 # -- scheduled jobs ---------------------------------------------------------------------
