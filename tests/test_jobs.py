@@ -391,3 +391,29 @@ def test_a_long_url_list_is_folded_between_urls_never_inside(app):
                                 headers={"List-Unsubscribe": f"<{one}>, <{two}>"})
     head = message.as_bytes(policy=WIRE).split(b"\r\n\r\n")[0].decode()
     assert f"List-Unsubscribe:\r\n <{one}>,\r\n <{two}>\r\n" in head + "\r\n"
+
+
+def test_every_email_that_says_reply_has_somewhere_to_reply_to(app, client, login_as,
+                                                               make_user, outbox):
+    from coop.events import services as events
+    from tests.shares.conftest import share_form
+
+    client.post("/shares", data=share_form())
+    client.post("/newsletter", data={"email": "n@example.org", "consent": "y",
+                                     "topics": ["events"]})
+    with app.app_context():
+        start = now_utc() + dt.timedelta(days=5)
+        event = events.create_event(db.session, events.EventDetails(title="Talk",
+                                                                    status="published"),
+                                    start, start + dt.timedelta(hours=1))
+        db.session.commit()
+        slug, event_id = event.slug, event.id
+    client.post(f"/events/{slug}/register", data={"name": "R", "email": "r@example.org"})
+    login_as("staff")
+    client.post(f"/staff/events/{event_id}/cancel")
+    messages = outbox()
+    assert len(messages) >= 4
+    for message in messages:
+        body = message.get_body(("plain",)).get_content().lower()
+        if "reply" in body:
+            assert message["Reply-To"], message["Subject"]

@@ -1,5 +1,4 @@
-"""jobs: the scheduled jobs' last runs, event reminders claimed once, outbox messages
-linked to the record they are about
+"""jobs: scheduled jobs' last runs, event reminders, outbox messages linked to records
 
 Revision ID: 0009
 Revises: 0008
