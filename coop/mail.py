@@ -14,7 +14,6 @@ from pathlib import Path
 
 from flask import current_app
 
-
 #: headers whose value is a list of ``<URL>`` (RFC 2369, RFC 8058): written as they are,
 #: folded only between the brackets, never RFC 2047-encoded (mail programs must find the URL)
 URL_LIST_HEADERS = frozenset({"list-unsubscribe", "list-help", "list-subscribe", "list-post",

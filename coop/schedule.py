@@ -70,7 +70,8 @@ def event_reminders(session: Session, now: dt.datetime) -> str:
             raise
         events += 1
         people += sent
-    return f"Reminded {_plural(people, 'person', 'people')} of {_plural(events, 'event', 'events')}."
+    who, what = _plural(people, "person", "people"), _plural(events, "event", "events")
+    return f"Reminded {who} of {what}."
 
 
 def purge_enquiries(session: Session, now: dt.datetime) -> str:

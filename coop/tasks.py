@@ -42,7 +42,6 @@ _worker_app: Flask | None = None
 
 def init_app(app: Flask) -> None:
     """Point the queue at this app's storage and make delivery go through it."""
-    from coop import outbox
 
     immediate = bool(app.config["TASKS_IMMEDIATE"])
     if app.config.get("REDIS_URL"):

@@ -213,12 +213,11 @@ def smtp_server():
     ``.handler.hold`` (a ``threading.Event``: when set by a test, each RCPT waits until it is
     cleared, as a server hanging mid-conversation).
     """
+    import asyncio
+    import threading
     from email import message_from_bytes, policy
 
     from aiosmtpd.controller import Controller
-
-    import asyncio
-    import threading
 
     class Handler:
         def __init__(self):

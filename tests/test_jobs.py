@@ -370,7 +370,7 @@ def test_list_unsubscribe_is_a_plain_folded_url_list(app, client):
     start = next(i for i, line in enumerate(lines) if line.startswith(b"List-Unsubscribe:"))
     value = lines[start][len(b"List-Unsubscribe:"):]
     for line in lines[start + 1:]:
-        if not line[:1] in (b" ", b"\t"):
+        if line[:1] not in (b" ", b"\t"):
             break
         value += line
     url = value.strip().decode("ascii")

@@ -7,9 +7,8 @@ from collections.abc import Iterable
 
 from feedgen.feed import FeedGenerator
 from flask import current_app
-from icalendar import Calendar
+from icalendar import Calendar, vText
 from icalendar import Event as ICalEvent
-from icalendar import vText
 
 from coop.db import now_utc
 from coop.events.display import event_uid, event_when, event_where

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from coop.db import Base, UTCDateTime, now_utc
 from coop.formatting import LONDON
-from coop.outbox import OutboxMessage, Status as MailStatus
+from coop.outbox import OutboxMessage
+from coop.outbox import Status as MailStatus
 
 if TYPE_CHECKING:
     from coop.accounts.models import User
