@@ -21,18 +21,23 @@ URL_LIST_HEADERS = frozenset({"list-unsubscribe", "list-help", "list-subscribe",
 
 
 def _fold_url_list(name: str, value: str, linesep: str, max_length: int = 78) -> str:
+    """``Name: <url1>,`` then each further URL on a folded line when the line would pass
+    ``max_length``. The first URL stays on the header's own line, however long (within
+    RFC 5322's hard 998), so no parser sees it after a bare fold."""
     items = [item.strip() for item in value.replace("\r", "").replace("\n", "").split(",")]
     if not all(item.startswith("<") and item.endswith(">") and item.isascii() for item in items):
         raise ValueError(f"{name} must be a comma-separated list of <ASCII URLs>")
     lines, line = [], f"{name}:"
     for index, item in enumerate(items):
         piece = item + ("," if index < len(items) - 1 else "")
-        if len(line) + 1 + len(piece) > max_length:  # fold before it (never inside a URL)
+        if index and len(line) + 1 + len(piece) > max_length:  # fold between URLs only
             lines.append(line)
             line = " " + piece
         else:
             line += " " + piece
     lines.append(line)
+    if any(len(line) > 998 for line in lines):
+        raise ValueError(f"{name}: a URL is too long for one header line")
     return linesep.join(lines) + linesep
 
 

@@ -377,7 +377,7 @@ def test_list_unsubscribe_is_a_plain_folded_url_list(app, client):
     assert url.startswith("<http") and url.endswith(">") and " " not in url
     assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in head
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    assert str(parsed["List-Unsubscribe"]).strip() == url
+    assert str(parsed["List-Unsubscribe"]) == url
     assert parsed["Reply-To"] == app.config["SOCIETY_EMAIL"]
 
 
@@ -390,7 +390,7 @@ def test_a_long_url_list_is_folded_between_urls_never_inside(app):
         message = build_message("a@example.org", "Hi", "x",
                                 headers={"List-Unsubscribe": f"<{one}>, <{two}>"})
     head = message.as_bytes(policy=WIRE).split(b"\r\n\r\n")[0].decode()
-    assert f"List-Unsubscribe:\r\n <{one}>,\r\n <{two}>\r\n" in head + "\r\n"
+    assert f"List-Unsubscribe: <{one}>,\r\n <{two}>\r\n" in head + "\r\n"
 
 
 def test_every_email_that_says_reply_has_somewhere_to_reply_to(app, client, login_as,
