@@ -82,6 +82,8 @@ class Config:
     TASKS_IMMEDIATE = False
     #: the queue's SQLite file when REDIS_URL is unset (default instance/tasks.sqlite3)
     TASKS_SQLITE_PATH = None
+    #: a delivery task that finds the database down tries again after this many seconds
+    TASKS_RETRY_SECONDS = 15
     #: /healthz says the queue is behind when a message has waited longer than this (seconds)
     TASKS_LAG_SECONDS = 120
     #: how long a worker may hold a message it is sending before another takes it over

@@ -21,7 +21,9 @@ import time
 from pathlib import Path
 
 from flask import Flask, current_app, has_app_context
+from sqlalchemy.exc import SQLAlchemyError
 from huey import Huey, crontab
+from huey.exceptions import RetryTask
 from huey.signals import SIGNAL_ERROR
 from huey.storage import RedisStorage, SqliteStorage
 
@@ -110,6 +112,12 @@ def deliver_message(message_id: int) -> bool:
     with Session(db.engine) as session:
         try:
             return outbox.deliver(session, message_id)
+        except SQLAlchemyError as err:
+            # The database is gone for a while: come back until it returns (a claim taken
+            # before it went runs out and is taken over; the sweeper is there as well).
+            current_app.logger.warning("outbox message %s: database unavailable (%s); "
+                                       "retrying", message_id, type(err).__name__)
+            raise RetryTask(delay=current_app.config["TASKS_RETRY_SECONDS"]) from None
         except MailError as err:
             current_app.logger.warning("outbox message %s not sent: %s", message_id, err)
             row = session.get(outbox.OutboxMessage, message_id)

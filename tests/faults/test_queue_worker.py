@@ -204,3 +204,47 @@ def test_reminders_go_once_with_two_workers_at_once(make_app, workers, tmp_path)
     assert len({r.to_address for r in rows}) == expected
     assert all(r.kind == "events.reminder" and r.status == Status.SENT for r in rows)
     assert len(outbox_messages(tmp_path / "outbox")) == expected
+
+
+def test_the_database_gone_for_a_while_loses_nothing(private_pg, tmp_path, smtp_server):
+    """The worker's database stops with 20 deliveries queued: the worker keeps running,
+    retries, and once the database is back every email goes, once."""
+    import time
+
+    from coop import create_app
+    from tests.faults.conftest import migrated
+
+    url = migrated(private_pg.create_database(f"coop_queue_{int(time.time() * 1000)}"))
+    group = Workers(url, tmp_path, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port,
+                    TASKS_RETRY_SECONDS=1)
+    app = create_app({
+        "COOP_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url, "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_server.port, "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": True, "connect_args": {"connect_timeout": 3}},
+        **group.app_config()})
+    try:
+        with app.app_context():
+            app.extensions["coop.outbox"].dispatch = lambda ids: None  # queued by hand below
+            for n in range(20):
+                enqueue_email(_db.session, to=f"r{n}@example.org", subject=f"Mail {n}",
+                              text="x")
+            _db.session.commit()
+            ids = list(_db.session.scalars(sa.select(OutboxMessage.id)))
+            _db.session.remove()
+            _db.engine.dispose()
+        private_pg.stop("fast")
+        worker = group.start()
+        with app.app_context():
+            tasks.queue_delivery(ids)  # the queue itself (a SQLite file here) is still there
+        assert wait_for(lambda: "RetryTask" in group.logs(), timeout=30), group.logs()
+        assert smtp_server.messages == [] and worker.poll() is None
+        private_pg.start()
+        assert wait_for(lambda: _statuses(app) == {"sent": 20}, timeout=60), (
+            _statuses(app), group.logs())
+        assert worker.poll() is None, "the worker died"
+        received = [m["Message-ID"] for m in smtp_server.messages]
+        assert len(received) == 20 and len(set(received)) == 20
+    finally:
+        group.stop_all()
+        with app.app_context():
+            _db.engine.dispose()
