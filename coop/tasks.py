@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy.exc import SQLAlchemyError
 from huey import Huey, crontab
 from huey.exceptions import RetryTask
 from huey.signals import SIGNAL_ERROR
 from huey.storage import RedisStorage, SqliteStorage
+from sqlalchemy.exc import SQLAlchemyError
 
 from coop.db import now_utc
 
