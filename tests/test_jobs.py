@@ -417,3 +417,22 @@ def test_every_email_that_says_reply_has_somewhere_to_reply_to(app, client, logi
         body = message.get_body(("plain",)).get_content().lower()
         if "reply" in body:
             assert message["Reply-To"], message["Subject"]
+
+
+def test_a_message_whose_record_was_erased_meanwhile_is_dropped_quietly(app, outbox):
+    from coop.shares import services as shares
+    from tests.shares.test_services import contact
+
+    with app.app_context():
+        app.extensions["coop.outbox"].dispatch = lambda ids: None  # the task is still queued
+        enquiry = shares.submit(db.session, "shares", contact(), 1000, payment_method="cheque")
+        from coop.shares.mail import send_acknowledgement
+
+        send_acknowledgement(db.session, enquiry)
+        db.session.commit()
+        [row] = _rows(app)
+        shares.erase(db.session, enquiry, by=None)  # its copy holds the data: it goes too
+        db.session.commit()
+        assert _rows(app) == []
+        assert tasks.deliver_message.call_local(row.id) is False  # the late task: nothing
+    assert outbox() == []
