@@ -12,8 +12,9 @@ Use it from a service, before the view's single commit::
                   kind="newsletter.confirm")
 
 After the commit, the ids written in that transaction are handed to the app's dispatcher
-(``app.extensions["coop.outbox"].dispatch``). The default dispatcher delivers them at once in
-the committing process; the task queue replaces it with one that queues a delivery task.
+(``app.extensions["coop.outbox"].dispatch``): ``coop.tasks`` sets it to queue one delivery
+task per message (Huey; run at once in tests). ``deliver_now`` sends in the committing
+process and is kept for scripts and tests.
 """
 
 from __future__ import annotations
@@ -114,7 +115,10 @@ def enqueue_email(
 ) -> OutboxMessage:
     """Write one email to the outbox in ``session``'s transaction; it is sent after commit.
 
-    ``reply_to`` defaults to the society's contact address (``SOCIETY_EMAIL``).
+    ``reply_to`` defaults to the society's contact address (``SOCIETY_EMAIL``; ``""`` for
+    none). ``about`` names the record the mail is about (an enquiry's reference,
+    ``registration:12``, ``subscriber:7``), so that record's page can show its delivery and
+    erasing the record can forget the copy.
     ``attachments`` are ``(filename, "type/subtype", data)``. Raises :class:`MailError` when
     the message can't be built (a bad address, a header with a line break), before anything
     is written, so the caller's change can still be refused whole.
