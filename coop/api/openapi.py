@@ -16,6 +16,10 @@ from coop.fund.models import DONOR_NAME_MAX, DONOR_TOWN_MAX, SLUG_MAX, SOURCES
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
 
+#: one line of text: no control characters (NUL is refused for every route with 400, the rest
+#: by the API's rules with 422; see coop/limits.py)
+ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -122,10 +126,13 @@ def _schemas(max_gift_pence: int) -> dict[str, Any]:
                                                "within the campaign and not in the future."},
                 "source": {"type": "string", "enum": list(SOURCES)},
                 "campaign": {"type": ["string", "null"], "maxLength": SLUG_MAX,
+                             "pattern": ONE_LINE,
                              "description": "A campaign's slug; by default the campaign "
                                             "open now (else the next upcoming one)."},
-                "donor_name": {"type": ["string", "null"], "maxLength": DONOR_NAME_MAX},
-                "donor_town": {"type": ["string", "null"], "maxLength": DONOR_TOWN_MAX},
+                "donor_name": {"type": ["string", "null"], "maxLength": DONOR_NAME_MAX,
+                               "pattern": ONE_LINE},
+                "donor_town": {"type": ["string", "null"], "maxLength": DONOR_TOWN_MAX,
+                               "pattern": ONE_LINE},
                 "may_thank": {"type": "boolean", "default": False,
                               "description": "The donor agreed to be thanked by name in "
                                              "print; needs donor_name."},

@@ -13,6 +13,7 @@ from icalendar import Event as ICalEvent
 from coop.db import now_utc
 from coop.events.display import event_uid, event_when, event_where
 from coop.events.models import Event, Status
+from coop.limits import one_line
 from coop.urls import external_url, site_host
 
 
@@ -25,10 +26,11 @@ def calendar(events: Iterable[Event], *, name: str, description: str = "") -> by
     cal.add("method", "PUBLISH")
     # icalendar escapes the TEXT properties it knows (SUMMARY, DESCRIPTION, LOCATION…) but
     # writes unknown X- properties raw: as vText, commas and semicolons are escaped too
-    # (RFC 5545 3.3.11), so vobject and others don't cut the name at the first comma.
-    cal.add("x-wr-calname", vText(name))
+    # (RFC 5545 3.3.11), so vobject and others don't cut the name at the first comma. One
+    # line: a line break stored before titles were checked can't break them.
+    cal.add("x-wr-calname", vText(one_line(name)))
     if description:
-        cal.add("x-wr-caldesc", vText(description))
+        cal.add("x-wr-caldesc", vText(one_line(description)))
     cal.add("x-published-ttl", "PT6H")
     stamp = now_utc()
     for event in events:

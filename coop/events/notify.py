@@ -18,6 +18,7 @@ from coop.db import now_utc
 from coop.events.display import event_when, event_where
 from coop.events.links import link_token
 from coop.events.models import Registration, RegistrationStatus
+from coop.limits import one_line
 from coop.outbox import enqueue_email
 from coop.urls import external_url
 
@@ -59,7 +60,9 @@ def ics_attachment(registration: Registration) -> tuple[str, str, bytes]:
 def _send(registration: Registration, subject: str, text: str, *, kind: str = "events",
           ics: bool = False) -> bool:
     session = object_session(registration)
-    enqueue_email(session, to=registration.email, subject=subject, text=text, kind=kind,
+    # a title saved with a line break (before titles were checked) still makes a subject
+    enqueue_email(session, to=registration.email, subject=one_line(subject), text=text,
+                  kind=kind,
                   attachments=[ics_attachment(registration)] if ics else (),
                   about=f"registration:{registration.id}")
     return True
@@ -96,7 +99,7 @@ def confirm(registrations: Sequence[Registration]) -> list[Registration]:
 
         data = calendar([r.event for r in registrations],
                         name=first.event.series.title if first.event.series else first.event.title)
-        enqueue_email(object_session(first), to=first.email, subject=subject, text=text,
+        enqueue_email(object_session(first), to=first.email, subject=one_line(subject), text=text,
                       kind="events.confirmation", about=f"registration:{first.id}",
                       attachments=[(f"{first.event.slug}-series.ics", "text/calendar", data)])
     return []
@@ -198,3 +201,31 @@ def cancelled(session: Session, event) -> int:
         ]) + _signature()
         _send(registration, f"Cancelled: {event.title}", text, kind="events.cancelled", ics=True)
     return len(people)
+
+
+def already_registered_email(registrations: Sequence[Registration]) -> tuple[str, str, str]:
+    """(to, subject, text) of the reminder to the owner of an address someone registered
+    again (maybe not the owner): their registration is unchanged, with its link. Uses the
+    stored name, never what was typed."""
+    first = registrations[0]
+    what = first.event.series.title if len(registrations) > 1 and first.event.series \
+        else first.event.title
+    body = [f"Hello {first.name or 'there'},", "",
+            f"Someone, hopefully you, asked to register this address for “{what}”. It is "
+            "already registered, so nothing has changed:", ""]
+    for registration in registrations:
+        body += [*_event_lines(registration), _status_line(registration), ""]
+    body.append("If that wasn't you, you can ignore this email: your registration stays as "
+                "it is.")
+    return first.email, f"You're already registered: {what}", "\n".join(body) + _signature()
+
+
+def already_registered(registrations: Sequence[Registration]) -> list[Registration]:
+    """Send :func:`already_registered_email`; the registrations if it failed.
+
+    Sent like the confirmation (after the commit, failure reported the same way), so that
+    even with the mail server down the page can't tell the two cases apart."""
+    if not registrations:
+        return []
+    _to, subject, text = already_registered_email(registrations)
+    return [] if _send(registrations[0], subject, text) else list(registrations)
