@@ -6,7 +6,10 @@ PORT   ?= 5000
 FLASK  := $(BIN)/flask --app coop
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-fast test-pg lint bench serve migrate seed system-deps clean
+#: the task queue's worker (Huey): 2 threads, polling at most a second apart when idle
+WORKER := $(BIN)/huey_consumer coop.jobs.huey --workers 2 --worker-type thread --delay 0.1 --max-delay 1
+
+.PHONY: run worker test test-fast test-pg lint bench serve migrate seed system-deps clean
 
 # The virtualenv with the app installed; redone when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -26,8 +29,16 @@ seed: migrate
 	$(FLASK) seed
 
 ## make run: set up .venv, migrate, load the demo data, serve on http://127.0.0.1:$(PORT)
+## with the task queue's worker beside it (stopped with the server)
 run: seed
+	@$(WORKER) & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT) --with-threads
+
+## make worker: the task queue's worker alone (for a second terminal, or another machine)
+worker: $(VENV)/.installed
+	$(WORKER)
 
 ## Debian packages the test suite drives: Chromium (browser tests), Java (HTML checker)
 system-deps:

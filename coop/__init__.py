@@ -7,13 +7,24 @@ from pathlib import Path
 
 from flask import Flask
 
-from coop import accounts, api, events, fund, main, newsletter, notices, register, shares
+from coop import (
+    accounts,
+    api,
+    events,
+    fund,
+    main,
+    newsletter,
+    notices,
+    ops,
+    register,
+    shares,
+)
 from coop.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
 #: the feature packages; each has ``init_app(app)`` (no feature depends on another's order)
-FEATURES = (main, accounts, fund, shares, register, events, newsletter, notices, api)
+FEATURES = (main, accounts, fund, shares, register, events, newsletter, notices, api, ops)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -38,7 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from coop import cache, hooks, outbox
+    from coop import cache, hooks, outbox, tasks
     from coop.db import configure_sqlite
     from coop.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -53,6 +64,7 @@ def register_extensions(app: Flask) -> None:
     hooks.init_app(app)
     outbox.init_app(app)
     cache.init_app(app)
+    tasks.init_app(app)
 
 
 def register_features(app: Flask) -> None:

@@ -101,6 +101,28 @@ class Config:
     #: internal name the load balancer's health check uses); space-separated or a JSON list
     EXTRA_TRUSTED_HOSTS: list[str] = []
     DEMO_ACCOUNTS = True
+    #: run tasks at once in the process that queues them (no worker); the tests' default
+    TASKS_IMMEDIATE = False
+    #: the queue's SQLite file when REDIS_URL is unset (default instance/tasks.sqlite3)
+    TASKS_SQLITE_PATH = None
+    #: a delivery task that finds the database down tries again after this many seconds
+    TASKS_RETRY_SECONDS = 15
+    #: /healthz says the queue is behind when a message has waited longer than this (seconds)
+    TASKS_LAG_SECONDS = 120
+    #: how long a worker may hold a message it is sending before another takes it over
+    OUTBOX_CLAIM_SECONDS = 120
+    #: seconds between delivery attempts; after the last the message waits for staff
+    OUTBOX_BACKOFF = (30, 120, 600, 1800, 3600, 3600, 3600, 3600)
+    #: delivered emails are forgotten after this many days
+    OUTBOX_KEEP_DAYS = 30
+    #: people with a place are reminded this many hours before an event
+    EVENT_REMINDER_HOURS = 24
+    #: closed share enquiries keep their personal data this many days, then it is erased
+    ENQUIRY_RETENTION_DAYS = 730
+    #: newsletter sign-ups never confirmed are deleted after this many days
+    NEWSLETTER_PENDING_DAYS = 30
+    #: the payment API's Idempotency-Key answers are forgotten after this many days
+    API_IDEMPOTENCY_DAYS = 90
 
 
 class DevelopmentConfig(Config):
@@ -112,6 +134,7 @@ class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-" + "x" * 40  # noqa: S105 - tests only
     DEMO_ACCOUNTS = False
+    TASKS_IMMEDIATE = True
 
 
 class ProductionConfig(Config):

@@ -7,6 +7,9 @@
 - ``staff_links() -> list[(label, endpoint)]``: entries on the staff dashboard
 - ``email_changed(session, old, new) -> None``: a member confirmed a new email address (the
   newsletter subscription follows it); called before the change is committed
+- ``nightly_checks(session) -> (name, list[str])``: a consistency check run every night
+  (``flask --app coop jobs run nightly-checks``); each string is a difference, and any
+  difference is emailed to the admins. The register adds ``verify_register`` here.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from flask import Flask, current_app
 
 NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links",
-         "email_changed")
+         "email_changed", "nightly_checks")
 
 
 def init_app(app: Flask) -> None:

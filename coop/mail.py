@@ -9,10 +9,56 @@ import ssl
 from email import policy
 from email.errors import NonASCIILocalPartDefect
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 
 from flask import current_app
+
+#: headers whose value is a list of ``<URL>`` (RFC 2369, RFC 8058): written as they are,
+#: folded only between the brackets, never RFC 2047-encoded (mail programs must find the URL)
+URL_LIST_HEADERS = frozenset({"list-unsubscribe", "list-help", "list-subscribe", "list-post",
+                              "list-owner", "list-archive"})
+
+
+def _fold_url_list(name: str, value: str, linesep: str, max_length: int = 78) -> str:
+    """``Name: <url1>,`` then each further URL on a folded line when the line would pass
+    ``max_length``. The first URL stays on the header's own line, however long (within
+    RFC 5322's hard 998), so no parser sees it after a bare fold."""
+    items = [item.strip() for item in value.replace("\r", "").replace("\n", "").split(",")]
+    if not all(item.startswith("<") and item.endswith(">") and item.isascii() for item in items):
+        raise ValueError(f"{name} must be a comma-separated list of <ASCII URLs>")
+    lines, line = [], f"{name}:"
+    for index, item in enumerate(items):
+        piece = item + ("," if index < len(items) - 1 else "")
+        if index and len(line) + 1 + len(piece) > max_length:  # fold between URLs only
+            lines.append(line)
+            line = " " + piece
+        else:
+            line += " " + piece
+    lines.append(line)
+    if any(len(line) > 998 for line in lines):
+        raise ValueError(f"{name}: a URL is too long for one header line")
+    return linesep.join(lines) + linesep
+
+
+class MailPolicy(EmailPolicy):
+    """``policy.SMTP`` (CRLF), except that URL-list headers are folded by RFC 2369's rules."""
+
+    def fold(self, name, value):
+        if name.lower() in URL_LIST_HEADERS:
+            return _fold_url_list(name, str(value), self.linesep, self.max_line_length or 78)
+        return super().fold(name, value)
+
+    def fold_binary(self, name, value):
+        if name.lower() in URL_LIST_HEADERS:
+            return _fold_url_list(name, str(value), self.linesep,
+                                  self.max_line_length or 78).encode("ascii")
+        return super().fold_binary(name, value)
+
+
+#: how every message is written: on the wire, in the outbox table and in development files
+WIRE = MailPolicy(linesep="\r\n")
 
 
 def normalise_email(email: str) -> str:
@@ -22,7 +68,24 @@ def normalise_email(email: str) -> str:
 
 class MailError(Exception):
     """The message could not be built (a header with a line break, an address that isn't
-    one) or handed to the mail server (or written to the outbox)."""
+    one) or handed to the mail server (or written to the outbox).
+
+    ``permanent`` is true when the server refused it for good (a 5xx for the address or the
+    message): trying again would only be refused again.
+    """
+
+    def __init__(self, message: str = "", *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _is_permanent(err: Exception) -> bool:
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in err.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(err, smtplib.SMTPDataError):
+        return err.smtp_code >= 500
+    return False
 
 
 def build_message(
@@ -76,7 +139,7 @@ def send_email(to: str, subject: str, text: str, **kwargs) -> EmailMessage:
     """
     msg = build_message(to, subject, text, **kwargs)
     try:
-        raw = msg.as_bytes(policy=policy.SMTP)
+        raw = msg.as_bytes(policy=WIRE)
     except (ValueError, TypeError, UnicodeError) as err:
         raise MailError(f"the message could not be built: {err}") from err
     transmit(raw, [to])
@@ -96,7 +159,14 @@ def transmit(raw: bytes, to: list[str]) -> None:
             _write_outbox(raw, Path(config["MAIL_OUTBOX"]))
     except (OSError, smtplib.SMTPException, ValueError, UnicodeError) as err:
         current_app.logger.warning("mail to %s failed: %s", ", ".join(to), err)
-        raise MailError(str(err) or err.__class__.__name__) from err
+        raise MailError(_describe(err), permanent=_is_permanent(err)) from err
+
+
+def _describe(err: Exception) -> str:
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{addr} refused: {code} {msg.decode(errors='replace')}"
+                         for addr, (code, msg) in err.recipients.items())
+    return str(err) or err.__class__.__name__
 
 
 def _envelope_sender(config) -> str:

@@ -12,8 +12,9 @@ Use it from a service, before the view's single commit::
                   kind="newsletter.confirm")
 
 After the commit, the ids written in that transaction are handed to the app's dispatcher
-(``app.extensions["coop.outbox"].dispatch``). The default dispatcher delivers them at once in
-the committing process; the task queue replaces it with one that queues a delivery task.
+(``app.extensions["coop.outbox"].dispatch``): ``coop.tasks`` sets it to queue one delivery
+task per message (Huey; run at once in tests). ``deliver_now`` sends in the committing
+process and is kept for scripts and tests.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from flask import Flask, current_app
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from coop.db import Base, UTCDateTime, now_utc
-from coop.mail import MailError, build_message, transmit
+from coop.mail import WIRE, MailError, build_message, transmit
 
 #: how long one worker may hold a message it is sending before another may take it over
 CLAIM_SECONDS = 120
@@ -63,6 +64,8 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     #: what the message is for, e.g. ``shares.acknowledgement`` (shown to staff)
     kind: Mapped[str] = mapped_column(sa.String(60), default="")
+    #: the record it is about, e.g. an enquiry's reference, so its page can show the mail
+    about: Mapped[str] = mapped_column(sa.String(60), default="", index=True)
     to_address: Mapped[str] = mapped_column(sa.String(254))
     subject: Mapped[str] = mapped_column(sa.String(300))
     #: the stable ``Message-ID`` header, the same on every attempt
@@ -86,6 +89,17 @@ class OutboxMessage(Base):
         return BytesParser(policy=policy.default).parsebytes(self.raw)
 
 
+def failed_since(about_expr) -> sa.ScalarSelect:
+    """For a model's ``column_property``: since when mail about ``about_expr`` has been
+    failing (the oldest undelivered message with an error), or NULL when none is."""
+    return (
+        sa.select(sa.func.min(OutboxMessage.created_at))
+        .where(OutboxMessage.about == about_expr, OutboxMessage.status != Status.SENT.value,
+               OutboxMessage.last_error != "")
+        .scalar_subquery()
+    )
+
+
 def enqueue_email(
     session: Session,
     *,
@@ -97,10 +111,14 @@ def enqueue_email(
     headers: dict[str, str] | None = None,
     attachments: Iterable[tuple[str, str, bytes]] = (),
     kind: str = "",
+    about: str = "",
 ) -> OutboxMessage:
     """Write one email to the outbox in ``session``'s transaction; it is sent after commit.
 
-    ``reply_to`` defaults to the society's contact address (``SOCIETY_EMAIL``).
+    ``reply_to`` defaults to the society's contact address (``SOCIETY_EMAIL``; ``""`` for
+    none). ``about`` names the record the mail is about (an enquiry's reference,
+    ``registration:12``, ``subscriber:7``), so that record's page can show its delivery and
+    erasing the record can forget the copy.
     ``attachments`` are ``(filename, "type/subtype", data)``. Raises :class:`MailError` when
     the message can't be built (a bad address, a header with a line break), before anything
     is written, so the caller's change can still be refused whole.
@@ -115,11 +133,11 @@ def enqueue_email(
         maintype, _, subtype = mimetype.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     try:
-        raw = msg.as_bytes(policy=policy.SMTP)
+        raw = msg.as_bytes(policy=WIRE)
     except (ValueError, TypeError, UnicodeError) as err:
         raise MailError(f"the message could not be built: {err}") from err
     row = OutboxMessage(
-        kind=kind[:60], to_address=to[:254], subject=subject[:300],
+        kind=kind[:60], about=about[:60], to_address=to[:254], subject=subject[:300],
         message_id=msg["Message-ID"], raw=raw,
     )
     session.add(row)
@@ -138,6 +156,7 @@ def claim(session: Session, message_id: int, *, now: dt.datetime | None = None) 
     that claimed it has not finished within ``CLAIM_SECONDS`` (it died mid-send).
     """
     now = now or now_utc()
+    hold = current_app.config.get("OUTBOX_CLAIM_SECONDS", CLAIM_SECONDS)
     t = OutboxMessage.__table__
     result = session.execute(
         sa.update(t)
@@ -151,7 +170,7 @@ def claim(session: Session, message_id: int, *, now: dt.datetime | None = None) 
         .values(
             status=Status.SENDING,
             attempts=t.c.attempts + 1,
-            claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS),
+            claimed_until=now + dt.timedelta(seconds=hold),
         )
     )
     return result.rowcount == 1
@@ -173,7 +192,7 @@ def deliver(session: Session, message_id: int, *, now: dt.datetime | None = None
         envelope_to = [addr for _, addr in getaddresses([row.to_address]) if addr]
         transmit(row.raw, envelope_to)
     except MailError as err:
-        record_failure(session, row, str(err), now=now)
+        record_failure(session, row, str(err), now=now, permanent=err.permanent)
         session.commit()
         raise
     row.status = Status.SENT
@@ -185,16 +204,20 @@ def deliver(session: Session, message_id: int, *, now: dt.datetime | None = None
 
 
 def record_failure(
-    session: Session, row: OutboxMessage, error: str, *, now: dt.datetime | None = None
+    session: Session, row: OutboxMessage, error: str, *, now: dt.datetime | None = None,
+    permanent: bool = False,
 ) -> None:
+    """Note why an attempt failed: try again after the backoff, or stop (``failed``, for
+    staff) after the last attempt or when the server refused the address for good (5xx)."""
     now = now or now_utc()
+    backoff = tuple(current_app.config.get("OUTBOX_BACKOFF") or BACKOFF)
     row.last_error = error[:500]
     row.claimed_until = None
-    if row.attempts >= MAX_ATTEMPTS:
+    if permanent or row.attempts > len(backoff):
         row.status = Status.FAILED
     else:
         row.status = Status.PENDING
-        row.next_attempt_at = now + dt.timedelta(seconds=BACKOFF[row.attempts - 1])
+        row.next_attempt_at = now + dt.timedelta(seconds=backoff[row.attempts - 1])
     session.flush()
 
 
@@ -223,6 +246,64 @@ def due_ids(session: Session, *, now: dt.datetime | None = None, limit: int = 50
         .order_by(t.id)
         .limit(limit)
     ))
+
+
+def oldest_due(session: Session, *, now: dt.datetime | None = None) -> dt.datetime | None:
+    """Since when the longest-waiting due message has been due (``None``: nothing waits)."""
+    now = now or now_utc()
+    t = OutboxMessage
+    return session.scalar(
+        sa.select(sa.func.min(t.next_attempt_at))
+        .where(sa.or_(
+            sa.and_(t.status == Status.PENDING, t.next_attempt_at <= now),
+            sa.and_(t.status == Status.SENDING, t.claimed_until < now),
+        ))
+    )
+
+
+def undelivered(session: Session, *, limit: int = 200) -> list[OutboxMessage]:
+    """Every message not (yet) sent, failed ones first, then the oldest."""
+    t = OutboxMessage
+    failed_first = sa.case((t.status == Status.FAILED, 0), else_=1)
+    return list(session.scalars(
+        sa.select(t).where(t.status != Status.SENT)
+        .order_by(failed_first, t.created_at, t.id).limit(limit)
+    ))
+
+
+def counts(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        sa.select(OutboxMessage.status, sa.func.count()).group_by(OutboxMessage.status))
+    return {str(status): int(n) for status, n in rows}
+
+
+def about(session: Session, ref: str) -> list[OutboxMessage]:
+    """The messages about one record (e.g. an enquiry's reference), newest first."""
+    if not ref:
+        return []
+    return list(session.scalars(
+        sa.select(OutboxMessage).where(OutboxMessage.about == ref)
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+    ))
+
+
+def forget_about(session: Session, ref: str) -> int:
+    """Delete every message about a record whose personal data is being erased."""
+    if not ref:
+        return 0
+    result = session.execute(sa.delete(OutboxMessage).where(OutboxMessage.about == ref))
+    session.flush()
+    return result.rowcount or 0
+
+
+def purge_sent(session: Session, *, older_than: dt.datetime) -> int:
+    """Forget delivered messages sent before ``older_than`` (their bytes hold personal data)."""
+    result = session.execute(
+        sa.delete(OutboxMessage)
+        .where(OutboxMessage.status == Status.SENT, OutboxMessage.sent_at < older_than)
+    )
+    session.flush()
+    return result.rowcount or 0
 
 
 # -- after commit -------------------------------------------------------------------------

@@ -217,7 +217,15 @@ def outbox(app):
 
 @pytest.fixture
 def smtp_server():
-    """A real SMTP server on 127.0.0.1 (aiosmtpd); ``.messages`` holds what arrived."""
+    """A real SMTP server on 127.0.0.1 (aiosmtpd); ``.messages`` holds what arrived.
+
+    Faults on demand: ``.handler.reject`` (addresses answered ``550``), ``.handler.down``
+    (every message answered ``421``: the server is there but not taking mail), and
+    ``.handler.hold`` (a ``threading.Event``: when set by a test, each RCPT waits until it is
+    cleared, as a server hanging mid-conversation).
+    """
+    import asyncio
+    import threading
     from email import message_from_bytes, policy
 
     from aiosmtpd.controller import Controller
@@ -225,8 +233,23 @@ def smtp_server():
     class Handler:
         def __init__(self):
             self.messages = []
+            self.reject: set[str] = set()
+            self.down = False
+            self.hold = threading.Event()
+            self.held = threading.Event()  # set once a conversation is being held
+
+        async def handle_RCPT(self, server, session, envelope, address, options):  # noqa: N802
+            while self.hold.is_set():
+                self.held.set()
+                await asyncio.sleep(0.05)
+            if address.lower() in self.reject:
+                return "550 5.1.1 No such mailbox here"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
 
         async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+            if self.down:
+                return "421 4.3.2 Service not available, try again later"
             self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
             return "250 OK"
 
@@ -239,5 +262,7 @@ def smtp_server():
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     controller.messages = handler.messages
+    controller.handler = handler
     yield controller
+    handler.hold.clear()
     controller.stop()

@@ -270,10 +270,11 @@ def idempotent(session: Session, token: ApiToken, key: str, fingerprint: str,
     return Answer(status_code, body)
 
 
-def purge_keys(session: Session, *, older_than: dt.timedelta) -> int:
+def purge_keys(session: Session, *, older_than: dt.timedelta,
+               now: dt.datetime | None = None) -> int:
     """Forget stored answers older than ``older_than``; a retry after that would record again,
     so keep them far longer than any client retries (the CLI's default is 90 days)."""
-    cutoff = now_utc() - older_than
+    cutoff = (now or now_utc()) - older_than
     result = session.execute(
         sa.delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)
     )

@@ -48,13 +48,11 @@ def data_export(session, user):
 
 
 def account_deletion(session, user) -> None:
-    """Cancel future places, anonymise the rest; whoever moves up is emailed (best effort)."""
+    """Cancel future places, anonymise the rest; whoever moves up is emailed."""
     from coop.events import notify, services
 
     promoted = services.erase_member(session, user)
-    if promoted:
-        failed = notify.promoted(promoted)
-        services.mark_mail_failed(session, failed)
+    notify.promoted(promoted)
 
 
 def staff_links():

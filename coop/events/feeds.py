@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from feedgen.feed import FeedGenerator
 from flask import current_app
-from icalendar import Calendar
+from icalendar import Calendar, vText
 from icalendar import Event as ICalEvent
 
 from coop.db import now_utc
@@ -24,10 +24,13 @@ def calendar(events: Iterable[Event], *, name: str, description: str = "") -> by
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    # one-line properties: a line break stored before titles were checked can't break them
-    cal.add("x-wr-calname", one_line(name))
+    # icalendar escapes the TEXT properties it knows (SUMMARY, DESCRIPTION, LOCATION…) but
+    # writes unknown X- properties raw: as vText, commas and semicolons are escaped too
+    # (RFC 5545 3.3.11), so vobject and others don't cut the name at the first comma. One
+    # line: a line break stored before titles were checked can't break them.
+    cal.add("x-wr-calname", vText(one_line(name)))
     if description:
-        cal.add("x-wr-caldesc", one_line(description))
+        cal.add("x-wr-caldesc", vText(one_line(description)))
     cal.add("x-published-ttl", "PT6H")
     stamp = now_utc()
     for event in events:

@@ -7,9 +7,10 @@ import enum
 import secrets
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from coop.db import Base, UTCDateTime, now_utc
+from coop.outbox import failed_since
 
 SLUG_LENGTH = 120
 TITLE_LENGTH = 200
@@ -107,6 +108,8 @@ class Event(Base):
     )
     #: iCalendar SEQUENCE: bumped whenever the event is changed after creation
     sequence: Mapped[int] = mapped_column(default=0)
+    #: when the reminder to registrants was claimed (sent once; cleared if the time changes)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: when it was first published (the Atom feed's order)
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
@@ -181,8 +184,9 @@ class Registration(Base):
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: None until staff mark it
     attended: Mapped[bool | None] = mapped_column()
-    #: set when the last email to this person could not be sent (shown to staff)
-    mail_failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: since when an email to this person has been failing (from the outbox; shown to staff)
+    mail_failed_at: Mapped[dt.datetime | None] = column_property(
+        failed_since(sa.literal("registration:") + sa.cast(id, sa.String)))
 
     event: Mapped[Event] = relationship(back_populates="registrations")
 

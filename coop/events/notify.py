@@ -1,7 +1,10 @@
-"""Emails to people who register: confirmations, moving up from the waiting list, messages.
+"""Emails to people who register: confirmations (with an ``.ics``), moving up from the
+waiting list, staff messages, reminders, and notices when an event is cancelled or moved.
 
-Called by views after the commit, and by the account-deletion hook (links then use BASE_URL).
-Each function returns the registrations whose email could not be sent, for flagging.
+Each function writes to the outbox in the caller's transaction (before its commit), so a
+change that is rolled back sends nothing; the task queue delivers after the commit and staff
+see any that could not be sent at /staff/mail. The return value (the registrations whose
+email failed) is always empty now and is kept for the callers.
 """
 
 from __future__ import annotations
@@ -9,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from flask import current_app
+from sqlalchemy.orm import Session, object_session
 
+from coop.db import now_utc
 from coop.events.display import event_when, event_where
 from coop.events.links import link_token
 from coop.events.models import Registration, RegistrationStatus
 from coop.limits import one_line
-from coop.mail import MailError, send_email
+from coop.outbox import enqueue_email
 from coop.urls import external_url
 
 
@@ -43,12 +48,23 @@ def _status_line(registration: Registration) -> str:
             "give it to the next in line and email you.")
 
 
-def _send(registration: Registration, subject: str, text: str) -> bool:
-    try:
-        # a title saved with a line break (before titles were checked) still makes a subject
-        send_email(registration.email, one_line(subject), text)
-    except MailError:
-        return False
+def ics_attachment(registration: Registration) -> tuple[str, str, bytes]:
+    """The event as an ``.ics`` file (the same UID and SEQUENCE as the public calendar)."""
+    from coop.events.feeds import calendar
+
+    event = registration.event
+    data = calendar([event], name=event.title)
+    return (f"{event.slug}.ics", "text/calendar", data)
+
+
+def _send(registration: Registration, subject: str, text: str, *, kind: str = "events",
+          ics: bool = False) -> bool:
+    session = object_session(registration)
+    # a title saved with a line break (before titles were checked) still makes a subject
+    enqueue_email(session, to=registration.email, subject=one_line(subject), text=text,
+                  kind=kind,
+                  attachments=[ics_attachment(registration)] if ics else (),
+                  about=f"registration:{registration.id}")
     return True
 
 
@@ -76,7 +92,17 @@ def confirm(registrations: Sequence[Registration]) -> list[Registration]:
         for registration in registrations:
             body += [*_event_lines(registration), _status_line(registration), ""]
     text = "\n".join(body) + _signature()
-    return [] if _send(first, subject, text) else list(registrations)
+    if len(registrations) == 1:
+        _send(first, subject, text, kind="events.confirmation", ics=True)
+    else:
+        from coop.events.feeds import calendar
+
+        data = calendar([r.event for r in registrations],
+                        name=first.event.series.title if first.event.series else first.event.title)
+        enqueue_email(object_session(first), to=first.email, subject=one_line(subject), text=text,
+                      kind="events.confirmation", about=f"registration:{first.id}",
+                      attachments=[(f"{first.event.slug}-series.ics", "text/calendar", data)])
+    return []
 
 
 def promoted(registrations: Sequence[Registration]) -> list[Registration]:
@@ -88,7 +114,8 @@ def promoted(registrations: Sequence[Registration]) -> list[Registration]:
             "If you can no longer come, please cancel so the next person can have it.", "",
             *_event_lines(registration),
         ]) + _signature()
-        if not _send(registration, f"A place for you: {registration.event.title}", text):
+        if not _send(registration, f"A place for you: {registration.event.title}", text,
+                     kind="events.promoted", ics=True):
             failed.append(registration)
     return failed
 
@@ -98,9 +125,82 @@ def message(registrations: Sequence[Registration], subject: str, body: str
     failed = []
     for registration in registrations:
         text = "\n".join([body.strip(), "", "--", *_event_lines(registration)]) + _signature()
-        if not _send(registration, subject, text):
+        if not _send(registration, subject, text, kind="events.message"):
             failed.append(registration)
     return failed
+
+
+def reminder(registration: Registration) -> None:
+    """The reminder before the event: the joining link for online events, else the venue."""
+    event = registration.event
+    lines = [f"Hello {registration.name or 'there'},", "",
+             f"A reminder: {event.title} is on {event_when(event)} (London time).", ""]
+    if event.online:
+        if event.joining_url:
+            lines.append(f"Join online: {event.joining_url}")
+        else:
+            lines.append("It is online; the joining link will follow by email.")
+    else:
+        lines.append(f"Where: {event_where(event)}")
+    lines += ["", "If you can no longer come, please cancel so someone on the waiting list "
+              "can have your place.", "", *_event_lines(registration)]
+    _send(registration, f"Reminder: {event.title}", "\n".join(lines) + _signature(),
+          kind="events.reminder", ics=True)
+
+
+def snapshot(event) -> tuple:
+    """What registrants are told about when it changes: the time and the place."""
+    return (event.starts_at, event.ends_at, event.online, event.venue, event.address,
+            event.joining_url)
+
+
+def people_to_tell(session: Session, event) -> list[Registration]:
+    from coop.events import services
+
+    return services.registrations_for(
+        session, event, [RegistrationStatus.REGISTERED, RegistrationStatus.WAITING])
+
+
+def changed(session: Session, event, before: tuple) -> int:
+    """Tell everyone registered or waiting that the time or place changed (with the new
+    ``.ics``, its SEQUENCE raised); nothing when neither did. Returns how many were told."""
+    after = snapshot(event)
+    if after == before or event.status != "published" or event.has_ended():
+        return 0
+    if after[:2] != before[:2]:
+        event.reminded_at = None  # a new time: the reminder goes again before it
+    what = " and ".join(part for part, moved in (("time", after[:2] != before[:2]),
+                                                 ("place", after[2:] != before[2:])) if moved)
+    people = people_to_tell(session, event)
+    for registration in people:
+        text = "\n".join([
+            f"Hello {registration.name or 'there'},", "",
+            f"The {what} of {event.title} has changed. Here are the details as they are now; "
+            "the attached calendar file updates the entry in your calendar.", "",
+            *_event_lines(registration), "",
+            "If you can no longer come, please cancel with the link above. Questions? Just "
+            "reply to this email.",
+        ]) + _signature()
+        _send(registration, f"Changed: {event.title}", text, kind="events.changed", ics=True)
+    return len(people)
+
+
+def cancelled(session: Session, event) -> int:
+    """Tell everyone registered or waiting that the event is cancelled (the ``.ics`` marks it
+    cancelled in their calendar). Returns how many were told."""
+    if event.has_ended(now_utc()):
+        return 0
+    people = people_to_tell(session, event)
+    for registration in people:
+        text = "\n".join([
+            f"Hello {registration.name or 'there'},", "",
+            f"We are sorry: {event.title}, on {event_when(event)}, is cancelled. The attached "
+            "calendar file marks it cancelled in your calendar.", "",
+            f"Other events: {external_url('events.index')}", "",
+            "Questions? Just reply to this email.",
+        ]) + _signature()
+        _send(registration, f"Cancelled: {event.title}", text, kind="events.cancelled", ics=True)
+    return len(people)
 
 
 def already_registered_email(registrations: Sequence[Registration]) -> tuple[str, str, str]:

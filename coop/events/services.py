@@ -716,13 +716,6 @@ def record_message(session: Session, event: Event, *, subject: str, body: str, r
     return message
 
 
-def mark_mail_failed(session: Session, registrations: Iterable[Registration]) -> None:
-    now = now_utc()
-    for registration in registrations:
-        registration.mail_failed_at = now
-    session.flush()
-
-
 # --- a member's data ------------------------------------------------------------------------
 
 

@@ -96,22 +96,23 @@ def edit_event(event_id: int):
         form = EventForm()  # only what was sent: never the event's own values as a fallback
     if form.validate_on_submit():
         try:
+            before = notify.snapshot(event)
             promoted = services.update_event(db.session, event, form.details(form.title.data),
                                              form.starts_at, form.ends_at,
                                              slug=form.slug.data or event.slug, by=current_user)
+            notify.promoted(promoted)
+            told = notify.changed(db.session, event, before)
             db.session.commit()
         except services.EventError as err:
             db.session.rollback()
             _form_error(form, err)
         else:
             flash(f"“{event.title}” is saved.", "success")
-            failed = notify.promoted(promoted)
             if promoted:
                 flash(f"{len(promoted)} people moved up from the waiting list.", "info")
-            if failed:
-                services.mark_mail_failed(db.session, failed)
-                db.session.commit()
-                flash(f"{len(failed)} of them could not be emailed.", "error")
+            if told:
+                flash(f"The {told} people registered or waiting are emailed the new time or "
+                      "place.", "info")
             return redirect(url_for("events_staff.attendees", event_id=event.id))
     status = 422 if form.errors else 200
     return render_template("events/staff/event_form.html", form=form, event=event), status
@@ -123,10 +124,12 @@ def cancel_event(event_id: int):
     event = _event_or_404(event_id)
     if not EmptyForm().validate_on_submit():
         abort(400)
+    was_cancelled = event.is_cancelled
     services.cancel_event(db.session, event, by=current_user)
+    told = 0 if was_cancelled else notify.cancelled(db.session, event)
     db.session.commit()
-    flash(f"“{event.title}” is cancelled. It stays listed, marked cancelled; message the "
-          "people registered to tell them.", "success")
+    flash(f"“{event.title}” is cancelled. It stays listed, marked cancelled; the {told} "
+          "people registered or waiting are emailed.", "success")
     return redirect(url_for("events_staff.attendees", event_id=event.id))
 
 
@@ -249,16 +252,13 @@ def cancel_registration(event_id: int, registration_id: int):
         abort(400)
     try:
         promoted = services.cancel_registration(db.session, registration)
+        notify.promoted(promoted)
         db.session.commit()
     except services.EventError as err:
         db.session.rollback()
         flash(str(err), "error")
         return redirect(url_for("events_staff.attendees", event_id=event.id))
     flash(f"{registration.name}'s registration is cancelled.", "success")
-    failed = notify.promoted(promoted)
-    if failed:
-        services.mark_mail_failed(db.session, failed)
-        db.session.commit()
     return redirect(url_for("events_staff.attendees", event_id=event.id))
 
 
@@ -276,14 +276,10 @@ def message(event_id: int):
                                                "it to."]
         return _render_attendees(event, form, 422)
     failed = notify.message(recipients, form.subject.data.strip(), form.body.data)
-    services.mark_mail_failed(db.session, failed)
     services.record_message(db.session, event, subject=form.subject.data.strip(),
                             body=form.body.data, recipients=len(recipients),
                             failures=len(failed), by=current_user)
     db.session.commit()
-    if failed:
-        flash(f"Sent to {len(recipients) - len(failed)} of {len(recipients)}; "
-              f"{len(failed)} could not be emailed (marked in the list).", "error")
-    else:
-        flash(f"Sent to all {len(recipients)} people with a place.", "success")
+    flash(f"Sent to all {len(recipients)} people with a place. Any that can't be delivered "
+          "are listed under Undelivered mail.", "success")
     return redirect(url_for("events_staff.attendees", event_id=event.id))

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from coop.access import access
 from coop.cache import cached
 from coop.db import now_utc
-from coop.events import display, feeds, links, notify, services
+from coop.events import display, feeds, links, notify, reminders, services
 from coop.events.forms import MemberRegistrationForm, RegistrationForm
 from coop.events.models import Event, Registration, RegistrationStatus, Series
 from coop.extensions import db, limiter
@@ -156,20 +156,12 @@ def _render_event(event: Event, form, status: int = 200):
     ), status
 
 
-MAIL_FAILED = ("We couldn't send your email just now. Your registration is saved; if "
-               "the email doesn't arrive, contact us and we'll send the link again.")
-
-
-def _after_registering(registrations: list[Registration],
-                       existing: list[Registration] = ()) -> None:
-    """Email the confirmation (and, to an address that was already registered, a reminder
-    with its link); flag new registrations whose email failed, and say so."""
-    failed = notify.confirm(registrations)
-    if failed:
-        services.mark_mail_failed(db.session, failed)
+def _email_already_registered(existing: list[Registration]) -> None:
+    """To an address that was already registered, a reminder with its link (through the
+    outbox, like every email: the page answers exactly as for a new registration)."""
+    if existing:
+        notify.already_registered(existing)
         db.session.commit()
-    if notify.already_registered(existing) or failed:
-        flash(MAIL_FAILED, "error")
 
 
 def _address_key() -> str:
@@ -208,6 +200,7 @@ def register(slug: str):
         name, email, user = form.name.data, form.email.data, None
     try:
         registration = services.register(db.session, event, name=name, email=email, user=user)
+        notify.confirm([registration])
         db.session.commit()
     except services.AlreadyRegistered as err:
         db.session.rollback()
@@ -216,7 +209,7 @@ def register(slug: str):
             flash(str(err), "info")
             return redirect(url_for("events.manage", token=links.link_token(existing)))
         flash(*_registered_message(event, services.is_full(db.session, event)))
-        _after_registering([], [existing])
+        _email_already_registered([existing])
         return redirect(url_for("events.event", slug=event.slug))
     except services.RegistrationClosed as err:
         db.session.rollback()
@@ -229,7 +222,6 @@ def register(slug: str):
             flash(*_registered_message(event, services.is_full(db.session, event)))
         return redirect(url_for("events.event", slug=event.slug))
     flash(*_registered_message(event, registration.status == RegistrationStatus.WAITING))
-    _after_registering([registration])
     if user is not None:
         return redirect(url_for("events.manage", token=links.link_token(registration)))
     return redirect(url_for("events.event", slug=event.slug))
@@ -285,6 +277,7 @@ def register_series(slug: str):
     try:
         result = services.register_series(db.session, series, name=name, email=email,
                                           user=user)
+        notify.confirm(result.created)
         db.session.commit()
     except services.RegistrationClosed as err:
         db.session.rollback()
@@ -317,7 +310,7 @@ def register_series(slug: str):
     if user is not None:
         for registration in result.existing:
             flash(f"{registration.event.title}: you're already registered.", "info")
-    _after_registering(result.created, [] if user is not None else result.existing)
+    _email_already_registered([] if user is not None else result.existing)
     return redirect(url_for("events.series", slug=series.slug))
 
 
@@ -339,7 +332,8 @@ def manage(token: str):
     registration = _registration_by_token_or_404(token)
     response = Response(render_template(
         "events/manage.html", registration=registration, event=registration.event,
-        form=EmptyForm(), when=display.event_when(registration.event)))
+        form=EmptyForm(), when=display.event_when(registration.event),
+        position=reminders.waiting_position(db.session, registration)))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -374,16 +368,13 @@ def cancel_mine(registration_id: int):
 def _cancel(registration: Registration) -> None:
     try:
         promoted = services.cancel_registration(db.session, registration)
+        notify.promoted(promoted)
         db.session.commit()
     except services.NotCancellable as err:
         db.session.rollback()
         flash(str(err), "info")
         return
     flash(f"Your registration for “{registration.event.title}” is cancelled.", "success")
-    failed = notify.promoted(promoted)
-    if failed:
-        services.mark_mail_failed(db.session, failed)
-        db.session.commit()
 
 
 # --- calendars and feed --------------------------------------------------------------------

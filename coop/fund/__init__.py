@@ -33,3 +33,11 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.verify_command)
     hooks.register(app, "home_sections", views.home_panel)
     hooks.register(app, "staff_links", staff.staff_links)
+    hooks.register(app, "nightly_checks", _verify_totals)
+
+
+def _verify_totals(session):
+    from coop.fund import services
+
+    _checked, differences = services.verify_totals(session)
+    return "Fighting fund", [d.describe() for d in differences]

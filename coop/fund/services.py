@@ -612,30 +612,53 @@ def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
     return dt.date(year, month, 1), dt.date(year, month, last)
 
 
+#: a campaign opened with fewer days than this left in its month runs to the next month's end
+MIN_CAMPAIGN_DAYS = 7
+
+
 def next_month_values(session: Session, today: dt.date) -> dict:
-    """What the one-click "next month's campaign" would create: the month after the latest
-    campaign (or this month when there is none), with the latest target and donate URL."""
+    """What the one-click "next month's campaign" would create: from the day after the
+    latest campaign's deadline (so no day is left uncovered) to the end of that month (or of
+    the next, when fewer than a week would be left), with the latest target and donate URL.
+    With no campaign yet: this month."""
     latest = session.scalar(sa.select(Campaign).order_by(Campaign.deadline.desc()).limit(1))
     if latest is None:
-        year, month = today.year, today.month
+        first, last = month_bounds(today.year, today.month)
         target, url, thanks = 1_800_000, "", ""
-    else:
-        year, month = latest.deadline.year, latest.deadline.month + 1
-        if month == 13:
-            year, month = year + 1, 1
+    elif latest.deadline >= limits.LATEST_DATE:
+        # past the range (a campaign saved before dates were bounded may even end in 9999,
+        # whose next day doesn't exist): offered, but create_campaign refuses it clearly
+        first, last = month_bounds(limits.LATEST_DATE.year + 1, 1)
         target, url, thanks = latest.target_pence, latest.donate_url, latest.thank_you_text
-        if year > limits.LATEST_DATE.year:
-            # past the range (a campaign saved before dates were bounded may even be in 9999,
-            # whose next month doesn't exist): offered, but create_campaign refuses it clearly
-            year, month = limits.LATEST_DATE.year + 1, 1
-    first, last = month_bounds(year, month)
-    slug = f"{year:04d}-{month:02d}"
+    else:
+        first = latest.deadline + dt.timedelta(days=1)
+        last = month_bounds(first.year, first.month)[1]
+        if (last - first).days + 1 < MIN_CAMPAIGN_DAYS:
+            following = last + dt.timedelta(days=1)
+            last = month_bounds(following.year, following.month)[1]
+        target, url, thanks = latest.target_pence, latest.donate_url, latest.thank_you_text
+    slug = f"{last.year:04d}-{last.month:02d}"
     if get_campaign(session, slug) is not None:
-        slug = f"{slug}-{first:%b}".lower()
+        slug = f"{slug}-{first:%d%b}".lower()
     return {
-        "name": f"{first:%B %Y} fighting fund", "slug": slug, "target_pence": target,
+        "name": f"{last:%B %Y} fighting fund", "slug": slug, "target_pence": target,
         "opens_on": first, "deadline": last, "donate_url": url, "thank_you_text": thanks,
     }
+
+
+def roll_over(session: Session, today: dt.date, *, by=None) -> Campaign | None:
+    """The scheduled roll-over: when no campaign covers tomorrow, open the next one (see
+    :func:`next_month_values`) from the day after the latest closes. A campaign staff have
+    already set up for tomorrow (another target, say) is left alone. ``None``: nothing to do.
+    """
+    tomorrow = today + dt.timedelta(days=1)
+    covered = session.scalar(
+        sa.select(sa.func.count()).select_from(Campaign)
+        .where(Campaign.opens_on <= tomorrow, Campaign.deadline >= tomorrow)
+    )
+    if covered or session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0:
+        return None
+    return create_next_month(session, today, by=by)
 
 
 def create_next_month(session: Session, today: dt.date, *, by=None) -> Campaign:

@@ -25,13 +25,19 @@ def index():
 @bp.route("/healthz")
 @access("public")
 def healthz():
-    """``{"status": "ok", "database": "ok"}``, or 503 with ``"database": "unavailable"``."""
+    """``{"status": "ok", "database": "ok", "queue": "ok"}``, or 503 with ``"database":
+    "unavailable"``. A queue that is behind (``"queue": "behind"`` with the oldest waiting
+    message's age in ``queue_oldest_seconds``) is reported but keeps the 200: the site still
+    serves readers."""
+    from coop.tasks import queue_health
+
     try:
         db.session.execute(sa.text("SELECT 1"))
+        queue = queue_health(db.session)
     except SQLAlchemyError:
         db.session.rollback()
         return jsonify(status="degraded", database="unavailable"), 503, {"Retry-After": "30"}
-    return jsonify(status="ok", database="ok")
+    return jsonify(status="ok", database="ok", **queue)
 
 
 @bp.route("/staff")

@@ -7,9 +7,10 @@ import enum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from coop.db import Base, UTCDateTime, now_utc
+from coop.outbox import failed_since
 
 
 class Status(enum.StrEnum):
@@ -40,13 +41,14 @@ class Subscriber(Base):
     #: when the current confirmation email was sent; its token expires 7 days later,
     #: and no other is sent to this address within the hour
     confirm_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    #: last time a confirmation email could not be sent (shown to staff); null once one goes
-    mail_failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: random part of the unsubscribe link; rotating it kills every old link
     unsubscribe_key: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: since when an email to this address has been failing (from the outbox; shown to staff)
+    mail_failed_at: Mapped[dt.datetime | None] = column_property(
+        failed_since(sa.literal("subscriber:") + sa.cast(id, sa.String)))
 
     topics: Mapped[list[SubscriberTopic]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", order_by="SubscriberTopic.topic"

@@ -11,15 +11,17 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from coop.db import now_utc
-from coop.mail import MailError, normalise_email, send_email
+from coop.mail import normalise_email
 from coop.newsletter.models import Consent, Status, Subscriber, SubscriberTopic
+from coop.outbox import enqueue_email
 from coop.urls import external_url
 
 log = logging.getLogger(__name__)
@@ -192,16 +194,7 @@ def _send_once_an_hour(session: Session, subscriber: Subscriber, now: dt.datetim
         template = "newsletter/email/confirm.txt"
         context = {"confirm_url": external_url("newsletter.confirm", token=token),
                    "days": current_app.config["NEWSLETTER_TOKEN_DAYS"]}
-    try:
-        send_to_subscriber(subscriber, subject, template, **context)
-    except MailError:
-        subscriber.mail_failed_at = now
-        # Let the next sign-up try again rather than wait an hour for a mail that never went.
-        subscriber.confirm_sent_at = None
-        session.flush()
-        return False
-    subscriber.mail_failed_at = None
-    session.flush()
+    send_to_subscriber(subscriber, subject, template, **context)
     return True
 
 
@@ -247,9 +240,10 @@ def unsubscribe_headers(subscriber: Subscriber) -> dict[str, str]:
 
 
 def send_to_subscriber(subscriber: Subscriber, subject: str, template: str, **context) -> None:
-    """Send one email with the unsubscribe link and headers every newsletter email carries.
+    """Queue one email (in the subscriber's transaction) with the unsubscribe link and the
+    headers every newsletter email carries.
 
-    :raise MailError: when it could not be sent.
+    :raise MailError: when it can't be built (then nothing is written).
     """
     token = unsubscribe_token(subscriber)
     text = render_template(
@@ -260,7 +254,9 @@ def send_to_subscriber(subscriber: Subscriber, subject: str, template: str, **co
         manage_url=external_url("newsletter.manage", token=token),
         **context,
     )
-    send_email(subscriber.email, subject, text, headers=unsubscribe_headers(subscriber))
+    enqueue_email(object_session(subscriber), to=subscriber.email, subject=subject, text=text,
+                  headers=unsubscribe_headers(subscriber),
+                  kind=f"newsletter.{Path(template).stem}", about=f"subscriber:{subscriber.id}")
 
 
 def confirm(session: Session, token: str, *, source: str = "email-link",

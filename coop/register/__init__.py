@@ -35,6 +35,14 @@ def init_app(app: Flask) -> None:
     hooks.register(app, "data_export", _data_export)
     hooks.register(app, "account_deletion", _account_deletion)
     hooks.register(app, "staff_links", _staff_links)
+    hooks.register(app, "nightly_checks", _verify_register)
+
+
+def _verify_register(session) -> tuple[str, list[str]]:
+    """The nightly check: every member's holding against their share ledger."""
+    from coop.register.services import verify_register
+
+    return "Register of members", verify_register(session)
 
 
 def read_rules(config):

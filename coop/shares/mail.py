@@ -60,7 +60,8 @@ def enqueue(session: Session, email: Email):
     commit, and never if the change is rolled back. Raises :class:`MailError` when the
     message can't be built (nothing written)."""
     return enqueue_email(session, to=email.to, subject=email.subject, text=email.text,
-                         reply_to=email.reply_to, headers=email.headers, kind=email.kind)
+                         reply_to=email.reply_to, headers=email.headers, kind=email.kind,
+                         about=email.headers.get("X-Coop-Reference", ""))
 
 
 def delivery_state(session: Session, row_id: int | None) -> str:
@@ -83,19 +84,17 @@ def queue_acknowledgement(session: Session, enquiry: Enquiry) -> int | None:
     if enquiry.is_erased or not enquiry.email:
         return None
     try:
-        return enqueue(session, acknowledgement(enquiry)).id
+        row_id = enqueue(session, acknowledgement(enquiry)).id
     except MailError:
-        services.mark_acknowledged(session, enquiry, sent=False)
         return None
+    services.mark_acknowledged(session, enquiry, sent=True)
+    return row_id
 
 
 def record_acknowledgement(session: Session, enquiry: Enquiry, row_id: int | None) -> str:
-    """After the commit: record how the acknowledgement went (a failure raises the staff
-    flag and offers "resend"); returns :func:`delivery_state`."""
-    state = delivery_state(session, row_id)
-    if state != "pending":
-        services.mark_acknowledged(session, enquiry, sent=state == "sent")
-    return state
+    """After the commit: how the acknowledgement went (:func:`delivery_state`); a failure
+    shows as the enquiry's ``email_failed`` flag, which is read from the outbox."""
+    return delivery_state(session, row_id)
 
 
 def send_acknowledgement(session: Session, enquiry: Enquiry) -> bool:

@@ -7,10 +7,12 @@ import enum
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from coop.db import Base, UTCDateTime, now_utc
 from coop.formatting import LONDON
+from coop.outbox import OutboxMessage
+from coop.outbox import Status as MailStatus
 
 if TYPE_CHECKING:
     from coop.accounts.models import User
@@ -212,10 +214,17 @@ class Enquiry(Base):
                                                     onupdate=now_utc)
     #: when it was closed (admitted, completed, declined, withdrawn); purge counts from here
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: when the acknowledgement was written to the outbox (delivered after the commit)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
-    #: the acknowledgement email could not be sent; staff see a flag and may resend
-    email_failed: Mapped[bool] = mapped_column(default=False, index=True)
     erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    #: an email about this enquiry is not delivered and has failed at least once (from the
+    #: outbox: staff see the flag, and "Try again" on the enquiry's page or /staff/mail)
+    email_failed: Mapped[bool] = column_property(
+        sa.exists().where(OutboxMessage.about == reference,
+                          OutboxMessage.status != MailStatus.SENT.value,
+                          OutboxMessage.last_error != "")
+    )
 
     user: Mapped[User | None] = relationship()
     changes: Mapped[list[StatusChange]] = relationship(

@@ -49,7 +49,7 @@ def load(session: Session, data: dict, today: dt.date) -> str:
             now=received,
         )
         if item.get("email_failed"):
-            services.mark_acknowledged(session, enquiry, sent=False)
+            _failed_acknowledgement(session, enquiry)
         else:
             services.mark_acknowledged(session, enquiry, sent=True, now=received)
         step = received
@@ -66,3 +66,17 @@ def load(session: Session, data: dict, today: dt.date) -> str:
             services.add_note(session, enquiry, item["note"], by=None, now=step)
         added += 1
     return f"Share enquiries: {added} added."
+
+
+def _failed_acknowledgement(session: Session, enquiry) -> None:
+    """The demo's enquiry whose acknowledgement the mail server refused: a message in the
+    outbox that has given up, for staff to see and try again."""
+    from coop import outbox
+    from coop.shares.mail import send_acknowledgement
+
+    send_acknowledgement(session, enquiry)
+    for message in outbox.about(session, enquiry.reference):
+        message.status = outbox.Status.FAILED
+        message.attempts = outbox.MAX_ATTEMPTS
+        message.last_error = "(demo) 550 5.1.1 mailbox unavailable"
+    session.flush()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from coop import audit, limits
+from coop import audit, limits, outbox
 from coop.db import now_utc
 from coop.formatting import money
 from coop.register import services as register
@@ -212,12 +212,10 @@ def get_by_reference(session: Session, reference: str) -> Enquiry | None:
 
 def mark_acknowledged(session: Session, enquiry: Enquiry, *, sent: bool,
                       now: dt.datetime | None = None) -> None:
-    """Record the outcome of sending the acknowledgement: a failure raises the staff flag."""
+    """Record that the acknowledgement went to the outbox (delivery failures show from there,
+    as ``email_failed``)."""
     if sent:
         enquiry.acknowledged_at = now or now_utc()
-        enquiry.email_failed = False
-    else:
-        enquiry.email_failed = True
     session.flush()
 
 
@@ -434,6 +432,7 @@ def erase(session: Session, enquiry: Enquiry, *, by=None, reason: str = "staff",
     enquiry.membership_number = None
     enquiry.user_id = None
     enquiry.notes.clear()
+    outbox.forget_about(session, enquiry.reference)  # the mail copies hold the data too
     enquiry.erased_at = now or now_utc()
     audit.record(session, "enquiry.erased", "enquiry", enquiry.reference, by=by, reason=reason)
     session.flush()

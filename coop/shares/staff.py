@@ -340,17 +340,23 @@ def add_note(enquiry_id: int):
 @bp.route("/<int:enquiry_id>/resend", methods=["POST"])
 @access("staff")
 def resend(enquiry_id: int):
-    """Send the acknowledgement again, e.g. after the mail server was down."""
+    """The outbox's "try again" for this enquiry's acknowledgement (a fresh copy if the last
+    one was delivered and the reader lost it)."""
+    from coop import outbox
+
     enquiry = _get(enquiry_id)
     if not EmptyForm().validate_on_submit():
         return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
+    waiting = [m for m in outbox.about(db.session, enquiry.reference)
+               if m.kind == "shares.acknowledgement" and m.status != outbox.Status.SENT]
     if enquiry.is_erased:
         flash("This enquiry has been erased: there is no address to send to.", "error")
+    elif waiting:
+        for message in waiting:
+            outbox.retry(db.session, message)
+        flash(f"The acknowledgement to {enquiry.email} will be tried again now.", "success")
     elif send_acknowledgement(db.session, enquiry):
-        flash(f"The acknowledgement was sent to {enquiry.email}.", "success")
-    else:
-        flash("The acknowledgement could not be sent. The mail server may be down; "
-              "try again later.", "error")
+        flash(f"A new copy of the acknowledgement is on its way to {enquiry.email}.", "success")
     db.session.commit()
     return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
 

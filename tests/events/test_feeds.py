@@ -122,3 +122,37 @@ def test_atom_feed_lists_newly_published_public_events(client, make_event):
     ids = [e.find(f"{ATOM}id").text for e in root.findall(f"{ATOM}entry")]
     assert all(i.startswith("tag:127.0.0.1,2022:event-") for i in ids)
     assert root.find(f"{ATOM}link[@rel='self']").get("href").endswith("/events.atom")
+
+
+def test_feeds_read_the_same_with_a_second_parser(app, client, make_event):
+    """vobject (Radicale's parser) cuts unescaped commas and semicolons in TEXT values; every
+    text property is escaped, X-WR-CALNAME and X-WR-CALDESC included."""
+    import vobject
+
+    title = "Science, Society; and the Paper"
+    summary = "A series by the Science and Society team, with invited speakers; all welcome"
+    with app.app_context():
+        series = services.create_series(
+            _db.session, title=title, summary=summary, description="",
+            first_date=dt.date.today() + dt.timedelta(days=7), start_time=dt.time(19),
+            duration=dt.timedelta(hours=1), repeat="weekly", count=2,
+            details=services.EventDetails(title=title, summary=summary, status="published",
+                                          venue="Conway Hall, 25 Red Lion Square; London",
+                                          tags=["science"]))
+        _db.session.commit()
+        slug = series.slug
+    make_event("Comma, semicolon; backslash \\ talk", summary="One, two; three")
+    for path in (f"/series/{slug}.ics", "/events.ics"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        calendar = vobject.readOne(response.get_data(as_text=True))
+        if path.startswith("/series"):
+            assert calendar.x_wr_calname.value == title
+            assert calendar.x_wr_caldesc.value == summary
+            first = calendar.vevent_list[0]
+            assert first.location.value == "Conway Hall, 25 Red Lion Square; London"
+            assert first.summary.value.startswith(title)
+        else:
+            summaries = {e.summary.value for e in calendar.vevent_list}
+            assert "Comma, semicolon; backslash \\ talk" in summaries
+            assert calendar.x_wr_calname.value.endswith(": events")

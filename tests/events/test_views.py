@@ -32,8 +32,13 @@ def link_token(app, registration) -> str:
         return links.link_token(registration)
 
 
+def _text(message) -> str:
+    """The plain-text body (confirmations are multipart: they carry an .ics)."""
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
 def cancel_link(message) -> str:
-    text = message.get_content()
+    text = _text(message)
     return re.search(r"See or cancel this registration: http://127.0.0.1:5000(\S+)", text)[1]
 
 
@@ -171,7 +176,7 @@ def test_register_email_manage_page_and_cancel_by_post(client, app, make_event, 
     assert response.headers["Location"] == f"/events/{event.slug}"
     [message] = outbox()
     assert message["To"] == "zoe@example.org"
-    text = message.get_content()
+    text = _text(message)
     assert "Joining link: https://meet.example.org/t" in text
     link = cancel_link(message)
     assert link == f"/events/registration/{link_token(app, reg)}"
@@ -348,10 +353,9 @@ def test_mail_failure_keeps_the_registration_and_flags_it(make_app, make_event):
     event = make_event("A talk")
     response = client.post(f"/events/{event.slug}/register",
                            data={"name": "A", "email": "a@example.org"}, follow_redirects=True)
-    assert response.status_code == 200
-    assert "couldn&#39;t send your email just now" in response.get_data(as_text=True)
+    assert response.status_code == 200  # the reader is not held up by the mail server
     [reg] = registrations(app)
-    assert reg.status == "registered" and reg.mail_failed_at is not None
+    assert reg.status == "registered" and reg.mail_failed_at is not None  # shown to staff
 
 
 def test_confirmation_over_real_smtp(make_app, make_event, smtp_server):
@@ -361,7 +365,7 @@ def test_confirmation_over_real_smtp(make_app, make_event, smtp_server):
                            data={"name": "A", "email": "a@example.org"})
     [message] = smtp_server.messages
     assert message["Subject"] == "Your place: SMTP talk"
-    assert "/events/registration/" in message.get_content()
+    assert "/events/registration/" in _text(message)
 
 
 def test_member_registers_sees_it_on_account_and_cancels_there(client, app, make_event,
@@ -409,7 +413,7 @@ def test_register_for_a_whole_series_in_one_go(client, app, outbox):
     regs = registrations(app)
     assert [r.status for r in regs] == ["registered"] * 3
     [message] = outbox()
-    assert message.get_content().count("See or cancel this registration") == 3
+    assert _text(message).count("See or cancel this registration") == 3
     # again, by anyone: the same answer as for a new address; Ann is told, nothing changes
     again = client.post(f"/series/{slug}/register",
                         data={"name": "Nosy", "email": "ann@example.org"})

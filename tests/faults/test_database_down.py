@@ -131,7 +131,8 @@ def test_postgres_stopped_then_restarted(private_pg, app_on_private_pg):
     assert wait_for(lambda: reader.get("/").status_code == 200, timeout=10), (
         "the app did not recover without a restart")
     assert time.monotonic() - started < 10
-    assert reader.get("/healthz").get_json() == {"status": "ok", "database": "ok"}
+    assert reader.get("/healthz").get_json() == {"status": "ok", "database": "ok",
+                                                 "queue": "ok"}
     assert staff.get("/staff").status_code == 200, "the staff session did not survive"
 
     # Nothing from the outage was stored; a new enquiry is saved and acknowledged once.

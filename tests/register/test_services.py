@@ -438,3 +438,13 @@ def test_erasing_the_enquiry_an_allotment_came_from_leaves_the_register_whole(db
         "Ada Lovelace", "ada@example.org", 250)
     assert db.session.get(ShareTransaction, line.id).enquiry_id == enquiry.id
     assert services.verify_register(db.session) == []
+
+
+def test_the_nightly_checks_include_the_register(app):
+    """The task queue's nightly job runs register-verify through the ``nightly_checks`` hook."""
+    from coop import hooks
+    from coop.extensions import db as _db
+
+    with app.app_context():
+        names = [name for name, _problems in hooks.call("nightly_checks", _db.session)]
+    assert "Register of members" in names
