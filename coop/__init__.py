@@ -22,6 +22,7 @@ FEATURES = (
     "coop.newsletter",
     "coop.notices",
     "coop.api",
+    "coop.payments",
 )
 
 

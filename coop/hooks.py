@@ -6,6 +6,9 @@
 - ``data_export(session, user) -> (key, data)``: part of "download my data"
 - ``account_deletion(session, user) -> None``: anonymise what a deleted account leaves
 - ``staff_links() -> list[(label, endpoint)]``: entries on the staff dashboard
+- ``donate_link(fund) -> str | None``: where the fund's "Donate today" goes instead of the
+  campaign's ``donate_url`` (the first answer wins)
+- ``entry_links(session, entries) -> dict[entry id, (label, url)]``: links beside ledger rows
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from collections.abc import Callable
 
 from flask import Flask, current_app
 
-NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links")
+NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links",
+         "donate_link", "entry_links")
 
 
 def init_app(app: Flask) -> None:

@@ -43,5 +43,27 @@ def init_app(app: Flask) -> None:
         from coop.fund.fastpath import FastFigures
 
         app.wsgi_app = FastFigures(app.wsgi_app, app.extensions["coop.fund.cache"])
+    app.jinja_env.globals["donate_href"] = donate_href
+    app.jinja_env.globals["entry_links"] = entry_links
     hooks.register(app, "home_sections", views.home_panel)
     hooks.register(app, "staff_links", staff.staff_links)
+
+
+def donate_href(fund) -> str:
+    """Where "Donate today" goes: a feature's own page (the "donate_link" hook, e.g. online
+    payments when configured), else the campaign's ``donate_url``."""
+    from coop import hooks
+
+    links = hooks.call("donate_link", fund)
+    return links[0] if links else fund.donate_url
+
+
+def entry_links(entries) -> dict:
+    """Links beside ledger rows from other features (the "entry_links" hook)."""
+    from coop import hooks
+    from coop.extensions import db
+
+    merged: dict = {}
+    for links in hooks.call("entry_links", db.session, list(entries)):
+        merged.update(links)
+    return merged
