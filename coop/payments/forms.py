@@ -7,6 +7,7 @@ from wtforms import (
     BooleanField,
     DateField,
     RadioField,
+    SelectChoice,
     SelectField,
     StringField,
     SubmitField,
@@ -29,12 +30,12 @@ class GiftForm(FlaskForm):
     amount = RadioField("How much would you like to give?",
                         validators=[InputRequired("Choose an amount.")])
     other_amount = StringField(
-        "Other amount (£)", validators=[Optional()],
+        "Other amount (£)",
         description="If you chose another amount: whole pounds or pounds and pence, "
                     "like 15 or 12.50.",
         render_kw={"inputmode": "decimal", "autocomplete": "off"})
-    frequency = RadioField("How often?", choices=[("one_off", "Just this once"),
-                                                  ("monthly", "Every month")],
+    frequency = RadioField("How often?", choices=[SelectChoice("one_off", "Just this once"),
+                                                  SelectChoice("monthly", "Every month")],
                            default="one_off",
                            validators=[InputRequired("Choose once or every month.")])
     donor_name = StringField("Name for the thanks list", validators=[
@@ -52,8 +53,8 @@ class GiftForm(FlaskForm):
 
     def __init__(self, presets: list[int], *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.amount.choices = [(str(p), money(p)) for p in presets] + [
-            (OTHER, "Another amount")]
+        self.amount.choices = [SelectChoice(str(p), money(p)) for p in presets] + [
+            SelectChoice(OTHER, "Another amount")]
         #: the amount chosen, in pence, once validated
         self.pence: int | None = None
 
@@ -74,6 +75,9 @@ class GiftForm(FlaskForm):
     def validate_amount(self, field):
         if field.data != OTHER:
             self.pence = int(field.data)
+
+    def validate(self, extra_validators=None) -> bool:
+        return super().validate(extra_validators) and self.pence is not None
 
     def validate_may_thank(self, field):
         if field.data and not (self.donor_name.data or "").strip():

@@ -173,7 +173,7 @@ def _send_to_stripe(session: Session, checkout: Checkout, description: str, *,
     session.flush()
     audit.record(session, "payment.checkout_started", "payment_checkout", checkout.id,
                  purpose=checkout.purpose, mode=checkout.mode,
-                 amount_pence=checkout.amount_pence, session=session_id)
+                 amount_pence=checkout.amount_pence, stripe_session=session_id)
     return checkout, url
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from coop.access import access
 from coop.extensions import db
@@ -41,8 +42,9 @@ def _assign_form(stored: WebhookEvent) -> AssignForm:
     campaigns = db.session.scalars(
         sa.select(Campaign).where(Campaign.closed_at.is_(None))
         .order_by(Campaign.opens_on.desc())).all()
-    form.campaign.choices = [(0, "Choose a campaign")] + [
-        (c.id, f"{c.name} ({c.opens_on:%-d %b} – {c.deadline:%-d %b %Y})") for c in campaigns]
+    form.campaign.choices = [SelectChoice(0, "Choose a campaign")] + [
+        SelectChoice(c.id, f"{c.name} ({c.opens_on:%-d %b} – {c.deadline:%-d %b %Y})")
+        for c in campaigns]
     if form.received_on.data is None and not form.is_submitted():
         form.received_on.data = stored.received_at.astimezone(LONDON).date()
     return form

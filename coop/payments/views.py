@@ -79,7 +79,7 @@ def give():
     today = london_today(now_utc())
     campaign = services.open_campaign_on(db.session, today)
     form = GiftForm(services.preset_amounts())
-    if request.method == "GET" and request.args.get("amount") in dict(form.amount.choices):
+    if request.method == "GET" and request.args.get("amount") in {c.value for c in form.amount.choices}:
         form.amount.data = request.args["amount"]
     if campaign is None:
         return render_template("payments/give_closed.html"), (
