@@ -79,8 +79,9 @@ def give():
     today = london_today(now_utc())
     campaign = services.open_campaign_on(db.session, today)
     form = GiftForm(services.preset_amounts())
-    if request.method == "GET" and request.args.get("amount") in {c.value for c in form.amount.choices}:
-        form.amount.data = request.args["amount"]
+    chosen = request.args.get("amount")
+    if request.method == "GET" and chosen in {c.value for c in form.amount.choices}:
+        form.amount.data = chosen
     if campaign is None:
         return render_template("payments/give_closed.html"), (
             200 if request.method == "GET" else 409)
