@@ -218,6 +218,11 @@ def enquiry(token: str):
                 return redirect(url, code=303)
         else:
             error = "The form expired; please press the button again."
-    status = 200 if request.method == "GET" else (503 if error == UNREACHABLE else 422)
+    if request.method == "GET":
+        status = 200
+    elif paid or enquiry_.is_closed:
+        status = 409
+    else:
+        status = 503 if error == UNREACHABLE else 422
     return render_template("payments/enquiry.html", enquiry=enquiry_, paid=paid,
                            error=error), status
