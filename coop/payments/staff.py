@@ -4,7 +4,7 @@ don't match, failures) with retry, assign and dismiss; the latest events and pay
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -62,7 +62,7 @@ def event(event_id: int):
     form = _assign_form(stored)
     dismiss = DismissForm(prefix="dismiss")
     status = 200
-    if form.submit.data and form.validate_on_submit():
+    if request.method == "POST" and form.validate_on_submit():
         campaign = db.session.get(Campaign, form.campaign.data)
         if campaign is None:
             form.campaign.errors = [*form.campaign.errors, "Choose a campaign."]
@@ -85,7 +85,7 @@ def event(event_id: int):
                 stored = _event_or_404(event_id)
                 form.form_errors.append(outcome.detail)
                 status = 422
-    elif form.submit.data:
+    elif request.method == "POST":
         status = 422
     return render_template("payments/staff/event.html", event=stored, form=form,
                            dismiss=dismiss, retry=EmptyForm(prefix="retry"),

@@ -42,6 +42,7 @@ NO_EMPTY_POST = {
 
 #: form pages whose empty POST is accepted on purpose (not re-shown with errors), with reason
 EMPTY_POST_ACCEPTED: dict[str, str] = {
+    "payments.enquiry": "its form is one Pay button: the POST starts the Stripe Checkout",
     "newsletter.unsubscribe": "its form is one Unsubscribe button: the POST unsubscribes",
 }
 
@@ -96,7 +97,51 @@ ARGUMENTS: dict[str, Callable] = {
     "newsletter_staff.subscriber": _lookup("newsletter_subscribers", "id", "subscriber_id"),
     "notices_staff.edit": _lookup("notices", "id", "notice_id"),
     "accounts.confirm_email": lambda session: _email_change_token(session),
+    "payments.thanks": lambda session: _demo_checkout(session),
+    "payments.cancelled": lambda session: _demo_checkout(session),
+    "payments.enquiry": lambda session: _enquiry_payment_token(session),
+    "payments_staff.event": lambda session: _demo_webhook_event(session),
 }
+
+
+def _demo_checkout(session):
+    """A gift checkout as the gift page leaves it (the demo data has no online payments)."""
+    from coop.payments.models import Checkout
+
+    token = "demo-checkout-token-0123456789ab"
+    if _first(session, "SELECT id FROM payment_checkouts WHERE token = :t", t=token) is None:
+        campaign = _first(session, "SELECT id FROM fund_campaigns ORDER BY opens_on DESC")
+        session.add(Checkout(token=token, purpose="gift", mode="payment", amount_pence=2500,
+                             campaign_id=campaign, stripe_session_id="cs_test_demo"))
+        session.commit()
+    return {"token": token}
+
+
+def _demo_webhook_event(session):
+    """A Stripe event waiting for staff (no campaign took it)."""
+    from coop.payments.models import WebhookEvent
+
+    event_id = "evt_demo_unplaced"
+    found = _first(session, "SELECT id FROM payment_webhook_events WHERE event_id = :e",
+                   e=event_id)
+    if found is None:
+        stored = WebhookEvent(event_id=event_id, type="charge.refunded", status="unplaced",
+                              payload='{"id": "evt_demo_unplaced", "type": "charge.refunded", '
+                                      '"data": {"object": {"id": "ch_demo"}}}',
+                              detail="Refunded through Stripe (ch_demo): this site has no "
+                                     "record of the payment.")
+        session.add(stored)
+        session.commit()
+        found = stored.id
+    return {"event_id": found}
+
+
+def _enquiry_payment_token(session):
+    from coop.payments.views import enquiry_payment_token
+
+    reference = _first(session, "SELECT reference FROM share_enquiries "
+                                "WHERE status = 'new' AND erased_at IS NULL ORDER BY id")
+    return None if reference is None else {"token": enquiry_payment_token(reference)}
 
 
 def _registration_link_token(session):
