@@ -73,7 +73,8 @@ class GiftForm(FlaskForm):
         self.pence = pence
 
     def validate_amount(self, field):
-        if field.data != OTHER:
+        # runs after the choice check, even when it failed: only a listed preset counts
+        if field.data != OTHER and not field.errors and str(field.data).isdigit():
             self.pence = int(field.data)
 
     def validate(self, extra_validators=None) -> bool:

@@ -12,7 +12,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -29,8 +28,6 @@ bp = Blueprint("payments", __name__, url_prefix="/payments")
 
 #: our checkout tokens: secrets.token_urlsafe(24)
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
-#: the browser session's list of its own recent checkouts
-SESSION_KEY = "payments_checkouts"
 UNREACHABLE = ("We couldn't reach our card payment provider just now, so nothing was taken. "
                "Please try again in a minute.")
 
@@ -51,11 +48,6 @@ checkout_limit = limiter.shared_limit(_rate_limit, scope="payments-checkout", me
 def _require_stripe() -> None:
     if not gateway.configured():
         abort(404)
-
-
-def _remember(token: str) -> None:
-    mine = [t for t in session.get(SESSION_KEY, []) if t != token]
-    session[SESSION_KEY] = (mine + [token])[-10:]
 
 
 def _checkout_or_404(token: str):
@@ -103,7 +95,6 @@ def give():
         form.form_errors.append(UNREACHABLE)
         return render_template("payments/give.html", form=form, campaign=campaign), 503
     db.session.commit()
-    _remember(checkout.token)
     return redirect(url, code=303)
 
 
@@ -214,7 +205,6 @@ def enquiry(token: str):
                 error = UNREACHABLE
             else:
                 db.session.commit()
-                _remember(checkout.token)
                 return redirect(url, code=303)
         else:
             error = "The form expired; please press the button again."

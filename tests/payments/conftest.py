@@ -35,6 +35,7 @@ class StripeStandIn:
     def __init__(self):
         self.requests: list[dict] = []
         self.fail_with: int | None = None
+        self.last_session_id: str | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -67,6 +68,7 @@ class StripeStandIn:
                     return self._send(404, {"error": {"type": "invalid_request_error",
                                                       "message": "no such path"}})
                 session_id = f"cs_test_{next(_ids):06d}"
+                stand_in.last_session_id = session_id
                 return self._send(200, {
                     "id": session_id, "object": "checkout.session",
                     "url": f"{stand_in.url}/checkout/{session_id}",

@@ -198,3 +198,12 @@ def test_cancelled_page_offers_to_try_again(app, client, campaign_id, stripe_api
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert "nothing was taken" in text and 'href="/payments/give"' in text
+
+
+@pytest.mark.parametrize("amount", ["-99999999999999999999999999.999e999", "%s", " \u00a0",
+                                    "2500 ", "٢٥٠٠", "1" * 400])
+def test_amounts_that_are_not_presets_are_refused(app, client, stripe_api, campaign_id, amount):
+    response = start_checkout(client, amount)
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+    assert stripe_api.checkout_requests() == []

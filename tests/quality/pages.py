@@ -33,6 +33,8 @@ UNRENDERABLE: dict[str, str] = {}
 
 #: POST routes never sent an empty form by the inventory, with the reason
 NO_EMPTY_POST = {
+    "payments.enquiry": "its form is one Pay button: a POST starts a Stripe Checkout and "
+                        "redirects to it (tests/payments covers it)",
     "accounts.logout": "ends the session the other pages are fetched with",
     "accounts.confirm_email": "its form is one Confirm button: a POST moves the demo member "
                               "to another address",
@@ -42,7 +44,6 @@ NO_EMPTY_POST = {
 
 #: form pages whose empty POST is accepted on purpose (not re-shown with errors), with reason
 EMPTY_POST_ACCEPTED: dict[str, str] = {
-    "payments.enquiry": "its form is one Pay button: the POST starts the Stripe Checkout",
     "newsletter.unsubscribe": "its form is one Unsubscribe button: the POST unsubscribes",
 }
 
