@@ -93,8 +93,8 @@ def create_checkout_session(params: dict, *, idempotency_key: str) -> tuple[str,
         current_app.logger.warning("Stripe Checkout session not created: %s", err)
         raise GatewayError(str(err)) from err
     session_id, url = getattr(created, "id", None), getattr(created, "url", None)
-    if not isinstance(session_id, str) or not isinstance(url, str) or not url.startswith(
-            ("https://", "http://")):
+    if (not isinstance(session_id, str) or not isinstance(url, str) or len(url) > 2000
+            or not url.startswith(("https://", "http://"))):
         raise GatewayError("Stripe answered without a Checkout address")
     return session_id, url
 

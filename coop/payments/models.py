@@ -29,6 +29,7 @@ NAME_MAX = 120
 TOWN_MAX = 80
 MESSAGE_MAX = 500
 ERROR_MAX = 500
+CHECKOUT_URL_MAX = 2000
 
 
 def _in(column: str, values) -> str:
@@ -68,6 +69,8 @@ class Checkout(Base):
     #: the donor agreed to be thanked by name in print and on the site
     may_thank: Mapped[bool] = mapped_column(default=False)
     stripe_session_id: Mapped[str | None] = mapped_column(sa.String(STRIPE_ID_MAX), unique=True)
+    #: Stripe's hosted page for this session, where our hand-off page sends the reader
+    checkout_url: Mapped[str | None] = mapped_column(sa.String(CHECKOUT_URL_MAX))
     stripe_subscription_id: Mapped[str | None] = mapped_column(sa.String(STRIPE_ID_MAX),
                                                                unique=True)
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(STRIPE_ID_MAX))

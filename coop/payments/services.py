@@ -170,6 +170,7 @@ def _send_to_stripe(session: Session, checkout: Checkout, description: str, *,
     session_id, url = gateway.create_checkout_session(
         params, idempotency_key=f"coop-checkout-{checkout.token}")
     checkout.stripe_session_id = session_id
+    checkout.checkout_url = url
     session.flush()
     audit.record(session, "payment.checkout_started", "payment_checkout", checkout.id,
                  purpose=checkout.purpose, mode=checkout.mode,

@@ -3,6 +3,7 @@ pages Stripe Checkout sends the reader back to."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from flask import (
@@ -28,6 +29,8 @@ bp = Blueprint("payments", __name__, url_prefix="/payments")
 
 #: our checkout tokens: secrets.token_urlsafe(24)
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
+#: Stripe Checkout sessions expire after 24 hours; the hand-off stops offering them a bit before
+CHECKOUT_LIFETIME = dt.timedelta(hours=23)
 UNREACHABLE = ("We couldn't reach our card payment provider just now, so nothing was taken. "
                "Please try again in a minute.")
 
@@ -81,7 +84,7 @@ def give():
         status = 422 if request.method == "POST" else 200
         return render_template("payments/give.html", form=form, campaign=campaign), status
     try:
-        checkout, url = services.start_gift(
+        checkout, _url = services.start_gift(
             db.session, campaign, form.pence, monthly=form.frequency.data == "monthly",
             donor_name=form.donor_name.data, donor_town=form.donor_town.data,
             message=form.message.data, may_thank=form.may_thank.data)
@@ -95,7 +98,28 @@ def give():
         form.form_errors.append(UNREACHABLE)
         return render_template("payments/give.html", form=form, campaign=campaign), 503
     db.session.commit()
-    return redirect(url, code=303)
+    return redirect(url_for("payments.handoff", token=checkout.token), code=303)
+
+
+@bp.route("/checkout/<token>")
+@access("public")
+def handoff(token: str):
+    """On our own site, the step to Stripe's hosted page: the address Stripe gave us when the
+    session was created (never one from the request), followed at once by a meta refresh,
+    with a link for anyone whose browser doesn't. A form can't redirect there itself: the
+    site's ``form-action 'self'`` policy stops a form's POST from leading off-site.
+
+    :raise 404: for a token that is not one of our checkouts.
+    """
+    checkout = _checkout_or_404(token)
+    if checkout.status != "created" or not checkout.checkout_url:
+        return redirect(url_for("payments.thanks", token=checkout.token))
+    expired = now_utc() - checkout.created_at > CHECKOUT_LIFETIME
+    response = current_app.make_response(render_template(
+        "payments/handoff.html", checkout=checkout, url=checkout.checkout_url, expired=expired,
+        enquiry=_enquiry_of(checkout)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/thank-you/<token>")
@@ -196,7 +220,7 @@ def enquiry(token: str):
 
         if EmptyForm().validate_on_submit():
             try:
-                checkout, url = services.start_enquiry_payment(db.session, enquiry_)
+                checkout, _url = services.start_enquiry_payment(db.session, enquiry_)
             except services.PaymentError as err:
                 db.session.rollback()
                 error = err.message
@@ -205,7 +229,7 @@ def enquiry(token: str):
                 error = UNREACHABLE
             else:
                 db.session.commit()
-                return redirect(url, code=303)
+                return redirect(url_for("payments.handoff", token=checkout.token), code=303)
         else:
             error = "The form expired; please press the button again."
     if request.method == "GET":

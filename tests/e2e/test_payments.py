@@ -78,7 +78,7 @@ def test_a_reader_gives_25_pounds_and_the_fund_moves(browser, paying_site, strip
         screenshot(page, "payments-give")
         page.get_by_role("button", name="Continue to payment").click()
 
-        # the hand-off: the browser is on the stand-in's hosted page
+        # the hand-off: our page leads straight on to the stand-in's hosted page
         expect(page.get_by_role("heading", name="Stand-in Checkout")).to_be_visible()
         assert page.url.startswith(f"{stripe_api.url}/checkout/cs_test_")
         [created] = stripe_api.checkout_requests()

@@ -67,10 +67,17 @@ def test_a_gift_goes_to_checkout_with_pence_gbp_campaign_return_urls_and_a_key(
     response = start_checkout(client, "2500", donor_name="J. Smith", donor_town="Leeds",
                               may_thank="y", message="Keep it up")
     assert response.status_code == 303
-    assert response.headers["Location"].startswith(f"{stripe_api.url}/checkout/cs_test_")
+    row = checkout_row(app)
+    # nothing redirects off-site: our own hand-off page leads on to Stripe's
+    assert response.headers["Location"] == f"/payments/checkout/{row.token}"
+    handoff = client.get(response.headers["Location"])
+    assert handoff.status_code == 200 and handoff.headers["Cache-Control"] == "no-store"
+    stripe_page = f"{stripe_api.url}/checkout/{row.stripe_session_id}"
+    text = handoff.get_data(as_text=True)
+    assert f'<meta http-equiv="refresh" content="0; url={stripe_page}">' in text
+    assert f'href="{stripe_page}"' in text
     [sent] = stripe_api.checkout_requests()
     params, headers = sent["params"], sent["headers"]
-    row = checkout_row(app)
     assert params["mode"] == "payment"
     assert params["line_items[0][price_data][unit_amount]"] == "2500"
     assert params["line_items[0][price_data][currency]"] == "gbp"
@@ -162,13 +169,13 @@ def test_thank_you_page_waits_for_the_webhook_then_shows_the_gift(app, client, c
                                                                  stripe_api):
     location = start_checkout(client, "2500").headers["Location"]
     row = checkout_row(app)
+    assert location == f"/payments/checkout/{row.token}"
     thanks = f"/payments/thank-you/{row.token}"
     waiting = client.get(thanks)
     assert waiting.status_code == 200
     assert waiting.headers["Cache-Control"] == "no-store"
     text = waiting.get_data(as_text=True)
     assert "is on its way to us" in text and "Refresh this page" in text
-    assert location.startswith(stripe_api.url)
 
     assert deliver(client, event("checkout.session.completed", session_completed(row))
                    ).status_code == 200
@@ -180,7 +187,7 @@ def test_thank_you_page_waits_for_the_webhook_then_shows_the_gift(app, client, c
     "x" * 32, "../../etc/passwd", "cs_test_000001", "%2F%2Fevil.example", "a" * 300,
 ])
 def test_tampered_return_urls_are_404_and_never_redirect(client, campaign_id, token):
-    for path in ("thank-you", "cancelled"):
+    for path in ("thank-you", "cancelled", "checkout"):
         response = client.get(f"/payments/{path}/{token}")
         if response.status_code == 308:  # Werkzeug merges "//": still on this site
             location = urlsplit(response.headers["Location"])
@@ -207,3 +214,21 @@ def test_amounts_that_are_not_presets_are_refused(app, client, stripe_api, campa
     assert response.status_code == 422
     assert "Not a valid choice" in response.get_data(as_text=True)
     assert stripe_api.checkout_requests() == []
+
+
+def test_the_hand_off_page_of_a_paid_or_old_checkout_does_not_lead_to_stripe(
+        app, client, stripe_api, campaign_id):
+    import datetime as dt
+
+    start_checkout(client, "500")
+    row = checkout_row(app)
+    with app.app_context():
+        stored = _db.session.get(Checkout, row.id)
+        stored.created_at = stored.created_at - dt.timedelta(hours=24)
+        _db.session.commit()
+    text = client.get(f"/payments/checkout/{row.token}").get_data(as_text=True)
+    assert "This payment page has expired" in text and "http-equiv" not in text
+    deliver(client, event("checkout.session.completed", session_completed(row)))
+    response = client.get(f"/payments/checkout/{row.token}")
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"/payments/thank-you/{row.token}"

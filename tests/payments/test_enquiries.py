@@ -36,7 +36,8 @@ def test_a_share_enquiry_is_paid_once_for_its_amount(app, client, stripe_api, ou
     assert "Pay £250 by card" in page.get_data(as_text=True)
     response = client.post(link)
     assert response.status_code == 303
-    assert response.headers["Location"].startswith(stripe_api.url)
+    assert response.headers["Location"].startswith("/payments/checkout/")
+    assert stripe_api.url in client.get(response.headers["Location"]).get_data(as_text=True)
     params = stripe_api.checkout_requests()[0]["params"]
     assert params["mode"] == "payment"
     assert params["line_items[0][price_data][unit_amount]"] == "25000"

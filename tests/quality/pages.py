@@ -100,20 +100,27 @@ ARGUMENTS: dict[str, Callable] = {
     "accounts.confirm_email": lambda session: _email_change_token(session),
     "payments.thanks": lambda session: _demo_checkout(session),
     "payments.cancelled": lambda session: _demo_checkout(session),
+    "payments.handoff": lambda session: _demo_checkout(session),
     "payments.enquiry": lambda session: _enquiry_payment_token(session),
     "payments_staff.event": lambda session: _demo_webhook_event(session),
 }
 
 
 def _demo_checkout(session):
-    """A gift checkout as the gift page leaves it (the demo data has no online payments)."""
+    """A gift checkout as the gift page leaves it (the demo data has no online payments),
+    a day old so its hand-off page shows "expired" rather than leading a browser off-site."""
+    import datetime as dt
+
+    from coop.db import now_utc
     from coop.payments.models import Checkout
 
     token = "demo-checkout-token-0123456789ab"
     if _first(session, "SELECT id FROM payment_checkouts WHERE token = :t", t=token) is None:
         campaign = _first(session, "SELECT id FROM fund_campaigns ORDER BY opens_on DESC")
         session.add(Checkout(token=token, purpose="gift", mode="payment", amount_pence=2500,
-                             campaign_id=campaign, stripe_session_id="cs_test_demo"))
+                             campaign_id=campaign, stripe_session_id="cs_test_demo",
+                             checkout_url="https://checkout.invalid/pay/cs_test_demo",
+                             created_at=now_utc() - dt.timedelta(days=1)))
         session.commit()
     return {"token": token}
 

@@ -52,6 +52,7 @@ def upgrade():
     sa.Column('message', sa.String(length=500), nullable=True),
     sa.Column('may_thank', sa.Boolean(), nullable=False),
     sa.Column('stripe_session_id', sa.String(length=255), nullable=True),
+    sa.Column('checkout_url', sa.String(length=2000), nullable=True),
     sa.Column('stripe_subscription_id', sa.String(length=255), nullable=True),
     sa.Column('stripe_customer_id', sa.String(length=255), nullable=True),
     sa.Column('livemode', sa.Boolean(), nullable=False),
