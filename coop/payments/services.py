@@ -219,7 +219,7 @@ def receive_event(session: Session, event: dict, payload: str) -> WebhookEvent:
     is read, and on PostgreSQL a second delivery of the same event waits for the first and
     then fails on the unique id.
 
-    :raise DuplicateEvent: this event id was received before (the session is rolled back).
+    :raise DuplicateEvent: this event id was received before (the caller rolls back).
     """
     stored = WebhookEvent(event_id=event["id"], type=event["type"][:100], payload=payload,
                           status="processed", livemode=bool(event.get("livemode")))
@@ -227,7 +227,6 @@ def receive_event(session: Session, event: dict, payload: str) -> WebhookEvent:
     try:
         session.flush()
     except IntegrityError:
-        session.rollback()
         raise DuplicateEvent(event["id"]) from None
     _process(session, stored, event)
     return stored

@@ -15,7 +15,7 @@ from coop.forms import EmptyForm
 from coop.fund.models import Campaign
 from coop.payments import gateway, services
 from coop.payments.forms import AssignForm, DismissForm
-from coop.payments.models import Payment, WebhookEvent
+from coop.payments.models import Checkout, Payment, WebhookEvent
 
 bp = Blueprint("payments_staff", __name__, url_prefix="/staff/payments")
 
@@ -26,11 +26,14 @@ def index():
     """Events waiting for staff first, then the latest events and payments."""
     payments = db.session.scalars(
         sa.select(Payment).order_by(Payment.id.desc()).limit(30)).all()
+    ids = {p.checkout_id for p in payments if p.checkout_id}
+    checkouts = {c.id: c for c in db.session.scalars(
+        sa.select(Checkout).where(Checkout.id.in_(ids)))} if ids else {}
     return render_template(
         "payments/staff/index.html", waiting=services.open_events(db.session),
         recent=services.recent_events(db.session, 30), payments=payments,
         configured=gateway.configured(), event_types=services.EVENT_TYPES,
-        links={p.id: payment_link(p) for p in payments})
+        links={p.id: payment_link(p) for p in payments}, checkouts=checkouts)
 
 
 def _event_or_404(event_id: int) -> WebhookEvent:

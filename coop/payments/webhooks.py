@@ -34,6 +34,7 @@ def stripe_webhook():
     try:
         stored = services.receive_event(db.session, event, payload.decode("utf-8"))
     except services.DuplicateEvent:
+        db.session.rollback()
         return jsonify(received=True, duplicate=True), 200
     db.session.commit()
     return jsonify(received=True, status=stored.status), 200

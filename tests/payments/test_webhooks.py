@@ -367,6 +367,7 @@ def test_the_ledger_links_online_entries_to_stripes_dashboard(app, client, gift,
     assert "View in Stripe" in page
     index = client.get("/staff/payments").get_data(as_text=True)
     assert "pi_link" in index and "Nothing is waiting" in index
+    assert "J. Smith, Leeds" in index
 
 
 def test_the_dashboard_address_is_a_setting(make_app, stripe_config):
@@ -382,3 +383,12 @@ def test_fund_verify_still_agrees(app, client, gift, runner):
     deliver(client, event("checkout.session.completed", session_completed(gift)))
     result = runner.invoke(args=["fund-verify"])
     assert result.exit_code == 0, result.output
+
+
+def test_the_webhook_needs_no_csrf_token_but_the_forms_do(make_app, stripe_config, stripe_api):
+    app = make_app(**stripe_config, WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    body = event("customer.created", {"id": "cus_1", "object": "customer"})
+    assert deliver(client, body).status_code == 200
+    assert start_checkout(client, "500").status_code == 400  # the gift form: CSRF refused
+    assert stripe_api.checkout_requests() == []
