@@ -28,9 +28,10 @@ def _count(app) -> int:
 
 
 def test_donate_today_opens_our_gift_page_with_the_preset_amounts(client, campaign_id):
-    page = client.get("/fund").get_data(as_text=True)
-    assert 'href="/payments/give"' in page
-    assert "example.org/give" not in page
+    for url in ("/fund", "/fund/widget", "/"):
+        page = client.get(url).get_data(as_text=True)
+        assert 'href="/payments/give"' in page, url
+        assert "example.org/give" not in page, url
     response = client.get("/payments/give")
     assert response.status_code == 200
     text = response.get_data(as_text=True)
