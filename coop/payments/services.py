@@ -518,7 +518,10 @@ def _invoice_paid(session, obj, event, placement) -> Outcome:
     return outcome
 
 
-def _original_payment(session, *, intent: str | None, charge: str | None) -> Payment | None:
+def _original_payment(session, *, intent: str | None, charge: str | None,
+                      lock: bool = False) -> Payment | None:
+    """The payment a refund or dispute is about; with ``lock``, its row is locked (PostgreSQL)
+    so two refund events for one charge are worked out one after the other."""
     conditions = []
     if intent:
         conditions.append(Payment.payment_intent_id == intent)
@@ -526,9 +529,9 @@ def _original_payment(session, *, intent: str | None, charge: str | None) -> Pay
         conditions.append(Payment.charge_id == charge)
     if not conditions:
         return None
-    return session.scalar(
-        sa.select(Payment).where(Payment.kind.in_(("payment", "invoice")), sa.or_(*conditions))
-        .order_by(Payment.id).limit(1))
+    stmt = (sa.select(Payment).where(Payment.kind.in_(("payment", "invoice")),
+                                     sa.or_(*conditions)).order_by(Payment.id).limit(1))
+    return session.scalar(stmt.with_for_update() if lock else stmt)
 
 
 def _correction(session, event, placement, *, kind: str, ref: str, amount_pence: int,
@@ -561,6 +564,9 @@ def _charge_refunded(session, obj, event, placement) -> Outcome:
     total = _int(obj.get("amount_refunded"))
     if not charge or not total or total <= 0:
         return Outcome("ignored", "Nothing was refunded.")
+    # Lock the refunded payment first: the amount already corrected is read after any other
+    # refund event for this charge has been recorded.
+    _original_payment(session, intent=_id(obj.get("payment_intent")), charge=charge, lock=True)
     already = -int(session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_pence), 0))
         .where(Payment.kind == "refund", Payment.charge_id == charge)) or 0)

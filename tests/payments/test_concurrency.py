@@ -80,3 +80,18 @@ def test_ten_events_for_one_payment_at_once_make_one_entry(app, client, campaign
     statuses = _deliver_at_once(app, bodies)
     assert statuses == [200] * THREADS
     assert _totals(app, campaign_id) == (2500, 1, 1, 1, THREADS)
+
+
+def test_two_partial_refunds_delivered_at_once_are_corrected_exactly(app, client, campaign_id,
+                                                                    stripe_api):
+    """£10 then £15 more refunded of a £25 gift; the events race: £25 corrected in all."""
+    assert start_checkout(client, "2500").status_code == 303
+    row = checkout_row(app)
+    assert deliver(client, event("checkout.session.completed",
+                                 session_completed(row, intent="pi_race"))).status_code == 200
+    charge = {"id": "ch_race", "object": "charge", "payment_intent": "pi_race", "amount": 2500}
+    bodies = [event("charge.refunded", {**charge, "amount_refunded": total})
+              for total in (1000, 2500) * 3]  # six events, each with its own id
+    assert _deliver_at_once(app, bodies) == [200] * 6
+    raised, count, entries, payments, events = _totals(app, campaign_id)
+    assert raised == 0 and events == 7
