@@ -382,6 +382,8 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
             in_fund: bool = True, payment_intent_id: str | None = None,
             charge_id: str | None = None, invoice_id: str | None = None) -> Outcome:
     """One Payment (unique ``ref``) and, for fund money, its ledger entry, or neither."""
+    if not ref:
+        return Outcome("failed", "Stripe's event names no payment, invoice or charge id.")
     existing = session.scalar(sa.select(Payment).where(Payment.stripe_ref == ref))
     if existing is not None:
         return Outcome("processed", f"Already recorded (by {existing.event_id}).")
