@@ -300,6 +300,8 @@ def base_env(instance: Path) -> dict:
     env.update({
         "COOP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
+        # https is required in production; the host must be the one the load is sent to
+        "COOP_BASE_URL": "https://127.0.0.1",
         "COOP_INSTANCE_PATH": str(instance),
         # Plain-HTTP cookies on 127.0.0.1, so the staff writer can log in.
         "COOP_SESSION_COOKIE_SECURE": "false",

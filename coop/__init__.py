@@ -65,8 +65,10 @@ def register_extensions(app: Flask) -> None:
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
+        # The client's address and scheme from the proxy, never its idea of the host: links
+        # that leave the site come from BASE_URL, and TRUSTED_HOSTS checks the Host header.
         n = int(app.config["PROXY_FIX"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)
 
 
 def register_features(app: Flask) -> None:

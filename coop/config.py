@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import secrets
+import zlib
+from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from coop.db import normalise_database_url
 
@@ -23,6 +27,9 @@ KNOWN_WEAK_SECRETS = {
     "test",
 }
 MIN_SECRET_LENGTH = 32
+#: a production key's estimated entropy (length × bits per character) must reach this
+MIN_SECRET_BITS = 120
+HOW_TO_MAKE_A_KEY = "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`"
 
 
 class ConfigError(RuntimeError):
@@ -77,6 +84,9 @@ class Config:
     BASE_URL = "http://127.0.0.1:5000"
     TIMEZONE = "Europe/London"
     PROXY_FIX = 0  # number of trusted proxies in front of the app
+    #: other host names the site answers to in production, besides BASE_URL's (e.g. an
+    #: internal name the load balancer's health check uses); space-separated or a JSON list
+    EXTRA_TRUSTED_HOSTS: list[str] = []
     DEMO_ACCOUNTS = True
 
 
@@ -132,6 +142,8 @@ def load_config(app, overrides: dict | None) -> None:
         app.config["MAIL_OUTBOX"] = str(Path(app.instance_path) / "outbox")
 
     _ensure_secret_key(app, env)
+    if env == "production":
+        _check_base_url(app)
     if env == "production" and (app.config.get("DEBUG") or os.environ.get("FLASK_DEBUG") == "1"):
         raise ConfigError("Debug mode is never allowed in production: unset FLASK_DEBUG/DEBUG.")
 
@@ -142,13 +154,20 @@ def _ensure_secret_key(app, env: str) -> None:
         if not key:
             raise ConfigError(
                 "SECRET_KEY is not set. In production set COOP_SECRET_KEY (or SECRET_KEY) to a "
-                f"random string of at least {MIN_SECRET_LENGTH} characters, e.g. from "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+                f"random string of at least {MIN_SECRET_LENGTH} characters, made with "
+                f"{HOW_TO_MAKE_A_KEY}."
             )
         if len(key) < MIN_SECRET_LENGTH or key.lower() in KNOWN_WEAK_SECRETS:
             raise ConfigError(
                 f"SECRET_KEY is too weak for production: use at least {MIN_SECRET_LENGTH} "
-                "random characters, not a default or example value."
+                "random characters, not a default or example value. Make one with "
+                f"{HOW_TO_MAKE_A_KEY}."
+            )
+        problem = secret_key_problem(key)
+        if problem:
+            raise ConfigError(
+                f"SECRET_KEY is too weak for production: {problem}. Use a random key, made "
+                f"with {HOW_TO_MAKE_A_KEY}."
             )
         return
     if key:
@@ -160,3 +179,49 @@ def _ensure_secret_key(app, env: str) -> None:
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     app.config["SECRET_KEY"] = path.read_text().strip()
+
+
+def secret_key_problem(key: str | bytes) -> str | None:
+    """Why ``key`` has too little entropy to sign sessions and links, or None.
+
+    Length alone proves nothing: ``"a" * 32`` and ``"ab" * 20`` are long. The estimate is the
+    key's length times the Shannon entropy of its characters, which a random key of 32 URL-safe
+    characters (``token_urlsafe(24)``) or 64 hex digits (``token_hex()``) passes easily; a key
+    that is one pattern repeated, or mostly one, is refused whatever its length.
+    """
+    text = key.decode("latin-1") if isinstance(key, bytes) else key
+    for size in range(1, len(text) // 2 + 1):
+        if len(text) % size == 0 and text == text[:size] * (len(text) // size):
+            return f"it is one {size}-character pattern repeated"
+    if len(zlib.compress(text.encode("utf-8"), 9)) < len(text) // 2:
+        return "it is mostly a repeated pattern"
+    counts = Counter(text)
+    bits = -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values()) * len(text)
+    if bits < MIN_SECRET_BITS:
+        return (f"it has about {bits:.0f} bits of entropy ({len(counts)} different characters "
+                f"over {len(text)}); a random key has at least {MIN_SECRET_BITS}")
+    return None
+
+
+def _check_base_url(app) -> None:
+    """Production links in emails, feeds and calendars are built from BASE_URL alone, so it
+    must be the site's real https address; requests for any other host get 400."""
+    base = str(app.config.get("BASE_URL") or "").strip()
+    parts = urlsplit(base)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that isn't a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ConfigError(
+            "COOP_BASE_URL must be set in production to the site's public address, an "
+            "absolute https URL such as https://coop.example.org (no query, no #fragment): "
+            "every link in emails, feeds and calendars is built from it, and requests for any "
+            f"other host are refused. It is now {base!r}."
+        )
+    app.config["BASE_URL"] = base.rstrip("/")
+    extra = app.config.get("EXTRA_TRUSTED_HOSTS") or []
+    if isinstance(extra, str):
+        extra = extra.split()
+    app.config["TRUSTED_HOSTS"] = [parts.hostname, *(h.strip() for h in extra if h.strip())]

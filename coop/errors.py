@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from coop.extensions import db
 
@@ -63,6 +63,10 @@ def init_app(app: Flask) -> None:
     def http_error(err: HTTPException):
         if err.code is None or err.code < 400:
             return err
+        if isinstance(err, SecurityError):
+            # a Host outside TRUSTED_HOSTS: no URL can be built for it, so no page template
+            return Response("Bad request: this site doesn't answer to that host name.\n",
+                            400, mimetype="text/plain")
         if err.code == 503:
             _forget_user_if_unloaded()
         message = None

@@ -1,9 +1,100 @@
-"""Form pieces every feature shares."""
+"""Form pieces every feature shares: the base forms, and the rules every form gets from them.
+
+Every form in ``coop`` derives from :class:`CoopForm` (posted, with CSRF) or :class:`PlainForm`
+(GET filters and sub-forms). Their ``Meta`` gives each field, as it is bound:
+
+- a one-line text field (a ``StringField`` that is not a text area, password, hidden field or
+  button: names, titles, subjects, emails, links, amounts, search boxes) the
+  :class:`SingleLine` check: no line breaks, tabs or other control characters, which would
+  otherwise reach email headers, calendar lines and CSV rows;
+- a date or date-and-time field the :class:`DateInRange` check (``coop.limits``).
+
+So a new field is covered without anyone remembering to; ``tests/test_forms.py`` checks that
+every form class in the app derives from one of the two.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask_wtf import FlaskForm
+from wtforms import Form
+from wtforms.fields import (
+    ButtonField,
+    DateField,
+    DateTimeField,
+    DateTimeLocalField,
+    HiddenField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.meta import DefaultMeta
+from wtforms.validators import StopValidation
+
+from coop import limits
 
 
-class EmptyForm(FlaskForm):
+class SingleLine:
+    """Refuses control characters (line feed, carriage return, tab, NUL, escape…) in a
+    one-line field, with a message next to it; later checks on the field don't run."""
+
+    def __init__(self, message: str = limits.SINGLE_LINE_MESSAGE):
+        self.message = message
+
+    def __call__(self, form, field):
+        if isinstance(field.data, str) and limits.has_control_characters(field.data):
+            raise StopValidation(self.message)
+
+
+class DateInRange:
+    """Refuses a date (or date and time) outside ``coop.limits``' range."""
+
+    def __init__(self, message: str | None = None):
+        self.message = message or f"Enter a date {limits.DATE_RANGE_TEXT}."
+
+    def __call__(self, form, field):
+        if isinstance(field.data, dt.date) and not limits.date_in_range(field.data):
+            raise StopValidation(self.message)
+
+
+SINGLE_LINE = SingleLine()
+DATE_IN_RANGE = DateInRange()
+_MULTI_LINE = (TextAreaField, PasswordField, HiddenField, ButtonField)
+_DATES = (DateField, DateTimeField, DateTimeLocalField)
+
+
+def shared_checks(field) -> list:
+    """The checks :class:`CoopMeta` puts in front of this field's own validators."""
+    if isinstance(field, StringField) and not isinstance(field, _MULTI_LINE):
+        return [SINGLE_LINE]
+    if isinstance(field, _DATES) and not isinstance(field, TimeField):
+        return [DATE_IN_RANGE]
+    return []
+
+
+class CoopMeta(DefaultMeta):
+    def bind_field(self, form, unbound_field, options):
+        field = super().bind_field(form, unbound_field, options)
+        checks = shared_checks(field)
+        if checks:
+            field.validators = [*checks, *field.validators]
+        return field
+
+
+class CoopForm(FlaskForm):
+    """A posted form (CSRF from Flask-WTF) with the shared checks."""
+
+    class Meta(CoopMeta):
+        pass
+
+
+class PlainForm(Form):
+    """A form without CSRF (``?day=`` filters, the lines of a batch) with the shared checks."""
+
+    Meta = CoopMeta
+
+
+class EmptyForm(CoopForm):
     """Gives POST-only buttons (log out, deactivate, cancel) their CSRF token."""

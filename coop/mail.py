@@ -7,6 +7,7 @@ import secrets
 import smtplib
 import ssl
 from email import policy
+from email.errors import NonASCIILocalPartDefect
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
@@ -20,7 +21,8 @@ def normalise_email(email: str) -> str:
 
 
 class MailError(Exception):
-    """The message could not be handed to the mail server (or written to the outbox)."""
+    """The message could not be built (a header with a line break, an address that isn't
+    one) or handed to the mail server (or written to the outbox)."""
 
 
 def build_message(
@@ -32,10 +34,13 @@ def build_message(
     headers: dict[str, str] | None = None,
     sender: str | None = None,
 ) -> EmailMessage:
+    """The message, or :class:`MailError` if a header or the body can't be put in one (a
+    line break in a subject, a malformed address): never a bare ``ValueError`` to the view."""
     msg = EmailMessage()
     try:
         msg["From"] = sender or current_app.config["MAIL_DEFAULT_SENDER"]
         msg["To"] = to
+        _check_recipients(msg["To"], to)
         msg["Subject"] = subject
         msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
         msg["Message-ID"] = make_msgid(domain=_message_id_domain())
@@ -47,6 +52,14 @@ def build_message(
     except (ValueError, TypeError, IndexError, UnicodeError) as err:
         raise MailError(f"the message could not be built: {err}") from err
     return msg
+
+
+def _check_recipients(header, to: str) -> None:
+    """Every recipient a real address (a non-ASCII local part is allowed: SMTPUTF8)."""
+    defects = [d for d in header.defects if not isinstance(d, NonASCIILocalPartDefect)]
+    if defects or not header.addresses or not all(
+            a.username and a.domain for a in header.addresses):
+        raise ValueError(f"{to!r} is not an email address")
 
 
 def _message_id_domain() -> str:

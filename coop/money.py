@@ -13,6 +13,22 @@ _AMOUNT = re.compile(
 )
 
 
+#: the most any money column holds: they are ``integer`` (32-bit) on PostgreSQL
+PENCE_COLUMN_MAX = 2**31 - 1
+#: the largest amount anyone may enter anywhere (a target, a gift, a correction, a total, an
+#: enquiry): £10 million, well inside a column, so sums of a few still fit
+MAX_PENCE = 1_000_000_000
+
+
+def pence_problem(value: int, what: str = "The amount") -> str | None:
+    """The message for an amount beyond :data:`MAX_PENCE` either way, or None."""
+    if abs(value) > MAX_PENCE:
+        from coop.formatting import money
+
+        return f"{what} can be at most {money(MAX_PENCE)}."
+    return None
+
+
 class AmountError(ValueError):
     """The text is not an amount we accept; ``str(err)`` is the message for the reader."""
 
@@ -54,10 +70,13 @@ def parse_pence(
         value = -value
     if value == 0 and not allow_zero:
         raise AmountError("Enter an amount greater than zero.")
-    if max_pence is not None and abs(value) > max_pence:
+    if max_pence is not None and max_pence < MAX_PENCE and abs(value) > max_pence:
         from coop.formatting import money
 
         raise AmountError(f"The most we accept in one go is {money(max_pence)}.")
+    problem = pence_problem(value, "An amount")
+    if problem:
+        raise AmountError(problem)
     return value
 
 

@@ -23,3 +23,10 @@ def external_url(endpoint: str, **values) -> str:
 def site_host() -> str:
     """The host in calendar UIDs and Atom ids: fixed by ``BASE_URL``, not by the request."""
     return urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+
+
+def absolute_url(url: str) -> str:
+    """A configured link for an email: kept when absolute, else a path on ``BASE_URL``."""
+    if urlsplit(url).scheme:
+        return url
+    return current_app.config["BASE_URL"].rstrip("/") + "/" + url.lstrip("/")

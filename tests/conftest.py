@@ -23,6 +23,12 @@ from coop.extensions import db as _db
 PG_URL = os.environ.get("DATABASE_URL")
 ENGINE = "postgresql" if PG_URL else "sqlite"
 PASSWORD = "correct horse battery staple"
+#: what a production app needs to start: a random-looking key and an https BASE_URL
+PRODUCTION = {
+    "COOP_ENV": "production",
+    "SECRET_KEY": "Jq3vX9-tLr0bW8kZ2yNcUe5hGs7aPdF1mQxT4oVi6RjEwKzHn_BuYlSgCfMpAD",  # noqa: S105
+    "BASE_URL": "https://localhost",
+}
 
 
 def pytest_report_header(config):

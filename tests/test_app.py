@@ -12,7 +12,7 @@ import pytest
 
 from coop import ROOT, create_app
 from coop.config import ConfigError
-from tests.conftest import ENGINE, login
+from tests.conftest import ENGINE, PRODUCTION, login
 
 
 def test_templates_come_from_the_top_level_folder(app):
@@ -52,12 +52,12 @@ def test_production_start_without_secret_exits_non_zero_with_message(tmp_path):
 
 def test_production_refuses_debug_mode(database_url):
     with pytest.raises(ConfigError, match="Debug mode is never allowed"):
-        create_app({"COOP_ENV": "production", "SECRET_KEY": "k" * 48, "DEBUG": True,
+        create_app({**PRODUCTION, "DEBUG": True,
                     "SQLALCHEMY_DATABASE_URI": database_url})
 
 
 def test_production_settings(database_url):
-    app = create_app({"COOP_ENV": "production", "SECRET_KEY": "k" * 48,
+    app = create_app({**PRODUCTION,
                       "SQLALCHEMY_DATABASE_URI": database_url})
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"

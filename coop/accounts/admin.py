@@ -12,6 +12,7 @@ from coop.accounts.forms import NewUserForm, RoleForm
 from coop.accounts.models import User
 from coop.extensions import db
 from coop.forms import EmptyForm
+from coop.limits import current_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -28,7 +29,7 @@ def _users_page(new_form: NewUserForm, status: int = 200):
     if q:
         like = f"%{q.lower()}%"
         stmt = stmt.where(sa.or_(User.email.like(like), sa.func.lower(User.name).like(like)))
-    page = db.paginate(stmt, per_page=50, error_out=False)
+    page = db.paginate(stmt, page=current_page(), per_page=50, error_out=False)
     role_forms = {}
     for user in page.items:
         form = RoleForm(formdata=None)

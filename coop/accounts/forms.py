@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -17,11 +16,12 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, V
 
 from coop.accounts.models import Role
 from coop.accounts.passwords import MAX_LENGTH, password_problems
+from coop.forms import CoopForm
 
 ROLE_CHOICES = [SelectChoice(r.value, r.value.capitalize()) for r in Role]
 
 
-class LoginForm(FlaskForm):
+class LoginForm(CoopForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=MAX_LENGTH)]
@@ -31,7 +31,7 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Log in")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(CoopForm):
     current_password = PasswordField(
         "Current password", validators=[DataRequired("Enter your current password.")]
     )
@@ -57,7 +57,7 @@ class ChangePasswordForm(FlaskForm):
             raise ValidationError(" ".join(problems))
 
 
-class RoleForm(FlaskForm):
+class RoleForm(CoopForm):
     role = SelectField(
         "Role",
         choices=ROLE_CHOICES,
@@ -66,7 +66,7 @@ class RoleForm(FlaskForm):
     submit = SubmitField("Change role")
 
 
-class NewUserForm(FlaskForm):
+class NewUserForm(CoopForm):
     email = EmailField(
         "Email",
         validators=[DataRequired("Enter an email."), Email("Enter a valid email address."),
@@ -86,7 +86,7 @@ class NewUserForm(FlaskForm):
             raise ValidationError(" ".join(problems))
 
 
-class NameForm(FlaskForm):
+class NameForm(CoopForm):
     name = StringField(
         "Name",
         description="How we address you. Leave empty to be shown by your email.",
@@ -96,7 +96,7 @@ class NameForm(FlaskForm):
     submit = SubmitField("Save name")
 
 
-class EmailChangeForm(FlaskForm):
+class EmailChangeForm(CoopForm):
     new_email = EmailField(
         "New email",
         description="We'll send a link to the new address; the change happens when you open it.",
@@ -112,7 +112,7 @@ class EmailChangeForm(FlaskForm):
     submit = SubmitField("Change email")
 
 
-class DeleteAccountForm(FlaskForm):
+class DeleteAccountForm(CoopForm):
     delete_password = PasswordField(
         "Your password", validators=[DataRequired("Enter your password to delete your account.")],
         render_kw={"autocomplete": "current-password"},

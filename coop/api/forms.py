@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from coop.api.models import NAME_MAX
+from coop.forms import CoopForm
 
 
-class NewTokenForm(FlaskForm):
+class NewTokenForm(CoopForm):
     name = StringField(
         "Name",
         description="Who or what will use it, e.g. \u201cpayments\u201d. Ledger entries made "

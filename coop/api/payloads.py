@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coop.fund.models import DONOR_NAME_MAX, DONOR_TOWN_MAX, SLUG_MAX, SOURCES
+from coop.limits import CONTROL_CHARACTERS
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL_RE = CONTROL_CHARACTERS
+#: longer integers are refused before Python converts them (over 4,300 digits it raises)
+MAX_INT_DIGITS = 1000
 
 ENTRY_FIELDS = ("amount_pence", "received_on", "source", "campaign", "donor_name",
                 "donor_town", "may_thank")
@@ -27,6 +30,12 @@ def _refuse_constant(name: str):
     raise MalformedJSON(f"{name} is not allowed in JSON")
 
 
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise MalformedJSON(f"a number has more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
 def parse_json(raw: bytes) -> Any:
     """Standard JSON only: no NaN or Infinity, UTF-8."""
     try:
@@ -34,7 +43,7 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise MalformedJSON("it is not UTF-8") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
     except MalformedJSON:
         raise
     except json.JSONDecodeError as err:

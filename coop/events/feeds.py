@@ -13,6 +13,7 @@ from icalendar import Event as ICalEvent
 from coop.db import now_utc
 from coop.events.display import event_uid, event_when, event_where
 from coop.events.models import Event, Status
+from coop.limits import one_line
 from coop.urls import external_url, site_host
 
 
@@ -23,9 +24,10 @@ def calendar(events: Iterable[Event], *, name: str, description: str = "") -> by
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", name)
+    # one-line properties: a line break stored before titles were checked can't break them
+    cal.add("x-wr-calname", one_line(name))
     if description:
-        cal.add("x-wr-caldesc", description)
+        cal.add("x-wr-caldesc", one_line(description))
     cal.add("x-published-ttl", "PT6H")
     stamp = now_utc()
     for event in events:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlsplit
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -33,12 +32,15 @@ from coop.events.services import (
     MAX_SERIES_COUNT,
     RESERVED_SLUGS,
     SLUG_RE,
+    DateOutOfRange,
     EventDetails,
     Repeat,
     TimeError,
+    check_series_dates,
     london_to_utc,
     parse_tags,
 )
+from coop.forms import CoopForm
 
 
 def strip(value):
@@ -152,7 +154,7 @@ class DetailsMixin:
         )
 
 
-class EventForm(DetailsMixin, FlaskForm):
+class EventForm(DetailsMixin, CoopForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."),
                                              Length(max=m.TITLE_LENGTH)])
     slug = StringField("Web address", description="Leave empty to make one from the title.",
@@ -202,7 +204,7 @@ class EventForm(DetailsMixin, FlaskForm):
         self.tags.data = ", ".join(event.tag_names)
 
 
-class SeriesForm(DetailsMixin, FlaskForm):
+class SeriesForm(DetailsMixin, CoopForm):
     title = StringField("Series title", validators=[DataRequired("Enter a title."),
                                                     Length(max=m.TITLE_LENGTH)])
     slug = StringField("Web address", description="Leave empty to make one from the title.",
@@ -230,7 +232,13 @@ class SeriesForm(DetailsMixin, FlaskForm):
         ok = super().validate(extra_validators)
         if not ok:
             return False
-        for day in series_dates(self.first_date.data, self.repeat.data, self.count.data):
+        dates = series_dates(self.first_date.data, self.repeat.data, self.count.data)
+        try:
+            check_series_dates(dates)
+        except DateOutOfRange as err:
+            self.first_date.errors = [*self.first_date.errors, str(err)]
+            return False
+        for day in dates:
             try:
                 london_to_utc(day, self.start_time.data)
             except TimeError as err:
@@ -239,7 +247,7 @@ class SeriesForm(DetailsMixin, FlaskForm):
         return True
 
 
-class SeriesEditForm(FlaskForm):
+class SeriesEditForm(CoopForm):
     title = StringField("Series title", validators=[DataRequired("Enter a title."),
                                                     Length(max=m.TITLE_LENGTH)])
     summary = StringField("Summary", validators=[Length(max=m.SUMMARY_LENGTH)])
@@ -248,7 +256,7 @@ class SeriesEditForm(FlaskForm):
     submit = SubmitField("Save series", id="series-submit")
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(CoopForm):
     name = StringField("Your name", id="registration-name", filters=[strip],
                        validators=[DataRequired("Enter your name."), Length(max=m.NAME_LENGTH)])
     email = EmailField("Your email", id="registration-email", filters=[strip], validators=[
@@ -259,13 +267,13 @@ class RegistrationForm(FlaskForm):
     submit = SubmitField("Register", id="registration-submit")
 
 
-class MemberRegistrationForm(FlaskForm):
+class MemberRegistrationForm(CoopForm):
     """A logged-in member registers with their account's name and email."""
 
     submit = SubmitField("Register", id="registration-submit")
 
 
-class MessageForm(FlaskForm):
+class MessageForm(CoopForm):
     subject = StringField("Subject", validators=[DataRequired("Enter a subject."),
                                                  Length(max=m.SUBJECT_LENGTH)])
     body = TextAreaField("Message", validators=[DataRequired("Write the message."),

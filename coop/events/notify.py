@@ -13,6 +13,7 @@ from flask import current_app
 from coop.events.display import event_when, event_where
 from coop.events.links import link_token
 from coop.events.models import Registration, RegistrationStatus
+from coop.limits import one_line
 from coop.mail import MailError, send_email
 from coop.urls import external_url
 
@@ -44,7 +45,8 @@ def _status_line(registration: Registration) -> str:
 
 def _send(registration: Registration, subject: str, text: str) -> bool:
     try:
-        send_email(registration.email, subject, text)
+        # a title saved with a line break (before titles were checked) still makes a subject
+        send_email(registration.email, one_line(subject), text)
     except MailError:
         return False
     return True
@@ -99,3 +101,31 @@ def message(registrations: Sequence[Registration], subject: str, body: str
         if not _send(registration, subject, text):
             failed.append(registration)
     return failed
+
+
+def already_registered_email(registrations: Sequence[Registration]) -> tuple[str, str, str]:
+    """(to, subject, text) of the reminder to the owner of an address someone registered
+    again (maybe not the owner): their registration is unchanged, with its link. Uses the
+    stored name, never what was typed."""
+    first = registrations[0]
+    what = first.event.series.title if len(registrations) > 1 and first.event.series \
+        else first.event.title
+    body = [f"Hello {first.name or 'there'},", "",
+            f"Someone, hopefully you, asked to register this address for “{what}”. It is "
+            "already registered, so nothing has changed:", ""]
+    for registration in registrations:
+        body += [*_event_lines(registration), _status_line(registration), ""]
+    body.append("If that wasn't you, you can ignore this email: your registration stays as "
+                "it is.")
+    return first.email, f"You're already registered: {what}", "\n".join(body) + _signature()
+
+
+def already_registered(registrations: Sequence[Registration]) -> list[Registration]:
+    """Send :func:`already_registered_email`; the registrations if it failed.
+
+    Sent like the confirmation (after the commit, failure reported the same way), so that
+    even with the mail server down the page can't tell the two cases apart."""
+    if not registrations:
+        return []
+    _to, subject, text = already_registered_email(registrations)
+    return [] if _send(registrations[0], subject, text) else list(registrations)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from coop import audit
+from coop import audit, limits
 from coop.db import now_utc
 from coop.events.models import (
     SLUG_LENGTH,
@@ -52,12 +52,23 @@ class SlugTaken(EventError):
     pass
 
 
+class DateOutOfRange(EventError):
+    """A date outside ``coop.limits``' range (the form says so next to the date)."""
+
+
 class RegistrationClosed(EventError):
     pass
 
 
 class AlreadyRegistered(EventError):
-    pass
+    """This email already has a place or is waiting; ``.registration`` is that one.
+
+    Public views must not say so to whoever typed the address (that would tell anyone who
+    attends): they answer as for a new registration and email the address's owner."""
+
+    def __init__(self, message: str, registration: Registration | None = None):
+        super().__init__(message)
+        self.registration = registration
 
 
 class CapacityError(EventError):
@@ -205,11 +216,19 @@ class EventDetails:
     def check(self) -> None:
         if self.status not in set(Status) or self.visibility not in set(Visibility):
             raise EventError("Unknown status or visibility.")
+        for name in ONE_LINE_DETAILS:
+            if limits.has_control_characters(getattr(self, name)):
+                raise EventError(f"The {name.replace('_', ' ')}: "
+                                 f"{limits.SINGLE_LINE_MESSAGE[0].lower()}"
+                                 f"{limits.SINGLE_LINE_MESSAGE[1:]}")
         if self.capacity is not None and self.capacity < 1:
             raise CapacityError("Capacity must be at least 1, or empty for no limit.")
 
 
 _DETAIL_FIELDS = [f.name for f in dataclasses.fields(EventDetails) if f.name != "tags"]
+#: what goes into email subjects, calendar lines and feeds: never a line break
+ONE_LINE_DETAILS = ("title", "summary", "joining_url", "venue", "address", "details_url",
+                    "presenters", "partner")
 
 
 def _apply(event: Event, details: EventDetails) -> bool:
@@ -228,8 +247,21 @@ def _apply(event: Event, details: EventDetails) -> bool:
 
 
 def _check_times(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
+    for value, what in ((starts_at, "The date"), (ends_at, "The end date")):
+        problem = limits.date_problem(to_london(value).date(), what)
+        if problem:
+            raise DateOutOfRange(problem)
     if ends_at <= starts_at:
         raise EventError("The end must be after the start.")
+
+
+def check_series_dates(dates: Sequence[dt.date]) -> None:
+    """:raise DateOutOfRange: when the series would run outside ``coop.limits``' range."""
+    for day in (dates[0], dates[-1]) if dates else ():
+        if not limits.date_in_range(day):
+            raise DateOutOfRange(
+                f"The sessions would run to {day.day} {day:%B} {day.year}: every session "
+                f"must be {limits.DATE_RANGE_TEXT}. Choose an earlier date or fewer sessions.")
 
 
 def create_event(session: Session, details: EventDetails, starts_at: dt.datetime,
@@ -314,6 +346,7 @@ def create_series(session: Session, *, title: str, summary: str, description: st
     if duration <= dt.timedelta(0):
         raise EventError("The duration must be more than zero.")
     dates = series_dates(first_date, repeat, count)
+    check_series_dates(dates)
     starts = [london_to_utc(day, start_time) for day in dates]  # a gap date is refused
     if slug:
         if not SLUG_RE.match(slug) or _slug_exists(session, Series, slug, None):
@@ -541,11 +574,11 @@ def register(session: Session, event: Event, *, name: str, email: str, user=None
         where = "on the waiting list" if existing.status == RegistrationStatus.WAITING else \
             "registered"
         raise AlreadyRegistered(
-            f"{email} is already {where} for “{event.title}”. Use the link in your "
-            "confirmation email to see or cancel it."
+            f"You're already {where} for “{event.title}”. Use the link in your "
+            "confirmation email to see or cancel it.", existing
         )
-    full = event.capacity is not None and count_registered(session, event.id) >= event.capacity
-    status = RegistrationStatus.WAITING if full else RegistrationStatus.REGISTERED
+    status = RegistrationStatus.WAITING if is_full(session, event) else \
+        RegistrationStatus.REGISTERED
     if existing is None:
         registration = Registration(event=event, email=email, name=name, status=status.value,
                                     queued_at=now, created_at=now)
@@ -563,43 +596,47 @@ def register(session: Session, event: Event, *, name: str, email: str, user=None
     return registration
 
 
+def is_full(session: Session, event: Event) -> bool:
+    """Whether a registration now would go on the waiting list."""
+    return event.capacity is not None and count_registered(session, event.id) >= event.capacity
+
+
 @dataclasses.dataclass
 class SeriesResult:
     created: list[Registration]
     skipped: list[tuple[Event, str]]
+    #: sessions this email was already registered (or waiting) for
+    existing: list[Registration] = dataclasses.field(default_factory=list)
 
 
 def register_series(session: Session, series: Series, *, name: str, email: str, user=None,
                     now: dt.datetime | None = None) -> SeriesResult:
-    """Register for every session still open; sessions already registered or closed are
-    listed in ``skipped`` with the reason.
+    """Register for every session still open; closed sessions are listed in ``skipped`` with
+    the reason, sessions this email already has in ``existing``.
 
-    :raise RegistrationClosed: when no session could be registered for.
+    :raise RegistrationClosed: when no session could be registered for (nor was already).
     """
     now = now or now_utc()
     member = user is not None
-    created, skipped = [], []
+    created, skipped, existing = [], [], []
     sessions = series_sessions(session, series, member=member)
     for event in sorted(sessions, key=lambda e: e.id):  # one lock order: no deadlocks
         if event.has_ended(now):
             continue
         try:
             created.append(register(session, event, name=name, email=email, user=user, now=now))
-        except AlreadyRegistered:
-            skipped.append((event, "already registered"))
+        except AlreadyRegistered as err:
+            existing.append(err.registration)
         except EventError as err:
             skipped.append((event, str(err)))
-    if not created:
-        if skipped and all(reason == "already registered" for _event, reason in skipped):
-            raise AlreadyRegistered(
-                f"{normalise_email(email)} is already registered for every session of "
-                "this series that is still to come.")
+    if not created and not existing:
         reasons = {reason for _event, reason in skipped}
         if len(reasons) == 1:
             raise RegistrationClosed(reasons.pop())
         raise RegistrationClosed("None of this series' sessions is open for registration.")
     created.sort(key=lambda r: r.event.starts_at)
-    return SeriesResult(created, skipped)
+    existing.sort(key=lambda r: r.event.starts_at)
+    return SeriesResult(created, skipped, existing)
 
 
 def waiting_list(session: Session, event_id: int) -> list[Registration]:

@@ -19,6 +19,7 @@ from coop.events.models import Event, EventMessage, Registration, RegistrationSt
 from coop.extensions import db
 from coop.formatting import london_datetime
 from coop.forms import EmptyForm
+from coop.limits import current_page
 
 bp = Blueprint("events_staff", __name__, url_prefix="/staff/events")
 
@@ -34,7 +35,7 @@ def _event_or_404(event_id: int) -> Event:
 @access("staff")
 def index():
     """Every event, drafts included; upcoming first, then past."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = current_page()
     show = request.args.get("show", "upcoming")
     now = dt.datetime.now(dt.UTC)
     stmt = sa.select(Event).options(selectinload(Event.series))
@@ -56,6 +57,9 @@ def _form_error(form, exc: services.EventError) -> None:
         form.capacity.errors = [*form.capacity.errors, str(exc)]
     elif isinstance(exc, services.TimeError):
         form.start_time.errors = [*form.start_time.errors, str(exc)]
+    elif isinstance(exc, services.DateOutOfRange):
+        date = getattr(form, "start_date", None) or form.first_date
+        date.errors = [*date.errors, str(exc)]
     else:
         form.title.errors = [*form.title.errors, str(exc)]
 

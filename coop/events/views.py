@@ -30,6 +30,7 @@ from coop.events.models import Event, Registration, RegistrationStatus, Series
 from coop.extensions import db, limiter
 from coop.formatting import london_date
 from coop.forms import EmptyForm
+from coop.limits import current_page
 from coop.mail import normalise_email
 from coop.pagecache import anonymous_cache
 
@@ -77,7 +78,7 @@ def _listing(past: bool) -> str:
     """The rendered listing below the heading, from the per-process cache when fresh."""
     tag = (request.args.get("tag") or "").strip().lower()[:40] or None
     mode = request.args.get("mode") if request.args.get("mode") in MODES else None
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = current_page()
     member = _member()
     key = ("past" if past else "upcoming", member, tag, mode, page,
            current_app.config["EVENTS_PER_PAGE"], request.script_root)
@@ -164,20 +165,48 @@ def _render_event(event: Event, form, status: int = 200):
     ), status
 
 
-def _after_registering(registrations: list[Registration]) -> None:
-    """Email the confirmation; flag (and say) when it could not be sent."""
+MAIL_FAILED = ("We couldn't send your email just now. Your registration is saved; if "
+               "the email doesn't arrive, contact us and we'll send the link again.")
+
+
+def _after_registering(registrations: list[Registration],
+                       existing: list[Registration] = ()) -> None:
+    """Email the confirmation (and, to an address that was already registered, a reminder
+    with its link); flag new registrations whose email failed, and say so."""
     failed = notify.confirm(registrations)
     if failed:
         services.mark_mail_failed(db.session, failed)
         db.session.commit()
-        flash("We couldn't send your confirmation email just now. Your registration is saved: "
-              "bookmark this page, which lets you see or cancel it.", "error")
+    if notify.already_registered(existing) or failed:
+        flash(MAIL_FAILED, "error")
+
+
+def _address_key() -> str:
+    """Per address and event (or series), whether or not the address is registered: it
+    bounds the reminders someone else can make the app send to an address."""
+    email = current_user.email if _member() else request.form.get("email", "")
+    return f"{request.path}|{normalise_email(str(email))[:320]}"
+
+
+def _registered_message(event: Event, waiting: bool) -> tuple[str, str]:
+    if waiting:
+        return (f"“{event.title}” is full: you're on the waiting list. We'll email you if a "
+                "place comes up.", "info")
+    return f"You're registered for “{event.title}”. We've emailed you the details.", "success"
 
 
 @bp.route("/events/<slug>/register", methods=["POST"])
 @access("public")
 @limiter.limit("20 per hour", methods=["POST"])
+@limiter.limit("5 per hour", key_func=_address_key, methods=["POST"])
 def register(slug: str):
+    """Register, or join the waiting list.
+
+    To an address that is already registered, the answer is exactly the one a new
+    registration would get (the same redirect and message), and the address's owner gets an
+    email with their link instead: the page must never tell anyone who attends. A member
+    registering their own account again is shown their registration.
+    """
     event = _event_or_404(slug)
     form = _registration_form()
     if not form.validate_on_submit():
@@ -191,21 +220,28 @@ def register(slug: str):
         db.session.commit()
     except services.AlreadyRegistered as err:
         db.session.rollback()
-        return _refuse(event, form, str(err), 409)
+        existing = err.registration
+        if user is not None:  # their own account: nothing to hide from them
+            flash(str(err), "info")
+            return redirect(url_for("events.manage", token=links.link_token(existing)))
+        flash(*_registered_message(event, services.is_full(db.session, event)))
+        _after_registering([], [existing])
+        return redirect(url_for("events.event", slug=event.slug))
     except services.RegistrationClosed as err:
         db.session.rollback()
         return _refuse(event, form, str(err), 409)
-    except IntegrityError:  # the same email at the same moment: the constraint held
+    except IntegrityError:  # the same email at the same moment: the other request has it
         db.session.rollback()
-        return _refuse(event, form, "That email is already registered for this event.", 409)
-    if registration.status == RegistrationStatus.REGISTERED:
-        flash(f"You're registered for “{event.title}”. We've emailed you the details.",
-              "success")
-    else:
-        flash(f"“{event.title}” is full: you're on the waiting list. We'll email you if a "
-              "place comes up.", "info")
+        if user is not None:
+            flash("You're already registered for this event.", "info")
+        else:
+            flash(*_registered_message(event, services.is_full(db.session, event)))
+        return redirect(url_for("events.event", slug=event.slug))
+    flash(*_registered_message(event, registration.status == RegistrationStatus.WAITING))
     _after_registering([registration])
-    return redirect(url_for("events.manage", token=links.link_token(registration)))
+    if user is not None:
+        return redirect(url_for("events.manage", token=links.link_token(registration)))
+    return redirect(url_for("events.event", slug=event.slug))
 
 
 def _refuse(event: Event, form, message: str, status: int):
@@ -243,7 +279,10 @@ def _render_series(series: Series, sessions: list[Event], form, status: int = 20
 @bp.route("/series/<slug>/register", methods=["POST"])
 @access("public")
 @limiter.limit("20 per hour", methods=["POST"])
+@limiter.limit("5 per hour", key_func=_address_key, methods=["POST"])
 def register_series(slug: str):
+    """Register for every open session. Sessions the address already has are answered as if
+    new (see :func:`register`) and their owner is emailed their links."""
     series, sessions = _series_or_404(slug)
     form = _registration_form()
     if not form.validate_on_submit():
@@ -256,15 +295,27 @@ def register_series(slug: str):
         result = services.register_series(db.session, series, name=name, email=email,
                                           user=user)
         db.session.commit()
-    except (services.RegistrationClosed, services.AlreadyRegistered, IntegrityError) as err:
+    except services.RegistrationClosed as err:
         db.session.rollback()
-        message = str(err) if isinstance(err, services.EventError) else \
-            "That email is already registered for this series."
+        message = str(err)
         if hasattr(form, "email"):
             form.email.errors = [*form.email.errors, message]
         return _render_series(series, sessions, form, 409, error=message)
-    places = sum(r.status == RegistrationStatus.REGISTERED for r in result.created)
-    waiting = len(result.created) - places
+    except IntegrityError:  # the same email at the same moment: the other request has it
+        db.session.rollback()
+        flash(f"Thank you: we've emailed you about “{series.title}”.", "success")
+        return redirect(url_for("events.series", slug=series.slug))
+    if user is not None and result.existing and not result.created:
+        flash(f"You're already registered for every session of “{series.title}” that is "
+              "still open.", "info")
+        return redirect(url_for("events.series", slug=series.slug))
+    # an existing registration counts as what a new one would be now: a place unless full
+    waiting = sum(r.status == RegistrationStatus.WAITING for r in result.created)
+    if user is None:
+        waiting += sum(services.is_full(db.session, r.event) for r in result.existing)
+        places = len(result.created) + len(result.existing) - waiting
+    else:
+        places = len(result.created) - waiting
     text = f"You're registered for {places} session{'s' if places != 1 else ''}"
     if waiting:
         text += f" and on the waiting list for {waiting}"
@@ -272,7 +323,10 @@ def register_series(slug: str):
           "success")
     for event, reason in result.skipped:
         flash(f"{event.title}: {reason}", "info")
-    _after_registering(result.created)
+    if user is not None:
+        for registration in result.existing:
+            flash(f"{registration.event.title}: you're already registered.", "info")
+    _after_registering(result.created, [] if user is not None else result.existing)
     return redirect(url_for("events.series", slug=series.slug))
 
 

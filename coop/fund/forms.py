@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
     FieldList,
-    Form,
     FormField,
     HiddenField,
     SelectChoice,
@@ -21,6 +19,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from coop.forms import CoopForm, PlainForm
 from coop.fund.models import (
     DONOR_NAME_MAX,
     DONOR_TOWN_MAX,
@@ -49,7 +48,7 @@ def _received_on(label: str = "Day received"):
                      description="The day it reached us (for post, the day it was opened).")
 
 
-class GiftForm(FlaskForm):
+class GiftForm(CoopForm):
     amount = AmountField("Amount (£)", max_pence=_max_gift,
                          description="For example 25, 12.50 or £1,000.")
     received_on = _received_on()
@@ -73,7 +72,7 @@ class _OptionalAmountField(AmountField):
         super().pre_validate(form)
 
 
-class BatchLineForm(Form):
+class BatchLineForm(PlainForm):
     amount = _OptionalAmountField("Amount (£)", max_pence=_max_gift)
     donor_name = StringField("Name", validators=[Optional(), Length(max=DONOR_NAME_MAX)])
     donor_town = StringField("Town", validators=[Optional(), Length(max=DONOR_TOWN_MAX)])
@@ -94,7 +93,7 @@ class BatchLineForm(Form):
                         self.donor_town.data, self.may_thank.data))
 
 
-class BatchForm(FlaskForm):
+class BatchForm(CoopForm):
     received_on = _received_on()
     source = SelectField("Source of every line", choices=SOURCE_CHOICES, default="post")
     lines = FieldList(FormField(BatchLineForm), min_entries=BATCH_ROWS,
@@ -106,7 +105,7 @@ class BatchForm(FlaskForm):
             raise ValidationError("Enter at least one amount.")
 
 
-class SetTotalForm(FlaskForm):
+class SetTotalForm(CoopForm):
     # £0 is allowed: e.g. a campaign started by mistake is brought back to nothing
     new_total = AmountField("New total raised (£)", allow_zero=True,
                             description="The whole campaign’s total, e.g. from the bank.")
@@ -125,7 +124,7 @@ class SetTotalForm(FlaskForm):
             return None
 
 
-class CorrectionForm(FlaskForm):
+class CorrectionForm(CoopForm):
     amount = AmountField("Correction (£)", allow_negative=True,
                          description="Negative to take money off (e.g. -25 for a bounced "
                                      "cheque), positive to add.")
@@ -136,7 +135,7 @@ class CorrectionForm(FlaskForm):
     submit = SubmitField("Record correction")
 
 
-class CampaignForm(FlaskForm):
+class CampaignForm(CoopForm):
     name = StringField("Name", validators=[DataRequired("Enter a name."), Length(max=NAME_MAX)],
                        description="For example “November 2026 fighting fund”.")
     slug = StringField("Web address", validators=[DataRequired("Enter a web address."),
@@ -163,7 +162,7 @@ class EditCampaignForm(CampaignForm):
     slug = None  # the address is permanent once published
 
 
-class DayForm(Form):
+class DayForm(PlainForm):
     """``?day=`` for the daily report and the ledger filter (a GET form: no CSRF)."""
 
     day = DateField("Day", validators=[Optional()])

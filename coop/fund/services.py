@@ -18,7 +18,7 @@ from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from coop import audit
+from coop import audit, limits
 from coop.db import now_utc
 from coop.formatting import LONDON, money
 from coop.fund.figures import (  # noqa: F401 - re-exported: the figures live with the rules
@@ -53,6 +53,7 @@ from coop.fund.models import (
     Campaign,
     Entry,
 )
+from coop.money import MAX_PENCE, PENCE_COLUMN_MAX, pence_problem
 
 #: the largest single gift accepted unless FUND_MAX_GIFT_PENCE says otherwise (£100,000)
 DEFAULT_MAX_GIFT_PENCE = 10_000_000
@@ -158,7 +159,8 @@ def figures_of(campaign: Campaign) -> CampaignFigures:
 
 def max_gift_pence() -> int:
     if has_app_context():
-        return int(current_app.config.get("FUND_MAX_GIFT_PENCE", DEFAULT_MAX_GIFT_PENCE))
+        configured = int(current_app.config.get("FUND_MAX_GIFT_PENCE", DEFAULT_MAX_GIFT_PENCE))
+        return min(configured, MAX_PENCE)
     return DEFAULT_MAX_GIFT_PENCE
 
 
@@ -195,8 +197,14 @@ def check_entry(
     if reason is None and amount_pence > limit:
         raise InvalidEntry(f"The most we accept as one gift is {money(limit)}.",
                            field="amount_pence")
+    problem = pence_problem(amount_pence)
+    if problem:
+        raise InvalidEntry(problem, field="amount_pence")
     if not isinstance(received_on, dt.date) or isinstance(received_on, dt.datetime):
         raise InvalidEntry("Enter the day the money was received.", field="received_on")
+    problem = limits.date_problem(received_on, "The day received")
+    if problem:
+        raise InvalidEntry(problem, field="received_on")
     if not campaign.opens_on <= received_on <= campaign.deadline:
         raise InvalidEntry(
             f"The day received must be within the campaign, "
@@ -274,7 +282,9 @@ def _move_total(session: Session, campaign: Campaign, amount_pence: int,
     conditions = [table.c.id == campaign.id, table.c.closed_at.is_(None)]
     raised = table.c.raised_pence + amount_pence
     if amount_pence < 0:
-        conditions.append(table.c.raised_pence + amount_pence >= 0)
+        conditions.append(table.c.raised_pence >= -amount_pence)
+    else:  # the column's ceiling, compared without an addition that could overflow it
+        conditions.append(table.c.raised_pence <= PENCE_COLUMN_MAX - amount_pence)
     if expected is not None:
         conditions += [table.c.raised_pence == expected[0], table.c.entry_count == expected[1]]
     stmt = (
@@ -298,6 +308,12 @@ def _move_total(session: Session, campaign: Campaign, amount_pence: int,
                 "Someone changed the fund while you had this form open, so nothing was "
                 f"saved. The total is now {money(current.raised_pence)}.",
                 current_pence=current.raised_pence, current_count=current.entry_count,
+            )
+        if amount_pence > 0:
+            raise InvalidEntry(
+                f"That would take the total past {money(PENCE_COLUMN_MAX)}, the most the fund "
+                f"can record: it is now {money(current.raised_pence)}.",
+                field="amount_pence",
             )
         raise InvalidEntry(
             "A correction can't take the total below zero: it is now "
@@ -375,6 +391,9 @@ def set_total(session: Session, campaign: Campaign, new_total_pence: int, *,
         raise InvalidEntry("The total must be a whole number of pence.", field="total")
     if new_total_pence < 0:
         raise InvalidEntry("The total can't be below zero.", field="total")
+    problem = pence_problem(new_total_pence, "The total")
+    if problem:
+        raise InvalidEntry(problem, field="total")
     difference = new_total_pence - expected_pence
     if difference == 0:
         raise InvalidEntry(f"The total is already {money(new_total_pence)}.", field="total")
@@ -459,6 +478,16 @@ def _check_campaign_values(*, name: str, slug: str, target_pence: int, opens_on:
                               field="slug")
     if isinstance(target_pence, bool) or not isinstance(target_pence, int) or target_pence <= 0:
         raise InvalidCampaign("Enter a target greater than zero.", field="target_pence")
+    problem = pence_problem(target_pence, "The target")
+    if problem:
+        raise InvalidCampaign(problem, field="target_pence")
+    for value, field, what in ((opens_on, "opens_on", "The opening day"),
+                               (deadline, "deadline", "The deadline")):
+        if not isinstance(value, dt.date):
+            raise InvalidCampaign(f"Enter {what.lower()}.", field=field)
+        problem = limits.date_problem(value, what)
+        if problem:
+            raise InvalidCampaign(problem, field=field)
     if deadline < opens_on:
         raise InvalidCampaign("The deadline can't be before the opening day.", field="deadline")
     if len(donate_url or "") > URL_MAX:
@@ -577,6 +606,10 @@ def next_month_values(session: Session, today: dt.date) -> dict:
         if month == 13:
             year, month = year + 1, 1
         target, url, thanks = latest.target_pence, latest.donate_url, latest.thank_you_text
+        if year > limits.LATEST_DATE.year:
+            # past the range (a campaign saved before dates were bounded may even be in 9999,
+            # whose next month doesn't exist): offered, but create_campaign refuses it clearly
+            year, month = limits.LATEST_DATE.year + 1, 1
     first, last = month_bounds(year, month)
     slug = f"{year:04d}-{month:02d}"
     if get_campaign(session, slug) is not None:

@@ -29,6 +29,7 @@ from coop.fund.forms import (
     SetTotalForm,
 )
 from coop.fund.models import SOURCE_LABELS, Campaign, Entry
+from coop.limits import current_page
 
 bp = Blueprint("fund_staff", __name__, url_prefix="/staff/fund")
 
@@ -389,8 +390,8 @@ def ledger(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     filters, source, day = _ledger_filters()
     stmt = services.ledger_statement(campaign.id, source=source, day=day)
-    page = db.paginate(stmt.options(selectinload(Entry.entered_by)), per_page=100,
-                       error_out=False)
+    page = db.paginate(stmt.options(selectinload(Entry.entered_by)), page=current_page(),
+                       per_page=100, error_out=False)
     matching = stmt.order_by(None).subquery()
     total, count = db.session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(matching.c.amount_pence), 0), sa.func.count())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import current_app, request
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -15,6 +14,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from coop.forms import CoopForm
 
 EMAIL_MAX = 254
 NAME_MAX = 200
@@ -99,7 +100,7 @@ class _TopicsMixin:
             raise ValidationError("Choose at least one topic.")
 
 
-class SignupForm(_TopicsMixin, FlaskForm):
+class SignupForm(_TopicsMixin, CoopForm):
     email = _email_field()
     name = _name_field()
     topics = _topics_field()
@@ -132,7 +133,7 @@ class FooterSignupForm(SignupForm):
                           validators=[Optional()])
 
 
-class TopicsForm(_TopicsMixin, FlaskForm):
+class TopicsForm(_TopicsMixin, CoopForm):
     """A subscriber changing their topics from the link in an email."""
 
     topics = _topics_field()
@@ -149,7 +150,7 @@ class AccountTopicsForm(TopicsForm):
     topics = _topics_field(id="newsletter-topics")
 
 
-class ExportForm(FlaskForm):
+class ExportForm(CoopForm):
     class Meta:
         csrf = False  # a GET download
 
@@ -161,7 +162,7 @@ class ExportForm(FlaskForm):
         self.topic.choices = topic_select_choices()
 
 
-class SearchForm(FlaskForm):
+class SearchForm(CoopForm):
     class Meta:
         csrf = False
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from coop import audit
+from coop import audit, limits
 from coop.db import now_utc
 from coop.formatting import LONDON
 from coop.notices.models import Level, Notice
@@ -69,6 +69,10 @@ def _check(data: NoticeData) -> None:
         raise NoticeError(f"Unknown level {data.level!r}.")
     if data.starts_at.tzinfo is None or (data.ends_at and data.ends_at.tzinfo is None):
         raise ValueError("notice times must be aware")
+    for value, what in ((data.starts_at, "The start"), (data.ends_at, "The end")):
+        problem = value and limits.date_problem(value.astimezone(dt.UTC), what)
+        if problem:
+            raise NoticeError(problem)
     if data.ends_at is not None and data.ends_at <= data.starts_at:
         raise NoticeError("The end must be after the start.")
     if data.link_text and not data.link_url:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
-    Form,
     RadioField,
     SelectChoice,
     SelectField,
@@ -27,6 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from coop.forms import CoopForm, PlainForm
 from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
@@ -53,7 +52,7 @@ def _pounds(name: str) -> int:
     return int(current_app.config[name]) * 100
 
 
-class EnquiryForm(FlaskForm):
+class EnquiryForm(CoopForm):
     """Contact details, consent and the honeypot, common to both forms."""
 
     name = StringField(
@@ -206,7 +205,7 @@ class SupportForm(EnquiryForm):
 ANY = SelectChoice("", "Any")
 
 
-class InboxFilterForm(Form):
+class InboxFilterForm(PlainForm):
     """The staff inbox's filters (a GET form: no CSRF, no prefix)."""
 
     kind = SelectField("Kind", choices=[ANY, *(SelectChoice(k.value, k.label) for k in Kind)],
@@ -225,13 +224,13 @@ class InboxFilterForm(Form):
             raise ValidationError("The end date is before the start date.")
 
 
-class StatusForm(FlaskForm):
+class StatusForm(CoopForm):
     status = SelectField("New status", choices=[SelectChoice(s.value, s.label) for s in Status],
                          validators=[DataRequired("Choose a status.")])
     submit = SubmitField("Change status")
 
 
-class NoteForm(FlaskForm):
+class NoteForm(CoopForm):
     body = TextAreaField(
         "Add an internal note",
         description="Only staff see notes. Erasing the enquiry deletes them.",
@@ -243,7 +242,7 @@ class NoteForm(FlaskForm):
     submit = SubmitField("Add note")
 
 
-class EraseForm(FlaskForm):
+class EraseForm(CoopForm):
     confirm = BooleanField(
         "I understand this removes the name, contact details and notes for good",
         validators=[DataRequired("Tick the box to confirm.")],

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from coop import audit
+from coop import audit, limits
 from coop.db import now_utc
 from coop.formatting import LONDON
 from coop.shares.countries import UK, country_name
@@ -292,11 +292,13 @@ def inbox_statement(filters: InboxFilter) -> sa.Select:
         stmt = stmt.where(Enquiry.kind == filters.kind)
     if filters.status in {s.value for s in Status}:
         stmt = stmt.where(Enquiry.status == filters.status)
+    # dates outside coop.limits' range (the form refuses them) are taken as its ends
     if filters.date_from:
-        stmt = stmt.where(Enquiry.created_at >= _london_midnight(filters.date_from))
+        start = min(max(filters.date_from, limits.EARLIEST_DATE), limits.LATEST_DATE)
+        stmt = stmt.where(Enquiry.created_at >= _london_midnight(start))
     if filters.date_to:
-        end = _london_midnight(filters.date_to + dt.timedelta(days=1))
-        stmt = stmt.where(Enquiry.created_at < end)
+        end = min(max(filters.date_to, limits.EARLIEST_DATE), limits.LATEST_DATE)
+        stmt = stmt.where(Enquiry.created_at < _london_midnight(end + dt.timedelta(days=1)))
     if filters.email_failed:
         stmt = stmt.where(Enquiry.email_failed.is_(True))
     q = " ".join(filters.q.split())[:100]

@@ -10,6 +10,7 @@ from coop.csvexport import csv_response
 from coop.extensions import db
 from coop.formatting import LONDON, money_input
 from coop.forms import EmptyForm
+from coop.limits import current_page
 from coop.shares import services
 from coop.shares.forms import EraseForm, InboxFilterForm, NoteForm, StatusForm
 from coop.shares.mail import send_acknowledgement
@@ -53,7 +54,8 @@ def _filter_args(filters: services.InboxFilter) -> dict:
 def inbox():
     """Every enquiry, newest first, filtered by kind, status, dates and a search."""
     form, filters = _filters()
-    page = db.paginate(services.inbox_statement(filters), per_page=PER_PAGE, error_out=False)
+    page = db.paginate(services.inbox_statement(filters), page=current_page(), per_page=PER_PAGE,
+                       error_out=False)
     return render_template("shares/staff/inbox.html", form=form, page=page,
                            filter_args=_filter_args(filters))
 

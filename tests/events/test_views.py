@@ -167,7 +167,8 @@ def test_register_email_manage_page_and_cancel_by_post(client, app, make_event, 
     assert response.status_code == 302
     [reg] = registrations(app)
     assert reg.email == "zoe@example.org" and reg.status == "registered"
-    assert response.headers["Location"] == f"/events/registration/{link_token(app, reg)}"
+    # the same answer as for an address already registered: the link comes by email only
+    assert response.headers["Location"] == f"/events/{event.slug}"
     [message] = outbox()
     assert message["To"] == "zoe@example.org"
     text = message.get_content()
@@ -234,14 +235,80 @@ def test_waiting_person_is_moved_up_and_emailed_when_someone_cancels(client, app
     assert promoted["Subject"] == "A place for you: Small room"
 
 
-def test_registering_twice_gives_a_clear_message_and_no_duplicate(client, app, make_event):
-    event = make_event("Popular talk")
-    data = {"name": "Ann", "email": "ann@example.org"}
-    client.post(f"/events/{event.slug}/register", data=data)
-    response = client.post(f"/events/{event.slug}/register",
-                           data={"name": "Ann again", "email": " ANN@example.org"})
-    assert response.status_code == 409
-    assert "ann@example.org is already registered" in response.get_data(as_text=True)
+def _answer(app, client, slug: str, email: str, name: str = "Someone"):
+    """What registering shows: status, Location and the page it leads to (with its flash)."""
+    response = client.post(f"/events/{slug}/register", data={"name": name, "email": email})
+    page = client.get(response.headers["Location"]) if response.status_code == 302 else None
+    body = page.get_data(as_text=True) if page is not None else response.get_data(as_text=True)
+    return response.status_code, response.headers.get("Location"), body
+
+
+def _flash(body: str) -> str:
+    return " ".join(re.findall(r'<p class="flash [^"]*">(.*?)</p>', body, re.S))
+
+
+def test_registering_an_address_again_answers_as_for_a_new_one_and_tells_the_owner(
+        app, make_event, outbox):
+    """Nobody can learn who attends by registering their address: the page is the same."""
+    event = make_event("Popular talk", capacity=5)
+    ann = app.test_client()
+    ann.post(f"/events/{event.slug}/register", data={"name": "Ann", "email": "ann@example.org"})
+    [reg] = registrations(app)
+    stranger = app.test_client()
+    status, location, body = _answer(app, stranger, event.slug, " ANN@example.org", "Nosy")
+    new_status, new_location, new_body = _answer(app, app.test_client(), event.slug,
+                                                 "bea@example.org")
+    assert (status, location) == (new_status, new_location) == (302, f"/events/{event.slug}")
+    assert _flash(body) == _flash(new_body)
+    assert "You&#39;re registered for" in _flash(body)
+    assert "ann@example.org" not in body and "already" not in body
+    # nothing changed for Ann; she got a reminder with her own link, not the stranger's name
+    assert len(registrations(app, email="ann@example.org")) == 1
+    reminder = [m for m in outbox() if m["To"] == "ann@example.org"][-1]
+    assert reminder["Subject"] == "You're already registered: Popular talk"
+    text = reminder.get_content()
+    assert "Hello Ann," in text and "Nosy" not in text
+    assert cancel_link(reminder) == f"/events/registration/{link_token(app, reg)}"
+
+
+def test_an_address_on_the_waiting_list_gets_the_waiting_list_answer_too(app, make_event,
+                                                                         outbox):
+    event = make_event("Tiny room", capacity=1)
+    client = app.test_client()
+    client.post(f"/events/{event.slug}/register", data={"name": "A", "email": "a@example.org"})
+    _answer(app, client, event.slug, "b@example.org")  # waiting
+    again = _answer(app, app.test_client(), event.slug, "a@example.org")  # has the place
+    new = _answer(app, app.test_client(), event.slug, "c@example.org")  # a new one: waiting
+    assert again[:2] == new[:2]
+    assert _flash(again[2]) == _flash(new[2])
+    assert "waiting list" in _flash(again[2])
+    assert [r.email for r in registrations(app)] == ["a@example.org", "b@example.org",
+                                                     "c@example.org"]
+    assert outbox()[-2]["Subject"] == "You're already registered: Tiny room"
+
+
+def test_reminders_to_one_address_are_bounded(make_app, make_event, outbox):
+    app = make_app(RATELIMIT_ENABLED=True)
+    event = make_event("A talk")
+    client = app.test_client()
+    statuses = [client.post(f"/events/{event.slug}/register",
+                            data={"name": "A", "email": "a@example.org"},
+                            environ_base={"REMOTE_ADDR": f"10.0.0.{i}"}).status_code
+                for i in range(7)]
+    assert statuses == [302] * 5 + [429] * 2
+    assert len(outbox()) == 5
+
+
+def test_a_member_registering_again_is_shown_their_registration(client, app, make_event,
+                                                                make_user):
+    user = make_user()
+    event = make_event("Members' evening")
+    login(client, user.email)
+    first = client.post(f"/events/{event.slug}/register", data={})
+    again = client.post(f"/events/{event.slug}/register", data={}, follow_redirects=True)
+    assert again.status_code == 200
+    assert "You&#39;re already registered" in again.get_data(as_text=True)
+    assert first.headers["Location"].startswith("/events/registration/")
     assert len(registrations(app)) == 1
 
 
@@ -282,7 +349,7 @@ def test_mail_failure_keeps_the_registration_and_flags_it(make_app, make_event):
     response = client.post(f"/events/{event.slug}/register",
                            data={"name": "A", "email": "a@example.org"}, follow_redirects=True)
     assert response.status_code == 200
-    assert "couldn&#39;t send your confirmation email" in response.get_data(as_text=True)
+    assert "couldn&#39;t send your email just now" in response.get_data(as_text=True)
     [reg] = registrations(app)
     assert reg.status == "registered" and reg.mail_failed_at is not None
 
@@ -343,7 +410,17 @@ def test_register_for_a_whole_series_in_one_go(client, app, outbox):
     assert [r.status for r in regs] == ["registered"] * 3
     [message] = outbox()
     assert message.get_content().count("See or cancel this registration") == 3
+    # again, by anyone: the same answer as for a new address; Ann is told, nothing changes
     again = client.post(f"/series/{slug}/register",
-                        data={"name": "Ann", "email": "ann@example.org"})
-    assert again.status_code == 409 and "already registered" in again.get_data(as_text=True)
-    assert len(registrations(app)) == 3
+                        data={"name": "Nosy", "email": "ann@example.org"})
+    new = app.test_client().post(f"/series/{slug}/register",
+                                 data={"name": "Bea", "email": "bea@example.org"})
+    assert again.status_code == new.status_code == 302
+    assert again.headers["Location"] == new.headers["Location"]
+    flashed = client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "You&#39;re registered for 3 sessions" in flashed
+    assert "already" not in flashed
+    assert len(registrations(app)) == 6
+    reminder = [m for m in outbox() if m["To"] == "ann@example.org"][-1]
+    assert reminder["Subject"] == "You're already registered: Science for the Future"
+    assert reminder.get_content().count("See or cancel this registration") == 3

@@ -6,7 +6,7 @@ import pytest
 
 from coop import create_app
 from coop.extensions import db as _db
-from tests.conftest import login
+from tests.conftest import PRODUCTION, login
 from tests.quality import pages as inventory
 
 ROLES = ("anonymous", "member", "staff", "admin")
@@ -115,7 +115,7 @@ def test_every_route_sends_the_security_headers(make_app, make_user, role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_production_sends_hsts_everywhere(database_url, make_user, role):
-    app = create_app({"COOP_ENV": "production", "SECRET_KEY": "k" * 48,
+    app = create_app({**PRODUCTION,
                       "SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False,
                       "WTF_CSRF_ENABLED": False})
     try:

@@ -35,7 +35,25 @@ HOSTILE = {
     "format": "%s%n%x {0} {{7*7}} ${7*7} #{7*7}",
     "numbers": "-99999999999999999999999999.999e999",
     "whitespace": " \u00a0\u2028\u2029\u3000 ",
+    "newline": "A title\nBcc: victim@example.org",
+    "tab_escape": "name\there\x1b[0m\x85\u2028",
+    "huge_int": "9" * 25,
+    "huge_amount": "92233720368547758.08",
+    "negative_huge": "-" + "9" * 19,
+    "far_date": "9999-12-31",
+    "far_datetime": "9999-12-31T23:59",
+    "ancient_date": "0001-01-01",
 }
+#: values aimed at the typed fields (numbers, amounts, dates): also sent with the text fields
+#: plausible, so they get past the rest of the form to the code behind it
+TYPED_EDGES = {"numbers", "huge_int", "huge_amount", "negative_huge", "far_date",
+               "far_datetime", "ancient_date"}
+#: query strings every GET page is also opened with (lists, filters, reports)
+HOSTILE_QUERIES = (
+    "page=99999999999999999999", "page=-1", "page=abc", "page=" + "9" * 5000,
+    "day=9999-12-31", "date_from=0001-01-01&date_to=9999-12-31", "date_to=9999-12-31",
+    "rows=99999999999999999999", "q=%0D%0ABcc:x%00", "tag=%0A&mode=%00",
+)
 #: a form's buttons that must not be pressed here, by action path
 NEVER = {"/logout"}
 #: tables that record refused attempts on purpose (throttling), so they may grow on an error
@@ -143,18 +161,29 @@ def plausible(f: dict) -> str:
     return f["value"] or "Ordinary text"
 
 
-def submissions(form: Form, text: str):
-    """Two ways in: every field hostile; and text fields hostile, the others plausible."""
+def _textual(f: dict) -> bool:
+    textual = f["type"] in ("text", "textarea", "search", "tel", "url", "password")
+    return textual and not (f["inputmode"] in ("decimal", "numeric")
+                            or "postcode" in f["name"].lower())
+
+
+def _typed(f: dict) -> bool:
+    return f["type"] in ("number", "date", "datetime-local", "time") or (
+        f["inputmode"] in ("decimal", "numeric") and "postcode" not in f["name"].lower())
+
+
+def submissions(form: Form, text: str, label: str = ""):
+    """Every field hostile; text fields hostile, the others plausible; and for the typed
+    edges, the typed fields (numbers, amounts, dates) hostile, the text fields plausible."""
     everything = {f["name"]: text for f in form.fillable}
     yield "all", everything
-    mixed = {}
-    for f in form.fillable:
-        textual = f["type"] in ("text", "textarea", "search", "tel", "url", "password")
-        textual = textual and not (f["inputmode"] in ("decimal", "numeric")
-                                   or "postcode" in f["name"].lower())
-        mixed[f["name"]] = text if textual else plausible(f)
+    mixed = {f["name"]: text if _textual(f) else plausible(f) for f in form.fillable}
     if mixed != everything:
         yield "mixed", mixed
+    if label in TYPED_EDGES:
+        typed = {f["name"]: text if _typed(f) else plausible(f) for f in form.fillable}
+        if typed not in (everything, mixed):
+            yield "typed", typed
 
 
 def row_counts(app) -> dict[str, int]:
@@ -198,7 +227,7 @@ def test_hostile_strings_in_every_field_of_every_form(rendered, hostile_site):
     for form in forms:
         client = clients[form.role]
         for label, text in HOSTILE.items():
-            for variant, data in submissions(form, text):
+            for variant, data in submissions(form, text, label):
                 where = f"{form.action} (from {form.page}, as {form.role}) {label}/{variant}"
                 before = row_counts(hostile_site)
                 # each from its own address, so login throttling doesn't lock later tests out
@@ -240,6 +269,26 @@ def test_pages_still_render_and_escape_what_was_stored(hostile_site, rendered):
             failures.append(f"{page.url} as {page.role}: {response.status_code}")
         if any(marker in body for marker in MARKERS):
             failures.append(f"{page.url} as {page.role}: stored markup shown unescaped")
+    assert not failures, "\n".join(failures)
+
+
+def test_hostile_query_strings_on_every_page(hostile_site):
+    """Huge page numbers, far dates, line breaks and NUL in the query: never a 500."""
+    clients = {role: logged_in_client(hostile_site, role)
+               for role in ("anonymous", "member", "staff", "admin")}
+    failures = []
+    with hostile_site.app_context():
+        pages = inventory.build(hostile_site, _db.session)
+        _db.session.remove()
+    for page in pages:
+        if page.method != "GET" or page.reason:
+            continue
+        for query in HOSTILE_QUERIES:
+            response = clients[page.role].get(f"{page.url}?{query}")
+            response.close()
+            if response.status_code >= 500:
+                failures.append(f"{page.url}?{query[:60]} as {page.role}: "
+                                f"{response.status_code}")
     assert not failures, "\n".join(failures)
 
 

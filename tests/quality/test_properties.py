@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from coop.formatting import LONDON, money, money_input
 from coop.fund import figures
-from coop.money import AmountError, parse_pence
+from coop.money import MAX_PENCE, AmountError, parse_pence
 
-PENCE = st.integers(min_value=1, max_value=10**11)
+PENCE = st.integers(min_value=1, max_value=MAX_PENCE)
 #: what people type: 12 | 12.5 | 12.50 | £12.50 | 1,000 | £1,000.00
 HUMAN = re.compile(r"£?(\d{1,3}(,\d{3})+|\d+)(\.\d{1,2})?", re.ASCII)
 
@@ -27,12 +27,19 @@ def test_money_input_round_trips(pence):
     assert parse_pence(money_input(pence)) == pence
 
 
-@given(st.integers(min_value=-(10**11), max_value=10**11).filter(bool))
+@given(st.integers(min_value=-MAX_PENCE, max_value=MAX_PENCE).filter(bool))
 def test_negative_amounts_round_trip_where_allowed(pence):
     assert parse_pence(money_input(pence), allow_negative=True) == pence
     if pence < 0:
         with pytest.raises(AmountError):
             parse_pence(money_input(pence))
+
+
+@given(st.integers(min_value=MAX_PENCE + 1, max_value=10**17))
+def test_amounts_beyond_the_bound_are_refused_with_the_bound(pence):
+    for text in (money_input(pence), money_input(-pence)):
+        with pytest.raises(AmountError, match="at most £10,000,000"):
+            parse_pence(text, allow_negative=True)
 
 
 @given(PENCE)

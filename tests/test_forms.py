@@ -1,0 +1,99 @@
+"""Every form in the app gets the shared checks (coop/forms.py): no control characters in a
+one-line field, no date outside coop.limits' range, with a message next to the field."""
+
+from __future__ import annotations
+
+import wtforms
+from werkzeug.datastructures import MultiDict
+from wtforms.fields import FieldList, FormField
+
+from coop.forms import CoopForm, PlainForm, shared_checks
+from coop.limits import SINGLE_LINE_MESSAGE
+
+
+def all_form_classes(app) -> list[type]:
+    """Every form class defined in the app's own modules (create_app imports them all)."""
+    found, todo = set(), [wtforms.Form]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                todo.append(sub)
+    return sorted((c for c in found if c.__module__.startswith("coop.")),
+                  key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def leaves(form):
+    """The form's fields, with the fields inside FieldList and FormField."""
+    for field in form:
+        if isinstance(field, FieldList):
+            for entry in field.entries:
+                yield from (leaves(entry.form) if isinstance(entry, FormField) else [entry])
+        elif isinstance(field, FormField):
+            yield from leaves(field.form)
+        else:
+            yield field
+
+
+def test_every_form_derives_from_the_shared_bases(app):
+    classes = all_form_classes(app)
+    assert len(classes) > 25
+    strays = [f"{c.__module__}.{c.__qualname__}" for c in classes
+              if not issubclass(c, (CoopForm, PlainForm))]
+    assert not strays, "derive these from coop.forms.CoopForm or PlainForm: " + ", ".join(strays)
+
+
+def _build(cls, data: MultiDict):
+    if issubclass(cls, PlainForm):
+        return cls(data)
+    return cls(formdata=data, meta={"csrf": False})
+
+
+def test_every_one_line_field_refuses_control_characters_and_every_date_far_dates(app):
+    checked_text = checked_dates = 0
+    failures = []
+    for cls in all_form_classes(app):
+        with app.test_request_context("/", method="POST"):
+            blank = _build(cls, MultiDict())
+            fields = list(leaves(blank))
+            data = MultiDict()
+            for field in fields:
+                checks = shared_checks(field)
+                if checks and "DateInRange" in type(checks[0]).__name__:
+                    data[field.name] = "9999-12-31T12:00" if "Time" in type(field).__name__ \
+                        else "9999-12-31"
+                elif checks:
+                    data[field.name] = "one\r\ntwo\x00"
+            form = _build(cls, data)
+            form.validate()
+            for field in leaves(form):
+                checks = shared_checks(field)
+                if not checks:
+                    continue
+                if "DateInRange" in type(checks[0]).__name__:
+                    checked_dates += 1
+                    ok = any("between 1 January 2000 and 31 December 2100" in e
+                             for e in field.errors)
+                else:
+                    checked_text += 1
+                    ok = SINGLE_LINE_MESSAGE in field.errors
+                if not ok:
+                    failures.append(f"{cls.__module__}.{cls.__qualname__}.{field.name}: "
+                                    f"{field.errors}")
+    assert not failures, "\n".join(failures)
+    assert checked_text > 40 and checked_dates >= 10, (checked_text, checked_dates)
+
+
+def test_text_areas_passwords_and_plain_text_are_left_alone(app):
+    from coop.events.forms import MessageForm, RegistrationForm
+
+    with app.test_request_context("/", method="POST"):
+        form = MessageForm(formdata=MultiDict({"subject": "Tonight's talk",
+                                               "body": "Line one\r\nLine two\tindented"}),
+                           meta={"csrf": False})
+        assert form.validate(), form.errors
+        form = RegistrationForm(formdata=MultiDict({"name": "Zoë 😀 O'Brien-Smith",
+                                                    "email": "zoe@example.org"}),
+                                meta={"csrf": False})
+        assert form.validate(), form.errors
