@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -16,6 +15,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from coop.formatting import money
+from coop.forms import CoopForm
 from coop.fund.services import max_gift_pence
 from coop.money import AmountError, parse_pence
 from coop.payments.models import MESSAGE_MAX, NAME_MAX, TOWN_MAX
@@ -24,7 +24,7 @@ from coop.payments.services import MIN_PENCE
 OTHER = "other"
 
 
-class GiftForm(FlaskForm):
+class GiftForm(CoopForm):
     """How much, how often, and how (or whether) to be thanked."""
 
     amount = RadioField("How much would you like to give?",
@@ -51,8 +51,12 @@ class GiftForm(FlaskForm):
                                          "never the amount.")
     submit = SubmitField("Continue to payment")
 
-    def __init__(self, presets: list[int], *args, **kwargs):
+    def __init__(self, *args, presets: list[int] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        if presets is None:
+            from coop.payments.services import preset_amounts
+
+            presets = preset_amounts()
         self.amount.choices = [SelectChoice(str(p), money(p)) for p in presets] + [
             SelectChoice(OTHER, "Another amount")]
         #: the amount chosen, in pence, once validated
@@ -85,15 +89,16 @@ class GiftForm(FlaskForm):
             raise ValidationError("Give the name to thank you by, or untick this box.")
 
 
-class AssignForm(FlaskForm):
+class AssignForm(CoopForm):
     """Record a kept event in the campaign staff choose, on the day they say."""
 
-    campaign = SelectField("Campaign", coerce=int, validators=[DataRequired("Choose a campaign.")])
+    campaign = SelectField("Campaign", coerce=int, choices=[SelectChoice(0, "Choose a campaign")],
+                           validators=[DataRequired("Choose a campaign.")])
     received_on = DateField("Day received", validators=[InputRequired("Enter the day.")])
     submit = SubmitField("Assign")
 
 
-class DismissForm(FlaskForm):
+class DismissForm(CoopForm):
     reason = StringField("Why does it need nothing?", validators=[
         DataRequired("Say why it needs nothing."), Length(max=200)])
     submit = SubmitField("Dismiss")

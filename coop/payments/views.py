@@ -73,7 +73,7 @@ def give():
     _require_stripe()
     today = london_today(now_utc())
     campaign = services.open_campaign_on(db.session, today)
-    form = GiftForm(services.preset_amounts())
+    form = GiftForm()
     chosen = request.args.get("amount")
     if request.method == "GET" and chosen in {c.value for c in form.amount.choices}:
         form.amount.data = chosen
