@@ -6,7 +6,7 @@ PORT   ?= 5000
 FLASK  := $(BIN)/flask --app coop
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-pg lint bench serve migrate seed system-deps clean
+.PHONY: run test test-fast test-pg lint bench serve migrate seed system-deps clean
 
 # The virtualenv with the app installed; redone when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -47,6 +47,10 @@ lint: $(VENV)/.installed-test
 ## PostgreSQL when DATABASE_URL is set)
 test: $(VENV)/.installed-test system-deps lint
 	$(BIN)/python -m pytest
+
+## make test-fast: the inner loop (under a minute): no servers, browsers, Java or faults
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 2 -q -m "not slow and not browser and not faults"
 
 test-pg:
 	DATABASE_URL=$(PG_URL) $(MAKE) test

@@ -65,13 +65,12 @@ def main(argv=None) -> int:
                                                            run.DEFAULT_PG_URL))
     parser.add_argument("--seconds", type=float, default=3.0, help="per path (3)")
     parser.add_argument("--paths", default=",".join(run.PATHS))
-    parser.add_argument("--no-page-cache", action="store_true",
-                        help="PAGE_CACHE_SECONDS=0: what every page costs through Flask (as for "
-                             "a logged-in reader)")
+    parser.add_argument("--through-flask", action="store_true",
+                        help="COOP_CACHE_RESPONSES=false: every request goes through Flask (as "
+                             "for a logged-in reader); kept values (figures, notices) stay")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="COOP_CACHE_SECONDS=0: nothing kept at all")
     parser.add_argument("--cprofile", default=None, help="a path to profile with cProfile")
-    parser.add_argument("--without", default="",
-                        help="parts of every page to leave out, to measure what they cost: "
-                             "footer (the newsletter form), notices (the banner)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="coop-profile-") as tmp:
@@ -81,23 +80,13 @@ def main(argv=None) -> int:
               flush=True)
         os.environ.update({k: v for k, v in db.env.items() if k.startswith(("COOP_", "SECRET",
                                                                             "DATABASE"))})
-        if args.no_page_cache:
-            os.environ["COOP_PAGE_CACHE_SECONDS"] = "0"
+        if args.through_flask:
+            os.environ["COOP_CACHE_RESPONSES"] = "false"
+        if args.no_cache:
+            os.environ["COOP_CACHE_SECONDS"] = "0"
         from coop import create_app
 
         app = create_app()
-        left_out = {part for part in args.without.split(",") if part}
-        if left_out:
-            print(f"without: {', '.join(sorted(left_out))}")
-
-            @app.context_processor
-            def leave_out() -> dict:  # registered last, so these names win
-                parts = {}
-                if "footer" in left_out:
-                    parts["newsletter_footer_form"] = lambda: None
-                if "notices" in left_out:
-                    parts["site_notices"] = lambda: []
-                return parts
         hello_us, _, _ = cpu_per_request(hello, "/", args.seconds)
         print(f"{'hello-world':<18} {hello_us:8.0f} µs CPU/request  (100%)")
         for path in args.paths.split(","):

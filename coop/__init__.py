@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
 from flask import Flask
 
+from coop import accounts, api, events, fund, main, newsletter, notices, payments, shares
 from coop.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: feature packages, in registration order; each has ``init_app(app)``
-FEATURES = (
-    "coop.main",
-    "coop.accounts",
-    "coop.fund",
-    "coop.shares",
-    "coop.events",
-    "coop.newsletter",
-    "coop.notices",
-    "coop.api",
-    "coop.payments",
-)
+#: the feature packages; each has ``init_app(app)`` (no feature depends on another's order)
+FEATURES = (main, accounts, fund, shares, events, newsletter, notices, api, payments)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -43,12 +33,12 @@ def create_app(config: dict | None = None) -> Flask:
     register_security(app)
     register_errorhandlers(app)
     register_commands(app)
-    register_page_cache(app)
+    wrap_wsgi(app)
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    from coop import hooks, outbox
+    from coop import cache, hooks, outbox
     from coop.db import configure_sqlite
     from coop.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -62,18 +52,12 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     hooks.init_app(app)
     outbox.init_app(app)
-    if app.config.get("PROXY_FIX"):
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        # The client's address and scheme from the proxy, never its idea of the host: links
-        # that leave the site come from BASE_URL, and TRUSTED_HOSTS checks the Host header.
-        n = int(app.config["PROXY_FIX"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)
+    cache.init_app(app)
 
 
 def register_features(app: Flask) -> None:
-    for name in FEATURES:
-        importlib.import_module(name).init_app(app)
+    for feature in FEATURES:
+        feature.init_app(app)
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -100,8 +84,20 @@ def register_commands(app: Flask) -> None:
     cli.init_app(app)
 
 
-def register_page_cache(app: Flask) -> None:
-    """Last, so the whole-page cache for anonymous readers is the outermost WSGI layer."""
-    from coop import pagecache
+def wrap_wsgi(app: Flask) -> None:
+    """Every WSGI layer around Flask, here and nowhere else; the last one added is the
+    outermost, the first to see a request."""
+    from coop.cache import ResponseCache
 
-    pagecache.init_app(app)
+    # 1. Inside: the response cache for anonymous readers (coop/cache.py). It sits inside
+    #    ProxyFix so it sees the same path and scheme Flask does.
+    if app.config["CACHE_RESPONSES"] and float(app.config["CACHE_SECONDS"]) > 0:
+        app.wsgi_app = ResponseCache(app, app.wsgi_app, app.extensions["coop.cache"])
+    # 2. Outside: trust X-Forwarded-For/-Proto from this many proxies in front
+    #    (COOP_PROXY_FIX): the client's address and scheme, never its idea of the host (links
+    #    that leave the site come from BASE_URL, and TRUSTED_HOSTS checks the Host header).
+    if app.config.get("PROXY_FIX"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)

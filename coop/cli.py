@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import importlib
-import importlib.util
 import sys
 import tomllib
 from pathlib import Path
@@ -65,17 +62,20 @@ def load_seed_file(name: str) -> dict:
 @with_appcontext
 def seed_command(today) -> None:
     """Load the demo data from seeds/ (safe to run again: nothing is added twice)."""
-    from coop import FEATURES
-    from coop.formatting import LONDON
+    from coop.accounts import seed as accounts_seed
+    from coop.events import seed as events_seed
+    from coop.fund import seed as fund_seed
+    from coop.newsletter import seed as newsletter_seed
+    from coop.notices import seed as notices_seed
+    from coop.shares import seed as shares_seed
+    from coop.timeutil import london_today
 
-    day = today.date() if today else dt.datetime.now(LONDON).date()
-    for feature in FEATURES:
-        module_name = f"{feature}.seed"
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
-        data = load_seed_file(feature.rsplit(".", 1)[-1])
-        summary = module.load(db.session, data, day)
+    day = today.date() if today else london_today()
+    seeds = (("accounts", accounts_seed), ("fund", fund_seed), ("shares", shares_seed),
+             ("events", events_seed), ("newsletter", newsletter_seed),
+             ("notices", notices_seed))
+    for name, module in seeds:
+        summary = module.load(db.session, load_seed_file(name), day)
         db.session.commit()
         if summary:
             click.echo(summary)

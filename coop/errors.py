@@ -38,6 +38,17 @@ def wants_json() -> bool:
     )
 
 
+def json_error(status: int, error: str, message: str, errors: list | None = None, **headers):
+    """A JSON error answer: ``error`` and ``message``, and ``errors`` (field, message)."""
+    body = {"error": error, "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
 def error_response(code: int, message: str | None = None, *, title: str | None = None):
     default_title, default_message = MESSAGES.get(code, ("Error", ""))
     if wants_json():

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency, format_decimal
 from flask import Flask
 
+from coop.timeutil import LONDON, iso_utc, to_london  # noqa: F401 - iso_utc is a filter
+
 LOCALE = "en_GB"
-LONDON = ZoneInfo("Europe/London")
 
 
 def money(pence: int, *, always_pence: bool = False) -> str:
@@ -39,12 +39,6 @@ def money_input(pence: int | None) -> str:
 
 def number(value: int) -> str:
     return format_decimal(value, locale=LOCALE)
-
-
-def to_london(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:
-        raise ValueError("naive datetime: store and pass aware UTC datetimes")
-    return value.astimezone(LONDON)
 
 
 def london_date(value: dt.date | dt.datetime, fmt: str = "EEEE d MMMM y") -> str:
@@ -76,10 +70,6 @@ def london_datetime(value: dt.datetime) -> str:
 
 def london_clock(value: dt.datetime) -> str:
     return format_time(to_london(value), "HH:mm", tzinfo=LONDON, locale=LOCALE)
-
-
-def iso_utc(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def url_if(endpoint: str, **values) -> str | None:

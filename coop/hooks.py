@@ -1,11 +1,12 @@
 """Named extension points that let features add to shared pages without editing them.
 
-- ``home_sections(session) -> dict | None``: a panel on ``/`` (``template`` plus context;
-  ``stylesheets``, a list of files in ``coop/static/``, are linked in the page's head)
+- ``home_sections(session) -> dict | None``: a panel on ``/`` (``template`` plus context)
 - ``account_sections(session, user) -> dict | None``: a section of ``/account``
 - ``data_export(session, user) -> (key, data)``: part of "download my data"
 - ``account_deletion(session, user) -> None``: anonymise what a deleted account leaves
 - ``staff_links() -> list[(label, endpoint)]``: entries on the staff dashboard
+- ``email_changed(session, old, new) -> None``: a member confirmed a new email address (the
+  newsletter subscription follows it); called before the change is committed
 - ``donate_link(fund) -> str | None``: where the fund's "Donate today" goes instead of the
   campaign's ``donate_url`` (the first answer wins)
 - ``entry_links(session, entries) -> dict[entry id, (label, url)]``: links beside ledger rows
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from flask import Flask, current_app
 
 NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links",
-         "donate_link", "entry_links")
+         "email_changed", "donate_link", "entry_links")
 
 
 def init_app(app: Flask) -> None:

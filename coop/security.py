@@ -7,7 +7,8 @@ import secrets
 from functools import wraps
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, abort, g, request
+from flask import Flask, abort, current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 
 
@@ -32,6 +33,15 @@ def is_safe_next(target: str | None) -> bool:
     return parts.scheme == "" and parts.netloc == ""
 
 
+def same_origin_request() -> bool:
+    """False for a request a browser says came from another site (``Sec-Fetch-Site`` or
+    ``Origin``); True when it came from this site, or from a client that sends neither."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("Origin")
+    return origin is None or urlsplit(origin).netloc == request.host
+
+
 def frameable(view):
     """Mark a view as one that other sites may put in an iframe (see ``FUND_WIDGET_ORIGINS``)."""
 
@@ -43,6 +53,73 @@ def frameable(view):
     return wrapped
 
 
+def sessionless(view):
+    """Mark a view whose answer is the same whoever asks (the fund's embeds and JSON): the
+    session is neither saved nor varied on, so there is no ``Set-Cookie`` and no
+    ``Vary: Cookie``, and caches in front may share it. The view must not use the session
+    (nor ``current_user``)."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        g.sessionless = True
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a :func:`sessionless` view's response is
+    left alone (Flask-Login's after-request hook touches the session on every request, which
+    would otherwise add ``Vary: Cookie`` to everything)."""
+
+    def save_session(self, app, session, response) -> None:
+        if g.get("sessionless"):
+            return
+        super().save_session(app, session, response)
+
+
+def public_cors(view):
+    """Let pages on other sites ``fetch()`` this public, read-only view: any origin, or only
+    those in ``FUND_WIDGET_ORIGINS`` when it is set. Never for a view that takes credentials
+    (the token-authenticated POST). Use under ``@cached(headers=("Origin",))``."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        response = current_app.make_response(view(*args, **kwargs))
+        allowed = _origins(current_app)
+        if allowed is None:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        else:
+            origin = request.headers.get("Origin")
+            if origin in allowed:
+                response.headers["Access-Control-Allow-Origin"] = origin
+            response.vary.add("Origin")
+        response.headers["Access-Control-Expose-Headers"] = "ETag"
+        return response
+
+    return wrapped
+
+
+def _origins(app: Flask) -> list[str] | None:
+    """``FUND_WIDGET_ORIGINS`` as a list, or None for any site."""
+    origins = app.config.get("FUND_WIDGET_ORIGINS")
+    if not origins:
+        return None
+    return origins.split() if isinstance(origins, str) else list(origins)
+
+
+def body_limit(config_key: str, default: int):
+    """A smaller body limit for this view (``MAX_CONTENT_LENGTH`` is the site's): a bigger
+    declared body is a 413 before anything reads it, and werkzeug cuts off one sent without a
+    length."""
+
+    def decorator(view):
+        view.body_limit = (config_key, default)
+        return view
+
+    return decorator
+
+
 def csp_nonce() -> str:
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
@@ -52,19 +129,21 @@ def csp_nonce() -> str:
 def _frame_ancestors(app: Flask) -> str:
     if not g.get("frameable"):
         return "'none'"
-    origins = app.config.get("FUND_WIDGET_ORIGINS")
-    if not origins:
-        return "*"
-    if isinstance(origins, str):
-        origins = origins.split()
-    return " ".join(origins)
+    origins = _origins(app)
+    return "*" if origins is None else " ".join(origins)
 
 
 def refuse_oversized_body(app: Flask):
-    """413 for any request whose declared body is over ``MAX_CONTENT_LENGTH``, before the view
-    runs: the same answer on every route, whatever the view would check first (a bearer token,
-    a URL lookup). Bodies sent without a length are still cut off by werkzeug when read."""
+    """413 for any request whose declared body is over ``MAX_CONTENT_LENGTH`` (or the view's
+    :func:`body_limit`), before the view runs: the same answer on every route, whatever the
+    view would check first (a bearer token, a URL lookup). Bodies sent without a length are
+    still cut off by werkzeug when read. Registered first, so it holds before anything reads
+    the body."""
     limit = app.config.get("MAX_CONTENT_LENGTH")
+    own = getattr(app.view_functions.get(request.endpoint), "body_limit", None)
+    if own is not None:
+        limit = int(app.config.get(own[0], own[1]))
+        request.max_content_length = limit
     if limit is not None and request.content_length is not None and (
             request.content_length > limit):
         abort(413)
@@ -97,6 +176,7 @@ def refuse_nul_characters() -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.before_request(lambda: refuse_oversized_body(app))
     app.before_request(refuse_nul_characters)
@@ -127,7 +207,8 @@ def init_app(app: Flask) -> None:
         if app.config["COOP_ENV"] == "production":
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         # Pages for a logged-in person must not be kept by browsers or proxies.
-        if g.get("_login_user") is not None and current_user.is_authenticated:
+        if (not g.get("sessionless") and g.get("_login_user") is not None
+                and current_user.is_authenticated):
             response.headers["Cache-Control"] = "no-store"
             response.vary.add("Cookie")
         return response

@@ -209,7 +209,7 @@ def test_random_keys_pass(database_url):
 
 @pytest.mark.parametrize(("settings", "attack"), attacks())
 def test_feeds_calendars_and_event_data(make_app, make_event, settings, attack):  # noqa: F811
-    app = make_app(**settings, PAGE_CACHE_SECONDS=0)
+    app = make_app(**settings, CACHE_RESPONSES=False)
     client = app.test_client()
     event = make_event("Calendar talk")
     for path in ("/events.ics", f"/events/{event.slug}.ics", "/events.atom",

@@ -203,7 +203,7 @@ def confirm_email(token: str):
             if not form.validate_on_submit():
                 abort(400)
             user, old = services.apply_email_change(db.session, secret, token, max_age=max_age)
-            _follow_email_change(old, user.email)
+            hooks.call("email_changed", db.session, old, user.email)
             db.session.commit()
             _tell_old_address(old, user)
             session.pop(PENDING_EMAIL_KEY, None)
@@ -219,15 +219,6 @@ def confirm_email(token: str):
             code = 409
         return render_template("accounts/email_link_problem.html", message=str(err)), code
     return render_template("accounts/confirm_email.html", form=form, token=token, new_email=new)
-
-
-def _follow_email_change(old: str, new: str) -> None:
-    """The newsletter subscription follows the account to its confirmed new address."""
-    try:
-        from coop.newsletter import services as newsletter
-    except ImportError:  # pragma: no cover - the feature is always installed here
-        return
-    newsletter.move_email(db.session, old, new)
 
 
 def _tell_old_address(old: str, user) -> None:

@@ -1,4 +1,5 @@
-"""The JSON API's shared parts: bearer tokens, idempotency keys and the OpenAPI document."""
+"""The JSON API's shared parts: bearer tokens, idempotency keys and the OpenAPI document
+(each resource's endpoints live with their feature, e.g. ``coop/fund/api.py``)."""
 
 from flask import Flask
 
@@ -7,16 +8,11 @@ def init_app(app: Flask) -> None:
     from coop import hooks
     from coop.api import admin, models, views  # noqa: F401 - models belong to the schema
     from coop.api.cli import api_token_cli
-    from coop.extensions import csrf
 
-    csrf.exempt(views.bp)  # bearer tokens, not cookies: cross-site requests carry no token
     app.register_blueprint(views.bp)
     app.register_blueprint(admin.bp)
     app.cli.add_command(api_token_cli)
     hooks.register(app, "staff_links", _staff_links)
-    # Registered before coop.security's hooks, which read the body to look for NUL characters:
-    # the API's smaller limit must already apply when anything reads it.
-    app.before_request(views.limit_body_size)
 
 
 def _staff_links():

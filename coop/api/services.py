@@ -8,6 +8,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,6 +181,93 @@ def store_answer(session: Session, row: IdempotencyKey, status_code: int,
     row.status_code = status_code
     row.response = response
     session.flush()
+
+
+# The idempotent request -------------------------------------------------------------------
+
+
+class MalformedJSON(ValueError):
+    pass
+
+
+def _refuse_constant(name: str):
+    raise MalformedJSON(f"{name} is not allowed in JSON")
+
+
+#: longer integers are refused before Python converts them (over 4,300 digits it raises)
+MAX_INT_DIGITS = 1000
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise MalformedJSON(f"a number has more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Standard JSON only: UTF-8, no NaN or Infinity, integers of at most 1,000 digits."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedJSON("it is not UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
+    except MalformedJSON:
+        raise
+    except json.JSONDecodeError as err:
+        raise MalformedJSON(f"{err.msg} at line {err.lineno} column {err.colno}") from None
+    except RecursionError:
+        raise MalformedJSON("it is nested too deeply") from None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an idempotent request answers: fresh, or replayed from the key's store."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+class KeyReused(ApiError):
+    """The key was stored for a different request."""
+
+    def __init__(self):
+        super().__init__("This Idempotency-Key was already used for a different request. Use "
+                         "a new key for a new request; reuse a key only to retry exactly the "
+                         "same request.", "Idempotency-Key")
+
+
+def replay(session: Session, token: ApiToken, key: str, fingerprint: str) -> Answer | None:
+    """The stored answer for this key, or None.
+
+    :raise KeyReused: when the key was used for a different request.
+    """
+    stored = stored_answer(session, token, key, fingerprint)
+    if stored is None:
+        return None
+    if not stored.same_request:
+        raise KeyReused()
+    return Answer(stored.status_code, stored.response, replayed=True)
+
+
+def idempotent(session: Session, token: ApiToken, key: str, fingerprint: str,
+               act: Callable[[], tuple[int, dict[str, Any]]]) -> Answer:
+    """Answer an idempotent request: a retry gets the stored answer and ``act`` doesn't run;
+    otherwise the key is claimed first (a racing twin then fails on the unique constraint, and
+    its caller answers with :func:`replay` after rolling back), ``act()`` does the work and
+    its answer is stored with it, in the caller's transaction. Exceptions from ``act``
+    propagate (the caller rolls back, so a refused request is not remembered).
+
+    :raise KeyReused: the key was used for a different request.
+    """
+    answer = replay(session, token, key, fingerprint)
+    if answer is not None:
+        return answer
+    claimed = claim_key(session, token, key, fingerprint)
+    status_code, body = act()
+    store_answer(session, claimed, status_code, body)
+    return Answer(status_code, body)
 
 
 def purge_keys(session: Session, *, older_than: dt.timedelta) -> int:

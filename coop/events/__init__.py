@@ -8,10 +8,9 @@ from coop import hooks
 
 
 def init_app(app: Flask) -> None:
-    from coop.events import cache, display, links, models, staff, views  # noqa: F401 - models
+    from coop.events import display, links, models, staff, views  # noqa: F401 - models
 
     app.config.setdefault("EVENTS_PER_PAGE", 20)
-    cache.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(staff.bp)
     app.add_template_filter(display.event_when, "event_when")
@@ -25,22 +24,12 @@ def init_app(app: Flask) -> None:
 
 
 def home_section(session) -> dict | None:
-    from flask import render_template
-    from markupsafe import Markup
-
     from coop.events import services
-    from coop.events.cache import listing_cache
 
-    def render() -> str:
-        events = services.upcoming(session, limit=3)
-        return render_template("events/_home_panel_body.html", events=events) if events else ""
-
-    html = listing_cache().get(("home",), render)
-    if not html:
+    events = services.upcoming(session, limit=3)
+    if not events:
         return None
-    # autoescaped by Jinja when rendered; kept as text only so it can be cached
-    return {"template": "events/_home_panel.html", "html": Markup(html),  # noqa: S704  # nosec B704
-            "stylesheets": ["events.css"]}
+    return {"template": "events/_home_panel.html", "events": events}
 
 
 def account_section(session, user) -> dict | None:

@@ -195,7 +195,7 @@ class EventForm(DetailsMixin, CoopForm):
         return ok
 
     def load(self, event: m.Event) -> None:
-        from coop.events.services import to_london
+        from coop.timeutil import to_london
 
         start, end = to_london(event.starts_at), to_london(event.ends_at)
         self.start_date.data, self.start_time.data = start.date(), start.time()

@@ -12,12 +12,11 @@ import enum
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from coop import audit, limits
+from coop import audit, limits, timeutil
 from coop.db import now_utc
 from coop.events.models import (
     SLUG_LENGTH,
@@ -34,7 +33,6 @@ from coop.events.models import (
 )
 from coop.mail import normalise_email
 
-LONDON = ZoneInfo("Europe/London")
 #: slugs that would clash with fixed URLs under /events/
 RESERVED_SLUGS = {"past", "new", "registration", "registrations"}
 MAX_SERIES_COUNT = 52
@@ -89,19 +87,13 @@ def london_to_utc(day: dt.date, time: dt.time) -> dt.datetime:
     A time that happens twice in the autumn (01:30 on 30 October 2022) is taken as the
     first occurrence, British Summer Time (``fold=0``).
     """
-    naive = dt.datetime.combine(day, time.replace(tzinfo=None, fold=0))
-    local = naive.replace(tzinfo=LONDON)
-    utc = local.astimezone(dt.UTC)
-    if utc.astimezone(LONDON).replace(tzinfo=None) != naive:
+    try:
+        return timeutil.london_to_utc(dt.datetime.combine(day, time.replace(tzinfo=None)))
+    except timeutil.NonexistentLocalTime:
         raise TimeError(
             f"{time:%H:%M} on {day.day} {day:%B %Y} doesn't exist in London: the clocks go "
             "forward an hour that night. Choose another time."
-        )
-    return utc
-
-
-def to_london(value: dt.datetime) -> dt.datetime:
-    return value.astimezone(LONDON)
+        ) from None
 
 
 class Repeat(enum.StrEnum):
@@ -248,7 +240,7 @@ def _apply(event: Event, details: EventDetails) -> bool:
 
 def _check_times(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
     for value, what in ((starts_at, "The date"), (ends_at, "The end date")):
-        problem = limits.date_problem(to_london(value).date(), what)
+        problem = limits.date_problem(timeutil.to_london(value).date(), what)
         if problem:
             raise DateOutOfRange(problem)
     if ends_at <= starts_at:

@@ -18,13 +18,12 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
+from coop.cache import cached
 from coop.db import now_utc
 from coop.events import display, feeds, links, notify, services
-from coop.events.cache import listing_cache
 from coop.events.forms import MemberRegistrationForm, RegistrationForm
 from coop.events.models import Event, Registration, RegistrationStatus, Series
 from coop.extensions import db, limiter
@@ -32,7 +31,6 @@ from coop.formatting import london_date
 from coop.forms import EmptyForm
 from coop.limits import current_page
 from coop.mail import normalise_email
-from coop.pagecache import anonymous_cache
 
 bp = Blueprint("events", __name__)
 
@@ -74,55 +72,48 @@ def _by_month(events):
             itertools.groupby(events, key=lambda e: london_date(e.starts_at, "MMMM y"))]
 
 
+#: the query parameters the listings read (and the response cache keys them by)
+LISTING_PARAMS = ("tag", "mode", "page")
+
+
 def _listing(past: bool) -> str:
-    """The rendered listing below the heading, from the per-process cache when fresh."""
+    """The listing page: ``?tag=``, ``?mode=online|in-person``, ``?page=``."""
     tag = (request.args.get("tag") or "").strip().lower()[:40] or None
     mode = request.args.get("mode") if request.args.get("mode") in MODES else None
     page = current_page()
     member = _member()
-    key = ("past" if past else "upcoming", member, tag, mode, page,
-           current_app.config["EVENTS_PER_PAGE"], request.script_root)
-
-    def render() -> str:
-        stmt = services.listing(now=now_utc(), member=member, past=past, tag=tag, mode=mode)
-        pagination = db.paginate(stmt, page=page,
-                                 per_page=current_app.config["EVENTS_PER_PAGE"],
-                                 error_out=False, max_per_page=None)
-        events = list(pagination.items)
-        show_series = not past and pagination.page == 1 and not tag and not mode
-        return render_template(
-            "events/_listing.html",
-            pagination=pagination,
-            months=_by_month(events),
-            counts=services.place_counts(db.session, [e.id for e in events]),
-            tag=tag,
-            mode=mode,
-            modes=MODES,
-            tags=services.all_tags(db.session, member=member),
-            past=past,
-            series=services.upcoming_series(db.session, member=member) if show_series else [],
-        )
-
-    # One trivial round trip even on a cache hit: with the database down the page is the
-    # site's 503, as everywhere else, not a stale listing whose forms can't work.
-    db.session.execute(sa.text("SELECT 1"))
-    # autoescaped by Jinja when rendered; kept as text only so it can be cached
-    return Markup(listing_cache().get(key, render))  # noqa: S704  # nosec B704
+    stmt = services.listing(now=now_utc(), member=member, past=past, tag=tag, mode=mode)
+    pagination = db.paginate(stmt, page=page, per_page=current_app.config["EVENTS_PER_PAGE"],
+                             error_out=False, max_per_page=None)
+    events = list(pagination.items)
+    show_series = not past and pagination.page == 1 and not tag and not mode
+    return render_template(
+        "events/index.html",
+        pagination=pagination,
+        months=_by_month(events),
+        counts=services.place_counts(db.session, [e.id for e in events]),
+        tag=tag,
+        mode=mode,
+        modes=MODES,
+        tags=services.all_tags(db.session, member=member),
+        past=past,
+        series=services.upcoming_series(db.session, member=member) if show_series else [],
+    )
 
 
 @bp.route("/events")
 @access("public")
-@anonymous_cache
+@cached(params=LISTING_PARAMS)
 def index():
-    """Upcoming events, soonest first, by month; ``?tag=``, ``?mode=online|in-person``."""
-    return render_template("events/index.html", listing=_listing(past=False), past=False)
+    """Upcoming events, soonest first, by month."""
+    return _listing(past=False)
 
 
 @bp.route("/events/past")
 @access("public")
-@anonymous_cache
+@cached(params=LISTING_PARAMS)
 def past():
-    return render_template("events/index.html", listing=_listing(past=True), past=True)
+    return _listing(past=True)
 
 
 def _registration_for_user(event_ids: list[int]) -> dict[int, Registration]:

@@ -10,15 +10,12 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from coop.formatting import LONDON, london_date, money
+from coop.formatting import london_date, money
+from coop.timeutil import LONDON, iso_utc, london_today
 
 UPCOMING = "upcoming"
 OPEN = "open"
 CLOSED = "closed"
-
-
-def london_today(now: dt.datetime) -> dt.date:
-    return now.astimezone(LONDON).date()
 
 
 def remaining(raised_pence: int, target_pence: int) -> int:
@@ -107,8 +104,19 @@ def countdown_text(
     return f"{days} days remaining"
 
 
-def target_text(raised_pence: int, target_pence: int) -> str:
-    """"We need £11,428", or once met "Target reached — £X over" (the real total stays shown)."""
+def target_text(raised_pence: int, target_pence: int, *, closed: bool = False) -> str:
+    """Every met / over / short wording on the site, in one place.
+
+    While the fund runs: "We need £11,428", or once met "Target reached — £X over" (the real
+    total stays shown). Once it is over (``closed``): "Target met", "Target met: £X over" or
+    "Target not met: £X short".
+    """
+    if closed:
+        if raised_pence < target_pence:
+            return f"Target not met: {money(remaining(raised_pence, target_pence))} short"
+        if raised_pence == target_pence:
+            return "Target met"
+        return f"Target met: {money(raised_pence - target_pence)} over"
     if raised_pence >= target_pence:
         over = raised_pence - target_pence
         if over == 0:
@@ -180,6 +188,11 @@ class CampaignFigures:
     def target_text(self) -> str:
         return target_text(self.raised_pence, self.target_pence)
 
+    @property
+    def result_text(self) -> str:
+        """The met / over / short line of a campaign that is over."""
+        return target_text(self.raised_pence, self.target_pence, closed=True)
+
     def countdown(self, now: dt.datetime) -> str:
         return countdown_text(
             opens_on=self.opens_on, deadline=self.deadline, now=now,
@@ -200,8 +213,6 @@ class CampaignFigures:
 
     def as_json(self, now: dt.datetime) -> dict:
         """Exactly the fields of ``GET /api/fund``."""
-        from coop.formatting import iso_utc
-
         return {
             "slug": self.slug,
             "name": self.name,

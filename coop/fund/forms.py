@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from wtforms import (
     BooleanField,
     DateField,
@@ -31,6 +30,7 @@ from coop.fund.models import (
     THANKS_MAX,
     URL_MAX,
 )
+from coop.fund.services import max_gift_pence
 from coop.money import AmountField
 
 SOURCE_CHOICES = [SelectChoice(s, SOURCE_LABELS[s]) for s in SOURCES]
@@ -39,17 +39,13 @@ BATCH_ROWS = 10
 BATCH_ROWS_MAX = 100
 
 
-def _max_gift() -> int:
-    return int(current_app.config["FUND_MAX_GIFT_PENCE"])
-
-
 def _received_on(label: str = "Day received"):
     return DateField(label, validators=[InputRequired("Enter the day the money arrived.")],
                      description="The day it reached us (for post, the day it was opened).")
 
 
 class GiftForm(CoopForm):
-    amount = AmountField("Amount (£)", max_pence=_max_gift,
+    amount = AmountField("Amount (£)", max_pence=max_gift_pence,
                          description="For example 25, 12.50 or £1,000.")
     received_on = _received_on()
     source = SelectField("Source", choices=SOURCE_CHOICES)
@@ -73,7 +69,7 @@ class _OptionalAmountField(AmountField):
 
 
 class BatchLineForm(PlainForm):
-    amount = _OptionalAmountField("Amount (£)", max_pence=_max_gift)
+    amount = _OptionalAmountField("Amount (£)", max_pence=max_gift_pence)
     donor_name = StringField("Name", validators=[Optional(), Length(max=DONOR_NAME_MAX)])
     donor_town = StringField("Town", validators=[Optional(), Length(max=DONOR_TOWN_MAX)])
     may_thank = BooleanField("May thank")

@@ -18,9 +18,9 @@ from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from coop import audit, limits
+from coop import audit, cache, limits
 from coop.db import now_utc
-from coop.formatting import LONDON, money
+from coop.formatting import money
 from coop.fund.figures import (  # noqa: F401 - re-exported: the figures live with the rules
     CLOSED,
     OPEN,
@@ -142,6 +142,24 @@ def past_campaigns(session: Session, today: dt.date) -> Sequence[Campaign]:
     ).all()
 
 
+def current_figures(session: Session, today: dt.date) -> CampaignFigures | None:
+    """The current campaign's figures (see :func:`current_campaign`), kept under the cache's
+    freshness rule (:mod:`coop.cache`): what every public page, embed and the API show."""
+    return cache.memo(("fund.current", today), lambda: _figures_or_none(
+        current_campaign(session, today)))
+
+
+def figures_for_slug(session: Session, slug: str) -> CampaignFigures | None:
+    """A campaign's figures by its slug, kept like :func:`current_figures`."""
+    if not slug or len(slug) > SLUG_MAX:
+        return None
+    return cache.memo(("fund.slug", slug), lambda: _figures_or_none(get_campaign(session, slug)))
+
+
+def _figures_or_none(campaign: Campaign | None) -> CampaignFigures | None:
+    return None if campaign is None else figures_of(campaign)
+
+
 def figures_of(campaign: Campaign) -> CampaignFigures:
     return CampaignFigures(
         id=campaign.id, slug=campaign.slug, name=campaign.name,
@@ -211,7 +229,7 @@ def check_entry(
             f"{campaign.opens_on:%-d %b %Y} to {campaign.deadline:%-d %b %Y}.",
             field="received_on",
         )
-    today = today or dt.datetime.now(LONDON).date()
+    today = today or london_today()
     if received_on > today:
         raise InvalidEntry("The day received can't be in the future.", field="received_on")
     if source not in SOURCES:

@@ -14,7 +14,7 @@ from coop.access import access
 from coop.csvexport import csv_response
 from coop.db import now_utc
 from coop.extensions import db
-from coop.formatting import LONDON, money
+from coop.formatting import money
 from coop.forms import EmptyForm
 from coop.fund import services
 from coop.fund.forms import (
@@ -30,6 +30,7 @@ from coop.fund.forms import (
 )
 from coop.fund.models import SOURCE_LABELS, Campaign, Entry
 from coop.limits import current_page
+from coop.timeutil import london_today
 
 bp = Blueprint("fund_staff", __name__, url_prefix="/staff/fund")
 
@@ -38,7 +39,7 @@ FIELD_MAP = {"amount_pence": "amount", "target_pence": "target", "total": "new_t
 
 
 def _today() -> dt.date:
-    return dt.datetime.now(LONDON).date()
+    return london_today()
 
 
 def _campaign_or_404(campaign_id: int) -> Campaign:

@@ -8,15 +8,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from coop import hooks
 from coop.access import access
+from coop.cache import cached
 from coop.extensions import db
-from coop.pagecache import anonymous_cache
 
 bp = Blueprint("main", __name__)
 
 
 @bp.route("/")
 @access("public")
-@anonymous_cache(ping_database=True)
+@cached()
 def index():
     sections = hooks.call("home_sections", db.session)
     return render_template("main/index.html", sections=sections)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-from flask import Flask, g, request, session
+from flask import Flask
 from flask.cli import with_appcontext
-from flask.sessions import NullSession
 
 #: defaults; each can be overridden in the config or as COOP_<NAME> in the environment
 DEFAULTS = {
@@ -33,11 +32,6 @@ DEFAULTS = {
     "NEWSLETTER_RESEND_MINUTES": 60,
 }
 
-#: pages where the footer form is left out (they have the same form in the page)
-NO_FOOTER_FORM = {"newsletter.signup", "newsletter.check_email", "newsletter.confirm",
-                  "newsletter.manage", "newsletter.unsubscribe"}
-
-
 def init_app(app: Flask) -> None:
     from coop import hooks
     from coop.extensions import csrf
@@ -49,27 +43,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff.bp)
     csrf.exempt(views.one_click)
     app.cli.add_command(purge_pending_command)
-    app.context_processor(_footer_context)
     hooks.register(app, "account_sections", _account_section)
     hooks.register(app, "data_export", _data_export)
     hooks.register(app, "account_deletion", _account_deletion)
     hooks.register(app, "staff_links", _staff_links)
-
-
-def _footer_context() -> dict:
-    """A callable, so the form is built only on pages that render the footer (never a query)."""
-
-    def newsletter_footer_form():
-        if (g.get("db_unavailable") or request.endpoint in NO_FOOTER_FORM
-                or isinstance(session, NullSession)):
-            # No form where the page has its own, and none on session-less responses (the
-            # fund's widget and badge): a CSRF token would need the session.
-            return None
-        from coop.newsletter.forms import FooterSignupForm
-
-        return FooterSignupForm(formdata=None)
-
-    return {"newsletter_footer_form": newsletter_footer_form}
+    hooks.register(app, "email_changed", _email_changed)
 
 
 def _account_section(session, user):
@@ -99,6 +77,12 @@ def _account_deletion(session, user):
     subscriber = services.get_by_email(session, user.email)
     if subscriber is not None:
         services.erase(session, subscriber)
+
+
+def _email_changed(session, old: str, new: str) -> None:
+    from coop.newsletter import services
+
+    services.move_email(session, old, new)
 
 
 def _staff_links():

@@ -119,20 +119,6 @@ class SignupForm(_TopicsMixin, CoopForm):
         return bool((self.website.data or "").strip())
 
 
-class FooterSignupForm(SignupForm):
-    """The same form in the footer of every page, with ids that can't clash with the page's.
-
-    It posts to ``/newsletter``, which reads it with :class:`SignupForm` (same field names).
-    """
-
-    email = _email_field(id="footer-email")
-    name = _name_field(id="footer-name")
-    topics = _topics_field(id="footer-topics")
-    consent = _consent_field(id="footer-consent")
-    website = StringField("Leave this field empty", id="footer-website",
-                          validators=[Optional()])
-
-
 class TopicsForm(_TopicsMixin, CoopForm):
     """A subscriber changing their topics from the link in an email."""
 

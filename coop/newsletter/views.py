@@ -21,7 +21,7 @@ from coop.extensions import db, limiter
 from coop.forms import EmptyForm
 from coop.mail import normalise_email
 from coop.newsletter import services
-from coop.newsletter.forms import AccountTopicsForm, SignupForm, TopicsForm
+from coop.newsletter.forms import EMAIL_MAX, AccountTopicsForm, SignupForm, TopicsForm
 from coop.newsletter.models import Status
 
 log = logging.getLogger(__name__)
@@ -65,12 +65,16 @@ def signup():
         except services.NewsletterError as err:
             db.session.rollback()
             form.email.errors = [str(err)]
-            return render_template("newsletter/signup.html", form=form), 422
+            return render_template("newsletter/signup.html", form=form, source="page"), 422
         db.session.commit()
         return redirect(url_for("newsletter.check_email"))
     if request.method == "POST":
-        return render_template("newsletter/signup.html", form=form), 422
-    return render_template("newsletter/signup.html", form=form)
+        return render_template("newsletter/signup.html", form=form, source="page"), 422
+    # From the footer of every page: ``?email=`` fills the address in; nothing is saved until
+    # this page's form (with its CSRF token and consent box) is sent.
+    form.email.data = (request.args.get("email") or "").strip()[:EMAIL_MAX] or None
+    source = "footer" if request.args.get("source") == "footer" else "page"
+    return render_template("newsletter/signup.html", form=form, source=source)
 
 
 @bp.route("/newsletter/check-your-email")

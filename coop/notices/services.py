@@ -11,10 +11,14 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from coop import audit, limits
-from coop.db import now_utc
-from coop.formatting import LONDON
+from coop import audit, cache, limits
 from coop.notices.models import Level, Notice
+from coop.timeutil import (  # noqa: F401 - the forms use these through this module
+    NonexistentLocalTime,
+    london_to_utc,
+    now_utc,
+    utc_to_london,
+)
 
 #: the dismiss cookie remembers at most this many notices
 COOKIE_MAX_ENTRIES = 20
@@ -24,32 +28,6 @@ WORDING = {"text", "level", "link_url", "link_text"}
 
 class NoticeError(Exception):
     """A rule was broken; ``str(err)`` is fit to show."""
-
-
-class NonexistentLocalTime(ValueError):
-    """A London wall-clock time that the clocks skip when they go forward."""
-
-
-def london_to_utc(local: dt.datetime) -> dt.datetime:
-    """A naive London wall-clock time as aware UTC.
-
-    In the autumn hour that happens twice the first (summer time) one is meant; a time in
-    the spring gap does not exist and is refused rather than silently moved.
-    """
-    if local.tzinfo is not None:
-        raise ValueError("expected a naive London time")
-    aware = local.replace(tzinfo=LONDON)
-    utc = aware.astimezone(dt.UTC)
-    if utc.astimezone(LONDON).replace(tzinfo=None) != local:
-        raise NonexistentLocalTime(
-            "That time doesn't exist in London: the clocks go forward then."
-        )
-    return utc
-
-
-def utc_to_london(value: dt.datetime) -> dt.datetime:
-    """Aware UTC as a naive London time, for a form field."""
-    return value.astimezone(LONDON).replace(tzinfo=None)
 
 
 @dataclass
@@ -195,6 +173,30 @@ def add_dismissed(cookie: str | None, notice: Notice) -> str:
     return " ".join(kept[-COOKIE_MAX_ENTRIES:])
 
 
-def visible(notices: list[Notice], cookie: str | None) -> list[Notice]:
+@dataclass(frozen=True, slots=True)
+class Banner:
+    """What the banner shows of a current notice: plain data, so it can be kept in the cache."""
+
+    id: int
+    version: int
+    text: str
+    level: str
+    link_url: str
+    link_text: str
+
+    @property
+    def dismiss_key(self) -> str:
+        return f"{self.id}.{self.version}"
+
+
+def current_banners(session: Session) -> list[Banner]:
+    """The current notices for the banner, kept under the cache's freshness rule
+    (:mod:`coop.cache`): no query per page. A notice starts or ends within that bound."""
+    return cache.memo("notices.current", lambda: [
+        Banner(n.id, n.version, n.text, n.level, n.link_url, n.link_text)
+        for n in current(session)])
+
+
+def visible(notices: list, cookie: str | None) -> list:
     dismissed = set(parse_dismissed(cookie))
     return [n for n in notices if n.dismiss_key not in dismissed]

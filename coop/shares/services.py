@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from coop import audit, limits
 from coop.db import now_utc
-from coop.formatting import LONDON
 from coop.shares.countries import UK, country_name
 from coop.shares.models import (
     ADDRESS_MAX,
@@ -35,6 +34,7 @@ from coop.shares.models import (
     Status,
     StatusChange,
 )
+from coop.timeutil import london_midnight
 
 
 class EnquiryError(Exception):
@@ -281,10 +281,6 @@ class InboxFilter:
     email_failed: bool = False
 
 
-def _london_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=LONDON).astimezone(dt.UTC)
-
-
 def inbox_statement(filters: InboxFilter) -> sa.Select:
     """The staff inbox, newest first; dates are whole days in London, both ends included."""
     stmt = sa.select(Enquiry).order_by(Enquiry.created_at.desc(), Enquiry.id.desc())
@@ -295,10 +291,10 @@ def inbox_statement(filters: InboxFilter) -> sa.Select:
     # dates outside coop.limits' range (the form refuses them) are taken as its ends
     if filters.date_from:
         start = min(max(filters.date_from, limits.EARLIEST_DATE), limits.LATEST_DATE)
-        stmt = stmt.where(Enquiry.created_at >= _london_midnight(start))
+        stmt = stmt.where(Enquiry.created_at >= london_midnight(start))
     if filters.date_to:
         end = min(max(filters.date_to, limits.EARLIEST_DATE), limits.LATEST_DATE)
-        stmt = stmt.where(Enquiry.created_at < _london_midnight(end + dt.timedelta(days=1)))
+        stmt = stmt.where(Enquiry.created_at < london_midnight(end + dt.timedelta(days=1)))
     if filters.email_failed:
         stmt = stmt.where(Enquiry.email_failed.is_(True))
     q = " ".join(filters.q.split())[:100]

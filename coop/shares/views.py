@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 
 from flask import (
@@ -19,6 +18,7 @@ from flask_login import current_user
 
 from coop.access import access
 from coop.extensions import db, limiter
+from coop.newsletter import services as newsletter
 from coop.shares import services
 from coop.shares.forms import (
     NEWSLETTER_HINT,
@@ -138,24 +138,13 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
 
 
 def _request_newsletter(enquiry: Enquiry) -> None:
-    """Hand the opt-in to the newsletter's double opt-in, when that feature is installed."""
-    try:
-        from coop.newsletter import services as newsletter
-    except ImportError:
-        newsletter = None
-    request_subscription = getattr(newsletter, "request_subscription", None)
-    if request_subscription is None:
-        log.info("newsletter opt-in on %s kept; no newsletter feature to pass it to",
-                 enquiry.reference)
-        return
+    """Hand the opt-in to the newsletter's double opt-in (after the enquiry is saved)."""
     source = "shares-form" if enquiry.kind == Kind.SHARES else "support-form"
-    extra = {}
-    if "wording" in inspect.signature(request_subscription).parameters:
-        # The consent record keeps the words the reader actually ticked.
-        extra["wording"] = f"{NEWSLETTER_LABEL}. {NEWSLETTER_HINT}"
     try:
-        request_subscription(db.session, enquiry.email, name=enquiry.name, source=source,
-                             **extra)
+        # The consent record keeps the words the reader actually ticked.
+        newsletter.request_subscription(db.session, enquiry.email, name=enquiry.name,
+                                        source=source,
+                                        wording=f"{NEWSLETTER_LABEL}. {NEWSLETTER_HINT}")
         db.session.commit()
     except Exception:  # noqa: BLE001 - another feature's failure must not lose the enquiry
         db.session.rollback()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from tests.api.conftest import gift, ledger, raised
+
+pytestmark = pytest.mark.slow
 
 THREADS = 8
 

@@ -403,3 +403,42 @@ def test_a_key_stored_by_a_racing_request_is_answered_from_the_store(app, post_e
     assert len(calls) == 2
     assert again.status_code == 201 and again.get_json() == first.get_json()
     assert len(ledger(app)) == 1 and raised(app, campaign) == 2500
+
+
+def test_an_integer_too_long_for_python_is_a_400_not_a_500(app, post_entry, campaign):
+    digits = b"9" * 5000
+    response = post_entry(data=b'{"amount_pence": ' + digits + b', "received_on": "2022-11-13",'
+                                b' "source": "post"}')
+    assert response.status_code == 400
+    assert "digits" in response.get_json()["message"]
+    assert ledger(app) == []
+
+
+def test_cors_on_the_public_reads_never_on_the_post(make_app, make_token, campaign):
+    app = make_app()
+    client = app.test_client()
+    for url in ("/api/fund", f"/api/fund/{campaign}"):
+        response = client.get(url, headers={"Origin": "https://paper.example"})
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "ETag" in response.headers["Access-Control-Expose-Headers"]
+    secret = make_token("cors")
+    posted = client.post("/api/fund/entries", json=gift(), headers={
+        "Authorization": f"Bearer {secret}", "Idempotency-Key": "k",
+        "Origin": "https://paper.example"})
+    assert posted.status_code == 201
+    assert "Access-Control-Allow-Origin" not in posted.headers
+    preflight = client.options("/api/fund/entries", headers={
+        "Origin": "https://paper.example", "Access-Control-Request-Method": "POST"})
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+
+
+def test_cors_only_for_the_listed_sites_when_set(make_app, campaign):
+    app = make_app(FUND_WIDGET_ORIGINS="https://a.example https://b.example")
+    client = app.test_client()
+    for origin in ("https://a.example", "https://b.example", "https://a.example"):
+        response = client.get("/api/fund", headers={"Origin": origin})
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert "Origin" in response.headers["Vary"]
+    other = client.get("/api/fund", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+    assert "Access-Control-Allow-Origin" not in client.get("/api/fund").headers

@@ -16,6 +16,8 @@ from werkzeug.serving import make_server
 
 from tests.api.conftest import london_today
 
+pytestmark = pytest.mark.slow  # schemathesis against a real server
+
 #: examples per operation and generation mode; enough to find a crash, quick enough for CI
 MAX_EXAMPLES = 50
 

@@ -11,6 +11,7 @@ from coop.cli import load_seed_file
 from coop.events import seed, services
 from coop.events.models import Event, Registration, Series
 from coop.extensions import db as _db
+from coop.timeutil import LONDON
 
 
 def test_seed_has_the_science_for_the_future_series_and_is_idempotent(db):
@@ -26,7 +27,7 @@ def test_seed_has_the_science_for_the_future_series_and_is_idempotent(db):
     assert all(e.online and e.partner == "Marx Memorial Library" for e in sessions)
     assert all("Rox Middleton, Liam Shaw and Joel Hellewell" in e.presenters for e in sessions)
     assert all(e.details_url.startswith("https://") for e in sessions)
-    assert all(s.starts_at.astimezone(services.LONDON).strftime("%A %H:%M") == "Wednesday 19:00"
+    assert all(s.starts_at.astimezone(LONDON).strftime("%A %H:%M") == "Wednesday 19:00"
                for s in sessions)
     upcoming = db.session.scalars(sa.select(Event).where(Event.series_id.is_(None))).all()
     assert all(e.starts_at.date() > today for e in upcoming)

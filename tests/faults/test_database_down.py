@@ -19,6 +19,8 @@ from coop.mail import outbox_messages
 from tests.faults.conftest import migrated, wait_for
 from tests.quality.pages import DEMO
 
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
 SHARE_ENQUIRY = {
     "name": "Rosa Reader", "email": "rosa@example.org", "phone": "",
     "address": "1 High Street\nLondon", "postcode": "SW1A 1AA", "country": "GB",

@@ -12,6 +12,8 @@ from coop.extensions import db as _db
 from tests.faults.test_database_down import SHARE_ENQUIRY
 from tests.quality.pages import DEMO
 
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
 
 def _closed_port() -> int:
     """A port nothing listens on: connecting is refused at once, like a mail server down."""

@@ -24,6 +24,8 @@ from coop.extensions import db as _db
 from tests.faults.conftest import migrated, wait_for
 from tests.quality.pages import DEMO
 
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
 LINES = 40
 HOLD_AFTER = 25  # entries written (and flushed) when the worker is killed
 

@@ -157,3 +157,12 @@ def test_etag_key_changes_with_entries_edits_days_and_last_day_hours():
     last_day = _figures()
     assert last_day.etag_key(london(2022, 11, 30, 18)) != last_day.etag_key(
         london(2022, 11, 30, 19))
+
+
+@pytest.mark.parametrize("raised,text", [
+    (657_200, "Target not met: £11,428 short"),
+    (1_800_000, "Target met"),
+    (1_840_650, "Target met: £406.50 over"),
+])
+def test_target_text_once_the_fund_is_over(raised, text):
+    assert f.target_text(raised, 1_800_000, closed=True) == text

@@ -38,8 +38,18 @@ def test_signup_page_and_footer_form_render(client):
     assert "<h1>Sign up to our newsletter</h1>" in html
     assert 'id="email"' in html and 'id="footer-email"' not in html  # no second form here
     home = client.get("/").get_data(as_text=True)
-    assert 'id="footer-email"' in home and 'id="footer-topics-0"' in home
-    assert 'action="/newsletter"' in home
+    # the footer only leads to /newsletter: no token, the same bytes for every reader
+    assert 'id="footer-email"' in home and 'method="get" action="/newsletter"' in home
+    assert "csrf_token" not in home
+
+
+def test_footer_form_fills_in_the_address_on_the_real_form(client, app, outbox):
+    page = client.get("/newsletter?email=%20ann%40example.org%20&source=footer&x=1")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'value="ann@example.org"' in html and 'name="source" value="footer"' in html
+    assert len(outbox()) == 0, "nothing is sent before the real form is"
+    assert subscriber(app, "ann@example.org") is None
 
 
 def test_signup_sends_confirmation_and_shows_neutral_page(app, client, outbox):

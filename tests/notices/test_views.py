@@ -72,9 +72,19 @@ def test_dismiss_unknown_notice_is_404(client):
     assert client.post("/notices/999/dismiss").status_code == 404
 
 
-def test_dismiss_needs_csrf(make_app, notice):
+def test_dismiss_refuses_posts_from_other_sites(make_app, notice):
+    """The banner is on pages kept whole for every reader, so Dismiss carries no CSRF token:
+    a post another site's page makes is refused by its Origin or Sec-Fetch-Site instead."""
     app = make_app(WTF_CSRF_ENABLED=True)
-    assert app.test_client().post(f"/notices/{notice}/dismiss").status_code == 400
+    client = app.test_client()
+    url = f"/notices/{notice}/dismiss"
+    assert client.post(url, headers={"Origin": "https://evil.example"}).status_code == 403
+    assert client.post(url, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert client.post(url, headers={"Origin": "null"}).status_code == 403
+    same = client.post(url, data={"next": "/fund"}, headers={
+        "Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 302 and same.headers["Location"] == "/fund"
+    assert "dismissed_notices=" in same.headers["Set-Cookie"]
 
 
 def test_changed_notice_shows_again(app, client, login_as, notice):

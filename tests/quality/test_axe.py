@@ -15,6 +15,8 @@ from werkzeug.serving import make_server
 from tests.quality import pages as inventory
 from tests.quality.test_pages import RENDERED_KEYS
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from coop import ROOT
 
 
@@ -19,6 +21,7 @@ def bandit(*paths: str) -> dict:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow  # make lint runs bandit too
 def test_bandit_finds_nothing_medium_or_above():
     report = bandit("coop")
     assert not report["errors"], report["errors"]

@@ -217,6 +217,7 @@ def test_the_form_finder_finds_forms(rendered, site):
     assert all(urlsplit(f.action).path not in NEVER for f in forms)
 
 
+@pytest.mark.slow  # every field of every form, many strings: about a minute
 def test_hostile_strings_in_every_field_of_every_form(rendered, hostile_site):
     forms = [f for f in find_forms(rendered, hostile_site) if f.fillable]
     assert len(forms) >= 3

@@ -12,6 +12,8 @@ import pytest
 
 from tests.quality import pages as inventory
 
+pytestmark = pytest.mark.slow  # the Nu HTML checker runs in Java
+
 KEYS = inventory.page_keys(inventory.url_map_app())
 LISTED = {k for k in KEYS if k.split("--")[0] in inventory.UNRENDERABLE}
 RENDERED_KEYS = [k for k in KEYS if k not in LISTED]

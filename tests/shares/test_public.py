@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
-import types
 
 import pytest
 import sqlalchemy as sa
@@ -281,50 +279,35 @@ def test_redis_url_maps_to_the_limiter_storage(make_app):
 
 
 def test_newsletter_opt_in_is_stored_and_passed_to_double_opt_in(app, client, monkeypatch):
-    import coop.newsletter
+    from coop.newsletter import services as newsletter
 
     calls = []
-    fake = types.ModuleType("coop.newsletter.services")
 
-    def request_subscription(session, email, *, name=None, topics=None, source="shares-form"):
-        calls.append((email, name, source))
+    def request_subscription(session, email, *, name=None, source="footer", wording=None):
+        calls.append((email, name, source, wording))
 
-    fake.request_subscription = request_subscription
-    monkeypatch.setitem(sys.modules, "coop.newsletter.services", fake)
-    monkeypatch.setattr(coop.newsletter, "services", fake, raising=False)
-
+    monkeypatch.setattr(newsletter, "request_subscription", request_subscription)
     client.post("/shares", data=share_form(newsletter_opt_in="y"))
     client.post("/support", data=support_form(email="no@example.org"))
     [opted, not_opted] = enquiries(app)
     assert opted.newsletter_opt_in is True and opted.newsletter_consent_at is not None
     assert not_opted.newsletter_opt_in is False and not_opted.newsletter_consent_at is None
-    assert calls == [("zoe@example.org", "Zoë Ó Súilleabháin", "shares-form")]
+    [(email, name, source, wording)] = calls
+    assert (email, name, source) == ("zoe@example.org", "Zoë Ó Súilleabháin", "shares-form")
+    assert wording  # the words the reader ticked go into the consent record
 
 
 def test_newsletter_failure_does_not_lose_the_enquiry(app, client, monkeypatch):
-    import coop.newsletter
-
-    fake = types.ModuleType("coop.newsletter.services")
+    from coop.newsletter import services as newsletter
 
     def request_subscription(session, email, **kwargs):
         raise RuntimeError("newsletter is broken")
 
-    fake.request_subscription = request_subscription
-    monkeypatch.setitem(sys.modules, "coop.newsletter.services", fake)
-    monkeypatch.setattr(coop.newsletter, "services", fake, raising=False)
+    monkeypatch.setattr(newsletter, "request_subscription", request_subscription)
     response = app.test_client().post("/shares", data=share_form(newsletter_opt_in="y"))
     assert response.status_code == 302
     [enquiry] = enquiries(app)
     assert enquiry.newsletter_opt_in is True
-
-
-def test_without_a_newsletter_feature_the_opt_in_is_kept(app, client, monkeypatch):
-    import coop.newsletter
-
-    monkeypatch.setitem(sys.modules, "coop.newsletter.services", None)  # import fails
-    monkeypatch.delattr(coop.newsletter, "services", raising=False)
-    assert client.post("/shares", data=share_form(newsletter_opt_in="y")).status_code == 302
-    assert enquiries(app)[0].newsletter_opt_in is True
 
 
 def test_privacy_page(client):
