@@ -7,13 +7,13 @@ from pathlib import Path
 
 from flask import Flask
 
-from coop import accounts, api, events, fund, main, newsletter, notices, payments, shares
+from coop import accounts, api, events, fund, main, newsletter, notices, payments, register, shares
 from coop.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
 #: the feature packages; each has ``init_app(app)`` (no feature depends on another's order)
-FEATURES = (main, accounts, fund, shares, events, newsletter, notices, api, payments)
+FEATURES = (main, accounts, fund, shares, register, events, newsletter, notices, api, payments)
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -2,14 +2,16 @@
 
 Levels: ``public`` (anyone), ``member``/``staff``/``admin`` (that role or above, logged in),
 ``token`` (the view authenticates an API bearer token itself). ``fresh=True`` also asks
-for a login typed in this session, not one restored from a remember-me cookie.
+for a login typed in this session, not one restored from a remember-me cookie. With
+``REQUIRE_TWO_FACTOR = "staff"``, staff and admin pages first send a staff member who has
+not turned on two-step verification to set it up.
 """
 
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, current_app
+from flask import abort, current_app, flash, redirect, url_for
 from flask_login import current_user, login_fresh
 
 LEVELS = ("public", "member", "staff", "admin", "token")
@@ -29,6 +31,12 @@ def access(level: str, *, fresh: bool = False):
                     abort(403)
                 if fresh and not login_fresh():
                     return current_app.login_manager.needs_refresh()
+                if (level in ("staff", "admin")
+                        and current_app.config.get("REQUIRE_TWO_FACTOR") == "staff"
+                        and not current_user.two_factor_enabled):
+                    flash("Staff and admin accounts need two-step verification: turn it on "
+                          "to use the staff pages.", "info")
+                    return redirect(url_for("accounts.two_factor"))
             return view(*args, **kwargs)
 
         wrapped.access_level = level

@@ -55,8 +55,9 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.routing import RequestRedirect
+from werkzeug.wsgi import get_host
 
 #: the environ key a cached view sets so the WSGI layer may keep its answer
 KEEP = "coop.cache.keep"
@@ -265,6 +266,8 @@ class ResponseCache:
         self.app = app
         self.wsgi_app = wsgi_app
         self.store = store
+        #: Flask refuses other hosts (TRUSTED_HOSTS); so must a kept answer
+        self.trusted_hosts = app.config.get("TRUSTED_HOSTS")
         self._adapter = None
 
     def _declared(self, path: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
@@ -288,6 +291,11 @@ class ResponseCache:
         query_string = environ.get("QUERY_STRING", "")
         if "\x00" in path or "%00" in query_string:
             return self.wsgi_app(environ, start_response)  # refused by coop.security
+        if self.trusted_hosts:
+            try:
+                get_host(environ, trusted_hosts=self.trusted_hosts)
+            except SecurityError:
+                return self.wsgi_app(environ, start_response)  # Flask answers 400
         declared = self._declared(path)
         if declared is None:
             return self.wsgi_app(environ, start_response)

@@ -19,10 +19,15 @@ from coop.extensions import db
               help="member, staff or admin")
 @click.option("--name", default="", help="The person's name.")
 @click.option("--password-stdin", is_flag=True,
-              help="Read the password from standard input instead of prompting.")
+              help="Read the password from standard input (for scripts) instead of emailing "
+                   "an invitation.")
 @with_appcontext
 def create_user_command(email: str, role: str, name: str, password_stdin: bool) -> None:
-    """Create an account, e.g. the first admin: create-user you@example.org --role admin."""
+    """Create an account, e.g. the first admin: create-user you@example.org --role admin.
+
+    The person gets an email with a single-use link to choose their password (valid
+    INVITATION_HOURS); with --password-stdin the password is read from standard input instead.
+    """
     from coop.accounts import services
 
     if role not in ("member", "staff", "admin"):
@@ -30,16 +35,20 @@ def create_user_command(email: str, role: str, name: str, password_stdin: bool) 
     if services.get_by_email(db.session, email) is not None:
         raise click.ClickException(f"An account with the email {email.strip().lower()} "
                                    "already exists.")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = services.create_user(db.session, email, password, role=role, name=name)
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            user = services.create_user(db.session, email, password, role=role, name=name)
+        else:
+            user = services.invite_user(db.session, email, name=name, role=role)
     except services.AccountError as err:
         raise click.ClickException(str(err)) from None
     db.session.commit()
-    click.echo(f"Created {user.email} ({user.role}).")
+    if password_stdin:
+        click.echo(f"Created {user.email} ({user.role}).")
+    else:
+        click.echo(f"Created {user.email} ({user.role}) and sent an invitation to choose a "
+                   "password.")
 
 
 def seeds_dir() -> Path:
@@ -67,13 +76,14 @@ def seed_command(today) -> None:
     from coop.fund import seed as fund_seed
     from coop.newsletter import seed as newsletter_seed
     from coop.notices import seed as notices_seed
+    from coop.register import seed as register_seed
     from coop.shares import seed as shares_seed
     from coop.timeutil import london_today
 
     day = today.date() if today else london_today()
     seeds = (("accounts", accounts_seed), ("fund", fund_seed), ("shares", shares_seed),
-             ("events", events_seed), ("newsletter", newsletter_seed),
-             ("notices", notices_seed))
+             ("register", register_seed), ("events", events_seed),
+             ("newsletter", newsletter_seed), ("notices", notices_seed))
     for name, module in seeds:
         summary = module.load(db.session, load_seed_file(name), day)
         db.session.commit()

@@ -62,9 +62,22 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = dt.timedelta(days=14)
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
-    #: login throttling: this many failures within the window lock the account/address
-    LOGIN_MAX_FAILURES = 5
-    LOGIN_FAILURE_WINDOW = dt.timedelta(minutes=15)
+    #: login throttle (coop/accounts/throttle.py): free failures per (account, address) before
+    #: the doubling cool-down, and the much higher ceiling for an address alone
+    LOGIN_FREE_FAILURES = 5
+    LOGIN_ADDRESS_MAX_FAILURES = 100
+    #: account links: invitation and password-reset lifetimes, reset emails per address an hour
+    INVITATION_HOURS = 72
+    PASSWORD_RESET_MINUTES = 60
+    PASSWORD_RESET_PER_ADDRESS = 3
+    PASSWORD_RESET_IP_RATE_LIMIT = "20 per hour"  # noqa: S105 - a rate, not a secret
+    EMAIL_CHANGE_HOURS = 48
+    #: staff and admin sessions end after this long without a request; their remember-me
+    #: cookie lasts at most this long
+    STAFF_IDLE_HOURS = 8
+    STAFF_REMEMBER_HOURS = 24
+    #: "staff": staff and admins must turn on two-step verification before using staff pages
+    REQUIRE_TWO_FACTOR = ""
     #: set explicitly: Flask-Limiter's shared Limiter otherwise keeps "off" from an earlier app
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"

@@ -52,6 +52,10 @@ class UTCDateTime(sa.TypeDecorator):
         return value.astimezone(dt.UTC)
 
 
+#: how long a SQLite connection waits for another's write lock
+SQLITE_BUSY_TIMEOUT_MS = 10000
+
+
 def configure_sqlite(engine: Engine) -> None:
     """WAL, a busy timeout and foreign keys on every new SQLite connection."""
 
@@ -59,7 +63,7 @@ def configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

@@ -69,7 +69,19 @@ def _forget_user_if_unloaded() -> None:
         g._login_user = login_manager.anonymous_user()
 
 
+def _retry_after_only_when_refused(response):
+    """``Retry-After`` means "refused, come back later": only 429 and 503 carry it
+    (Flask-Limiter adds it to every response of a limited view, a form's 302 included)."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
 def init_app(app: Flask) -> None:
+    # First in the list, so it runs last: Flask calls after_request functions in reverse
+    # order, and Flask-Limiter's header injection was registered before this.
+    app.after_request_funcs.setdefault(None, []).insert(0, _retry_after_only_when_refused)
+
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
         if err.code is None or err.code < 400:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from urllib.parse import quote
 
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency, format_decimal
@@ -72,6 +73,19 @@ def london_clock(value: dt.datetime) -> str:
     return format_time(to_london(value), "HH:mm", tzinfo=LONDON, locale=LOCALE)
 
 
+def mailto(address: str) -> str:
+    """A ``mailto:`` link that names only this address: every character that could start a
+    header (``?``, ``&``, ``=``, ``%``, ``#``) is percent-encoded (RFC 6068), so
+    ``reader?bcc=x%40evil.example&subject=Re@example.org`` can't add a Bcc."""
+    return "mailto:" + quote(address or "", safe="@!$'()*+:-._~")
+
+
+def tel(number: str) -> str:
+    """A ``tel:`` link: the digits and a leading +."""
+    digits = "".join(ch for ch in (number or "") if ch.isdigit())
+    return "tel:" + ("+" if (number or "").strip().startswith("+") else "") + digits
+
+
 def url_if(endpoint: str, **values) -> str | None:
     """The URL of ``endpoint``, or None when no such view is registered (for navigation)."""
     from flask import current_app, url_for
@@ -99,3 +113,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(london_datetime)
     app.add_template_filter(london_clock)
     app.add_template_filter(iso_utc)
+    app.add_template_filter(mailto)
+    app.add_template_filter(tel)

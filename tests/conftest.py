@@ -11,6 +11,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+import hypothesis
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -19,6 +20,10 @@ from coop import create_app
 from coop.accounts import passwords
 from coop.db import Base, normalise_database_url
 from coop.extensions import db as _db
+
+#: no per-example time limit: on a busy 2-core CI machine a slow example is not a wrong one
+hypothesis.settings.register_profile("coop", deadline=None)
+hypothesis.settings.load_profile("coop")
 
 PG_URL = os.environ.get("DATABASE_URL")
 ENGINE = "postgresql" if PG_URL else "sqlite"

@@ -1,33 +1,42 @@
-"""Accounts: users, roles, logging in and out, the admin's user list."""
+"""Accounts: users, roles, logging in and out, sessions, two-step verification, the admin's
+user list."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, g, session
+from flask.sessions import NullSession
+from flask_login import current_user, logout_user
 
 from coop.extensions import db, login_manager
 
 
 def init_app(app: Flask) -> None:
     from coop import audit  # noqa: F401 - the audit table belongs to the schema
-    from coop.accounts import admin, views
-    from coop.accounts.models import User
+    from coop.accounts import admin, cli, sessions, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(admin.bp)
+    cli.init_app(app)
 
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please log in to see that page."
     login_manager.login_message_category = "info"
-    login_manager.refresh_view = "accounts.login"
-    login_manager.needs_refresh_message = "Please log in again to confirm it's you."
+    login_manager.refresh_view = "accounts.reauthenticate"
+    login_manager.needs_refresh_message = "Please confirm it's you to do that."
     login_manager.needs_refresh_message_category = "info"
     login_manager.session_protection = "basic"
 
     @login_manager.user_loader
     def load_user(token: str):
-        if not token or len(token) > 64:
-            return None
-        return db.session.scalar(
-            sa.select(User).where(User.session_token == token, User.active.is_(True))
-        )
+        """The id in the session and remember-me cookies is the session's own token."""
+        return sessions.load(db.session, token)
+
+    @app.after_request
+    def end_dead_session(response):
+        """A session that was ended elsewhere (or expired) is anonymous from its next request
+        on (the user loader refuses it); here its session and remember-me cookies are cleared
+        too."""
+        if (g.get("dead_session") and not isinstance(session, NullSession)
+                and not current_user.is_authenticated):
+            logout_user()
+        return response

@@ -1,4 +1,7 @@
-"""The admin's list of users: roles, deactivation and new staff accounts."""
+"""The admin's list of users: invitations, roles, deactivation, second-factor resets.
+
+Every action needs a fresh login (the password typed in this browser session, not a session
+restored from a remember-me cookie): see ``access(..., fresh=True)``."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from coop.access import access
-from coop.accounts import services
+from coop.accounts import services, twofactor
 from coop.accounts.forms import NewUserForm, RoleForm
 from coop.accounts.models import User
 from coop.extensions import db
@@ -42,25 +45,61 @@ def _users_page(new_form: NewUserForm, status: int = 200):
 
 
 @bp.route("/users", methods=["POST"])
-@access("admin")
+@access("admin", fresh=True)
 def create_user():
+    """Create the account with no password and email an invitation to choose one."""
     form = NewUserForm()
     if form.validate_on_submit():
+        if services.get_by_email(db.session, form.email.data) is not None:
+            form.email.errors = ["An account with that email already exists."]
+            return _users_page(form, 422)
         try:
-            user = services.create_user(
-                db.session, form.email.data, form.password.data, role=form.role.data
-            )
+            user = services.invite_user(db.session, form.email.data, name=form.name.data or "",
+                                        role=form.role.data, by=current_user)
         except services.AccountError as err:
+            db.session.rollback()
             form.email.errors = [str(err)]
         else:
             db.session.commit()
-            flash(f"Created {user.email} as {user.role}.", "success")
+            flash(f"Created {user.email} as {user.role} and sent them an invitation to choose "
+                  "a password.", "success")
             return redirect(url_for("admin.users"))
     return _users_page(form, 422)
 
 
+@bp.route("/users/<int:user_id>/invite", methods=["POST"])
+@access("admin", fresh=True)
+def resend_invitation(user_id: int):
+    user = db.get_or_404(User, user_id)
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("admin.users"))
+    try:
+        services.send_invitation(db.session, user, by=current_user)
+    except services.AccountError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+    else:
+        db.session.commit()
+        flash(f"Sent a new invitation to {user.email}; the earlier link no longer works.",
+              "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/two-factor/reset", methods=["POST"])
+@access("admin", fresh=True)
+def reset_two_factor(user_id: int):
+    """Turn off someone's two-step verification (they lost their phone and their codes)."""
+    user = db.get_or_404(User, user_id)
+    if EmptyForm().validate_on_submit() and user.two_factor_enabled:
+        twofactor.disable(db.session, user, by=current_user)
+        db.session.commit()
+        flash(f"Two-step verification is off for {user.email}; they have been told by email.",
+              "success")
+    return redirect(url_for("admin.users"))
+
+
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
-@access("admin")
+@access("admin", fresh=True)
 def change_role(user_id: int):
     user = db.get_or_404(User, user_id)
     form = RoleForm()
@@ -79,7 +118,7 @@ def change_role(user_id: int):
 
 
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
-@access("admin")
+@access("admin", fresh=True)
 def deactivate(user_id: int):
     user = db.get_or_404(User, user_id)
     if not EmptyForm().validate_on_submit():
@@ -96,7 +135,7 @@ def deactivate(user_id: int):
 
 
 @bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
-@access("admin")
+@access("admin", fresh=True)
 def reactivate(user_id: int):
     user = db.get_or_404(User, user_id)
     if EmptyForm().validate_on_submit():

@@ -7,9 +7,14 @@ from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 MIN_LENGTH = 10
 MAX_LENGTH = 256
+#: zxcvbn's score (0–4) a new password must reach
+MIN_STRENGTH = 3
+#: zxcvbn's time grows with length; what it sees is cut here (longer only gets stronger)
+STRENGTH_CHECK_LENGTH = 100
 
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's current RFC 9106 defaults
 
@@ -39,8 +44,12 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
-def password_problems(password: str, *, email: str = "") -> list[str]:
-    """What is wrong with a new password, as sentences for the form; empty when it is fine."""
+def password_problems(password: str, *, email: str = "", name: str = "") -> list[str]:
+    """What is wrong with a new password, as sentences for the form; empty when it is fine.
+
+    The length rule and a list of common passwords first, then zxcvbn's estimate (score 3 or
+    more), whose own advice is passed on. The email and name count as guessable words.
+    """
     problems = []
     if len(password) < MIN_LENGTH:
         problems.append(f"Use at least {MIN_LENGTH} characters.")
@@ -52,4 +61,27 @@ def password_problems(password: str, *, email: str = "") -> list[str]:
         problems.append("That password is too common; choose one that is harder to guess.")
     elif len(local_part) >= 4 and local_part in lowered and len(lowered) - len(local_part) < 6:
         problems.append("Don't build the password from your email address.")
+    if problems:
+        return problems
+    return strength_problems(password, [email, local_part, *name.split(), "coop", "paper"])
+
+
+def strength_problems(password: str, user_inputs: list[str]) -> list[str]:
+    """zxcvbn's verdict as sentences: empty for a score of ``MIN_STRENGTH`` or more."""
+    words = [w for w in user_inputs if w]
+    result = zxcvbn(password[:STRENGTH_CHECK_LENGTH], user_inputs=words)
+    if result["score"] >= MIN_STRENGTH:
+        return []
+    feedback = result.get("feedback") or {}
+    problems = ["That password would be too easy to guess."]
+    if feedback.get("warning"):
+        problems.append(_sentence(feedback["warning"]))
+    problems.extend(_sentence(tip) for tip in feedback.get("suggestions") or [])
+    if len(problems) == 1:
+        problems.append("Add another word or two that don't go together.")
     return problems
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."

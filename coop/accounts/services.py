@@ -1,21 +1,30 @@
-"""Account rules: creating users, authenticating with throttling, roles and deactivation.
+"""Account rules: creating and inviting users, logging in through the throttle, password
+links, roles, deactivation, email changes and deletion.
 
-Plain functions over a session; they flush, never commit.
+Plain functions over a session; they flush, never commit. Settings come from the app's config.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import secrets
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from coop import audit
-from coop.accounts.models import LoginFailure, Role, User
+from coop.accounts import emails, sessions, throttle
+from coop.accounts.models import Role, User, unusable_password
 from coop.accounts.passwords import hash_password, needs_rehash, password_problems, verify_password
+from coop.accounts.throttle import Throttled  # noqa: F401 - part of this module's errors
 from coop.db import now_utc
+from coop.formatting import london_datetime
 from coop.mail import normalise_email
+from coop.urls import external_url
 
 
 class AccountError(Exception):
@@ -37,14 +46,24 @@ class InvalidCredentials(AccountError):
         super().__init__("That email and password don't match an account.")
 
 
-class Throttled(AccountError):
-    def __init__(self, retry_after: dt.timedelta):
-        minutes = max(1, int(retry_after.total_seconds() + 59) // 60)
-        super().__init__(
-            "Too many failed attempts to log in. Please wait "
-            f"{minutes} minute{'s' if minutes != 1 else ''} and try again."
-        )
-        self.retry_after = retry_after
+class LinkProblem(AccountError):
+    """A password, invitation or email link that can't be used; the message says what to do."""
+
+
+class LinkExpired(LinkProblem):
+    pass
+
+
+def _config(name: str):
+    return current_app.config[name]
+
+
+def _secret() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def _when(now: dt.datetime | None = None) -> str:
+    return london_datetime(now or now_utc())
 
 
 def get_by_email(session: Session, email: str) -> User | None:
@@ -52,8 +71,14 @@ def get_by_email(session: Session, email: str) -> User | None:
 
 
 def create_user(
-    session: Session, email: str, password: str, *, role: str = Role.MEMBER, name: str = ""
+    session: Session, email: str, password: str | None, *, role: str = Role.MEMBER,
+    name: str = "",
 ) -> User:
+    """A new account; ``password=None`` gives it an unusable password (see :func:`invite_user`).
+
+    :raise EmailTaken: for an address another account has.
+    :raise WeakPassword: for a password the policy refuses.
+    """
     email = normalise_email(email)
     try:
         role = Role(role)
@@ -61,36 +86,190 @@ def create_user(
         raise AccountError(f"Unknown role {role!r}: use member, staff or admin.") from None
     if get_by_email(session, email) is not None:
         raise EmailTaken(f"An account with the email {email} already exists.")
-    problems = password_problems(password, email=email)
-    if problems:
-        raise WeakPassword(problems)
-    user = User(email=email, name=name.strip(), password_hash=hash_password(password), role=role)
+    if password is None:
+        password_hash = unusable_password()
+    else:
+        problems = password_problems(password, email=email, name=name)
+        if problems:
+            raise WeakPassword(problems)
+        password_hash = hash_password(password)
+    user = User(email=email, name=name.strip()[:200], password_hash=password_hash, role=role)
     session.add(user)
     session.flush()
     return user
 
 
-def _failures_since(session: Session, column, value: str, since: dt.datetime) -> list[dt.datetime]:
-    return list(
-        session.scalars(
-            sa.select(LoginFailure.at)
-            .where(column == value, LoginFailure.at > since)
-            .order_by(LoginFailure.at)
-        )
-    )
+def invite_user(session: Session, email: str, *, name: str = "", role: str = "member",
+                by: User | None = None) -> User:
+    """Make sure ``email`` has an account and invite its owner to choose a password.
+
+    - No account with that address: one is created with ``name`` and ``role`` and an
+      unusable password, and an invitation email is queued with a single-use "set your
+      password" link valid ``INVITATION_HOURS`` (72 by default).
+    - An account that never set a password: the invitation is sent again (the older link
+      dies); ``name`` and ``role`` are left as they are.
+    - An account that has a password: nothing is sent or changed; it is returned as it is.
+
+    Audited as ``user.invited`` (``by`` is the admin, None for the system or the CLI).
+    Flushes only: the caller commits, so the account and its email go together.
+
+    :raise AccountError: for an unknown role.
+    """
+    user = get_by_email(session, email)
+    if user is None:
+        user = create_user(session, email, None, role=role, name=name)
+    elif user.has_usable_password:
+        return user
+    send_invitation(session, user, by=by)
+    return user
 
 
-def check_throttle(
-    session: Session, email: str, ip: str, *, now: dt.datetime, limit: int, window: dt.timedelta
-) -> None:
-    """Raise :class:`Throttled` when the account or the address has ``limit`` recent failures."""
-    since = now - window
-    for column, value in ((LoginFailure.email, normalise_email(email)), (LoginFailure.ip, ip)):
-        times = _failures_since(session, column, value, since)
-        if len(times) >= limit:
-            # Locked until the oldest failure that still counts leaves the window.
-            retry_after = times[-limit] + window - now
-            raise Throttled(retry_after)
+def send_invitation(session: Session, user: User, *, by: User | None = None) -> None:
+    """(Re-)send the "set your password" link; any earlier link stops working."""
+    if user.has_usable_password:
+        raise AccountError(f"{user.email} has already chosen a password: they can use "
+                           "“Forgot your password?” if they need a new one.")
+    if not user.active:
+        raise AccountError(f"{user.email} is deactivated: reactivate the account first.")
+    token = password_token(user, "invite")
+    emails.send(session, "invitation", user.email, user=user,
+                url=external_url("accounts.accept_invitation", token=token),
+                hours=_config("INVITATION_HOURS"))
+    audit.record(session, "user.invited", "user", user.id, by=by)
+    session.flush()
+
+
+# --- Password links (reset and invitation) -------------------------------------------------
+#
+# In the manner of Django's PasswordResetTokenGenerator: the link signs the user id and a digest
+# of the account's state (password hash, last login, when the latest link was sent), so it dies
+# once used (the password changes), once the password changes any other way, once the member
+# logs in, and once a newer link is sent. The age comes from itsdangerous's timestamp.
+
+_PURPOSES = {"reset": "coop-password-reset", "invite": "coop-invitation"}
+
+
+def _state_digest(user: User) -> str:
+    issued = user.password_token_at.isoformat() if user.password_token_at else "-"
+    last_login = user.last_login_at.isoformat() if user.last_login_at else "-"
+    state = f"{user.id}|{user.password_hash}|{last_login}|{issued}|{user.email}|{user.active}"
+    return hashlib.sha256(state.encode()).hexdigest()[:32]
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(_secret(), salt=_PURPOSES[purpose])
+
+
+def password_token(user: User, purpose: str, *, now: dt.datetime | None = None) -> str:
+    """A new link token for ``purpose`` ("reset" or "invite"); older ones stop working."""
+    user.password_token_at = now or now_utc()
+    return _serializer(purpose).dumps([user.id, _state_digest(user)])
+
+
+def _max_age(purpose: str) -> dt.timedelta:
+    if purpose == "invite":
+        return dt.timedelta(hours=_config("INVITATION_HOURS"))
+    return dt.timedelta(minutes=_config("PASSWORD_RESET_MINUTES"))
+
+
+def read_password_token(session: Session, token: str, purpose: str) -> User:
+    """The account a link is for, changing nothing.
+
+    :raise LinkExpired: once its time is up.
+    :raise LinkProblem: for a used, replaced, truncated, forged or otherwise broken link.
+    """
+    again = ("Ask for a new link with “Forgot your password?” on the login page."
+             if purpose == "reset" else
+             "Ask whoever invited you to send a new invitation, or use “Forgot your "
+             "password?” on the login page.")
+    if not token or len(token) > 300:
+        raise LinkProblem(f"This link isn't complete or isn't ours. {again}")
+    try:
+        payload = _serializer(purpose).loads(
+            token, max_age=int(_max_age(purpose).total_seconds()))
+    except SignatureExpired:
+        raise LinkExpired(f"This link has expired. {again}") from None
+    except BadSignature:
+        raise LinkProblem(f"This link isn't complete or isn't ours. Check that you copied "
+                          f"all of it. {again}") from None
+    ok = (isinstance(payload, list) and len(payload) == 2 and isinstance(payload[0], int)
+          and isinstance(payload[1], str))
+    user = session.get(User, payload[0]) if ok else None
+    if (user is None or not user.active or user.password_token_at is None
+            or not secrets.compare_digest(payload[1], _state_digest(user))):
+        raise LinkProblem(f"This link has already been used or a newer one was sent. {again}")
+    if purpose == "invite" and user.has_usable_password:
+        raise LinkProblem("This invitation has already been used: log in with your password, "
+                          "or use “Forgot your password?” on the login page.")
+    return user
+
+
+def set_password_from_link(session: Session, token: str, purpose: str, new: str) -> User:
+    """Use a reset or invitation link: set the password, end every session of the account and
+    tell the owner. The link dies with it.
+
+    :raise LinkProblem: see :func:`read_password_token`.
+    :raise WeakPassword: for a password the policy refuses (the link still works).
+    """
+    user = read_password_token(session, token, purpose)
+    set_password(session, user, new)
+    user.password_token_at = None
+    audit.record(session, "user.password_reset" if purpose == "reset" else "user.invitation_used",
+                 "user", user.id, by=user)
+    session.flush()
+    return user
+
+
+def request_password_reset(session: Session, email: str, *, ip: str,
+                           now: dt.datetime | None = None) -> bool:
+    """Send a reset link if an active account has ``email``.
+
+    The caller answers the same whatever happens, so nothing here may show whether the address
+    has an account: the same counters are touched and the same amount of work is done. At most
+    ``PASSWORD_RESET_PER_ADDRESS`` emails go to one address per hour; each new link kills the
+    older ones. Returns whether an email was queued (for tests and logs only).
+    """
+    now = now or now_utc()
+    email = normalise_email(email)[:254]
+    allowed = throttle.count_once(session, _secret(), "reset", email,
+                                  limit=_config("PASSWORD_RESET_PER_ADDRESS"),
+                                  window=dt.timedelta(hours=1), now=now)
+    user = get_by_email(session, email)
+    if user is None or not user.active or not allowed:
+        # the same signing work as a real link, so the answer takes about as long
+        _serializer("reset").dumps([0, hashlib.sha256(email.encode()).hexdigest()[:32]])
+        return False
+    purpose = "reset" if user.has_usable_password else "invite"
+    token = password_token(user, purpose, now=now)
+    if purpose == "invite":
+        url = external_url("accounts.accept_invitation", token=token)
+    else:
+        url = external_url("accounts.reset_password", token=token)
+    minutes = int(_max_age(purpose).total_seconds() // 60)
+    minutes_text = (f"{minutes // 60} hour{'s' if minutes // 60 != 1 else ''}"
+                    if minutes % 60 == 0 else f"{minutes} minutes")
+    emails.send(session, "password_reset", user.email, url=url, minutes_text=minutes_text)
+    audit.record(session, "user.password_reset_requested", "user", user.id, by=None)
+    session.flush()
+    return True
+
+
+# --- Logging in ---------------------------------------------------------------------------
+
+def _rules() -> tuple[throttle.Rule, throttle.Rule]:
+    pair = throttle.Rule(free=_config("LOGIN_FREE_FAILURES"), base=throttle.PAIR.base,
+                         cap=throttle.PAIR.cap, reset=throttle.PAIR.reset)
+    address = throttle.Rule(free=_config("LOGIN_ADDRESS_MAX_FAILURES"),
+                            base=throttle.ADDRESS.base, cap=throttle.ADDRESS.cap,
+                            reset=throttle.ADDRESS.reset)
+    return pair, address
+
+
+def _reserve(session: Session, scope: str, value: str, ip: str,
+             now: dt.datetime | None) -> throttle.Ticket:
+    pair, address = _rules()
+    return throttle.reserve(session, _secret(), scope, value, ip, pair=pair, address=address,
+                            now=now)
 
 
 def authenticate(
@@ -99,51 +278,104 @@ def authenticate(
     password: str,
     *,
     ip: str,
-    limit: int = 5,
-    window: dt.timedelta = dt.timedelta(minutes=15),
     now: dt.datetime | None = None,
 ) -> User:
     """Return the user for a correct email and password, else raise.
 
-    Throttling is checked first, so a locked account is refused even with the right
-    password. Unknown email and wrong password raise the same error, and failures are
-    recorded (the caller must commit even when this raises).
+    The attempt is counted before the password is checked (see :mod:`coop.accounts.throttle`)
+    and given back when it succeeds. Unknown email, wrong password and deactivated account
+    raise the same error. After ``NOTICE_AFTER_FAILURES`` failures in a day, from any
+    addresses, the owner is told by email (at most once a day).
+    ``last_login_at`` is set when the session starts (:func:`coop.accounts.sessions.start`).
+
+    :raise Throttled: when this address must wait before trying this account again.
+    :raise InvalidCredentials: otherwise, for anything but the right password.
     """
     now = now or now_utc()
-    email = normalise_email(email)
-    check_throttle(session, email, ip, now=now, limit=limit, window=window)
+    email = normalise_email(email)[:254]
+    ticket = _reserve(session, "login", email, ip, now)
     user = get_by_email(session, email)
     if user is None:
         # Spend the same time as a real check so timing does not tell which emails exist.
         verify_password(_DUMMY_HASH, password)
     if user is None or not verify_password(user.password_hash, password) or not user.active:
-        session.add(LoginFailure(email=email[:254], ip=ip[:64], at=now))
-        session.flush()
+        if user is not None and user.active:
+            failures_today = throttle.count(session, _secret(), "notice", email,
+                                            window=dt.timedelta(days=1), now=now)
+            if failures_today >= NOTICE_AFTER_FAILURES:
+                warn_owner_of_failures(session, user, now=now)
         raise InvalidCredentials()
+    throttle.succeeded(session, ticket)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    session.execute(sa.delete(LoginFailure).where(LoginFailure.email == email))
-    user.last_login_at = now
     session.flush()
     return user
+
+
+#: wrong passwords for one account in a day, from anywhere, before its owner is told
+NOTICE_AFTER_FAILURES = 10
+
+
+def recheck_password(session: Session, user: User, password: str, *, ip: str,
+                     now: dt.datetime | None = None) -> None:
+    """A logged-in person types their password again (changing it, their email, deleting the
+    account, confirming it's them for an admin action): throttled like a login, on the same
+    counter as logins to this account from this address.
+
+    :raise Throttled: when this address must wait.
+    :raise InvalidCredentials: for a wrong password.
+    """
+    ticket = _reserve(session, "login", user.email, ip, now)
+    if not verify_password(user.password_hash, password or ""):
+        raise InvalidCredentials()
+    throttle.succeeded(session, ticket)
+
+
+def warn_owner_of_failures(session: Session, user: User, *, now: dt.datetime) -> bool:
+    """Email the owner about repeated failures, at most once a day (atomic: the guarded
+    UPDATE lets one request of many through). Returns whether an email was queued."""
+    day_ago = now - dt.timedelta(days=1)
+    result = session.execute(
+        sa.update(User)
+        .where(User.id == user.id, sa.or_(User.failed_login_notice_at.is_(None),
+                                          User.failed_login_notice_at < day_ago))
+        .values(failed_login_notice_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    emails.send(session, "failed_logins", user.email,
+                forgot_url=external_url("accounts.forgot_password"))
+    audit.record(session, "user.failed_logins_notice", "user", user.id, by=None)
+    session.flush()
+    return True
 
 
 _DUMMY_HASH = hash_password("not a real password, only for timing")
 
 
-def change_password(session: Session, user: User, current: str, new: str) -> None:
-    if not verify_password(user.password_hash, current):
-        raise InvalidCredentials()
-    set_password(session, user, new)
+def change_password(session: Session, user: User, current: str, new: str, *, ip: str,
+                    keep_session_id: int | None = None) -> None:
+    """Check the current password (throttled), set the new one and end the other sessions.
+
+    :raise Throttled: / :raise InvalidCredentials: / :raise WeakPassword:
+    """
+    recheck_password(session, user, current, ip=ip)
+    set_password(session, user, new, keep_session_id=keep_session_id)
 
 
-def set_password(session: Session, user: User, new: str) -> None:
-    problems = password_problems(new, email=user.email)
+def set_password(session: Session, user: User, new: str, *,
+                 keep_session_id: int | None = None) -> None:
+    """Set a new password: every session but ``keep_session_id`` ends (and with it every
+    remember-me cookie), and the owner gets a "your password was changed" email."""
+    problems = password_problems(new, email=user.email, name=user.name)
     if problems:
         raise WeakPassword(problems)
     user.password_hash = hash_password(new)
     user.password_changed_at = now_utc()
-    user.rotate_session_token()  # every other session and remember-me cookie stops working
+    sessions.revoke_all(session, user, keep_id=keep_session_id)
+    emails.send(session, "password_changed", user.email, when=_when(user.password_changed_at),
+                forgot_url=external_url("accounts.forgot_password"))
     session.flush()
 
 
@@ -156,6 +388,10 @@ def _other_active_admins(session: Session, user: User) -> int:
 
 
 def set_role(session: Session, user: User, role: str, *, by: User) -> None:
+    """Change the role (audited; the person is told by email).
+
+    :raise AccountError: for an unknown role or the last active admin.
+    """
     try:
         role = Role(role)
     except ValueError:
@@ -167,6 +403,7 @@ def set_role(session: Session, user: User, role: str, *, by: User) -> None:
         return
     user.role = role.value
     audit.record(session, "user.role_changed", "user", user.id, by=by, old=old, new=role.value)
+    emails.send(session, "role_changed", user.email, old=old, new=role.value, when=_when())
     session.flush()
 
 
@@ -176,7 +413,7 @@ def deactivate(session: Session, user: User, *, by: User) -> None:
     if user.role == Role.ADMIN and _other_active_admins(session, user) == 0:
         raise AccountError("This is the last active admin; make someone else an admin first.")
     user.active = False
-    user.rotate_session_token()
+    sessions.revoke_all(session, user)
     audit.record(session, "user.deactivated", "user", user.id, by=by)
     session.flush()
 
@@ -187,20 +424,9 @@ def reactivate(session: Session, user: User, *, by: User) -> None:
     session.flush()
 
 
-def prune_login_failures(session: Session, *, older_than: dt.datetime) -> int:
-    result = session.execute(sa.delete(LoginFailure).where(LoginFailure.at < older_than))
-    return result.rowcount or 0
-
-
-class InvalidEmailToken(AccountError):
-    def __init__(self):
-        super().__init__("This link isn't valid: it may have been used already or copied "
-                         "incompletely.")
-
-
-class ExpiredEmailToken(AccountError):
-    def __init__(self):
-        super().__init__("This link has expired. Ask for the change again from your account page.")
+def purge_login_failures(session: Session, *, older_than: dt.datetime) -> int:
+    """Delete throttle counters untouched since ``older_than``; returns how many went."""
+    return throttle.purge(session, older_than=older_than)
 
 
 def change_name(session: Session, user: User, name: str) -> bool:
@@ -214,56 +440,77 @@ def change_name(session: Session, user: User, name: str) -> bool:
     return True
 
 
-def check_password(user: User, password: str) -> None:
-    """:raise InvalidCredentials: unless ``password`` is this user's."""
-    if not verify_password(user.password_hash, password or ""):
-        raise InvalidCredentials()
-
+# --- Email change ---------------------------------------------------------------------------
+#
+# The link signs (user, old address, new address, nonce); the nonce is stored with the pending
+# change and cleared when it is used or replaced, so a link works once: A→B can't be replayed
+# after B→A, and asking again kills the earlier link.
 
 _EMAIL_SALT = "account-email-change"
 
 
-def email_change_token(secret_key: str, user: User, new_email: str) -> str:
-    """A signed link token for moving ``user`` to ``new_email``.
+def request_email_change(session: Session, user: User, new_email: str) -> None:
+    """Send the confirmation link to the new address (or, if another account has it, a note
+    saying so: the asker sees the same either way).
 
-    It carries the current address, so it works once: after the change (or any other) the
-    current address differs and the token is refused.
+    :raise AccountError: when ``new_email`` is already the account's address.
     """
-    from itsdangerous import URLSafeTimedSerializer
+    new = normalise_email(new_email)
+    if new == user.email:
+        raise AccountError("That's already your email address.")
+    if get_by_email(session, new) is not None:
+        emails.send(session, "email_in_use", new)
+    else:
+        user.pending_email = new
+        user.email_change_nonce = secrets.token_urlsafe(16)
+        emails.send(session, "email_change", new,
+                    url=external_url("accounts.confirm_email",
+                                     token=email_change_token(_secret(), user, new)),
+                    hours=_config("EMAIL_CHANGE_HOURS"))
+    audit.record(session, "user.email_change_requested", "user", user.id, by=user)
+    session.flush()
 
+
+def email_change_token(secret_key: str, user: User, new_email: str) -> str:
+    """A signed link token for moving ``user`` to ``new_email``, bound to the stored nonce."""
     serializer = URLSafeTimedSerializer(secret_key, salt=_EMAIL_SALT)
-    return serializer.dumps({"u": user.id, "old": user.email, "new": normalise_email(new_email)})
+    return serializer.dumps({"u": user.id, "old": user.email, "new": normalise_email(new_email),
+                             "n": user.email_change_nonce or ""})
 
 
 def read_email_change_token(session: Session, secret_key: str, token: str, *,
                             max_age: dt.timedelta) -> tuple[User, str]:
     """The user and the new address a token asks for, without changing anything.
 
-    :raise InvalidEmailToken: for a wrong or already-used token.
-    :raise ExpiredEmailToken: once ``max_age`` has passed.
+    :raise LinkProblem: for a wrong, replaced or already-used token.
+    :raise LinkExpired: once ``max_age`` has passed.
     """
-    from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-
+    again = "Ask for the change again from your account page."
     if not token or len(token) > 600:
-        raise InvalidEmailToken()
+        raise LinkProblem(f"This link isn't complete or isn't ours. {again}")
     serializer = URLSafeTimedSerializer(secret_key, salt=_EMAIL_SALT)
     try:
         payload = serializer.loads(token, max_age=int(max_age.total_seconds()))
     except SignatureExpired:
-        raise ExpiredEmailToken() from None
+        raise LinkExpired(f"This link has expired. {again}") from None
     except BadSignature:
-        raise InvalidEmailToken() from None
+        raise LinkProblem(f"This link isn't complete or isn't ours. {again}") from None
     if not isinstance(payload, dict):
-        raise InvalidEmailToken()
+        raise LinkProblem(f"This link isn't complete or isn't ours. {again}")
     user = session.get(User, payload.get("u")) if isinstance(payload.get("u"), int) else None
-    if user is None or not user.active or user.email != payload.get("old"):
-        raise InvalidEmailToken()
-    return user, str(payload.get("new", ""))
+    nonce = payload.get("n")
+    if (user is None or not user.active or user.email != payload.get("old")
+            or not isinstance(nonce, str) or not nonce or user.email_change_nonce is None
+            or not secrets.compare_digest(nonce, user.email_change_nonce)
+            or user.pending_email != payload.get("new")):
+        raise LinkProblem(f"This link has already been used or a newer one was sent. {again}")
+    return user, str(payload["new"])
 
 
 def apply_email_change(session: Session, secret_key: str, token: str, *,
                        max_age: dt.timedelta) -> tuple[User, str]:
     """Move the account to the address the token was sent to; returns (user, old address).
+    The old address is told, with how to get help.
 
     :raise EmailTaken: when another account took that address in the meantime.
     """
@@ -272,7 +519,10 @@ def apply_email_change(session: Session, secret_key: str, token: str, *,
         raise EmailTaken("Another account now uses that address, so the change can't be made.")
     old = user.email
     user.email = new
+    user.pending_email = None
+    user.email_change_nonce = None
     audit.record(session, "user.email_changed", "user", user.id, by=user)
+    emails.send(session, "email_changed", old, new=new, when=_when())
     session.flush()
     return user, old
 
@@ -287,26 +537,30 @@ def export_account(user: User) -> dict:
         "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
         "password_changed_at": (user.password_changed_at.isoformat()
                                 if user.password_changed_at else None),
+        "two_factor_enabled": user.two_factor_enabled,
     }
 
 
-def delete_account(session: Session, user: User, password: str, *,
+def delete_account(session: Session, user: User, password: str, *, ip: str,
                    anonymise: Callable[[], object] | None = None) -> None:
-    """Delete the account after checking the password.
+    """Delete the account after checking the password (throttled).
 
     ``anonymise`` runs after the checks and before the row goes: the view passes the
     ``account_deletion`` hooks, so other features can erase or anonymise what they hold.
 
+    :raise Throttled: when this address must wait.
     :raise InvalidCredentials: for a wrong password.
     :raise AccountError: for the last active admin.
     """
-    check_password(user, password)
+    recheck_password(session, user, password, ip=ip)
     ensure_deletable(session, user)
     if anonymise is not None:
         anonymise()
         session.flush()
     user_id = user.id
-    session.execute(sa.delete(LoginFailure).where(LoginFailure.email == user.email))
+    for scope, value in (("login", user.email), ("notice", user.email), ("reset", user.email),
+                         ("code", str(user.id))):
+        throttle.forget_key(session, _secret(), scope, value)
     session.delete(user)
     # No personal data in the audit row: only that account number N was deleted by its owner.
     audit.record(session, "user.deleted", "user", user_id, by=None, by_owner=True)

@@ -1,4 +1,5 @@
-"""Logging in and out, the member's account page and password change."""
+"""Logging in and out (with the second step), password links, the member's account page,
+sessions and two-step verification."""
 
 from __future__ import annotations
 
@@ -18,84 +19,289 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_user, logout_user
+from flask_login import confirm_login, current_user, login_user, logout_user
 from markupsafe import Markup
 
 from coop import audit, hooks
 from coop.access import access
-from coop.accounts import services
+from coop.accounts import services, sessions, twofactor
 from coop.accounts.forms import (
     ChangePasswordForm,
+    CodeForm,
     DeleteAccountForm,
     EmailChangeForm,
+    ForgotPasswordForm,
     LoginForm,
     NameForm,
+    PasswordCheckForm,
+    ReauthenticateForm,
+    SetPasswordForm,
+    TwoFactorSetupForm,
 )
+from coop.accounts.throttle import Throttled
 from coop.db import now_utc
 from coop.extensions import db, limiter
 from coop.formatting import iso_utc
 from coop.forms import EmptyForm
-from coop.mail import MailError, normalise_email, send_email
 from coop.security import is_safe_next
-from coop.urls import external_url
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("accounts", __name__)
 
-#: the address a member asked to move to, shown on /account until they confirm
-PENDING_EMAIL_KEY = "pending_email_change"
+#: the half-logged-in state between the password and the second-factor code
+PENDING_KEY = "two_factor_pending"
+#: how long the code may take after the password
+PENDING_SECONDS = 300
+#: a TOTP secret being set up, until the first code proves the app has it
+SETUP_KEY = "two_factor_setup"
+
+
+def _ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _throttled(err: Throttled, template: str = "errors/error.html", **context):
+    db.session.rollback()
+    if template == "errors/error.html":
+        context.update(code=429, title="Too many attempts", message=str(err))
+    retry = str(max(1, int(err.retry_after.total_seconds())))
+    return render_template(template, **context), 429, {"Retry-After": retry}
+
+
+def _start_session(user, *, remember: bool, target: str = ""):
+    """The full login: a new session row, a new Flask session, then where to go."""
+    session.clear()  # no session fixation: nothing from before the login survives
+    sessions.start(db.session, user, device=sessions.describe_device(request.user_agent.string),
+                   remember=remember)
+    login_user(user, remember=remember, duration=sessions.remember_duration(user))
+    db.session.commit()
+    flash(f"Welcome back, {user.display_name}.", "success")
+    if current_app.config.get("REQUIRE_TWO_FACTOR") == "staff" and user.is_staff and (
+            not user.two_factor_enabled):
+        flash("Staff and admin accounts need two-step verification: turn it on to use the "
+              "staff pages.", "info")
+        return redirect(url_for("accounts.two_factor"))
+    return redirect(target if is_safe_next(target) else url_for("accounts.account"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @access("public")
 def login():
-    """Log in by email and password. ``next`` is followed only to a path on this site.
+    """Log in by email and password (then a code, with two-step verification on). ``next`` is
+    followed only to a path on this site.
 
-    :raise 429: after too many failures for the account or the address.
+    :raise 429: when this address has to wait before trying this account again.
     """
     form = LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
     if form.validate_on_submit():
         try:
-            user = services.authenticate(
-                db.session,
-                form.email.data,
-                form.password.data,
-                ip=request.remote_addr or "unknown",
-                limit=current_app.config["LOGIN_MAX_FAILURES"],
-                window=current_app.config["LOGIN_FAILURE_WINDOW"],
-            )
-        except services.Throttled as err:
-            db.session.commit()
-            response = render_template("errors/error.html", code=429,
-                                       title="Too many attempts", message=str(err))
-            retry = str(max(1, int(err.retry_after.total_seconds())))
-            return response, 429, {"Retry-After": retry}
+            user = services.authenticate(db.session, form.email.data, form.password.data,
+                                         ip=_ip())
+        except Throttled as err:
+            form.password.errors = [str(err)]
+            return _throttled(err, "accounts/login.html", form=form)
         except services.InvalidCredentials as err:
-            db.session.commit()  # keep the failure record for throttling
+            db.session.commit()  # a notice to the owner after repeated failures
             form.password.errors = [str(err)]
             return render_template("accounts/login.html", form=form), 200
-        session.clear()  # no session fixation: nothing from before the login survives
-        login_user(user, remember=form.remember.data)
-        db.session.commit()
-        flash(f"Welcome back, {user.display_name}.", "success")
-        target = form.next.data
-        return redirect(target if is_safe_next(target) else url_for("accounts.account"))
+        if user.two_factor_enabled:
+            db.session.commit()
+            session.clear()
+            session[PENDING_KEY] = {"user": user.id, "remember": bool(form.remember.data),
+                                    "next": form.next.data or "", "at": now_utc().timestamp()}
+            return redirect(url_for("accounts.login_code"))
+        return _start_session(user, remember=bool(form.remember.data), target=form.next.data)
     return render_template("accounts/login.html", form=form)
+
+
+def _pending_user():
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or not isinstance(pending.get("user"), int):
+        return None, None
+    if now_utc().timestamp() - float(pending.get("at") or 0) > PENDING_SECONDS:
+        session.pop(PENDING_KEY, None)
+        return None, None
+    from coop.accounts.models import User
+
+    user = db.session.get(User, pending["user"])
+    if user is None or not user.active or not user.two_factor_enabled:
+        session.pop(PENDING_KEY, None)
+        return None, None
+    return user, pending
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@access("public")
+def login_code():
+    """The second step: a code from the authenticator app or a recovery code. Only after the
+    password, within five minutes; not logged in until the code is right."""
+    user, pending = _pending_user()
+    if user is None:
+        return render_template("accounts/login_code_missing.html")
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            kind = twofactor.verify(db.session, user, form.code.data, ip=_ip())
+        except Throttled as err:
+            form.code.errors = [str(err)]
+            return _throttled(err, "accounts/login_code.html", form=form)
+        except twofactor.InvalidCode as err:
+            db.session.rollback()
+            form.code.errors = [str(err)]
+            return render_template("accounts/login_code.html", form=form), 422
+        response = _start_session(user, remember=pending["remember"], target=pending["next"])
+        if kind == "recovery":
+            left = twofactor.recovery_codes_left(db.session, user)
+            flash(f"You used a recovery code; {left} left. Make new ones on your account page "
+                  "if you're running out.", "info")
+        return response
+    return render_template("accounts/login_code.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/login/confirm", methods=["GET", "POST"])
+@access("member")
+def reauthenticate():
+    """Confirm it's you (password, and code with two-step verification on) before an admin
+    action, when this session was restored from a remember-me cookie."""
+    form = ReauthenticateForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    user = current_user._get_current_object()
+    if form.validate_on_submit():
+        try:
+            services.recheck_password(db.session, user, form.password.data, ip=_ip())
+            if user.two_factor_enabled:
+                if not form.code.data:
+                    raise twofactor.InvalidCode("Enter the code from your authenticator app.")
+                twofactor.verify(db.session, user, form.code.data, ip=_ip())
+        except Throttled as err:
+            form.password.errors = [str(err)]
+            return _throttled(err, "accounts/reauthenticate.html", form=form)
+        except services.InvalidCredentials:
+            db.session.rollback()
+            form.password.errors = ["That isn't your password."]
+        except twofactor.InvalidCode as err:
+            db.session.rollback()
+            form.code.errors = [str(err)]
+        else:
+            confirm_login()
+            db.session.commit()
+            flash("Thank you: you can carry on.", "success")
+            target = form.next.data
+            return redirect(target if is_safe_next(target) else url_for("accounts.account"))
+        return render_template("accounts/reauthenticate.html", form=form), 422
+    return render_template("accounts/reauthenticate.html", form=form), 422 if form.errors else 200
 
 
 @bp.route("/logout", methods=["POST"])
 @access("member")
 def logout():
-    """End the session everywhere: the session token is rotated, so copied cookies stop working."""
-    current_user.rotate_session_token()
+    """End this session: its row is revoked, so copied cookies (and remember-me) stop working."""
+    session_id = sessions.current_id(current_user)
+    if session_id is not None:
+        sessions.revoke(db.session, current_user, session_id)
     db.session.commit()
     logout_user()
     session.clear()
     flash("You have logged out.", "info")
     return redirect(url_for("main.index"))
+
+
+@bp.route("/account/sessions/others", methods=["POST"])
+@access("member")
+def logout_others():
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    count = sessions.revoke_all(db.session, current_user, keep_id=sessions.current_id(current_user))
+    audit.record(db.session, "user.sessions_ended", "user", current_user.id, by=current_user,
+                 count=count)
+    db.session.commit()
+    flash("Every other device has been logged out." if count else
+          "You weren't logged in anywhere else.", "success" if count else "info")
+    return redirect(url_for("accounts.account") + "#sessions-heading")
+
+
+@bp.route("/account/sessions/<int:session_id>/end", methods=["POST"])
+@access("member")
+def end_session(session_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if sessions.revoke(db.session, current_user, session_id):
+        db.session.commit()
+        flash("That device has been logged out.", "success")
+    return redirect(url_for("accounts.account") + "#sessions-heading")
+
+
+# --- Forgotten passwords and invitations ---------------------------------------------------
+
+def _reset_ip_limit() -> str:
+    return current_app.config["PASSWORD_RESET_IP_RATE_LIMIT"]
+
+
+@bp.route("/login/forgot", methods=["GET", "POST"])
+@access("public")
+@limiter.limit(_reset_ip_limit, methods=["POST"])
+def forgot_password():
+    """Ask for a reset link. The answer is the same whether or not the address has an account
+    (and whether or not the per-address limit was reached)."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        services.request_password_reset(db.session, form.email.data, ip=_ip())
+        db.session.commit()
+        return redirect(url_for("accounts.forgot_sent"))
+    return render_template("accounts/forgot.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/login/forgot/sent")
+@access("public")
+def forgot_sent():
+    minutes = current_app.config["PASSWORD_RESET_MINUTES"]
+    return render_template("accounts/forgot_sent.html", minutes=minutes)
+
+
+def _link_page(token: str, purpose: str):
+    """The page a reset or invitation link opens: GET shows the form, POST sets the password."""
+    try:
+        user = services.read_password_token(db.session, token, purpose)
+    except services.LinkProblem as err:
+        db.session.rollback()
+        code = 410 if isinstance(err, services.LinkExpired) else 404
+        return render_template("accounts/link_problem.html", message=str(err),
+                               purpose=purpose), code
+    form = SetPasswordForm(email=user.email, name=user.name)
+    if form.validate_on_submit():
+        try:
+            services.set_password_from_link(db.session, token, purpose, form.new_password.data)
+        except services.WeakPassword as err:
+            db.session.rollback()
+            form.new_password.errors = err.problems
+        else:
+            db.session.commit()
+            if current_user.is_authenticated:
+                logout_user()
+            session.clear()
+            flash("Your password has been set. Log in with it now." if purpose == "invite" else
+                  "Your password has been changed and every device logged out. Log in with "
+                  "the new password.", "success")
+            return redirect(url_for("accounts.login"))
+    status = 422 if form.errors else 200
+    return render_template("accounts/set_password.html", form=form, purpose=purpose,
+                           email=user.email), status, {"Cache-Control": "no-store"}
+
+
+@bp.route("/login/reset/<token>", methods=["GET", "POST"])
+@access("public")
+def reset_password(token: str):
+    return _link_page(token, "reset")
+
+
+@bp.route("/welcome/<token>", methods=["GET", "POST"])
+@access("public")
+def accept_invitation(token: str):
+    return _link_page(token, "invite")
 
 
 @bp.route("/account")
@@ -110,9 +316,15 @@ def _account_page(status: int = 200, **forms):
     forms.setdefault("email_form", EmailChangeForm(formdata=None))
     forms.setdefault("delete_form", DeleteAccountForm(formdata=None))
     sections = _render_sections(hooks.call("account_sections", db.session, current_user))
-    pending = session.get(PENDING_EMAIL_KEY)
-    return render_template("accounts/account.html", sections=sections, logout_form=EmptyForm(),
-                           pending_email=pending, **forms), status
+    return render_template(
+        "accounts/account.html", sections=sections, logout_form=EmptyForm(),
+        pending_email=current_user.pending_email,
+        user_sessions=sessions.live_sessions(db.session, current_user),
+        this_session=sessions.current_id(current_user),
+        recovery_left=(twofactor.recovery_codes_left(db.session, current_user)
+                       if current_user.two_factor_enabled else 0),
+        **forms,
+    ), status
 
 
 def _render_sections(sections: list[dict]) -> list[Markup]:
@@ -138,7 +350,7 @@ def change_name():
 
 
 def _email_change_max_age() -> dt.timedelta:
-    return dt.timedelta(hours=current_app.config.get("EMAIL_CHANGE_HOURS", 48))
+    return dt.timedelta(hours=current_app.config["EMAIL_CHANGE_HOURS"])
 
 
 @bp.route("/account/email", methods=["POST"])
@@ -153,36 +365,24 @@ def change_email():
     form = EmailChangeForm()
     if not form.validate_on_submit():
         return _account_page(422, email_form=form)
+    user = current_user._get_current_object()
     try:
-        services.check_password(current_user, form.email_password.data)
+        services.recheck_password(db.session, user, form.email_password.data, ip=_ip())
+        services.request_email_change(db.session, user, form.new_email.data)
+    except Throttled as err:
+        form.email_password.errors = [str(err)]
+        db.session.rollback()
+        return _account_page(429, email_form=form)
     except services.InvalidCredentials:
+        db.session.rollback()
         form.email_password.errors = ["That isn't your password."]
         return _account_page(422, email_form=form)
-    new = normalise_email(form.new_email.data)
-    if new == current_user.email:
-        form.new_email.errors = ["That's already your email address."]
+    except services.AccountError as err:
+        db.session.rollback()
+        form.new_email.errors = [str(err)]
         return _account_page(422, email_form=form)
-    if services.get_by_email(db.session, new) is not None:
-        subject = "Someone tried to move an account to this address"
-        text = render_template("accounts/email/email_in_use.txt")
-    else:
-        token = services.email_change_token(current_app.config["SECRET_KEY"], current_user, new)
-        subject = "Confirm your new email address"
-        text = render_template(
-            "accounts/email/change_email.txt",
-            url=external_url("accounts.confirm_email", token=token),
-            hours=int(_email_change_max_age().total_seconds() // 3600),
-        )
-    try:
-        send_email(new, subject, text)
-    except MailError:
-        flash("We couldn't send the email just now, so nothing has changed. Please try again "
-              "in a few minutes.", "error")
-        return redirect(url_for("accounts.account"))
-    audit.record(db.session, "user.email_change_requested", "user", current_user.id,
-                 by=current_user)
+    new = form.new_email.data.strip().lower()
     db.session.commit()
-    session[PENDING_EMAIL_KEY] = new
     flash(f"We've sent a link to {new}. Your email changes when you open it and confirm.",
           "success")
     return redirect(url_for("accounts.account"))
@@ -191,7 +391,7 @@ def change_email():
 @bp.route("/account/email/confirm/<token>", methods=["GET", "POST"])
 @access("public")
 def confirm_email(token: str):
-    """The link sent to the new address: GET shows a button, POST makes the change.
+    """The link sent to the new address: GET shows a button, POST makes the change (once).
 
     Works without being logged in (the link may be opened on another device).
     """
@@ -205,8 +405,6 @@ def confirm_email(token: str):
             user, old = services.apply_email_change(db.session, secret, token, max_age=max_age)
             hooks.call("email_changed", db.session, old, user.email)
             db.session.commit()
-            _tell_old_address(old, user)
-            session.pop(PENDING_EMAIL_KEY, None)
             flash(f"Your account's email is now {user.email}.", "success")
             if current_user.is_authenticated:
                 return redirect(url_for("accounts.account"))
@@ -214,19 +412,11 @@ def confirm_email(token: str):
         _user, new = services.read_email_change_token(db.session, secret, token, max_age=max_age)
     except services.AccountError as err:
         db.session.rollback()
-        code = 410 if isinstance(err, services.ExpiredEmailToken) else 404
+        code = 410 if isinstance(err, services.LinkExpired) else 404
         if isinstance(err, services.EmailTaken):
             code = 409
         return render_template("accounts/email_link_problem.html", message=str(err)), code
     return render_template("accounts/confirm_email.html", form=form, token=token, new_email=new)
-
-
-def _tell_old_address(old: str, user) -> None:
-    text = render_template("accounts/email/email_changed.txt", new=user.email)
-    try:
-        send_email(old, "Your account's email address was changed", text)
-    except MailError:
-        log.warning("could not tell the old address of user %s about the change", user.id)
 
 
 @bp.route("/account/data", methods=["POST"])
@@ -239,6 +429,9 @@ def download_data():
         "exported_at": iso_utc(now_utc()),
         "site": current_app.config["SITE_NAME"],
         "account": services.export_account(current_user),
+        "sessions": [{"device": s.device, "logged_in_at": iso_utc(s.created_at),
+                      "last_seen_at": iso_utc(s.last_seen_at)}
+                     for s in sessions.live_sessions(db.session, current_user)],
     }
     for key, value in hooks.call("data_export", db.session, current_user):
         data[key] = value
@@ -263,9 +456,13 @@ def delete_account():
     user = current_user._get_current_object()
     try:
         services.delete_account(
-            db.session, user, form.delete_password.data,
+            db.session, user, form.delete_password.data, ip=_ip(),
             anonymise=lambda: hooks.call("account_deletion", db.session, user),
         )
+    except Throttled as err:
+        db.session.rollback()
+        form.delete_password.errors = [str(err)]
+        return _account_page(429, delete_form=form)
     except services.InvalidCredentials:
         db.session.rollback()
         form.delete_password.errors = ["That isn't your password."]
@@ -284,20 +481,121 @@ def delete_account():
 @bp.route("/account/password", methods=["GET", "POST"])
 @access("member")
 def change_password():
-    form = ChangePasswordForm(email=current_user.email)
+    """Change the password (the current one is checked through the throttle); every other
+    session of the account ends, this one carries on."""
+    user = current_user._get_current_object()
+    form = ChangePasswordForm(email=user.email, name=user.name)
     if form.validate_on_submit():
         try:
-            services.change_password(
-                db.session, current_user, form.current_password.data, form.new_password.data
-            )
+            services.change_password(db.session, user, form.current_password.data,
+                                     form.new_password.data, ip=_ip(),
+                                     keep_session_id=sessions.current_id(user))
+        except Throttled as err:
+            form.current_password.errors = [str(err)]
+            return _throttled(err, "accounts/password.html", form=form)
         except services.InvalidCredentials:
+            db.session.rollback()
             form.current_password.errors = ["That isn't your current password."]
         except services.WeakPassword as err:
+            db.session.rollback()
             form.new_password.errors = err.problems
         else:
-            # The token changed, so log in again under the new one to stay logged in here.
-            login_user(current_user._get_current_object())
             db.session.commit()
             flash("Your password has been changed. Other devices have been logged out.", "success")
             return redirect(url_for("accounts.account"))
-    return render_template("accounts/password.html", form=form)
+    status = 422 if form.errors else 200
+    return render_template("accounts/password.html", form=form), status
+
+
+# --- Two-step verification ------------------------------------------------------------------
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+@access("member")
+def two_factor():
+    """Turn two-step verification on: a secret made here, shown as a QR code and as text, kept
+    in the session until the first code from the app proves it was copied."""
+    user = current_user._get_current_object()
+    if user.two_factor_enabled:
+        return _two_factor_on_page(user)
+    secret = session.get(SETUP_KEY)
+    if not isinstance(secret, str) or len(secret) != 32:
+        secret = twofactor.new_secret()
+        session[SETUP_KEY] = secret
+    form = TwoFactorSetupForm()
+    if form.validate_on_submit():
+        try:
+            codes = twofactor.enable(db.session, user, secret, form.code.data)
+        except twofactor.InvalidCode as err:
+            db.session.rollback()
+            form.code.errors = [str(err)]
+        else:
+            db.session.commit()
+            session.pop(SETUP_KEY, None)
+            return _show_codes(codes, new=True)
+    uri = twofactor.provisioning_uri(secret, user.email)
+    return render_template(
+        "accounts/two_factor.html", enabled=False, form=form, qr=twofactor.qr_data_uri(uri),
+        secret=twofactor.format_secret(secret),
+    ), 422 if form.errors else 200, {"Cache-Control": "no-store"}
+
+
+def _two_factor_on_page(user, status: int = 200, **forms):
+    """The page when it is on; a form that failed is passed in to keep its errors."""
+    forms.setdefault("disable_form", PasswordCheckForm(formdata=None, prefix="off"))
+    forms.setdefault("codes_form", PasswordCheckForm(formdata=None, prefix="codes"))
+    return render_template("accounts/two_factor.html", enabled=True,
+                           recovery_left=twofactor.recovery_codes_left(db.session, user),
+                           **forms), status
+
+
+def _show_codes(codes: list[str], *, new: bool):
+    html = render_template("accounts/recovery_codes.html", codes=codes, new=new)
+    return html, 200, {"Cache-Control": "no-store"}
+
+
+def _password_confirmed(form: PasswordCheckForm, form_name: str, user):
+    """None when the form is filled in and the password is right (checked through the
+    throttle); else the response to send."""
+    if not form.validate_on_submit():
+        return _two_factor_on_page(user, 422, **{form_name: form})
+    try:
+        services.recheck_password(db.session, user, form.password.data, ip=_ip())
+    except Throttled as err:
+        db.session.rollback()
+        form.password.errors = [str(err)]
+        return _two_factor_on_page(user, 429, **{form_name: form})
+    except services.InvalidCredentials:
+        db.session.rollback()
+        form.password.errors = ["That isn't your password."]
+        return _two_factor_on_page(user, 422, **{form_name: form})
+    return None
+
+
+@bp.route("/account/two-factor/off", methods=["POST"])
+@access("member")
+def two_factor_off():
+    user = current_user._get_current_object()
+    if not user.two_factor_enabled:
+        return redirect(url_for("accounts.two_factor"))
+    problem = _password_confirmed(PasswordCheckForm(prefix="off"), "disable_form", user)
+    if problem is not None:
+        return problem
+    twofactor.disable(db.session, user, by=user)
+    db.session.commit()
+    flash("Two-step verification is off. Logging in now needs only your password.", "info")
+    return redirect(url_for("accounts.account"))
+
+
+@bp.route("/account/two-factor/recovery-codes", methods=["POST"])
+@access("member")
+def new_recovery_codes():
+    user = current_user._get_current_object()
+    if not user.two_factor_enabled:
+        return redirect(url_for("accounts.two_factor"))
+    problem = _password_confirmed(PasswordCheckForm(prefix="codes"), "codes_form", user)
+    if problem is not None:
+        return problem
+    codes = twofactor.new_recovery_codes(db.session, user)
+    audit.record(db.session, "user.recovery_codes_renewed", "user", user.id, by=user)
+    db.session.commit()
+    return _show_codes(codes, new=False)

@@ -25,8 +25,11 @@ DEFAULTS = {
         "Send us this form and the membership secretary will be in touch about paying and "
         "your share certificate. Nothing is taken from you until then."
     ),
-    #: enquiries one address may send in the window (both forms together)
+    #: enquiries one email address may send in the window (both forms together)
     "SHARES_RATE_LIMIT": "5 per hour",
+    #: the ceiling for one client (IP address), both forms together: generous, so a readers'
+    #: meeting on one wifi isn't stopped, but a script can't flood the inbox
+    "SHARES_CLIENT_RATE_LIMIT": "60 per hour",
     #: the privacy notice linked from the consent box; empty means this feature's /privacy
     "PRIVACY_URL": "",
 }
@@ -34,10 +37,11 @@ DEFAULTS = {
 
 def init_app(app: Flask) -> None:
     from coop import hooks
-    from coop.shares import staff, views
+    from coop.shares import ratelimit, staff, views
 
     for name, value in DEFAULTS.items():
         app.config.setdefault(name, value)
+    ratelimit.init_app(app)
     app.register_blueprint(views.bp)
     app.jinja_env.globals["shares_privacy_url"] = views.privacy_url
     app.register_blueprint(staff.bp)
@@ -73,7 +77,8 @@ def _staff_links():
 
 @click.command("purge-enquiries")
 @click.option("--older-than-days", type=click.IntRange(min=0), required=True,
-              help="Erase completed or declined enquiries closed more than this many days ago.")
+              help="Erase closed enquiries (admitted, completed, declined, withdrawn) closed "
+                   "more than this many days ago.")
 @with_appcontext
 def purge_enquiries_command(older_than_days: int) -> None:
     """Erase the personal data on closed enquiries older than N days (keeps the statistics)."""

@@ -30,6 +30,8 @@ from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
     ADDRESS_MAX,
+    CLOSED,
+    DETAIL_MAX,
     EMAIL_MAX,
     MEMBER_NUMBER_MAX,
     NAME_MAX,
@@ -38,10 +40,11 @@ from coop.shares.models import (
     POSTCODE_MAX,
     Frequency,
     Kind,
+    PaidMethod,
     PaymentMethod,
     Status,
 )
-from coop.shares.services import normalise_uk_postcode
+from coop.shares.services import normalise_uk_postcode, register_text_problem
 
 #: the newsletter opt-in's words, also kept with the newsletter's consent record
 NEWSLETTER_LABEL = "Send me the newsletter too"
@@ -65,6 +68,7 @@ class EnquiryForm(CoopForm):
     email = EmailField(
         "Email",
         description="We'll send your reference here.",
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
         validators=[DataRequired("Enter your email address."),
                     Length(max=EMAIL_MAX, message=f"An email can be at most {EMAIL_MAX} "
                                                   "characters."),
@@ -120,6 +124,20 @@ class EnquiryForm(CoopForm):
 
     def validate_email(self, field):
         field.data = (field.data or "").strip()
+
+    def validate(self, extra_validators=None) -> bool:
+        """The register of members' text rules too (no markup or control characters, the
+        address with its postcode within the limit), so admission never dead-ends."""
+        valid = super().validate(extra_validators)
+        if self.name.errors or self.address.errors or self.postcode.errors:
+            return valid
+        problem = register_text_problem(self.name.data or "", self.address.data or "",
+                                        self.postcode.data or "", self.country.data or "")
+        if problem:
+            field = getattr(self, problem[0])
+            field.errors = [*field.errors, problem[1]]
+            return False
+        return valid
 
     def validate_postcode(self, field):
         text = " ".join((field.data or "").split())
@@ -225,9 +243,64 @@ class InboxFilterForm(PlainForm):
 
 
 class StatusForm(CoopForm):
-    status = SelectField("New status", choices=[SelectChoice(s.value, s.label) for s in Status],
-                         validators=[DataRequired("Choose a status.")])
-    submit = SubmitField("Change status")
+    """The next step for steps that carry no more than a reason (contacted, completed,
+    declined, withdrawn). Choices are set per enquiry: only the valid ones, the natural one
+    first; a closing step is never preselected and needs the confirm box."""
+
+    status = RadioField("Next step", choices=[],
+                        validators=[InputRequired("Choose the next step.")])
+    reason = TextAreaField(
+        "Reason or note (optional)",
+        description="Kept in the history, e.g. why it was declined.",
+        validators=[Length(max=DETAIL_MAX, message=f"The reason can be at most {DETAIL_MAX} "
+                                                   "characters.")],
+        render_kw={"maxlength": DETAIL_MAX, "rows": 2},
+    )
+    confirm = BooleanField("I confirm: this closes the enquiry",
+                           description="Needed for a step that closes it.")
+    submit = SubmitField("Save the next step")
+
+    def validate_confirm(self, field):
+        if self.status.data in {s.value for s in CLOSED} and not field.data:
+            raise ValidationError("Tick the box to confirm: this step closes the enquiry.")
+
+
+class PaymentForm(CoopForm):
+    amount = AmountField("Amount received", render_kw={"autocomplete": "off", "maxlength": 12},
+                         validators=[DataRequired("Enter the amount received.")])
+    received_on = DateField("Received on",
+                            validators=[InputRequired("Enter the day the payment arrived.")])
+    method = RadioField("How it arrived",
+                        choices=[SelectChoice(m.value, m.label) for m in PaidMethod],
+                        validators=[InputRequired("Choose how the payment arrived.")])
+    submit = SubmitField("Record the payment")
+
+
+class AdmitForm(CoopForm):
+    """The confirmation page of an admission: the day, the match, a tick."""
+
+    on = DateField("Date of admission",
+                   validators=[InputRequired("Enter the date of admission.")])
+    match = RadioField("Member", choices=[], validators=[Optional()])
+    confirm = BooleanField(
+        "I confirm: enter this admission in the register of members",
+        description="The allotment can't be deleted; a mistake is corrected in the register.",
+        validators=[DataRequired("Tick the box to confirm the admission.")],
+    )
+    submit = SubmitField("Admit and allot the shares")
+
+
+class ReopenForm(CoopForm):
+    reason = TextAreaField(
+        "Why reopen it?",
+        validators=[DataRequired("Say why the enquiry is reopened."),
+                    Length(max=DETAIL_MAX - 10, message=f"The reason can be at most "
+                                                        f"{DETAIL_MAX - 10} characters.")],
+        render_kw={"maxlength": DETAIL_MAX - 10, "rows": 2},
+    )
+    confirm = BooleanField("I confirm: reopen this closed enquiry",
+                           validators=[DataRequired("Tick the box to confirm.")])
+    submit = SubmitField("Reopen")
 
 
 class NoteForm(CoopForm):

@@ -1,13 +1,36 @@
-"""The acknowledgement email sent to a reader after an enquiry is saved."""
+"""The share emails: the acknowledgement (with how to pay) and the welcome on admission.
+
+Each is built as an :class:`Email` (to, subject, text, Reply-To the membership secretary,
+signed with the society's details) and written to the outbox (:func:`enqueue`) in the same
+transaction as the change it reports.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
-from coop.mail import MailError, send_email
+from coop.mail import MailError
+from coop.outbox import OutboxMessage, enqueue_email
+from coop.outbox import Status as OutboxStatus
 from coop.shares import services
 from coop.shares.models import Enquiry, Kind
+
+
+@dataclass(frozen=True)
+class Email:
+    to: str
+    subject: str
+    text: str
+    reply_to: str
+    headers: dict[str, str] = field(default_factory=dict)
+    kind: str = ""
+
+
+def _reply_to() -> str:
+    return current_app.config["SOCIETY_EMAIL"]
 
 
 def acknowledgement_subject(enquiry: Enquiry) -> str:
@@ -15,20 +38,70 @@ def acknowledgement_subject(enquiry: Enquiry) -> str:
     return f"Your {what}: reference {enquiry.reference}"
 
 
-def send_acknowledgement(session: Session, enquiry: Enquiry) -> bool:
-    """Send the email and record the outcome; False (and the staff flag) when it failed.
+def acknowledgement(enquiry: Enquiry) -> Email:
+    text = render_template("shares/email/acknowledgement.txt", enquiry=enquiry)
+    return Email(to=enquiry.email, subject=acknowledgement_subject(enquiry), text=text,
+                 reply_to=_reply_to(), headers={"X-Coop-Reference": enquiry.reference},
+                 kind="shares.acknowledgement")
 
-    Call this only after the enquiry is committed: a mail failure must never lose it.
-    """
+
+def admitted(enquiry: Enquiry, allotment) -> Email:
+    """The welcome: membership number, shares allotted and held, where the certificate is."""
+    member = allotment.member
+    text = render_template("shares/email/admitted.txt", enquiry=enquiry, member=member,
+                           shares=allotment.shares, allotment_date=allotment.effective_on)
+    return Email(to=enquiry.email, subject=f"Welcome: you are member {member.number_text}",
+                 text=text, reply_to=_reply_to(),
+                 headers={"X-Coop-Reference": enquiry.reference}, kind="shares.admitted")
+
+
+def enqueue(session: Session, email: Email):
+    """Write the email to the outbox in ``session``'s transaction: it is sent after the
+    commit, and never if the change is rolled back. Raises :class:`MailError` when the
+    message can't be built (nothing written)."""
+    return enqueue_email(session, to=email.to, subject=email.subject, text=email.text,
+                         reply_to=email.reply_to, headers=email.headers, kind=email.kind)
+
+
+def delivery_state(session: Session, row_id: int | None) -> str:
+    """After the commit: "sent", "failed" (tried and refused: the staff flag) or "pending"
+    (queued, not tried yet: a task queue will send it)."""
+    if row_id is None:
+        return "failed"
+    row = session.get(OutboxMessage, row_id)
+    session.refresh(row)
+    if row.status == OutboxStatus.SENT:
+        return "sent"
+    if row.status == OutboxStatus.FAILED or row.attempts > 0:
+        return "failed"
+    return "pending"
+
+
+def queue_acknowledgement(session: Session, enquiry: Enquiry) -> int | None:
+    """Put the acknowledgement in the outbox with the enquiry (same transaction); the
+    outbox row's id, or None when it couldn't be built (the staff flag goes up)."""
     if enquiry.is_erased or not enquiry.email:
-        return False
-    text = render_template("shares/email/acknowledgement.txt", enquiry=enquiry,
-                           config=current_app.config)
+        return None
     try:
-        send_email(enquiry.email, acknowledgement_subject(enquiry), text,
-                   headers={"X-Coop-Reference": enquiry.reference})
+        return enqueue(session, acknowledgement(enquiry)).id
     except MailError:
         services.mark_acknowledged(session, enquiry, sent=False)
-        return False
-    services.mark_acknowledged(session, enquiry, sent=True)
-    return True
+        return None
+
+
+def record_acknowledgement(session: Session, enquiry: Enquiry, row_id: int | None) -> str:
+    """After the commit: record how the acknowledgement went (a failure raises the staff
+    flag and offers "resend"); returns :func:`delivery_state`."""
+    state = delivery_state(session, row_id)
+    if state != "pending":
+        services.mark_acknowledged(session, enquiry, sent=state == "sent")
+    return state
+
+
+def send_acknowledgement(session: Session, enquiry: Enquiry) -> bool:
+    """Staff's "resend": queue it again, commit, and say whether it went."""
+    row_id = queue_acknowledgement(session, enquiry)
+    session.commit()
+    state = record_acknowledgement(session, enquiry, row_id)
+    session.commit()
+    return state != "failed"

@@ -24,6 +24,10 @@ POSTCODE_MAX = 16
 COUNTRY_MAX = 2
 MEMBER_NUMBER_MAX = 20
 NOTE_MAX = 2000
+#: a status change's reason or details (a reopening's reason, a payment's summary)
+DETAIL_MAX = 500
+#: the longest status value ("payment_received")
+STATUS_MAX = 20
 
 
 class Kind(enum.StrEnum):
@@ -42,22 +46,41 @@ class Kind(enum.StrEnum):
 class Status(enum.StrEnum):
     NEW = "new"
     CONTACTED = "contacted"
+    PAYMENT_RECEIVED = "payment_received"
+    #: shares only: the reader is on the register of members
+    ADMITTED = "admitted"
+    #: supporters only: the gift is set up
     COMPLETED = "completed"
     DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        return self.value.replace("_", " ").capitalize()
+
+    @property
+    def closes(self) -> bool:
+        return self in CLOSED
 
 
-#: the workflow: which statuses each status may move to
-TRANSITIONS: dict[Status, tuple[Status, ...]] = {
-    Status.NEW: (Status.CONTACTED, Status.DECLINED),
-    Status.CONTACTED: (Status.COMPLETED, Status.DECLINED),
-    Status.COMPLETED: (),
-    Status.DECLINED: (),
-}
-CLOSED = (Status.COMPLETED, Status.DECLINED)
+CLOSED = (Status.ADMITTED, Status.COMPLETED, Status.DECLINED, Status.WITHDRAWN)
+
+
+def transitions(kind: Kind | str, status: Status | str) -> tuple[Status, ...]:
+    """The valid next steps, the natural one first.
+
+    ``new → contacted → payment received → admitted`` (shares) or ``completed``
+    (supporters); declined or withdrawn from any open status. A closed enquiry has no next
+    step: staff reopen it (with a reason) instead.
+    """
+    status = Status(status)
+    finish = Status.ADMITTED if Kind(kind) == Kind.SHARES else Status.COMPLETED
+    return {
+        Status.NEW: (Status.CONTACTED, Status.PAYMENT_RECEIVED, Status.DECLINED,
+                     Status.WITHDRAWN),
+        Status.CONTACTED: (Status.PAYMENT_RECEIVED, Status.DECLINED, Status.WITHDRAWN),
+        Status.PAYMENT_RECEIVED: (finish, Status.DECLINED, Status.WITHDRAWN),
+    }.get(status, ())
 
 
 class PaymentMethod(enum.StrEnum):
@@ -72,6 +95,20 @@ class PaymentMethod(enum.StrEnum):
             "bank_transfer": "Bank transfer",
             "card_by_phone": "Card, by phone",
         }[self.value]
+
+
+class PaidMethod(enum.StrEnum):
+    """How a payment for shares or a supporter's gift actually arrived."""
+
+    BANK_TRANSFER = "bank_transfer"
+    CHEQUE = "cheque"
+    CASH = "cash"
+    ONLINE = "online"
+
+    @property
+    def label(self) -> str:
+        return {"bank_transfer": "Bank transfer", "cheque": "Cheque", "cash": "Cash",
+                "online": "Online"}[self.value]
 
 
 class Frequency(enum.StrEnum):
@@ -107,6 +144,16 @@ class Enquiry(Base):
         ),
         sa.CheckConstraint("kind <> 'supporter' OR frequency IS NOT NULL",
                            name="supporter_has_frequency"),
+        sa.CheckConstraint("paid_pence IS NULL OR paid_pence > 0", name="paid_positive"),
+        sa.CheckConstraint("kind <> 'shares' OR paid_pence IS NULL OR paid_pence % 100 = 0",
+                           name="shares_paid_whole_pounds"),
+        sa.CheckConstraint("paid_method IS NULL OR " + _in("paid_method", PaidMethod),
+                           name="paid_method_valid"),
+        sa.CheckConstraint("(paid_pence IS NULL) = (paid_on IS NULL) AND "
+                           "(paid_pence IS NULL) = (paid_method IS NULL)",
+                           name="payment_complete"),
+        sa.CheckConstraint("kind = 'shares' OR membership_number IS NULL",
+                           name="only_shares_admitted"),
         # SQLite ignores VARCHAR lengths; these hold the maxima on every database.
         *(sa.CheckConstraint(f"length({column}) <= {limit}", name=f"{column}_length")
           for column, limit in (("name", NAME_MAX), ("email", EMAIL_MAX), ("phone", PHONE_MAX),
@@ -118,7 +165,8 @@ class Enquiry(Base):
     #: e.g. "SH-2026-000123": prefix, year received (London), the id; set right after insert
     reference: Mapped[str | None] = mapped_column(sa.String(20), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(10), index=True)
-    status: Mapped[str] = mapped_column(sa.String(10), default=Status.NEW.value, index=True)
+    status: Mapped[str] = mapped_column(sa.String(STATUS_MAX), default=Status.NEW.value,
+                                        index=True)
     #: in pence; shares are £1 each, so a whole number of pounds for kind "shares"
     amount_pence: Mapped[int]
     #: supporters only: one-off or monthly
@@ -126,7 +174,19 @@ class Enquiry(Base):
     #: shares only: how they would like to pay
     payment_method: Mapped[str | None] = mapped_column(sa.String(20))
     existing_holder: Mapped[bool] = mapped_column(default=False)
+    #: what the reader typed as their existing member number (not checked)
     member_number: Mapped[str] = mapped_column(sa.String(MEMBER_NUMBER_MAX), default="")
+
+    # The payment, as staff recorded it ("payment received").
+    #: in pence; for shares a whole number of pounds (the shares allotted on admission)
+    paid_pence: Mapped[int | None]
+    #: the day it arrived (Europe/London calendar date)
+    paid_on: Mapped[dt.date | None]
+    paid_method: Mapped[str | None] = mapped_column(sa.String(20))
+    #: on admission: the membership number in the register of members, and the allotment
+    #: (its ledger line, for the certificate); no foreign key, the register is its own feature
+    membership_number: Mapped[int | None] = mapped_column(index=True)
+    allotment_id: Mapped[int | None]
 
     # Personal data: blanked by erase().
     name: Mapped[str] = mapped_column(sa.String(NAME_MAX), default="")
@@ -150,7 +210,7 @@ class Enquiry(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc,
                                                     onupdate=now_utc)
-    #: when it reached completed or declined; purge-enquiries counts from here
+    #: when it was closed (admitted, completed, declined, withdrawn); purge counts from here
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: the acknowledgement email could not be sent; staff see a flag and may resend
@@ -177,7 +237,7 @@ class Enquiry(Base):
 
     @property
     def next_statuses(self) -> tuple[Status, ...]:
-        return TRANSITIONS[self.status_enum]
+        return transitions(self.kind, self.status)
 
     @property
     def is_closed(self) -> bool:
@@ -190,6 +250,15 @@ class Enquiry(Base):
     @property
     def payment_label(self) -> str:
         return PaymentMethod(self.payment_method).label if self.payment_method else ""
+
+    @property
+    def paid_method_label(self) -> str:
+        return PaidMethod(self.paid_method).label if self.paid_method else ""
+
+    @property
+    def can_reopen(self) -> bool:
+        """Closed, and not on the register: an allotment is corrected in the register."""
+        return self.is_closed and self.allotment_id is None and not self.is_erased
 
     @property
     def frequency_label(self) -> str:
@@ -214,6 +283,9 @@ class StatusChange(Base):
     """One move in the workflow: who moved the enquiry from which status to which, and when."""
 
     __tablename__ = "share_enquiry_changes"
+    __table_args__ = (
+        sa.CheckConstraint(f"length(detail) <= {DETAIL_MAX}", name="detail_length"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     enquiry_id: Mapped[int] = mapped_column(
@@ -222,8 +294,10 @@ class StatusChange(Base):
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
     #: the staff member; null for the system or a deleted account
     by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
-    old_status: Mapped[str] = mapped_column(sa.String(10))
-    new_status: Mapped[str] = mapped_column(sa.String(10))
+    old_status: Mapped[str] = mapped_column(sa.String(STATUS_MAX))
+    new_status: Mapped[str] = mapped_column(sa.String(STATUS_MAX))
+    #: why (a reopening, a decline) or what (the payment, the membership number)
+    detail: Mapped[str] = mapped_column(sa.String(DETAIL_MAX), default="")
 
     enquiry: Mapped[Enquiry] = relationship(back_populates="changes")
     by: Mapped[User | None] = relationship()

@@ -16,8 +16,10 @@ from coop.shares.models import Enquiry, Status
 _PATH = {
     Status.NEW: [],
     Status.CONTACTED: [Status.CONTACTED],
-    Status.COMPLETED: [Status.CONTACTED, Status.COMPLETED],
+    Status.PAYMENT_RECEIVED: [Status.CONTACTED, Status.PAYMENT_RECEIVED],
+    Status.COMPLETED: [Status.CONTACTED, Status.PAYMENT_RECEIVED, Status.COMPLETED],
     Status.DECLINED: [Status.CONTACTED, Status.DECLINED],
+    Status.WITHDRAWN: [Status.CONTACTED, Status.WITHDRAWN],
 }
 
 
@@ -53,7 +55,13 @@ def load(session: Session, data: dict, today: dt.date) -> str:
         step = received
         for status in _PATH[Status(item.get("status", "new"))]:
             step += dt.timedelta(hours=26)
-            services.change_status(session, enquiry, status, by=None, now=step)
+            if status == Status.PAYMENT_RECEIVED:
+                services.record_payment(
+                    session, enquiry, amount_pence=enquiry.amount_pence,
+                    received_on=step.astimezone(LONDON).date(),
+                    method=item.get("paid_method", "cheque"), by=None, now=step)
+            else:
+                services.change_status(session, enquiry, status, by=None, now=step)
         if item.get("note"):
             services.add_note(session, enquiry, item["note"], by=None, now=step)
         added += 1

@@ -15,26 +15,30 @@ from sqlalchemy.orm import Session
 
 from coop import audit, limits
 from coop.db import now_utc
+from coop.formatting import money
+from coop.register import services as register
 from coop.shares.countries import UK, country_name
 from coop.shares.models import (
     ADDRESS_MAX,
     CLOSED,
+    DETAIL_MAX,
     EMAIL_MAX,
     MEMBER_NUMBER_MAX,
     NAME_MAX,
     NOTE_MAX,
     PHONE_MAX,
     POSTCODE_MAX,
-    TRANSITIONS,
     Enquiry,
     Frequency,
     Kind,
     Note,
+    PaidMethod,
     PaymentMethod,
     Status,
     StatusChange,
+    transitions,
 )
-from coop.timeutil import london_midnight
+from coop.timeutil import LONDON, london_midnight
 
 
 class EnquiryError(Exception):
@@ -97,8 +101,35 @@ def _check_contact(contact: Contact) -> Contact:
     ):
         if len(value) > limit:
             raise EnquiryError(f"The {label} can be at most {limit} characters.")
+    register_problem = register_text_problem(name, address, postcode, country)
+    if register_problem:
+        raise EnquiryError(register_problem[1])
     return Contact(name=name, email=email, address=address, postcode=postcode,
                    country=country, phone=phone)
+
+
+def register_address(address: str, postcode: str, country: str) -> str:
+    """The postal address as the register of members keeps it: lines, postcode, and the
+    country when it isn't the UK."""
+    return "\n".join(part for part in (address, postcode,
+                                       "" if country == UK else country_name(country)) if part)
+
+
+def register_text_problem(name: str, address: str, postcode: str,
+                          country: str) -> tuple[str, str] | None:
+    """(field, message) when the register of members would refuse this name or address at
+    admission (markup, control characters, too long once the postcode is added), so the
+    reader is told now, next to the field, rather than staff at admission."""
+    try:
+        register.clean_name(name)
+    except register.RegisterError as err:
+        return "name", str(err).replace("The name", "Your name")
+    try:
+        register.clean_address(register_address(address, postcode, country))
+    except register.RegisterError as err:
+        return "address", str(err).replace("The postal address", "The address with its "
+                                           "postcode") if "at most" in str(err) else str(err)
+    return None
 
 
 def submit(
@@ -190,32 +221,183 @@ def mark_acknowledged(session: Session, enquiry: Enquiry, *, sent: bool,
     session.flush()
 
 
-def change_status(session: Session, enquiry: Enquiry, new: Status | str, *, by,
-                  now: dt.datetime | None = None) -> StatusChange:
-    """Move along the workflow ``new → contacted → completed | declined``."""
-    try:
-        new = Status(new)
-    except ValueError:
-        raise InvalidTransition(f"Unknown status {new!r}.") from None
+class FieldError(EnquiryError):
+    """A rule broken by one input; ``field`` names the form field to show it next to."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _check_move(enquiry: Enquiry, new: Status) -> Status:
+    if enquiry.is_erased:
+        raise InvalidTransition("This enquiry has been erased; its status can't change.")
     old = enquiry.status_enum
-    if new not in TRANSITIONS[old]:
-        allowed = ", ".join(s.label.lower() for s in TRANSITIONS[old]) or "nothing: it is closed"
+    allowed = transitions(enquiry.kind, old)
+    if new not in allowed:
+        if old in CLOSED:
+            raise InvalidTransition(f"This enquiry is {old.label.lower()}: reopen it first.")
+        names = ", ".join(s.label.lower() for s in allowed)
         raise InvalidTransition(
             f"An enquiry that is {old.label.lower()} can't become {new.label.lower()} "
-            f"(it can become {allowed})."
+            f"(it can become {names})."
         )
+    return old
+
+
+def _clean_detail(text: str, *, required: str = "") -> str:
+    text = " ".join((text or "").split())
+    if required and not text:
+        raise FieldError("reason", required)
+    if len(text) > DETAIL_MAX:
+        raise FieldError("reason", f"The reason can be at most {DETAIL_MAX} characters.")
+    return text
+
+
+class ChangedMeanwhile(InvalidTransition):
+    """Someone else moved the enquiry between loading it and this change."""
+
+
+def _claim(session: Session, enquiry: Enquiry, old: Status, new: Status) -> None:
+    """Move the row from ``old`` to ``new`` only if it is still at ``old``: one guarded
+    UPDATE, so two staff pressing "Admit" at once can't both admit (on PostgreSQL the second
+    waits for the first's row lock, then finds the status moved on and changes nothing)."""
+    result = session.execute(
+        sa.update(Enquiry)
+        .where(Enquiry.id == enquiry.id, Enquiry.status == old.value)
+        .values(status=new.value)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise ChangedMeanwhile("Someone else changed this enquiry meanwhile: reload the page "
+                               "and check its status.")
+
+
+def _move(session: Session, enquiry: Enquiry, old: Status, new: Status, *, by,
+          detail: str = "", now: dt.datetime | None = None,
+          claimed: bool = False) -> StatusChange:
     now = now or now_utc()
+    if not claimed:
+        _claim(session, enquiry, old, new)
     enquiry.status = new.value
     enquiry.updated_at = now
-    if new in CLOSED:
-        enquiry.closed_at = now
+    enquiry.closed_at = now if new in CLOSED else None
     change = StatusChange(enquiry=enquiry, at=now, by_id=getattr(by, "id", by),
-                          old_status=old.value, new_status=new.value)
+                          old_status=old.value, new_status=new.value, detail=detail)
     session.add(change)
     audit.record(session, "enquiry.status_changed", "enquiry", enquiry.reference, by=by,
                  old=old.value, new=new.value)
     session.flush()
     return change
+
+
+def change_status(session: Session, enquiry: Enquiry, new: Status | str, *, by,
+                  reason: str = "", now: dt.datetime | None = None) -> StatusChange:
+    """Move to contacted, completed (supporters), declined or withdrawn.
+
+    Payment received and admitted carry more than a status: :func:`record_payment` and
+    :func:`admit`.
+    """
+    try:
+        new = Status(new)
+    except ValueError:
+        raise InvalidTransition(f"Unknown status {new!r}.") from None
+    old = _check_move(enquiry, new)
+    if new == Status.PAYMENT_RECEIVED:
+        raise InvalidTransition("Record the payment with its amount, date and method.")
+    if new == Status.ADMITTED:
+        raise InvalidTransition("Admit the member from the admission page.")
+    return _move(session, enquiry, old, new, by=by, detail=_clean_detail(reason), now=now)
+
+
+def record_payment(session: Session, enquiry: Enquiry, *, amount_pence: int,
+                   received_on: dt.date, method: PaidMethod | str, by,
+                   max_pence: int | None = None, now: dt.datetime | None = None) -> StatusChange:
+    """Payment received: the amount, the day it arrived (London) and how it came."""
+    old = _check_move(enquiry, Status.PAYMENT_RECEIVED)
+    now = now or now_utc()
+    if isinstance(amount_pence, bool) or not isinstance(amount_pence, int) or amount_pence <= 0:
+        raise FieldError("amount", "Enter the amount received, more than £0.")
+    if enquiry.kind == Kind.SHARES and amount_pence % 100:
+        raise FieldError("amount", "Shares are £1 each: enter a whole number of pounds.")
+    if max_pence is not None and amount_pence > max_pence:
+        raise FieldError("amount", f"The most one enquiry may pay is £{max_pence // 100:,}.")
+    today = now.astimezone(LONDON).date()
+    if received_on > today:
+        raise FieldError("received_on", "The payment can't have arrived in the future.")
+    earliest = enquiry.created_at.astimezone(LONDON).date() - dt.timedelta(days=366)
+    if received_on < earliest:
+        raise FieldError("received_on", "That is more than a year before the enquiry: check "
+                                        "the date.")
+    try:
+        method = PaidMethod(method)
+    except ValueError:
+        raise FieldError("method", "Choose how the payment arrived.") from None
+    enquiry.paid_pence = amount_pence
+    enquiry.paid_on = received_on
+    enquiry.paid_method = method.value
+    detail = (f"{money(amount_pence)} by {method.label.lower()}, received "
+              f"{received_on.isoformat()}")
+    audit.record(session, "enquiry.payment_recorded", "enquiry", enquiry.reference, by=by,
+                 amount_pence=amount_pence, method=method.value,
+                 received_on=received_on.isoformat())
+    return _move(session, enquiry, old, Status.PAYMENT_RECEIVED, by=by, detail=detail, now=now)
+
+
+def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
+          now: dt.datetime | None = None):
+    """Admitted: put the reader on the register of members (or add the shares to the
+    ``member`` staff matched by email) and record the membership number.
+
+    The shares allotted are the payment received, £1 each. Returns the register's allotment.
+
+    :raise EnquiryError: for a supporter, or an enquiry not at "payment received".
+    :raise coop.register.services.RegisterError: when the register refuses; nothing written.
+    """
+    if enquiry.kind != Kind.SHARES:
+        raise InvalidTransition("Supporters are not members: only share enquiries are "
+                                "admitted.")
+    old = _check_move(enquiry, Status.ADMITTED)
+    _claim(session, enquiry, old, Status.ADMITTED)  # before the register: one admission only
+    address = register_address(enquiry.address, enquiry.postcode, enquiry.country)
+    allotment = register.admit(
+        session, name=enquiry.name, email=enquiry.email, address=address,
+        shares=enquiry.paid_pence // 100, on=on, by=by, member=member, enquiry_id=enquiry.id,
+    )
+    enquiry.membership_number = allotment.member.number
+    enquiry.allotment_id = allotment.id
+    shares = enquiry.paid_pence // 100
+    detail = (f"membership number {allotment.member.number_text}, {shares:,} "
+              f"share{'' if shares == 1 else 's'}"
+              + (" added to an existing holding" if member is not None else ""))
+    _move(session, enquiry, old, Status.ADMITTED, by=by, detail=detail, now=now, claimed=True)
+    return allotment
+
+
+def previous_open_status(enquiry: Enquiry) -> Status:
+    """Where reopening takes an enquiry: the status it was closed from."""
+    for change in reversed(enquiry.changes):
+        if change.new_status == enquiry.status and Status(change.old_status) not in CLOSED:
+            return Status(change.old_status)
+    return Status.PAYMENT_RECEIVED if enquiry.paid_pence else Status.CONTACTED
+
+
+def reopen(session: Session, enquiry: Enquiry, *, reason: str, by,
+           now: dt.datetime | None = None) -> StatusChange:
+    """A closed enquiry back to the status it was closed from, with the reason."""
+    if not enquiry.is_closed:
+        raise InvalidTransition("This enquiry is open already.")
+    if enquiry.is_erased:
+        raise InvalidTransition("This enquiry has been erased; it can't be reopened.")
+    if enquiry.allotment_id is not None:
+        raise InvalidTransition("The shares are on the register of members: correct the "
+                                "holding there (a withdrawal), not here.")
+    reason = _clean_detail(reason, required="Say why the enquiry is reopened.")
+    target = previous_open_status(enquiry)
+    if target == Status.PAYMENT_RECEIVED and not enquiry.paid_pence:
+        target = Status.CONTACTED
+    return _move(session, enquiry, enquiry.status_enum, target, by=by,
+                 detail=f"reopened: {reason}", now=now)
 
 
 def add_note(session: Session, enquiry: Enquiry, body: str, *, by,
@@ -249,6 +431,7 @@ def erase(session: Session, enquiry: Enquiry, *, by=None, reason: str = "staff",
     enquiry.postcode = ""
     enquiry.country = ""
     enquiry.member_number = ""
+    enquiry.membership_number = None
     enquiry.user_id = None
     enquiry.notes.clear()
     enquiry.erased_at = now or now_utc()
@@ -258,7 +441,8 @@ def erase(session: Session, enquiry: Enquiry, *, by=None, reason: str = "staff",
 
 
 def purge(session: Session, *, older_than: dt.datetime) -> int:
-    """Erase closed (completed or declined) enquiries closed before ``older_than``."""
+    """Erase closed (admitted, completed, declined, withdrawn) enquiries closed before
+    ``older_than``. The register of members keeps its own entries (a legal duty)."""
     enquiries = session.scalars(
         sa.select(Enquiry).where(
             Enquiry.status.in_([s.value for s in CLOSED]),
@@ -325,6 +509,10 @@ def export_row(enquiry: Enquiry) -> dict:
         "payment_method": enquiry.payment_method,
         "existing_holder": enquiry.existing_holder,
         "member_number": enquiry.member_number,
+        "paid_pence": enquiry.paid_pence,
+        "paid_on": enquiry.paid_on.isoformat() if enquiry.paid_on else None,
+        "paid_method": enquiry.paid_method,
+        "membership_number": enquiry.membership_number,
         "name": enquiry.name,
         "email": enquiry.email,
         "phone": enquiry.phone,
@@ -337,7 +525,8 @@ def export_row(enquiry: Enquiry) -> dict:
                                   if enquiry.newsletter_consent_at else None),
         "created_at": enquiry.created_at.isoformat(),
         "status_history": [
-            {"at": c.at.isoformat(), "from": c.old_status, "to": c.new_status}
+            {"at": c.at.isoformat(), "from": c.old_status, "to": c.new_status,
+             "detail": c.detail}
             for c in enquiry.changes
         ],
         "notes": [{"at": n.at.isoformat(), "text": n.body} for n in enquiry.notes],

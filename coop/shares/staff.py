@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from coop.access import access
 from coop.csvexport import csv_response
+from coop.db import now_utc
 from coop.extensions import db
-from coop.formatting import LONDON, money_input
+from coop.formatting import LONDON, money, money_input, url_if
 from coop.forms import EmptyForm
 from coop.limits import current_page
-from coop.shares import services
-from coop.shares.forms import EraseForm, InboxFilterForm, NoteForm, StatusForm
+from coop.mail import MailError
+from coop.register import services as register
+from coop.shares import mail, services
+from coop.shares.forms import (
+    AdmitForm,
+    EraseForm,
+    InboxFilterForm,
+    NoteForm,
+    PaymentForm,
+    ReopenForm,
+    StatusForm,
+)
 from coop.shares.mail import send_acknowledgement
-from coop.shares.models import Enquiry
+from coop.shares.models import Enquiry, Kind, PaidMethod, Status
 
 bp = Blueprint("shares_staff", __name__, url_prefix="/staff/enquiries")
 
@@ -68,7 +89,8 @@ def export():
     enquiries = db.session.scalars(services.inbox_statement(filters))
     header = ["Reference", "Kind", "Status", "Received", "Amount (£)", "Frequency",
               "Payment method", "Existing holder", "Member number", "Name", "Email", "Phone",
-              "Address", "Postcode", "Country", "Newsletter opt-in", "Email failed", "Erased"]
+              "Address", "Postcode", "Country", "Newsletter opt-in", "Email failed", "Erased",
+              "Paid (£)", "Paid on", "Paid by", "Membership number"]
 
     def rows():
         for e in enquiries:
@@ -79,6 +101,9 @@ def export():
                 e.existing_holder, e.member_number, e.name, e.email, e.phone, e.address,
                 e.postcode, e.country_name if e.country else "", e.newsletter_opt_in,
                 e.email_failed, e.is_erased,
+                money_input(e.paid_pence), e.paid_on.isoformat() if e.paid_on else "",
+                e.paid_method_label,
+                f"{e.membership_number:06d}" if e.membership_number else "",
             ]
 
     return csv_response("enquiries.csv", header, rows())
@@ -91,21 +116,59 @@ def _get(enquiry_id: int) -> Enquiry:
     return enquiry
 
 
-def _detail(enquiry: Enquiry, *, status_form=None, note_form=None, erase_form=None,
-            code: int = 200):
-    if status_form is None:
-        status_form = StatusForm(formdata=None)
-        if enquiry.next_statuses:
-            status_form.status.data = enquiry.next_statuses[0].value
-    status_form.status.choices = [
-        choice for choice in status_form.status.choices
-        if choice.value in {s.value for s in enquiry.next_statuses}
-    ]
+def _status_form(enquiry: Enquiry, form: StatusForm | None = None) -> StatusForm | None:
+    """Only the valid next steps that need no more than a reason, the natural one first;
+    preselected only when it doesn't close the enquiry."""
+    steps = [s for s in enquiry.next_statuses
+             if s not in (Status.PAYMENT_RECEIVED, Status.ADMITTED)]
+    if not steps:
+        return None
+    if form is None:
+        form = StatusForm(formdata=None, prefix="status")
+        if not steps[0].closes and steps[0] == enquiry.next_statuses[0]:
+            form.status.data = steps[0].value
+    form.status.choices = [SelectChoice(s.value, _STEP_LABELS.get(s, s.label)) for s in steps]
+    return form
+
+
+_STEP_LABELS = {
+    Status.CONTACTED: "Contacted: we have been in touch",
+    Status.COMPLETED: "Completed: the gift is set up (closes it)",
+    Status.DECLINED: "Declined by the society (closes it)",
+    Status.WITHDRAWN: "Withdrawn by the reader (closes it)",
+}
+
+
+def _payment_form(enquiry: Enquiry, form: PaymentForm | None = None) -> PaymentForm | None:
+    if Status.PAYMENT_RECEIVED not in enquiry.next_statuses:
+        return None
+    if form is None:
+        form = PaymentForm(formdata=None, prefix="payment")
+        form.amount.data = money_input(enquiry.amount_pence)
+        form.received_on.data = now_utc().astimezone(LONDON).date()
+        if enquiry.payment_method in {m.value for m in PaidMethod}:
+            form.method.data = enquiry.payment_method
+    return form
+
+
+def _detail(enquiry: Enquiry, *, status_form=None, payment_form=None, reopen_form=None,
+            note_form=None, erase_form=None, code: int = 200):
     return render_template(
-        "shares/staff/detail.html", enquiry=enquiry, status_form=status_form,
+        "shares/staff/detail.html", enquiry=enquiry,
+        status_form=_status_form(enquiry, status_form),
+        payment_form=_payment_form(enquiry, payment_form),
+        reopen_form=(reopen_form or ReopenForm(formdata=None, prefix="reopen"))
+        if enquiry.can_reopen else None,
         note_form=note_form or NoteForm(formdata=None),
         erase_form=erase_form or EraseForm(formdata=None), action_form=EmptyForm(),
+        certificate_url=_certificate_url(enquiry),
     ), code
+
+
+def _certificate_url(enquiry: Enquiry) -> str | None:
+    if enquiry.allotment_id is None:
+        return None
+    return url_if("register.certificate", transaction_id=enquiry.allotment_id)
 
 
 @bp.route("/<int:enquiry_id>")
@@ -114,22 +177,146 @@ def detail(enquiry_id: int):
     return _detail(_get(enquiry_id))
 
 
+def _show_error(form, err: services.EnquiryError) -> None:
+    field = getattr(form, getattr(err, "field", "") or "", None)
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, str(err)]
+    else:
+        form.form_errors.append(str(err))
+
+
 @bp.route("/<int:enquiry_id>/status", methods=["POST"])
 @access("staff")
 def change_status(enquiry_id: int):
+    """Contacted, completed, declined or withdrawn; a closing step needs the confirm box."""
     enquiry = _get(enquiry_id)
-    form = StatusForm()
+    form = _status_form(enquiry, StatusForm(prefix="status"))
+    if form is None:
+        flash("This enquiry has no next step here: it is closed.", "error")
+        return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     if form.validate_on_submit():
         try:
-            services.change_status(db.session, enquiry, form.status.data, by=current_user)
-        except services.InvalidTransition as err:
+            services.change_status(db.session, enquiry, form.status.data,
+                                   reason=form.reason.data, by=current_user)
+        except services.EnquiryError as err:
             db.session.rollback()
-            form.status.errors = [str(err)]
+            _show_error(form, err)
         else:
             db.session.commit()
-            flash(f"{enquiry.reference} is now {enquiry.status}.", "success")
+            flash(f"{enquiry.reference} is now {enquiry.status_enum.label.lower()}.", "success")
             return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     return _detail(enquiry, status_form=form, code=422)
+
+
+@bp.route("/<int:enquiry_id>/payment", methods=["POST"])
+@access("staff")
+def record_payment(enquiry_id: int):
+    """Payment received: amount, date and method."""
+    enquiry = _get(enquiry_id)
+    form = PaymentForm(prefix="payment")
+    if form.validate_on_submit():
+        try:
+            services.record_payment(
+                db.session, enquiry, amount_pence=form.amount.pence,
+                received_on=form.received_on.data, method=form.method.data, by=current_user,
+                max_pence=current_app.config[
+                    "SHARES_MAX_POUNDS" if enquiry.kind == Kind.SHARES
+                    else "SUPPORT_MAX_POUNDS"] * 100)
+        except services.EnquiryError as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(f"Payment of {money(enquiry.paid_pence)} recorded on {enquiry.reference}.",
+                  "success")
+            return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
+    return _detail(enquiry, payment_form=form, code=422)
+
+
+@bp.route("/<int:enquiry_id>/reopen", methods=["POST"])
+@access("staff")
+def reopen(enquiry_id: int):
+    """A closed enquiry back to the step it was closed from, with the reason."""
+    enquiry = _get(enquiry_id)
+    if not enquiry.can_reopen:
+        flash("This enquiry can't be reopened.", "error")
+        return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
+    form = ReopenForm(prefix="reopen")
+    if form.validate_on_submit():
+        try:
+            services.reopen(db.session, enquiry, reason=form.reason.data, by=current_user)
+        except services.EnquiryError as err:
+            db.session.rollback()
+            _show_error(form, err)
+        else:
+            db.session.commit()
+            flash(f"{enquiry.reference} is open again: "
+                  f"{enquiry.status_enum.label.lower()}.", "success")
+            return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
+    return _detail(enquiry, reopen_form=form, code=422)
+
+
+def _match_choices(enquiry: Enquiry, member) -> list[SelectChoice]:
+    if member is None:
+        return []
+    held = f"{member.shares_held:,} share{'' if member.shares_held == 1 else 's'}"
+    return [
+        SelectChoice("existing", f"The same person: add the shares to member "
+                                 f"{member.number_text}, {member.name} ({held} now)"),
+        SelectChoice("new", "A different person: admit as a new member with a new number"),
+    ]
+
+
+@bp.route("/<int:enquiry_id>/admit", methods=["GET", "POST"])
+@access("staff")
+def admit(enquiry_id: int):
+    """The confirmation page of an admission: what goes into the register, an existing
+    member with the same email to confirm or rule out, a tick; then the allotment.
+    """
+    enquiry = _get(enquiry_id)
+    if enquiry.kind != Kind.SHARES or enquiry.status_enum != Status.PAYMENT_RECEIVED \
+            or enquiry.is_erased:
+        flash("Only a share enquiry whose payment has been received can be admitted.", "error")
+        return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
+    match = register.find_member_by_email(db.session, enquiry.email)
+    form = AdmitForm(prefix="admit")
+    form.match.choices = _match_choices(enquiry, match)
+    if request.method == "GET":
+        form.on.data = now_utc().astimezone(LONDON).date()
+    elif form.validate_on_submit():
+        if match is not None and form.match.data not in ("existing", "new"):
+            form.match.errors = ["Say whether this is the same person as member "
+                                 f"{match.number_text}."]
+        else:
+            member = match if (match is not None and form.match.data == "existing") else None
+            try:
+                allotment = services.admit(db.session, enquiry, on=form.on.data,
+                                           by=current_user, member=member)
+            except (services.EnquiryError, register.RegisterError, MailError) as err:
+                db.session.rollback()
+                _show_register_error(form, err)
+            else:
+                row = mail.enqueue(db.session, mail.admitted(enquiry, allotment))
+                db.session.commit()
+                sent = mail.delivery_state(db.session, row.id) != "failed"
+                flash(f"{enquiry.name} is member {allotment.member.number_text}, with "
+                      f"{allotment.member.shares_held:,} shares."
+                      + ("" if sent else " The welcome email could not be sent yet; the "
+                                         "outbox will try again."),
+                      "success" if sent else "error")
+                return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
+    code = 422 if request.method == "POST" else 200
+    return render_template("shares/staff/admit.html", enquiry=enquiry, form=form,
+                           match=match), code
+
+
+def _show_register_error(form: AdmitForm, err: Exception) -> None:
+    field = {"on": form.on, "effective_on": form.on, "date": form.on}.get(
+        getattr(err, "field", None) or "")
+    if field is not None:
+        field.errors = [*field.errors, str(err)]
+    else:
+        form.form_errors.append(str(err))
 
 
 @bp.route("/<int:enquiry_id>/notes", methods=["POST"])

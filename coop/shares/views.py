@@ -15,11 +15,13 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from limits import parse
 
 from coop.access import access
-from coop.extensions import db, limiter
+from coop.extensions import db
+from coop.mail import normalise_email
 from coop.newsletter import services as newsletter
-from coop.shares import services
+from coop.shares import mail, ratelimit, services
 from coop.shares.forms import (
     NEWSLETTER_HINT,
     NEWSLETTER_LABEL,
@@ -27,7 +29,6 @@ from coop.shares.forms import (
     ShareEnquiryForm,
     SupportForm,
 )
-from coop.shares.mail import send_acknowledgement
 from coop.shares.models import Enquiry, Kind
 
 log = logging.getLogger(__name__)
@@ -36,20 +37,6 @@ bp = Blueprint("shares", __name__)
 
 #: the session key holding the last reference, for the thank-you page after the redirect
 THANKS_KEY = "shares_thanks"
-
-
-def _rate_limit() -> str:
-    return current_app.config["SHARES_RATE_LIMIT"]
-
-
-def _counts(response) -> bool:
-    """Invalid forms shown again (422) don't use up the reader's allowance."""
-    return response.status_code != 422
-
-
-#: one allowance per address shared by both forms, so a bot can't double it
-enquiry_limit = limiter.shared_limit(_rate_limit, scope="share-enquiries", methods=["POST"],
-                                     deduct_when=_counts)
 
 
 def privacy_url() -> str:
@@ -62,13 +49,26 @@ def _prefill(form: EnquiryForm) -> None:
         form.email.data = current_user.email
 
 
+REFUSED_MESSAGES = {
+    "address": "We've had {limit} from this email address in the last {window}, which is as "
+               "many as we take. Nothing was sent this time. Please try again later, or write "
+               "to the membership secretary at {email}.",
+    "client": "We've had a great many enquiries from your network in the last {window}. "
+              "Nothing was sent this time. Please try again later, or write to the membership "
+              "secretary at {email}.",
+}
+UNAVAILABLE_MESSAGE = ("We can't take enquiries for a moment, so nothing was sent or saved. "
+                       "What you typed is still below: please send it again in a minute.")
+
+
 @bp.route("/shares", methods=["GET", "POST"])
 @access("public")
-@enquiry_limit
 def index():
     """What owning shares means, and the enquiry form.
 
-    :raise 429: after ``SHARES_RATE_LIMIT`` enquiries from one address.
+    :raise 429: after ``SHARES_RATE_LIMIT`` enquiries from one email address (both forms
+        together) or ``SHARES_CLIENT_RATE_LIMIT`` from one client; the form is shown again.
+    :raise 503: when the rate-limit store (Redis) is down; nothing is saved.
     """
     form = ShareEnquiryForm()
     _prefill(form)
@@ -81,15 +81,14 @@ def index():
                          member_number=form.member_number.data,
                          min_pence=current_app.config["SHARES_MIN_POUNDS"] * 100,
                          max_pence=current_app.config["SHARES_MAX_POUNDS"] * 100)
-        return render_template("shares/index.html", form=form), 422
-    return render_template("shares/index.html", form=form)
+        return _form_page(Kind.SHARES, form, 422)
+    return _form_page(Kind.SHARES, form)
 
 
 @bp.route("/support", methods=["GET", "POST"])
 @access("public")
-@enquiry_limit
 def support():
-    """Become a supporter: a one-off or monthly pledge."""
+    """Become a supporter: a one-off or monthly pledge (limits as for :func:`index`)."""
     form = SupportForm()
     _prefill(form)
     if request.method == "POST":
@@ -99,8 +98,14 @@ def support():
             return _save(form, Kind.SUPPORTER, frequency=form.frequency.data,
                          min_pence=current_app.config["SUPPORT_MIN_POUNDS"] * 100,
                          max_pence=current_app.config["SUPPORT_MAX_POUNDS"] * 100)
-        return render_template("shares/support.html", form=form), 422
-    return render_template("shares/support.html", form=form)
+        return _form_page(Kind.SUPPORTER, form, 422)
+    return _form_page(Kind.SUPPORTER, form)
+
+
+def _form_page(kind: Kind, form: EnquiryForm, code: int = 200, headers=None, problem=None):
+    """The form page; ``problem`` is a (heading, message) shown above a refused form."""
+    template = "shares/index.html" if kind == Kind.SHARES else "shares/support.html"
+    return render_template(template, form=form, problem=problem), code, headers or {}
 
 
 def _discard_spam():
@@ -110,7 +115,33 @@ def _discard_spam():
     return redirect(url_for("shares.thanks"))
 
 
+def _refuse(kind: Kind, form: EnquiryForm, refused: ratelimit.Refused):
+    """429: the form again, as typed, with what happened and when to try again."""
+    item = parse(current_app.config["SHARES_RATE_LIMIT" if refused.scope == "address"
+                                    else "SHARES_CLIENT_RATE_LIMIT"])
+    window = f"{item.multiples} {item.GRANULARITY.name}" + ("s" if item.multiples > 1 else "")
+    if item.multiples == 1:
+        window = item.GRANULARITY.name
+    message = REFUSED_MESSAGES[refused.scope].format(
+        limit=f"{item.amount} enquir{'y' if item.amount == 1 else 'ies'}", window=window,
+        email=current_app.config["SOCIETY_EMAIL"])
+    return _form_page(kind, form, 429, {"Retry-After": str(refused.retry_after)},
+                      problem=("Too many enquiries", message))
+
+
 def _save(form: EnquiryForm, kind: Kind, **fields):
+    """Count the post (both limits, atomically), then save; a post not saved is uncounted."""
+    try:
+        outcome = ratelimit.acquire(normalise_email(form.email.data),
+                                    request.remote_addr or "unknown")
+    except ratelimit.LimitsUnavailable as err:
+        log.error("share enquiry refused with 503: rate-limit store unreachable: %s", err)
+        return _form_page(kind, form, 503,
+                          {"Retry-After": str(ratelimit.UNAVAILABLE_RETRY_AFTER)},
+                          problem=("Temporarily unavailable", UNAVAILABLE_MESSAGE))
+    if isinstance(outcome, ratelimit.Refused):
+        return _refuse(kind, form, outcome)
+
     contact = services.Contact(
         name=form.name.data, email=form.email.data, phone=form.phone.data or "",
         address=form.address.data, postcode=form.postcode.data or "", country=form.country.data,
@@ -121,19 +152,25 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
             db.session, kind, contact, form.amount.pence,
             newsletter_opt_in=form.newsletter_opt_in.data, user=user, **fields,
         )
+        row_id = mail.queue_acknowledgement(db.session, enquiry)
+        db.session.commit()  # the enquiry and its email together; the email goes after
     except services.EnquiryError as err:
         db.session.rollback()
+        ratelimit.release(outcome)
         form.form_errors.append(str(err))
-        template = "shares/index.html" if kind == Kind.SHARES else "shares/support.html"
-        return render_template(template, form=form), 422
-    db.session.commit()  # saved before anything else can go wrong
+        return _form_page(kind, form, 422)
+    except Exception:
+        # The database refused or is down (the error handler answers 503): not counted.
+        ratelimit.release(outcome)
+        raise
 
-    sent = send_acknowledgement(db.session, enquiry)
+    state = mail.record_acknowledgement(db.session, enquiry, row_id)
     db.session.commit()
     if enquiry.newsletter_opt_in:
         _request_newsletter(enquiry)
     session[THANKS_KEY] = {"reference": enquiry.reference, "kind": enquiry.kind,
-                           "email_sent": sent}
+                           "email_sent": state != "failed", "amount_pence": enquiry.amount_pence,
+                           "frequency": enquiry.frequency}
     return redirect(url_for("shares.thanks"))
 
 

@@ -19,10 +19,16 @@ def test_create_admin_from_stdin(runner, app):
         assert user.role == "admin"
 
 
-def test_create_user_prompts_for_password(runner):
-    result = runner.invoke(args=["create-user", "p@example.org"],
-                           input="a long prompted pass\na long prompted pass\n")
+def test_create_user_without_stdin_asks_for_no_password(runner, app):
+    """It invites (see tests/accounts/test_links.py): nothing is read from the terminal."""
+    result = runner.invoke(args=["create-user", "p@example.org"], input="")
     assert result.exit_code == 0, result.output
+    assert "Password" not in result.output
+    with app.app_context():
+        from coop.extensions import db
+
+        user = db.session.scalar(sa.select(User).where(User.email == "p@example.org"))
+        assert not user.has_usable_password
 
 
 def test_existing_email_is_a_clear_error(runner):

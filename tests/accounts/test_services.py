@@ -10,7 +10,6 @@ from argon2 import PasswordHasher
 
 from coop.accounts import passwords, services
 from coop.accounts.models import LoginFailure, Role, User
-from coop.db import now_utc
 from tests.conftest import PASSWORD
 
 
@@ -55,6 +54,7 @@ def test_role_hierarchy(db):
 
 def test_authenticate_wrong_password_and_unknown_email_look_the_same(db):
     services.create_user(db.session, "a@example.org", PASSWORD)
+    db.session.commit()
     with pytest.raises(services.InvalidCredentials) as wrong:
         services.authenticate(db.session, "a@example.org", "wrong password!", ip="1.1.1.1")
     with pytest.raises(services.InvalidCredentials) as unknown:
@@ -62,53 +62,26 @@ def test_authenticate_wrong_password_and_unknown_email_look_the_same(db):
     assert str(wrong.value) == str(unknown.value)
 
 
-def test_throttle_per_account_blocks_even_the_right_password(db):
+def test_four_failures_then_the_right_password_clears_the_pair(db):
     services.create_user(db.session, "a@example.org", PASSWORD)
-    now = now_utc()
-    for i in range(5):
-        with pytest.raises(services.InvalidCredentials):
-            services.authenticate(db.session, "a@example.org", "nope nope nope", ip=f"10.0.0.{i}",
-                                  now=now + dt.timedelta(minutes=i))
-    with pytest.raises(services.Throttled) as err:
-        services.authenticate(db.session, "a@example.org", PASSWORD, ip="10.0.0.99",
-                              now=now + dt.timedelta(minutes=5))
-    # the oldest failure leaves the 15-minute window at now + 15 min
-    assert err.value.retry_after == dt.timedelta(minutes=10)
-    user = services.authenticate(db.session, "a@example.org", PASSWORD, ip="10.0.0.99",
-                                 now=now + dt.timedelta(minutes=15, seconds=1))
-    assert user.email == "a@example.org"
-
-
-def test_throttle_per_address_across_accounts(db):
-    services.create_user(db.session, "victim@example.org", PASSWORD)
-    now = now_utc()
-    for i in range(5):
-        with pytest.raises(services.InvalidCredentials):
-            services.authenticate(db.session, f"guess{i}@example.org", "nope nope nope",
-                                  ip="203.0.113.7", now=now)
-    with pytest.raises(services.Throttled):
-        services.authenticate(db.session, "victim@example.org", PASSWORD, ip="203.0.113.7",
-                              now=now)
-    # the same account from another address is not blocked by that address's failures
-    assert services.authenticate(db.session, "victim@example.org", PASSWORD, ip="198.51.100.1",
-                                 now=now)
-
-
-def test_four_failures_do_not_lock(db):
-    services.create_user(db.session, "a@example.org", PASSWORD)
+    db.session.commit()
     for _ in range(4):
         with pytest.raises(services.InvalidCredentials):
             services.authenticate(db.session, "a@example.org", "nope nope nope", ip="1.2.3.4")
     assert services.authenticate(db.session, "a@example.org", PASSWORD, ip="1.2.3.4")
-    # a success clears the account's failures
-    count = sa.select(sa.func.count()).where(LoginFailure.email == "a@example.org")
-    assert db.session.scalar(count) == 0
+    # a success clears the pair's counter and gives the address its tries back
+    pair = db.session.scalar(sa.select(sa.func.count()).select_from(LoginFailure).where(
+        LoginFailure.scope == "login"))
+    address = db.session.scalar(sa.select(LoginFailure.failures).where(
+        LoginFailure.scope == "ip", LoginFailure.ip == "1.2.3.4"))
+    assert pair == 0 and address == 4
 
 
 def test_deactivated_user_cannot_authenticate(db):
     admin = services.create_user(db.session, "admin@example.org", PASSWORD, role="admin")
     user = services.create_user(db.session, "a@example.org", PASSWORD)
     services.deactivate(db.session, user, by=admin)
+    db.session.commit()
     with pytest.raises(services.InvalidCredentials):
         services.authenticate(db.session, "a@example.org", PASSWORD, ip="1.2.3.4")
 
@@ -116,6 +89,7 @@ def test_deactivated_user_cannot_authenticate(db):
 def test_rehash_on_login_when_parameters_change(db, monkeypatch):
     user = services.create_user(db.session, "a@example.org", PASSWORD)
     old_hash = user.password_hash
+    db.session.commit()
     monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=2, memory_cost=2048,
                                                               parallelism=1))
     services.authenticate(db.session, "a@example.org", PASSWORD, ip="1.2.3.4")
@@ -123,14 +97,22 @@ def test_rehash_on_login_when_parameters_change(db, monkeypatch):
     assert "m=2048,t=2" in user.password_hash
 
 
-def test_password_change_rotates_session_token(db):
+def test_password_change_checks_the_old_one_and_ends_other_sessions(db, outbox):
+    from coop.accounts import sessions
+
     user = services.create_user(db.session, "a@example.org", PASSWORD)
-    token = user.session_token
+    _, here = sessions.start(db.session, user, device="Firefox on Linux", remember=False)
+    _, there = sessions.start(db.session, user, device="Safari on iPhone", remember=True)
+    db.session.commit()
     with pytest.raises(services.InvalidCredentials):
-        services.change_password(db.session, user, "not my password", "a brand new passphrase")
-    services.change_password(db.session, user, PASSWORD, "a brand new passphrase")
-    assert user.session_token != token
+        services.change_password(db.session, user, "not my password", "a brand new passphrase",
+                                 ip="1.2.3.4")
+    services.change_password(db.session, user, PASSWORD, "a brand new passphrase", ip="1.2.3.4",
+                             keep_session_id=here.id)
+    db.session.commit()
     assert passwords.verify_password(user.password_hash, "a brand new passphrase")
+    assert [s.id for s in sessions.live_sessions(db.session, user)] == [here.id]
+    assert outbox()[-1]["Subject"].startswith("Your password was changed")
 
 
 def test_last_admin_cannot_be_demoted_or_deactivated(db):
@@ -143,14 +125,17 @@ def test_last_admin_cannot_be_demoted_or_deactivated(db):
     assert admin.role == Role.STAFF
 
 
-def test_deactivate_rotates_token_and_is_audited(db):
+def test_deactivate_ends_sessions_and_is_audited(db):
+    from coop.accounts import sessions
     from coop.audit import AuditEvent
 
     admin = services.create_user(db.session, "admin@example.org", PASSWORD, role="admin")
     user = services.create_user(db.session, "a@example.org", PASSWORD)
-    token = user.session_token
+    token, _ = sessions.start(db.session, user, device="x", remember=True)
+    assert sessions.load(db.session, token) is user
     services.deactivate(db.session, user, by=admin)
-    assert not user.active and user.session_token != token
+    assert not user.active and sessions.load(db.session, token) is None
+    assert sessions.live_sessions(db.session, user) == []
     event = db.session.scalars(
         sa.select(AuditEvent).where(AuditEvent.action == "user.deactivated")
     ).one()

@@ -181,17 +181,40 @@ def test_admin_changes_role(app, make_user):
 
 def test_admin_creates_account_with_field_errors(client, login_as):
     login_as("admin")
-    response = client.post("/admin/users", data={"email": "not-an-email", "role": "staff",
-                                                   "password": "short"})
+    response = client.post("/admin/users", data={"email": "not-an-email", "role": "staff"})
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "Enter a valid email address." in html
     assert 'value="not-an-email"' in html
-    response = client.post("/admin/users", data={"email": "new@example.org", "role": "staff",
-                                                   "password": "a good long passphrase"})
+    assert "in person or by phone" not in html
+    response = client.post("/admin/users", data={"email": "new@example.org", "role": "staff"})
     assert response.status_code == 302
 
 
 def test_member_cannot_reach_admin(client, login_as):
     login_as("member")
     assert client.get("/admin/users").status_code == 403
+
+
+def test_strength_advice_is_shown_next_to_the_new_password(client, login_as):
+    login_as("member")
+    response = client.post("/account/password", data={
+        "current_password": PASSWORD, "new_password": "Password2024!",
+        "confirm": "Password2024!"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    errors = html[html.index('id="new_password-error"'):]
+    errors = errors[:errors.index("</ul>")]
+    assert "too easy to guess" in errors
+    assert "similar to a commonly used password" in errors  # zxcvbn's own warning
+
+
+def test_strength_counts_the_name_as_guessable(db):
+    from coop.accounts import passwords
+
+    assert not passwords.password_problems("rosa luxemburg", email="r@example.org")
+    named = passwords.password_problems("rosa luxemburg", email="r@example.org",
+                                        name="Rosa Luxemburg")
+    assert named and "too easy to guess" in named[0]
+    assert not passwords.password_problems("lantern orchard velvet ninety",
+                                           email="r@example.org", name="Rosa Luxemburg")

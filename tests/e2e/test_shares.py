@@ -1,4 +1,5 @@
-"""A reader sends a share enquiry from a phone; staff find it, move it on and export it."""
+"""A reader sends a share enquiry from a phone and sees how to pay; staff find it, record
+the payment, admit the reader as a member (certificate linked) and export it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tests.e2e.conftest import log_in, screenshot
 pytestmark = pytest.mark.browser
 
 
-def test_share_enquiry_on_a_phone_then_staff_contact_and_export(new_context, live_server):
+def test_share_enquiry_on_a_phone_then_payment_admission_and_export(new_context, live_server):
     email = f"rosa-{uuid.uuid4().hex[:8]}@example.org"
     phone = new_context(phone=True).new_page()
     phone.goto("/")
@@ -40,9 +41,19 @@ def test_share_enquiry_on_a_phone_then_staff_contact_and_export(new_context, liv
     reference = phone.locator(".reference").inner_text()
     assert re.fullmatch(r"SH-\d{4}-\d{6}", reference), reference
     expect(phone.get_by_text(f"Your reference is {reference}")).to_be_visible()
+    # How to pay, exactly: bank transfer quoting the reference, or a cheque, with the amount.
+    how = phone.get_by_role("region", name="How to pay")
+    expect(how).to_contain_text("£500 for 500 shares")
+    expect(how).to_contain_text("Sort code")
+    expect(how).to_contain_text("Account number")
+    expect(how).to_contain_text(reference)
+    expect(how).to_contain_text("By cheque")
+    expect(phone.get_by_role("link", name="membership@example.org").first).to_be_visible()
     screenshot(phone, "shares-thanks")
     message = live_server.mail_to(email, reference)
-    assert reference in message.get_body(preferencelist=("plain",)).get_content()
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    assert reference in body and "How to pay" in body and "Sort code" in body
+    assert message["Reply-To"] == "membership@example.org"
 
     staff = new_context().new_page()
     log_in(staff, "staff")
@@ -60,10 +71,38 @@ def test_share_enquiry_on_a_phone_then_staff_contact_and_export(new_context, liv
     expect(staff.get_by_role("heading", level=1)).to_contain_text(reference)
     expect(staff.get_by_text("1 Example Street")).to_be_visible()
     expect(staff.get_by_text("LS1 1AA")).to_be_visible()
-    staff.get_by_label("New status").select_option(label="Contacted")
-    staff.get_by_role("button", name="Change status").click()
+    # The natural next step is chosen; the closing ones are offered but not chosen.
+    expect(staff.get_by_label("Contacted: we have been in touch")).to_be_checked()
+    expect(staff.get_by_label("Declined by the society (closes it)")).not_to_be_checked()
+    staff.get_by_role("button", name="Save the next step").click()
     expect(staff.get_by_text(re.compile(r"new → contacted, by Sam Staff"))).to_be_visible()
     expect(staff.locator(".badge", has_text="Contacted").first).to_be_visible()
+
+    # The cheque arrives: staff record it, then admit the reader on a confirmation page.
+    payment = staff.get_by_role("form", name=re.compile("record the payment", re.I))
+    expect(payment.get_by_label("Amount received")).to_have_value("500")
+    payment.get_by_label("Cheque").check()
+    payment.get_by_role("button", name="Record the payment").click()
+    expect(staff.get_by_text(re.compile(r"contacted → payment received, by Sam Staff: "
+                                        r"£500 by cheque"))).to_be_visible()
+    staff.get_by_role("link", name="Admit as a member…").click()
+    expect(staff.get_by_role("heading", level=1)).to_have_text("Admit Rosa Reader as a member")
+    staff.get_by_role("button", name="Admit and allot the shares").click()
+    expect(staff.get_by_text("Tick the box to confirm the admission.")).to_be_visible()
+    staff.get_by_label("I confirm: enter this admission in the register of members").check()
+    staff.get_by_role("button", name="Admit and allot the shares").click()
+    expect(staff.locator(".badge", has_text="Admitted").first).to_be_visible()
+    number = staff.locator(".membership-number").inner_text()
+    assert re.fullmatch(r"\d{6}", number), number
+    screenshot(staff, "staff-enquiry-admitted")
+    welcome = live_server.mail_to(email, "Welcome")
+    assert f"Membership number: {number}" in welcome.get_body(
+        preferencelist=("plain",)).get_content()
+    # The new member's certificate is one click away.
+    staff.get_by_role("link", name="Share certificate").click()
+    expect(staff.get_by_text("Rosa Reader").first).to_be_visible()
+    expect(staff.get_by_text(number).first).to_be_visible()
+    staff.go_back()
 
     staff.get_by_role("link", name="All enquiries").click()
     staff.get_by_label("Search name, email or reference").fill(reference)
@@ -77,5 +116,6 @@ def test_share_enquiry_on_a_phone_then_staff_contact_and_export(new_context, liv
     assert len(rows) == 1
     row = {k.lower(): v for k, v in rows[0].items()}
     assert reference in row.values()
-    assert "Contacted" in row.values() or "contacted" in row.values()
+    assert "admitted" in row.values()
+    assert number in row.values()
     assert email in row.values()

@@ -148,13 +148,13 @@ def test_database_lost_between_saving_and_the_acknowledgement(private_pg, app_on
     app, url = app_on_private_pg
     from coop.shares import views
 
-    real_send = views.send_acknowledgement
+    real_record = views.mail.record_acknowledgement
 
-    def stop_then_send(session, enquiry):
+    def stop_then_record(session, enquiry, row_id):
         private_pg.stop("immediate")
-        return real_send(session, enquiry)
+        return real_record(session, enquiry, row_id)
 
-    monkeypatch.setattr(views, "send_acknowledgement", stop_then_send)
+    monkeypatch.setattr(views.mail, "record_acknowledgement", stop_then_record)
     enquiries = _count(url, "share_enquiries")
     response = app.test_client().post("/shares", data=SHARE_ENQUIRY)
     assert response.status_code in (302, 503)

@@ -40,6 +40,9 @@ NO_EMPTY_POST = {
                               "to another address",
     "newsletter.confirm": "its form is one Confirm button: a POST would use up the demo link "
                           "that the browser checks open afterwards",
+    "accounts.login_code": "its form exists only between the password and the code; without "
+                           "a password typed first the page (checked on GET) says to log in "
+                           "again",
 }
 
 #: form pages whose empty POST is accepted on purpose (not re-shown with errors), with reason
@@ -83,6 +86,8 @@ ARGUMENTS: dict[str, Callable] = {
         "ledger_csv", "report", "set_total")},
     "shares.member_enquiry": _enquiry_of_member,
     "shares_staff.detail": _lookup("share_enquiries", "id", "enquiry_id"),
+    "shares_staff.admit": _lookup("share_enquiries", "id", "enquiry_id",
+                                  "WHERE kind = 'shares' AND status = 'payment_received'"),
     "events.event": _lookup("events", "slug", "slug"),
     "events.event_ics": _lookup("events", "slug", "slug"),
     "events.series": _lookup("event_series", "slug", "slug"),
@@ -103,6 +108,13 @@ ARGUMENTS: dict[str, Callable] = {
     "payments.handoff": lambda session: _demo_checkout(session),
     "payments.enquiry": lambda session: _enquiry_payment_token(session),
     "payments_staff.event": lambda session: _demo_webhook_event(session),
+    "accounts.reset_password": lambda session: _password_link_token(session, "reset"),
+    "accounts.accept_invitation": lambda session: _password_link_token(session, "invite"),
+    **{f"register_staff.{name}": _lookup("register_members", "number", "number",
+                                         "WHERE ceased_on IS NULL")
+       for name in ("member", "allot", "withdraw", "transfer", "cease", "address")},
+    "register.certificate": lambda session: _certificate_of_member(session),
+    "register.certificate_pdf": lambda session: _certificate_of_member(session),
 }
 
 
@@ -152,6 +164,14 @@ def _enquiry_payment_token(session):
     return None if reference is None else {"token": enquiry_payment_token(reference)}
 
 
+def _certificate_of_member(session):
+    """The demo member's first allotment: they may open its certificate."""
+    value = _first(session, "SELECT t.id FROM register_transactions t JOIN register_members m "
+                            "ON m.id = t.member_id WHERE m.user_id = :u AND t.kind = 'allotment' "
+                            "ORDER BY t.id", u=_member_id(session))
+    return None if value is None else {"transaction_id": value}
+
+
 def _registration_link_token(session):
     """The emailed link's token of the first demo registration (the stored token, signed)."""
     from coop.events import links
@@ -195,8 +215,32 @@ def _email_change_token(session):
     user = session.get(User, _member_id(session))
     if user is None:
         return None
+    if user.email_change_nonce is None:  # as if the demo member had asked for the change
+        services.request_email_change(session, user, "member.moved@example.org")
+        session.commit()
     return {"token": services.email_change_token(current_app.config["SECRET_KEY"], user,
                                                  "member.moved@example.org")}
+
+
+_PASSWORD_TOKENS: dict[tuple[str, str], str] = {}
+
+
+def _password_link_token(session, purpose: str):
+    """A reset link for an account of its own (the demo accounts log in, which would end a
+    reset link), or an invitation for an invited account; the GET page and the empty POST
+    share one token."""
+    from coop.accounts import services
+
+    key = (str(session.get_bind().url), purpose)
+    if key not in _PASSWORD_TOKENS:
+        email = f"quality.{purpose}@example.org"
+        user = services.get_by_email(session, email)
+        if user is None:
+            user = (services.invite_user(session, email) if purpose == "invite" else
+                    services.create_user(session, email, "a long quality passphrase"))
+        _PASSWORD_TOKENS[key] = services.password_token(user, purpose)
+        session.commit()
+    return {"token": _PASSWORD_TOKENS[key]}
 
 
 @dataclass

@@ -16,7 +16,7 @@ UTC = dt.UTC
 def _close(app, enquiry_id: int, status: str, when: dt.datetime) -> None:
     with app.app_context():
         enquiry = _db.session.get(Enquiry, enquiry_id)
-        if status == "completed":
+        if status == "withdrawn":
             services.change_status(_db.session, enquiry, "contacted", by=None, now=when)
         services.change_status(_db.session, enquiry, status, by=None, now=when)
         _db.session.commit()
@@ -28,7 +28,7 @@ def test_purge_enquiries_erases_closed_ones_older_than_n_days(app, runner, make_
     old_declined = make_enquiry(email="b@example.org", now=now - dt.timedelta(days=100))
     old_open = make_enquiry(email="c@example.org", now=now - dt.timedelta(days=100))
     recent_done = make_enquiry(email="d@example.org", now=now - dt.timedelta(days=100))
-    _close(app, old_done.id, "completed", now - dt.timedelta(days=91))
+    _close(app, old_done.id, "withdrawn", now - dt.timedelta(days=91))
     _close(app, old_declined.id, "declined", now - dt.timedelta(days=95))
     _close(app, recent_done.id, "declined", now - dt.timedelta(days=5))
 
@@ -60,7 +60,10 @@ def test_seed_adds_enquiries_in_several_states_once(make_app):
     assert "Share enquiries: 7 added." in result.output
     with app.app_context():
         rows = _db.session.scalars(sa.select(Enquiry)).all()
-        assert {e.status for e in rows} == {"new", "contacted", "completed", "declined"}
+        assert {e.status for e in rows} == {"new", "contacted", "payment_received", "completed",
+                                            "declined"}
+        paid = [e for e in rows if e.status == "payment_received"]
+        assert [(e.paid_pence, e.paid_method) for e in paid] == [(100_000, "bank_transfer")]
         assert {e.kind for e in rows} == {"shares", "supporter"}
         assert any(e.email_failed for e in rows)
         newest = max(rows, key=lambda e: e.created_at)

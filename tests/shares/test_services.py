@@ -194,25 +194,39 @@ def test_references_are_unique_under_concurrent_submissions(app):
     assert all(re.fullmatch(r"S[HU]-\d{4}-\d{6}", ref) for ref in references)
 
 
-def test_workflow_new_contacted_completed(db, make_user):
+def test_supporter_workflow_new_contacted_paid_completed(db, make_user):
     staff = db.session.merge(make_user("staff"))
-    enquiry = submit(db)
+    enquiry = submit(db, kind="supporter", amount=1250,
+                     now=dt.datetime(2024, 1, 1, 9, tzinfo=UTC))
     t1 = dt.datetime(2024, 1, 2, 9, tzinfo=UTC)
     services.change_status(db.session, enquiry, "contacted", by=staff, now=t1)
-    t2 = t1 + dt.timedelta(days=3)
-    services.change_status(db.session, enquiry, Status.COMPLETED, by=staff, now=t2)
+    t2 = t1 + dt.timedelta(days=2)
+    services.record_payment(db.session, enquiry, amount_pence=1250,
+                            received_on=dt.date(2024, 1, 3), method="bank_transfer", by=staff,
+                            now=t2)
+    t3 = t1 + dt.timedelta(days=3)
+    services.change_status(db.session, enquiry, Status.COMPLETED, by=staff, now=t3)
     db.session.commit()
-    assert enquiry.status == "completed" and enquiry.closed_at == t2
-    history = [(c.old_status, c.new_status, c.by_id, c.at) for c in enquiry.changes]
-    assert history == [("new", "contacted", staff.id, t1), ("contacted", "completed", staff.id, t2)]
+    assert enquiry.status == "completed" and enquiry.closed_at == t3
+    assert (enquiry.paid_pence, enquiry.paid_on, enquiry.paid_method) == (
+        1250, dt.date(2024, 1, 3), "bank_transfer")
+    history = [(c.old_status, c.new_status, c.by_id, c.at, c.detail) for c in enquiry.changes]
+    assert history == [
+        ("new", "contacted", staff.id, t1, ""),
+        ("contacted", "payment_received", staff.id, t2,
+         "£12.50 by bank transfer, received 2024-01-03"),
+        ("payment_received", "completed", staff.id, t3, ""),
+    ]
     actions = db.session.scalars(sa.select(AuditEvent.action).where(
         AuditEvent.subject_id == enquiry.reference)).all()
-    assert actions.count("enquiry.status_changed") == 2
+    assert actions.count("enquiry.status_changed") == 3
+    assert actions.count("enquiry.payment_recorded") == 1
 
 
 @pytest.mark.parametrize("path, bad", [
-    ([], "completed"), ([], "new"), (["contacted"], "new"), (["declined"], "contacted"),
-    (["contacted", "completed"], "declined"), ([], "archived"),
+    ([], "completed"), ([], "admitted"), ([], "new"), (["contacted"], "new"),
+    (["declined"], "contacted"), (["withdrawn"], "declined"), (["contacted"], "completed"),
+    ([], "archived"), ([], "payment_received"),
 ])
 def test_workflow_refuses_other_moves(db, make_user, path, bad):
     staff = db.session.merge(make_user("staff"))
@@ -276,7 +290,7 @@ def test_purge_erases_only_closed_and_old(db):
     open_old = submit(db, contact=contact(email="c@example.org"), now=old)
     done_recent = submit(db, contact=contact(email="d@example.org"), now=old)
     services.change_status(db.session, done_old, "contacted", by=None, now=old)
-    services.change_status(db.session, done_old, "completed", by=None, now=old)
+    services.change_status(db.session, done_old, "withdrawn", by=None, now=old)
     services.change_status(db.session, declined_old, "declined", by=None, now=old)
     services.change_status(db.session, open_old, "contacted", by=None, now=old)
     services.change_status(db.session, done_recent, "declined", by=None,

@@ -1,7 +1,7 @@
 """payments: Stripe checkouts, recorded payments and webhook events (issue 15)
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0016
 Create Date: 2026-12-01 14:51:12.609974
 
 """
@@ -13,7 +13,7 @@ import coop.db
 
 # revision identifiers, used by Alembic.
 revision = '0014'
-down_revision = '0008'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

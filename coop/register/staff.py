@@ -1,0 +1,257 @@
+"""Staff pages for the register: search, a member's page, admit, allot, withdraw, transfer,
+cease, address changes, account links and the CSV export."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from coop.access import access
+from coop.accounts.services import get_by_email
+from coop.csvexport import csv_response
+from coop.extensions import db
+from coop.formatting import money_input
+from coop.forms import EmptyForm
+from coop.limits import current_page
+from coop.register import forms, services
+from coop.register.models import Member
+
+bp = Blueprint("register_staff", __name__, url_prefix="/staff/register")
+
+PER_PAGE = 50
+
+
+def show_error(form, err: services.RegisterError) -> None:
+    """Put a service's message next to the field it names (or above the form)."""
+    field = getattr(form, err.field, None) if err.field else None
+    if field is None or not hasattr(field, "errors"):
+        form.form_errors.append(err.message)
+    else:
+        field.errors = [*field.errors, err.message]
+
+
+def _member(number: int) -> Member:
+    member = services.get_by_number(db.session, number)
+    if member is None:
+        abort(404)
+    return member
+
+
+@bp.route("")
+@access("staff")
+def index():
+    """The register: search by name, email or number, current or ceased, 50 to a page."""
+    form = forms.SearchForm(request.args)
+    form.validate()
+    q = "" if form.q.errors else (form.q.data or "").strip()
+    status = form.status.data if form.status.data in services.STATUSES else "current"
+    page = db.paginate(services.search_statement(q, status), page=current_page(),
+                       per_page=PER_PAGE, error_out=False)
+    args = {k: v for k, v in (("q", q), ("status", status)) if v}
+    totals = services.totals(db.session)
+    return render_template("register/staff/index.html", form=form, page=page, args=args,
+                           totals=totals)
+
+
+@bp.route("/export.csv")
+@access("staff", fresh=True)
+def export():
+    """The whole register with the columns s.30 of the 2014 Act requires (every member,
+    current and ceased); cells that could start a formula are neutralised."""
+    header = ["Membership number", "Name", "Postal address", "Email", "Shares held",
+              "Amount paid (£)", "Date admitted", "Date ceased"]
+
+    def rows():
+        for m in services.register_rows(db.session, "all"):
+            yield [m.number, m.name, m.address.replace("\n", ", "), m.email, m.shares_held,
+                   money_input(m.paid_pence), m.admitted_on.isoformat(),
+                   m.ceased_on.isoformat() if m.ceased_on else ""]
+
+    return csv_response("register-of-members.csv", header, rows())
+
+
+@bp.route("/verify")
+@access("staff")
+def verify():
+    problems = services.verify_register(db.session)
+    return render_template("register/staff/verify.html", problems=problems)
+
+
+@bp.route("/admit", methods=["GET", "POST"])
+@access("staff")
+def admit():
+    """Admit a member directly (an application by post); enquiries are admitted from the
+    enquiry's own page."""
+    form = forms.AdmitForm()
+    if request.method == "GET":
+        form.on.data = services.london_today()
+    if form.validate_on_submit():
+        try:
+            line = services.admit(db.session, name=form.name.data, email=form.email.data,
+                                  address=form.address.data, shares=form.shares.data,
+                                  on=form.on.data, by=current_user, note=form.note.data or "")
+        except services.RegisterError as err:
+            db.session.rollback()
+            show_error(form, err)
+        else:
+            db.session.commit()
+            member = line.member
+            flash(f"{member.name} is member {member.number}, holding "
+                  f"{member.shares_held:,} shares.", "success")
+            return redirect(url_for("register_staff.member", number=member.number))
+    return render_template("register/staff/admit.html", form=form), (
+        422 if form.is_submitted() else 200)
+
+
+@bp.route("/<int:number>")
+@access("staff")
+def member(number: int):
+    m = _member(number)
+    account = None
+    if m.user_id is None:
+        candidate = get_by_email(db.session, m.email)
+        if candidate is not None and services.member_for_user(db.session, candidate) is None:
+            account = candidate
+    return render_template(
+        "register/staff/member.html", member=m, ledger=services.ledger(db.session, m),
+        addresses=services.address_history(db.session, m), account=account,
+        link_form=EmptyForm(),
+    )
+
+
+#: action -> (form class, heading, button endpoint)
+ACTIONS = {
+    "allot": (forms.AllotForm, "Allot shares"),
+    "withdraw": (forms.WithdrawForm, "Withdraw shares"),
+    "transfer": (forms.TransferForm, "Transfer shares to another member"),
+    "cease": (forms.CeaseForm, "Cease membership"),
+    "address": (forms.AddressForm, "Change the postal address"),
+}
+
+
+def _action_page(action: str, m: Member, form, code: int = 200):
+    return render_template("register/staff/action.html", member=m, form=form, action=action,
+                           heading=ACTIONS[action][1],
+                           endpoint=f"register_staff.{action}"), code
+
+
+def _run(action: str, number: int, apply):
+    """GET shows the form; POST validates, calls ``apply(member, form)``, commits once and
+    redirects to the member's page, or shows the form again with the message at its field."""
+    m = _member(number)
+    form = ACTIONS[action][0]()
+    if request.method == "GET":
+        if hasattr(form, "on"):
+            form.on.data = services.london_today()
+        if action == "cease":
+            form.expected_shares.data = str(m.shares_held)
+        if action == "address":
+            form.address.data = m.address
+        if m.ceased_on is not None and action != "address":
+            form.form_errors.append(f"Member {m.number} ceased on {m.ceased_on:%-d %B %Y}: "
+                                    "their holding can't change.")
+        return _action_page(action, m, form)
+    if form.validate_on_submit():
+        try:
+            message = apply(m, form)
+        except services.RegisterError as err:
+            db.session.rollback()
+            m = _member(number)
+            show_error(form, err)
+        else:
+            db.session.commit()
+            flash(message, "success")
+            return redirect(url_for("register_staff.member", number=m.number))
+    return _action_page(action, m, form, 422)
+
+
+def _shares(n: int) -> str:
+    return f"{n:,} share{'s' if n != 1 else ''}"
+
+
+@bp.route("/<int:number>/allot", methods=["GET", "POST"])
+@access("staff")
+def allot(number: int):
+    def apply(m, form):
+        line = services.allot(db.session, m, form.shares.data, on=form.on.data, by=current_user,
+                              note=form.note.data or "")
+        return (f"Allotted {_shares(line.shares)} to member {m.number}; they now hold "
+                f"{m.shares_held:,}. Certificate {line.certificate_number} is ready.")
+
+    return _run("allot", number, apply)
+
+
+@bp.route("/<int:number>/withdraw", methods=["GET", "POST"])
+@access("staff")
+def withdraw(number: int):
+    def apply(m, form):
+        line = services.withdraw(db.session, m, form.shares.data, on=form.on.data,
+                                 by=current_user, note=form.note.data or "")
+        return (f"Withdrew {_shares(-line.shares)} from member {m.number}; they now hold "
+                f"{m.shares_held:,}.")
+
+    return _run("withdraw", number, apply)
+
+
+@bp.route("/<int:number>/transfer", methods=["GET", "POST"])
+@access("staff")
+def transfer(number: int):
+    def apply(m, form):
+        target = services.get_by_number(db.session, form.to_number.data)
+        if target is None:
+            raise services.NoSuchMember(
+                f"No member has the number {form.to_number.data.strip()[:20]!r}.",
+                field="to_number")
+        out, _in = services.transfer(db.session, m, target, form.shares.data, on=form.on.data,
+                                     by=current_user, note=form.note.data or "",
+                                     cease_source=form.cease_source.data)
+        ceased = " Their membership has ceased." if form.cease_source.data else ""
+        return (f"Transferred {_shares(-out.shares)} from member {m.number} to member "
+                f"{target.number}.{ceased}")
+
+    return _run("transfer", number, apply)
+
+
+@bp.route("/<int:number>/cease", methods=["GET", "POST"])
+@access("staff")
+def cease(number: int):
+    def apply(m, form):
+        expected = services.parse_holding(form.expected_shares.data)
+        line = services.cease(db.session, m, on=form.on.data, by=current_user,
+                              expected_shares=expected, note=form.note.data or "")
+        withdrawn = f" and {_shares(-line.shares)} withdrawn" if line else ""
+        return f"Member {m.number}'s membership has ceased{withdrawn}."
+
+    return _run("cease", number, apply)
+
+
+@bp.route("/<int:number>/address", methods=["GET", "POST"])
+@access("staff")
+def address(number: int):
+    def apply(m, form):
+        change = services.change_address(db.session, m, form.address.data, by=current_user,
+                                         source="staff")
+        return "Address changed." if change else "That is already the address: nothing changed."
+
+    return _run("address", number, apply)
+
+
+@bp.route("/<int:number>/link-account", methods=["POST"])
+@access("staff")
+def link_account(number: int):
+    """Link the member to the account with the same email (shown on the member's page)."""
+    m = _member(number)
+    form = EmptyForm()
+    user = get_by_email(db.session, m.email)
+    if not form.validate_on_submit() or user is None:
+        flash("There is no account with this member's email to link.", "error")
+        return redirect(url_for("register_staff.member", number=m.number))
+    try:
+        services.link_account(db.session, m, user, by=current_user)
+    except services.RegisterError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+    else:
+        db.session.commit()
+        flash(f"Member {m.number} is linked to the account {user.email}.", "success")
+    return redirect(url_for("register_staff.member", number=m.number))

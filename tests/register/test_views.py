@@ -1,0 +1,319 @@
+"""The register's pages: staff search, member page, forms with their errors, the CSV export,
+certificates (who may open them), and the member's own section on /account."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import sqlalchemy as sa
+
+from coop.extensions import db as _db
+from coop.register.models import AddressChange, Member, ShareTransaction
+from tests.conftest import login
+from tests.register.conftest import get_member, london_today
+
+TODAY = london_today().isoformat()
+
+
+def _rows(app, model) -> int:
+    with app.app_context():
+        return _db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def test_staff_search_and_filter(client, login_as, admit):
+    admit(name="Zoë Brown", email="zoe@example.org")
+    admit(name="Kwame Mensah", email="kwame@example.org")
+    login_as("staff")
+    page = client.get("/staff/register").get_data(as_text=True)
+    assert "Zoë Brown" in page and "Kwame Mensah" in page and "2 current members" in page
+    page = client.get("/staff/register?q=kwame").get_data(as_text=True)
+    assert "Kwame Mensah" in page and "Zoë Brown" not in page
+    page = client.get("/staff/register?q=000001").get_data(as_text=True)
+    assert "Zoë Brown" in page and "Kwame Mensah" not in page
+    page = client.get("/staff/register?status=ceased").get_data(as_text=True)
+    assert "No members match." in page
+    # nonsense is ignored, never a 500
+    assert client.get("/staff/register?status=bogus&q=" + "x" * 500 + "&page=-3").status_code == 200
+
+
+def test_the_register_is_paginated(client, login_as, admit):
+    for _ in range(51):
+        admit()
+    login_as("staff")
+    first = client.get("/staff/register").get_data(as_text=True)
+    assert "Page 1 of 2" in first and "000050" in first and "000051" not in first
+    second = client.get("/staff/register?page=2").get_data(as_text=True)
+    assert "000051" in second
+
+
+def test_members_and_the_public_cannot_see_the_register(client, login_as, admit):
+    admit()
+    assert client.get("/staff/register").status_code == 302
+    login_as("member")
+    assert client.get("/staff/register").status_code == 403
+    assert client.get("/staff/register/1").status_code == 403
+
+
+def test_admit_form(app, client, login_as, make_user):
+    make_user("member", email="ann@example.org")
+    login_as("staff")
+    assert client.get("/staff/register/admit").status_code == 200
+    response = client.post("/staff/register/admit", data={
+        "name": "Ann Reader", "email": "ann@example.org", "address": "1 Road\nLeeds",
+        "shares": "1,000", "on": TODAY})
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/register/1"
+    page = client.get("/staff/register/1").get_data(as_text=True)
+    assert "Ann Reader is member 1, holding 1,000 shares." in page
+    assert "ann@example.org" in page and "Allotment" in page
+
+
+def test_admit_form_refusals_keep_what_was_typed_and_save_nothing(app, client, login_as):
+    login_as("staff")
+    cases = [
+        ({"name": "A" * 250}, "at most 200 characters"),
+        ({"name": "<b>Ann</b>"}, "can&#39;t contain &lt; or &gt;"),
+        ({"address": "x" * 550}, "at most 500 characters"),
+        ({"shares": "0"}, "from 1 to 100,000"),
+        ({"shares": "2.5"}, "whole number of shares"),
+        ({"shares": "100001"}, "from 1 to 100,000"),
+        ({"shares": ""}, "Enter the number of shares."),
+        ({"on": "1999-12-31"}, "between 1 January 2000 and 31 December 2100"),
+        ({"name": "Ann\nReader"}, "single line of ordinary text"),
+        ({"on": (london_today() + dt.timedelta(days=1)).isoformat()}, "in the future"),
+        ({"on": "31/02/2020"}, "Not a valid date"),
+        ({"email": "not an email"}, "like name@example.org"),
+    ]
+    for change, message in cases:
+        data = {"name": "Ann Reader", "email": "ann@example.org", "address": "1 Road",
+                "shares": "10", "on": TODAY, **change}
+        response = client.post("/staff/register/admit", data=data)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 422, change
+        assert message in body, (change, body[body.find("field-errors") - 200:][:600])
+        assert "Nothing was saved" in body
+    assert _rows(app, Member) == 0 and _rows(app, ShareTransaction) == 0
+    # the society's founding day (a setting) is checked by the service
+    from coop.register.services import Rules
+
+    app.extensions["coop.register"] = Rules(founded=dt.date(2010, 1, 1))
+    body = client.post("/staff/register/admit", data={
+        "name": "Ann Reader", "email": "ann@example.org", "address": "1 Road", "shares": "10",
+        "on": "2009-12-31"}).get_data(as_text=True)
+    assert "before the society was founded (1 January 2010)" in body
+    body = client.post("/staff/register/admit", data={
+        "name": "Ann Reader", "email": "ann@example.org", "address": "1 Road",
+        "shares": "abc", "on": TODAY}).get_data(as_text=True)
+    assert 'value="abc"' in body and 'value="Ann Reader"' in body
+
+
+def test_allot_withdraw_transfer_and_cease_through_the_forms(app, client, login_as, admit):
+    admit(shares=100)
+    admit(shares=10, name="Second", email="second@example.org")
+    login_as("staff")
+    for path in ("allot", "withdraw", "transfer", "cease", "address"):
+        assert client.get(f"/staff/register/1/{path}").status_code == 200
+    r = client.post("/staff/register/1/allot", data={"shares": "50", "on": TODAY})
+    assert r.status_code == 302
+    # irreversible steps need the confirm box
+    r = client.post("/staff/register/1/withdraw", data={"shares": "20", "on": TODAY})
+    assert r.status_code == 422 and "Tick the box to confirm" in r.get_data(as_text=True)
+    r = client.post("/staff/register/1/withdraw", data={"shares": "20", "on": TODAY,
+                                                        "confirm": "y"})
+    assert r.status_code == 302
+    r = client.post("/staff/register/1/transfer", data={"to_number": "2", "shares": "30",
+                                                        "on": TODAY, "confirm": "y"})
+    assert r.status_code == 302
+    with app.app_context():
+        assert (get_member(1).shares_held, get_member(2).shares_held) == (100, 40)
+    page = client.get("/staff/register/1/cease").get_data(as_text=True)
+    assert 'name="expected_shares" type="hidden" value="100"' in page
+    r = client.post("/staff/register/1/cease", data={"on": TODAY, "expected_shares": "100",
+                                                     "confirm": "y"})
+    assert r.status_code == 302
+    page = client.get("/staff/register/1").get_data(as_text=True)
+    assert "membership has ceased and 100 shares withdrawn" in page
+    assert "Transfer out to" in page and "Withdrawal" in page
+    assert 'href="/staff/register/1/allot"' not in page
+    # a ceased member's holding can't change
+    r = client.post("/staff/register/1/allot", data={"shares": "5", "on": TODAY})
+    assert r.status_code == 422 and "their holding can&#39;t change" in r.get_data(as_text=True)
+
+
+def test_form_refusals_name_the_field(app, client, login_as, admit):
+    admit(shares=10)
+    login_as("staff")
+    cases = [
+        ("withdraw", {"shares": "10"}, "To take every share, cease the membership"),
+        ("withdraw", {"shares": "11"}, "can&#39;t go below zero"),
+        ("transfer", {"to_number": "99", "shares": "1"}, "No member has the number"),
+        ("transfer", {"to_number": "abc", "shares": "1"}, "No member has the number"),
+        ("transfer", {"to_number": "1", "shares": "1"}, "to themselves"),
+        ("allot", {"shares": "100000"}, "above the maximum holding"),
+        ("allot", {"shares": "5", "on": "2019-01-01"}, "before the member was admitted"),
+        ("cease", {"expected_shares": "9"}, "changed while you had this form open"),
+        ("cease", {"expected_shares": "x"}, "Reload the page"),
+        ("address", {"address": "<script>x</script>"}, "can&#39;t contain &lt; or &gt;"),
+    ]
+    for path, change, message in cases:
+        data = {"on": TODAY, "confirm": "y", **change}
+        response = client.post(f"/staff/register/1/{path}", data=data)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 422, (path, change)
+        assert message in body, (path, change)
+    with app.app_context():
+        member = get_member(1)
+        assert member.shares_held == 10 and member.ceased_on is None
+    assert _rows(app, ShareTransaction) == 1 and _rows(app, AddressChange) == 1
+    assert client.get("/staff/register/99").status_code == 404
+    assert client.post("/staff/register/99/allot", data={"shares": "1"}).status_code == 404
+
+
+def test_csv_export_has_the_legal_columns_and_is_injection_safe(app, client, login_as, admit):
+    admit(name="=HYPERLINK(\"http://evil.example\")", email="a@example.org", shares=25,
+          address="1 Road\n@Town")
+    admit(name="Left", email="left@example.org", shares=5)
+    with app.app_context():
+        from coop.register import services
+
+        services.cease(_db.session, get_member(2), on=london_today(), by=None,
+                       expected_shares=5)
+        _db.session.commit()
+    login_as("staff")
+    response = client.get("/staff/register/export.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0] == ["Membership number", "Name", "Postal address", "Email", "Shares held",
+                       "Amount paid (£)", "Date admitted", "Date ceased"]
+    assert rows[1] == ["1", "'=HYPERLINK(\"http://evil.example\")", "1 Road, @Town",
+                       "a@example.org", "25", "25", "2020-03-01", ""]
+    assert rows[2][0] == "2" and rows[2][4] == "0" and rows[2][7] == london_today().isoformat()
+
+
+def test_certificates_for_the_owner_and_staff_only(app, client, make_user, admit):
+    owner = make_user("member", email="owner@example.org")
+    admit(email="owner@example.org", name="Zoë Owner", shares=250)
+    admit(email="other@example.org")
+    assert client.get("/certificates/1").status_code == 302  # log in first
+    assert login(client, owner.email).status_code == 302
+    page = client.get("/certificates/1")
+    body = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Zoë Owner" in body and "000001" in body and "250 fully paid shares" in body
+    from markupsafe import escape
+
+    assert str(escape(app.config["SOCIETY_NAME"])) in body
+    assert app.config["SOCIETY_REGISTERED_NUMBER"] in body
+    assert "1 March 2020" in body and "style.css" in body
+    with client.get("/static/style.css") as response:
+        css = response.get_data(as_text=True)
+    assert "@media print" in css and ".certificate" in css
+    pdf = client.get("/certificates/1.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF-") and b"attachment" in pdf.headers[
+        "Content-Disposition"].encode()
+    assert client.get("/certificates/2").status_code == 404  # someone else's
+    assert client.get("/certificates/2.pdf").status_code == 404
+    assert client.get("/certificates/999").status_code == 404
+    other = app.test_client()
+    assert login(other, make_user("member").email).status_code == 302
+    assert other.get("/certificates/1").status_code == 404
+    staff = app.test_client()
+    assert login(staff, make_user("staff").email).status_code == 302
+    assert staff.get("/certificates/2").status_code == 200
+    assert staff.get("/certificates/2.pdf").status_code == 200
+
+
+def test_a_withdrawal_has_no_certificate(app, client, login_as, admit):
+    admit(shares=10)
+    with app.app_context():
+        from coop.register import services
+
+        services.withdraw(_db.session, get_member(1), 2, on=london_today(), by=None)
+        _db.session.commit()
+    login_as("staff")
+    assert client.get("/certificates/2").status_code == 404
+
+
+def test_pdf_certificate_holds_the_text(app, admit):
+    admit(name="Siobhán Ní Bhriain", shares=1000)
+    from coop.register import certificates
+
+    with app.app_context():
+        line = _db.session.get(ShareTransaction, 1)
+        pdf = certificates.render_pdf(line, line.member, certificates.society(app.config))
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 2000
+
+
+def test_the_member_sees_their_membership_and_changes_their_address(app, client, make_user,
+                                                                     admit):
+    user = make_user("member", email="mine@example.org")
+    admit(email="mine@example.org", shares=150)
+    assert login(client, user.email).status_code == 302
+    page = client.get("/account").get_data(as_text=True)
+    assert "Your membership of the society" in page and "000001" in page
+    assert "150 (£150)" in page and 'href="/certificates/1"' in page
+    bad = client.post("/account/register/address", data={"address": "<b>x</b>"})
+    body = bad.get_data(as_text=True)
+    assert bad.status_code == 422 and "can&#39;t contain &lt; or &gt;" in body
+    assert "&lt;b&gt;x&lt;/b&gt;" in body  # what was typed is kept, escaped
+    long = client.post("/account/register/address", data={"address": "x" * 700})
+    assert long.status_code == 422
+    ok = client.post("/account/register/address", data={"address": "9 New Road\nHull"})
+    assert ok.status_code == 302
+    with app.app_context():
+        member = get_member(1)
+        assert member.address == "9 New Road\nHull"
+    staff = app.test_client()
+    assert login(staff, make_user("staff").email).status_code == 302
+    page = staff.get("/staff/register/1").get_data(as_text=True)
+    assert "The member" in page and "9 New Road" in page and "1 Printers" in page
+
+
+def test_a_member_not_in_the_register_has_no_section(client, login_as):
+    login_as("member")
+    assert "Your membership of the society" not in client.get("/account").get_data(as_text=True)
+    assert client.post("/account/register/address", data={"address": "x"}).status_code == 404
+
+
+def test_staff_link_an_account_made_after_admission(app, client, login_as, admit, make_user):
+    admit(email="later@example.org", invite=False)
+    login_as("staff")
+    assert "Link the account" not in client.get("/staff/register/1").get_data(as_text=True)
+    user = make_user("member", email="later@example.org")
+    assert "Link the account later@example.org" in client.get(
+        "/staff/register/1").get_data(as_text=True)
+    assert client.post("/staff/register/1/link-account").status_code == 302
+    with app.app_context():
+        assert get_member(1).user_id == user.id
+
+
+def test_verify_page(client, login_as, admit):
+    admit()
+    login_as("staff")
+    assert "agrees with their share ledger" in client.get(
+        "/staff/register/verify").get_data(as_text=True)
+
+
+def test_staff_dashboard_links_the_register(client, login_as):
+    login_as("staff")
+    assert 'href="/staff/register"' in client.get("/staff").get_data(as_text=True)
+
+
+def test_an_allotment_from_an_enquiry_links_to_it(app, client, login_as):
+    from coop.register import services
+    from coop.shares import services as shares
+
+    with app.app_context():
+        contact = shares.Contact(name="Ada Lovelace", email="ada@example.org",
+                                 address="1 Road", postcode="EC4Y 1AA")
+        enquiry_id = shares.submit(_db.session, "shares", contact, 25_000,
+                                   payment_method="cheque").id
+        services.admit(_db.session, name="Ada Lovelace", email="ada@example.org",
+                       address="1 Road", shares=250, on=london_today(), by=None,
+                       enquiry_id=enquiry_id)
+        _db.session.commit()
+    login_as("staff")
+    page = client.get("/staff/register/1").get_data(as_text=True)
+    assert f'href="/staff/enquiries/{enquiry_id}"' in page

