@@ -435,6 +435,31 @@ def _note_enquiry(session: Session, checkout: Checkout | None, text: str) -> Non
         shares.add_note(session, enquiry, text, by=None)
 
 
+def _enquiry_paid(session: Session, checkout: Checkout | None, amount_pence: int,
+                  day: dt.date, text: str) -> None:
+    """Move the share enquiry or supporter pledge to "payment received" through the
+    enquiry workflow (method: online), and note the payment on it. A move the workflow
+    refuses (already paid, closed) leaves the status as it is; the note says so."""
+    if checkout is None or checkout.enquiry_id is None:
+        return
+    from coop.shares import services as shares
+    from coop.shares.models import Enquiry, PaidMethod
+
+    enquiry = session.get(Enquiry, checkout.enquiry_id)
+    if enquiry is None or enquiry.is_erased:
+        return
+    try:
+        with session.begin_nested():
+            shares.record_payment(session, enquiry, amount_pence=amount_pence, received_on=day,
+                                  method=PaidMethod.ONLINE, by=None)
+    except shares.EnquiryError as err:
+        session.refresh(enquiry)
+        text = f"{text} Status left as it was: {err}"
+    else:
+        text = f"{text} Moved to payment received."
+    shares.add_note(session, enquiry, text, by=None)
+
+
 def _mark_paid(checkout: Checkout, event: dict) -> None:
     checkout.livemode = bool(event.get("livemode"))
     if checkout.status == "created":
@@ -486,8 +511,8 @@ def _checkout_completed(session, obj, event, placement) -> Outcome:
                       preferred=_campaign_of(session, checkout),
                       in_fund=checkout.purpose == "gift", payment_intent_id=intent)
     if outcome.status == "processed" and outcome.detail.startswith("Recorded"):
-        _note_enquiry(session, checkout, f"Paid {money(amount, always_pence=True)} online "
-                                         f"by card (Stripe {intent}).")
+        _enquiry_paid(session, checkout, amount, london_day(event.get("created")),
+                      f"Paid {money(amount, always_pence=True)} online by card (Stripe {intent}).")
     return outcome
 
 
@@ -515,8 +540,15 @@ def _invoice_paid(session, obj, event, placement) -> Outcome:
                       placement=placement, in_fund=checkout.purpose == "gift",
                       payment_intent_id=intent, charge_id=charge, invoice_id=invoice)
     if outcome.status == "processed" and outcome.detail.startswith("Recorded"):
-        _note_enquiry(session, checkout, f"Monthly payment of {money(amount, always_pence=True)}"
-                                         f" received online (Stripe {invoice}).")
+        text = (f"Monthly payment of {money(amount, always_pence=True)} received online "
+                f"(Stripe {invoice}).")
+        first = session.scalar(sa.select(sa.func.count()).select_from(Payment).where(
+            Payment.checkout_id == checkout.id, Payment.kind == "invoice")) == 1
+        if first:
+            _enquiry_paid(session, checkout, amount, london_day(paid_at or event.get("created")),
+                          text)
+        else:
+            _note_enquiry(session, checkout, text)
     return outcome
 
 

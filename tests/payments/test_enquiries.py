@@ -56,7 +56,14 @@ def test_a_share_enquiry_is_paid_once_for_its_amount(app, client, stripe_api, ou
         payment = _db.session.scalar(sa.select(Payment))
         assert (payment.amount_pence, payment.entry_id) == (25_000, None)  # not the fund
         assert _db.session.scalar(sa.select(sa.func.count()).select_from(Entry)) == 0
-    assert _notes(app) == ["Paid £250.00 online by card (Stripe pi_sh)."]
+    assert _notes(app) == ["Paid £250.00 online by card (Stripe pi_sh). "
+                           "Moved to payment received."]
+    from coop.shares.models import Enquiry
+
+    with app.app_context():
+        enquiry = _db.session.get(Enquiry, checkout.enquiry_id)
+        assert (enquiry.status, enquiry.paid_pence, enquiry.paid_method) == (
+            "payment_received", 25_000, "online")
     thanks = client.get(f"/payments/thank-you/{checkout.token}").get_data(as_text=True)
     assert "Your payment of £250 is in" in thanks
     # paid: the link no longer offers to pay again
@@ -87,7 +94,8 @@ def test_a_monthly_pledge_is_a_subscription_and_ends_when_cancelled(app, client,
     deliver(client, event("customer.subscription.deleted", {
         "id": f"sub_test_{checkout.id}", "object": "subscription", "metadata": {}}))
     notes = _notes(app)
-    assert notes[0] == "Monthly payment of £12.50 received online (Stripe in_sup)."
+    assert notes[0] == ("Monthly payment of £12.50 received online (Stripe in_sup). "
+                        "Moved to payment received.")
     assert notes[1].startswith("Monthly payments ended")
     with app.app_context():
         assert _db.session.scalar(sa.select(sa.func.count()).select_from(Entry)) == 0
