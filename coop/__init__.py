@@ -16,6 +16,7 @@ from coop import (
     newsletter,
     notices,
     ops,
+    payments,
     register,
     shares,
 )
@@ -24,7 +25,7 @@ from coop.config import load_config
 ROOT = Path(__file__).resolve().parent.parent
 
 #: the feature packages; each has ``init_app(app)`` (no feature depends on another's order)
-FEATURES = (main, accounts, fund, shares, register, events, newsletter, notices, api, ops)
+FEATURES = (main, accounts, fund, shares, register, events, newsletter, notices, api, payments, ops)
 
 
 def create_app(config: dict | None = None) -> Flask:

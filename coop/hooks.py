@@ -10,6 +10,9 @@
 - ``nightly_checks(session) -> (name, list[str])``: a consistency check run every night
   (``flask --app coop jobs run nightly-checks``); each string is a difference, and any
   difference is emailed to the admins. The register adds ``verify_register`` here.
+- ``donate_link(fund) -> str | None``: where the fund's "Donate today" goes instead of the
+  campaign's ``donate_url`` (the first answer wins)
+- ``entry_links(session, entries) -> dict[entry id, (label, url)]``: links beside ledger rows
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from flask import Flask, current_app
 
 NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links",
-         "email_changed", "nightly_checks")
+         "email_changed", "nightly_checks", "donate_link", "entry_links")
 
 
 def init_app(app: Flask) -> None:

@@ -31,6 +31,8 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api.add_entry)  # a bearer token, not cookies: cross-site requests carry none
     app.register_blueprint(staff.bp)
     app.cli.add_command(cli.verify_command)
+    app.jinja_env.globals["donate_href"] = donate_href
+    app.jinja_env.globals["entry_links"] = entry_links
     hooks.register(app, "home_sections", views.home_panel)
     hooks.register(app, "staff_links", staff.staff_links)
     hooks.register(app, "nightly_checks", _verify_totals)
@@ -41,3 +43,23 @@ def _verify_totals(session):
 
     _checked, differences = services.verify_totals(session)
     return "Fighting fund", [d.describe() for d in differences]
+
+
+def donate_href(fund) -> str:
+    """Where "Donate today" goes: a feature's own page (the "donate_link" hook, e.g. online
+    payments when configured), else the campaign's ``donate_url``."""
+    from coop import hooks
+
+    links = hooks.call("donate_link", fund)
+    return links[0] if links else fund.donate_url
+
+
+def entry_links(entries) -> dict:
+    """Links beside ledger rows from other features (the "entry_links" hook)."""
+    from coop import hooks
+    from coop.extensions import db
+
+    merged: dict = {}
+    for links in hooks.call("entry_links", db.session, list(entries)):
+        merged.update(links)
+    return merged

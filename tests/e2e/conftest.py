@@ -8,6 +8,7 @@ loads the demo data and the demo accounts from seeds/ exactly as a newcomer woul
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
@@ -63,10 +64,10 @@ def _worker_suffix() -> str:
     return f"_{worker}" if worker else ""
 
 
-def e2e_database_url(url: str) -> str:
+def e2e_database_url(url: str, name: str = "") -> str:
     """``…/test`` → ``…/test_e2e`` (created if missing, its schema emptied)."""
     base = sa.make_url(normalise_database_url(url))
-    target = base.set(database=f"{base.database}_e2e{_worker_suffix()}")
+    target = base.set(database=f"{base.database}_e2e{name}{_worker_suffix()}")
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -140,16 +141,25 @@ def _stop(process: subprocess.Popen) -> None:
 @pytest.fixture(scope="package")
 def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     """``make run`` on a free port, waited for by polling /healthz, stopped at the end."""
-    instance = tmp_path_factory.mktemp("e2e-instance")
+    with run_server(tmp_path_factory) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def run_server(tmp_path_factory, name: str = "", **extra_env: str) -> Iterator[LiveServer]:
+    """``make run`` with its own instance folder (and PostgreSQL database ``…_e2e<name>``),
+    plus ``extra_env`` (e.g. ``COOP_STRIPE_SECRET_KEY``)."""
+    instance = tmp_path_factory.mktemp(f"e2e-instance{name}")
     port = _free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("COOP_", "FLASK_")) and k not in ("DATABASE_URL", "SECRET_KEY")}
     env.update(COOP_INSTANCE_PATH=str(instance), COOP_ENV="development", PORT=str(port),
                COOP_BASE_URL=f"http://127.0.0.1:{port}", PYTHONUNBUFFERED="1")
+    env.update(extra_env)
     if os.environ.get("DATABASE_URL"):
-        env["DATABASE_URL"] = e2e_database_url(os.environ["DATABASE_URL"])
+        env["DATABASE_URL"] = e2e_database_url(os.environ["DATABASE_URL"], name)
     ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / f"e2e-server{_worker_suffix()}.log"
+    log = ARTIFACTS / f"e2e-server{name}{_worker_suffix()}.log"
     # `-o .venv/.installed`: the venv is already installed (make test did it), never redo it here.
     command = ["make", "--no-print-directory", "-o", ".venv/.installed", "run", f"PORT={port}"]
     with log.open("wb") as out:

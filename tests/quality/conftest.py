@@ -6,6 +6,8 @@ database of its own, so the per-test databases of the rest of the suite are unto
 
 from __future__ import annotations
 
+import atexit
+import functools
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,9 +65,21 @@ def quality_app(url: str, folder: Path, **overrides):
         "PROPAGATE_EXCEPTIONS": False,
         "MAIL_OUTBOX": str(folder / "outbox"),
         "SERVER_NAME": None,
+        # online payments on, against a local stand-in for Stripe's API (tests/payments)
+        **stripe_settings(),
     }
     config.update(overrides)
     return create_app(config)
+
+
+@functools.cache
+def stripe_settings() -> dict:
+    from tests.payments.conftest import SECRET_KEY, WEBHOOK_SECRET, StripeStandIn
+
+    stand_in = StripeStandIn().start()
+    atexit.register(stand_in.stop)
+    return {"STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_API_BASE": stand_in.url, "STRIPE_MAX_NETWORK_RETRIES": 0}
 
 
 def logged_in_client(app, role: str):

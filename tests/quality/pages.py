@@ -33,6 +33,8 @@ UNRENDERABLE: dict[str, str] = {}
 
 #: POST routes never sent an empty form by the inventory, with the reason
 NO_EMPTY_POST = {
+    "payments.enquiry": "its form is one Pay button: a POST starts a Stripe Checkout and "
+                        "redirects to it (tests/payments covers it)",
     "accounts.logout": "ends the session the other pages are fetched with",
     "accounts.confirm_email": "its form is one Confirm button: a POST moves the demo member "
                               "to another address",
@@ -101,6 +103,11 @@ ARGUMENTS: dict[str, Callable] = {
     "newsletter_staff.subscriber": _lookup("newsletter_subscribers", "id", "subscriber_id"),
     "notices_staff.edit": _lookup("notices", "id", "notice_id"),
     "accounts.confirm_email": lambda session: _email_change_token(session),
+    "payments.thanks": lambda session: _demo_checkout(session),
+    "payments.cancelled": lambda session: _demo_checkout(session),
+    "payments.handoff": lambda session: _demo_checkout(session),
+    "payments.enquiry": lambda session: _enquiry_payment_token(session),
+    "payments_staff.event": lambda session: _demo_webhook_event(session),
     "accounts.reset_password": lambda session: _password_link_token(session, "reset"),
     "accounts.accept_invitation": lambda session: _password_link_token(session, "invite"),
     **{f"register_staff.{name}": _lookup("register_members", "number", "number",
@@ -109,6 +116,52 @@ ARGUMENTS: dict[str, Callable] = {
     "register.certificate": lambda session: _certificate_of_member(session),
     "register.certificate_pdf": lambda session: _certificate_of_member(session),
 }
+
+
+def _demo_checkout(session):
+    """A gift checkout as the gift page leaves it (the demo data has no online payments),
+    a day old so its hand-off page shows "expired" rather than leading a browser off-site."""
+    import datetime as dt
+
+    from coop.db import now_utc
+    from coop.payments.models import Checkout
+
+    token = "demo-checkout-token-0123456789ab"
+    if _first(session, "SELECT id FROM payment_checkouts WHERE token = :t", t=token) is None:
+        campaign = _first(session, "SELECT id FROM fund_campaigns ORDER BY opens_on DESC")
+        session.add(Checkout(token=token, purpose="gift", mode="payment", amount_pence=2500,
+                             campaign_id=campaign, stripe_session_id="cs_test_demo",
+                             checkout_url="https://checkout.invalid/pay/cs_test_demo",
+                             created_at=now_utc() - dt.timedelta(days=1)))
+        session.commit()
+    return {"token": token}
+
+
+def _demo_webhook_event(session):
+    """A Stripe event waiting for staff (no campaign took it)."""
+    from coop.payments.models import WebhookEvent
+
+    event_id = "evt_demo_unplaced"
+    found = _first(session, "SELECT id FROM payment_webhook_events WHERE event_id = :e",
+                   e=event_id)
+    if found is None:
+        stored = WebhookEvent(event_id=event_id, type="charge.refunded", status="unplaced",
+                              payload='{"id": "evt_demo_unplaced", "type": "charge.refunded", '
+                                      '"data": {"object": {"id": "ch_demo"}}}',
+                              detail="Refunded through Stripe (ch_demo): this site has no "
+                                     "record of the payment.")
+        session.add(stored)
+        session.commit()
+        found = stored.id
+    return {"event_id": found}
+
+
+def _enquiry_payment_token(session):
+    from coop.payments.views import enquiry_payment_token
+
+    reference = _first(session, "SELECT reference FROM share_enquiries "
+                                "WHERE status = 'new' AND erased_at IS NULL ORDER BY id")
+    return None if reference is None else {"token": enquiry_payment_token(reference)}
 
 
 def _certificate_of_member(session):

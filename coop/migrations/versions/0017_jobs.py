@@ -1,7 +1,7 @@
 """jobs: scheduled jobs' last runs, event reminders, outbox messages linked to records
 
 Revision ID: 0017
-Revises: 0016
+Revises: 0014
 Create Date: 2026-12-01 14:49:57.855723
 
 """
@@ -13,7 +13,7 @@ import coop.db
 
 # revision identifiers, used by Alembic.
 revision = '0017'
-down_revision = '0016'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,122 @@
+"""Share enquiries and supporter pledges paid online: from the thank-you page and the email,
+one payment for shares, a subscription for a monthly pledge; recorded from the webhooks."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from coop.extensions import db as _db
+from coop.fund.models import Entry
+from coop.payments.models import Checkout, Payment
+from tests.payments.conftest import BASE_URL, deliver, event, invoice_paid, session_completed
+from tests.shares.conftest import share_form, support_form
+
+
+def _pay_link(client, form_url: str, data: dict) -> str:
+    assert client.post(form_url, data=data).status_code == 302
+    page = client.get("/shares/thank-you").get_data(as_text=True)
+    match = re.search(r'href="(/payments/enquiry/[^"]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+def _notes(app) -> list[str]:
+    from coop.shares.models import Note
+
+    with app.app_context():
+        return list(_db.session.scalars(sa.select(Note.body).order_by(Note.id)))
+
+
+def test_a_share_enquiry_is_paid_once_for_its_amount(app, client, stripe_api, outbox):
+    link = _pay_link(client, "/shares", share_form(amount="250"))
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "Pay £250 by card" in page.get_data(as_text=True)
+    response = client.post(link)
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/payments/checkout/")
+    assert stripe_api.url in client.get(response.headers["Location"]).get_data(as_text=True)
+    params = stripe_api.checkout_requests()[0]["params"]
+    assert params["mode"] == "payment"
+    assert params["line_items[0][price_data][unit_amount]"] == "25000"
+    assert params["line_items[0][price_data][currency]"] == "gbp"
+    assert params["customer_email"] == "zoe@example.org"
+    assert params["success_url"].startswith(f"{BASE_URL}/payments/thank-you/")
+    assert "submit_type" not in params  # buying shares is not a donation
+
+    with app.app_context():
+        checkout = _db.session.scalar(sa.select(Checkout))
+        _db.session.expunge(checkout)
+    assert checkout.purpose == "shares" and checkout.enquiry_id is not None
+    body = event("checkout.session.completed", session_completed(checkout, intent="pi_sh"))
+    assert deliver(client, body).get_json()["status"] == "processed"
+    with app.app_context():
+        payment = _db.session.scalar(sa.select(Payment))
+        assert (payment.amount_pence, payment.entry_id) == (25_000, None)  # not the fund
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(Entry)) == 0
+    assert _notes(app) == ["Paid £250.00 online by card (Stripe pi_sh). "
+                           "Moved to payment received."]
+    from coop.shares.models import Enquiry
+
+    with app.app_context():
+        enquiry = _db.session.get(Enquiry, checkout.enquiry_id)
+        assert (enquiry.status, enquiry.paid_pence, enquiry.paid_method) == (
+            "payment_received", 25_000, "online")
+    thanks = client.get(f"/payments/thank-you/{checkout.token}").get_data(as_text=True)
+    assert "Your payment of £250 is in" in thanks
+    # paid: the link no longer offers to pay again
+    again = client.get(link).get_data(as_text=True)
+    assert "This has been paid online" in again and "by card</button>" not in again
+    assert client.post(link).status_code == 409
+    assert len(stripe_api.checkout_requests()) == 1
+
+    # The acknowledgement email carries the same link, absolute on BASE_URL.
+    [message] = [m for m in outbox() if "reference" in str(m["Subject"])]
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert f"{BASE_URL}{link}" in text
+
+
+def test_a_monthly_pledge_is_a_subscription_and_ends_when_cancelled(app, client, stripe_api):
+    link = _pay_link(client, "/support", support_form(amount="12.50", frequency="monthly"))
+    assert "Pay £12.50 a month by card" in client.get(link).get_data(as_text=True)
+    assert client.post(link).status_code == 303
+    params = stripe_api.checkout_requests()[0]["params"]
+    assert params["mode"] == "subscription"
+    assert params["line_items[0][price_data][recurring][interval]"] == "month"
+    assert params["line_items[0][price_data][unit_amount]"] == "1250"
+    with app.app_context():
+        checkout = _db.session.scalar(sa.select(Checkout))
+        _db.session.expunge(checkout)
+    deliver(client, event("checkout.session.completed", session_completed(checkout)))
+    deliver(client, event("invoice.paid", invoice_paid(checkout, invoice="in_sup")))
+    deliver(client, event("customer.subscription.deleted", {
+        "id": f"sub_test_{checkout.id}", "object": "subscription", "metadata": {}}))
+    notes = _notes(app)
+    assert notes[0] == ("Monthly payment of £12.50 received online (Stripe in_sup). "
+                        "Moved to payment received.")
+    assert notes[1].startswith("Monthly payments ended")
+    with app.app_context():
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(Entry)) == 0
+        assert _db.session.get(Checkout, checkout.id).status == "ended"
+
+
+def test_forged_or_unknown_enquiry_links_are_404(client, stripe_api):
+    from coop.payments.views import enquiry_payment_token
+
+    assert client.get("/payments/enquiry/SH-2026-000001").status_code == 404
+    assert client.get("/payments/enquiry/" + "x" * 40).status_code == 404
+    with client.application.test_request_context():
+        unknown = enquiry_payment_token("SH-2026-999999")
+        odd = enquiry_payment_token(["not", "a", "reference"])
+    assert client.get(f"/payments/enquiry/{unknown}").status_code == 404
+    assert client.get(f"/payments/enquiry/{odd}").status_code == 404
+    assert stripe_api.checkout_requests() == []
+
+
+def test_without_stripe_the_thank_you_page_offers_no_online_payment(plain_app):
+    client = plain_app.test_client()
+    assert client.post("/shares", data=share_form()).status_code == 302
+    page = client.get("/shares/thank-you").get_data(as_text=True)
+    assert "/payments/enquiry/" not in page and "Pay online" not in page
