@@ -443,6 +443,33 @@ def upcoming_series(session: Session, *, member: bool, now: dt.datetime | None =
     return [(items[0].series, items) for items in grouped.values() if items]
 
 
+def series_index(session: Session, *, member: bool, now: dt.datetime | None = None
+                 ) -> tuple[list[tuple[Series, list[Event]]], list[tuple[Series, list[Event]]]]:
+    """Every series with a session this visitor may see, as (current, past): a series is
+    current while any session has yet to end. Current ones soonest first, past ones most
+    recent first; each with all its visible sessions."""
+    now = now or now_utc()
+    conditions = [Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]),
+                  Event.series_id.is_not(None)]
+    if not member:
+        conditions.append(Event.visibility == Visibility.PUBLIC.value)
+    events = session.scalars(
+        sa.select(Event).where(*conditions).options(selectinload(Event.series))
+        .order_by(Event.starts_at, Event.id)).all()
+    grouped: dict[int, list[Event]] = {}
+    for event in events:
+        grouped.setdefault(event.series_id, []).append(event)
+    current, past = [], []
+    for items in grouped.values():
+        if any(not e.has_ended(now) for e in items):
+            current.append((items[0].series, items))
+        else:
+            past.append((items[0].series, items))
+    current.sort(key=lambda pair: next(e.starts_at for e in pair[1] if not e.has_ended(now)))
+    past.sort(key=lambda pair: pair[1][-1].starts_at, reverse=True)
+    return current, past
+
+
 def series_sessions(session: Session, series: Series, *, member: bool,
                     staff: bool = False) -> list[Event]:
     stmt = (sa.select(Event).where(Event.series_id == series.id)
@@ -638,6 +665,22 @@ def waiting_list(session: Session, event_id: int) -> list[Registration]:
                Registration.status == RegistrationStatus.WAITING.value)
         .order_by(Registration.queued_at, Registration.id)
     ))
+
+
+def waiting_position(session: Session, registration: Registration) -> int | None:
+    """1 for the first in line; ``None`` unless the registration is waiting."""
+    if registration.status != RegistrationStatus.WAITING:
+        return None
+    ahead = session.scalar(
+        sa.select(sa.func.count()).select_from(Registration).where(
+            Registration.event_id == registration.event_id,
+            Registration.status == RegistrationStatus.WAITING.value,
+            sa.or_(Registration.queued_at < registration.queued_at,
+                   sa.and_(Registration.queued_at == registration.queued_at,
+                           Registration.id < registration.id)),
+        )
+    )
+    return int(ahead or 0) + 1
 
 
 def _fill_places(session: Session, event: Event) -> list[Registration]:
