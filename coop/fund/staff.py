@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -16,6 +16,7 @@ from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import money
 from coop.forms import EmptyForm
+from coop.fund import embed as embed_sizes
 from coop.fund import services
 from coop.fund.forms import (
     BATCH_ROWS,
@@ -453,6 +454,21 @@ def verify():
     """Recompute every campaign's total from its ledger and show any difference."""
     checked, differences = services.verify_totals(db.session)
     return render_template("fund/staff/verify.html", checked=checked, differences=differences)
+
+
+@bp.route("/embed")
+@access("staff")
+def embed():
+    """The snippets to put the fund on an article page, at the sizes in ``embed.SIZES``,
+    each with a preview (when this site may frame its own widget)."""
+    origins = current_app.config.get("FUND_WIDGET_ORIGINS")
+    own_origin = current_app.config["BASE_URL"].rstrip("/")
+    return render_template(
+        "fund/staff/embed.html", sizes=embed_sizes.SIZES,
+        snippets={s.width: embed_sizes.widget_snippet(s.width) for s in embed_sizes.SIZES},
+        default_width=embed_sizes.DEFAULT_WIDTH, badge=embed_sizes.badge_snippet(),
+        preview=origins is None or own_origin in origins,
+        current=services.current_campaign(db.session, _today()))
 
 
 def staff_links() -> list[tuple[str, str]]:

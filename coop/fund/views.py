@@ -15,7 +15,7 @@ from coop.access import access
 from coop.cache import cached
 from coop.db import now_utc
 from coop.extensions import db
-from coop.fund import chart, services
+from coop.fund import chart, embed, services
 from coop.fund.api import current_or_404
 from coop.fund.figures import CampaignFigures
 from coop.security import frameable, sessionless
@@ -80,7 +80,8 @@ def widget():
     :raise 404: when no campaign is open or coming up.
     """
     now = now_utc()
-    return render_template("fund/widget.html", fund=current_or_404(now), now=now)
+    return render_template("fund/widget.html", fund=current_or_404(now), now=now,
+                           snippet=embed.widget_snippet())
 
 
 @bp.route("/fund/badge.svg")
