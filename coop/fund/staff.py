@@ -152,6 +152,7 @@ def edit_campaign(campaign_id: int):
     if request.method == "GET":
         form.target.data = money(campaign.target_pence).lstrip("£")
     if form.validate_on_submit():
+        old_name = campaign.name
         try:
             services.update_campaign(
                 db.session, campaign, name=form.name.data, target_pence=form.target.pence,
@@ -164,7 +165,10 @@ def edit_campaign(campaign_id: int):
             _show_error(form, err)
         else:
             db.session.commit()
-            flash(f"Saved {campaign.name}.", "success")
+            if campaign.name != old_name:
+                flash(f"Renamed “{old_name}” to “{campaign.name}” and saved.", "success")
+            else:
+                flash(f"Saved {campaign.name}.", "success")
             return redirect(url_for(".campaign", campaign_id=campaign.id))
     status = 422 if request.method == "POST" else 200
     return render_template("fund/staff/campaign_form.html", form=form,
