@@ -189,3 +189,40 @@ def test_focus_is_visible_on_everything_reached_by_tab(browser_pages, rendered, 
         seen.append(state)
         assert state["outline"] or state["shadow"], f"no visible focus on {state}"
     assert len(seen) >= 3
+
+
+def test_members_only_refusal_page_is_valid_and_accessible(site, clients, browser_pages,
+                                                           live_url, axe, tmp_path):
+    """The 403 "Log in to see this" that a logged-out visitor gets for a members-only event's
+    link (not in the inventory: the inventory fetches each route once, as its role)."""
+    import json
+    import shutil
+    import subprocess
+
+    import sqlalchemy as sa
+
+    from coop.extensions import db
+    from tests.quality.test_pages import _vnu_jar
+
+    with site.app_context():
+        slug = db.session.execute(sa.text(
+            "SELECT slug FROM events WHERE visibility = 'members' AND status = 'published' "
+            "ORDER BY id")).scalar()
+    assert slug, "the demo data has a members-only event"
+    response = clients["anonymous"].get(f"/events/{slug}")
+    assert response.status_code == 403
+    body = response.get_data(as_text=True)
+    assert "Log in to see this" in body
+    page = tmp_path / "members-only.html"
+    page.write_text(body, encoding="utf-8")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [shutil.which("java"), "-jar", str(_vnu_jar()), "--format", "json", "--errors-only",
+         str(page)], capture_output=True, text=True, timeout=120)
+    errors = [m for m in json.loads(result.stderr or result.stdout)["messages"]
+              if m.get("type") in ("error", "non-document-error")]
+    assert not errors, errors
+    tab = browser_pages["anonymous"]
+    if not tab.url.startswith(live_url):
+        tab.goto("/healthz")
+    violations = audit(tab, axe, body).response["violations"]
+    assert not violations, describe(violations)
