@@ -95,11 +95,20 @@ def url_if(endpoint: str, **values) -> str | None:
     return url_for(endpoint, **values)
 
 
+def with_the(name: str) -> str:
+    """A name after "the" in running text: "the People's Press" but "The People's Paper"
+    (never "the The People's Paper"). Used as ``{{ config.SITE_NAME | the }}``."""
+    name = (name or "").strip()
+    return name if name.lower().startswith("the ") else f"the {name}"
+
+
 def init_app(app: Flask) -> None:
+    from coop.access import page_kind
     from coop.markdown import render_inline_markdown, render_markdown
     from coop.urls import absolute_url, external_url
 
     app.jinja_env.globals["url_if"] = url_if
+    app.jinja_env.globals["page_kind"] = page_kind
     app.jinja_env.globals["external_url"] = external_url
     app.jinja_env.globals["absolute_url"] = absolute_url
     app.add_template_filter(render_markdown, "markdown")
@@ -115,3 +124,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(iso_utc)
     app.add_template_filter(mailto)
     app.add_template_filter(tel)
+    app.add_template_filter(with_the, "the")

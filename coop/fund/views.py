@@ -34,6 +34,7 @@ def page_details(fig: CampaignFigures, now: dt.datetime) -> dict:
     rows = chart.tally_rows(fig, daily, today)
     return {
         "chart": chart.build_chart(fig, rows),
+        "small_chart": chart.build_chart(fig, rows, chart.NARROW),
         "thanks": tally.thanks,
         "raised_today": chart.received_between(daily, today, today),
         "raised_week": chart.received_between(
