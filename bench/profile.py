@@ -82,7 +82,7 @@ def save_bodies(app, paths: list[str], directory: Path) -> None:
     client = app.test_client(use_cookies=False)
     for path in paths:
         name = path.strip("/").replace("/", "_").replace(".", "_") or "index"
-        (directory / f"{name}.html").write_bytes(client.get(path).get_data())
+        (directory / f"{name}.html").write_bytes(client.get(path, base_url="http://127.0.0.1:8000").get_data())
 
 
 def main(argv=None) -> int:
