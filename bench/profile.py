@@ -109,6 +109,8 @@ def main(argv=None) -> int:
     parser.add_argument("--save-bodies", default=None,
                         help="write each path's response body into this directory")
     parser.add_argument("--cprofile", default=None, help="a path to profile with cProfile")
+    parser.add_argument("--sort", default="cumulative",
+                        help="how --cprofile orders functions (cumulative; tottime)")
     args = parser.parse_args(argv)
 
     with contextlib.ExitStack() as stack:
@@ -146,7 +148,7 @@ def main(argv=None) -> int:
             cpu_per_request(app, args.cprofile, args.seconds)
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(45)
             print(out.getvalue())
     return 0
 

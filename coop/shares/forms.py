@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from flask import current_app
 from wtforms import (
     BooleanField,
@@ -25,7 +27,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from coop.forms import CoopForm, PlainForm
+from coop.forms import CoopForm, LongSelect, PlainForm
 from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
@@ -53,6 +55,12 @@ NEWSLETTER_HINT = "Optional. We'll email you a link to confirm first; you can le
 
 def _pounds(name: str) -> int:
     return int(current_app.config[name]) * 100
+
+
+@cache
+def country_choices() -> tuple[SelectChoice, ...]:
+    """The country list's choices, made once (nothing changes them)."""
+    return tuple(SelectChoice(code, name) for code, name in countries())
 
 
 class EnquiryForm(CoopForm):
@@ -104,6 +112,7 @@ class EnquiryForm(CoopForm):
         default=UK,
         validators=[DataRequired("Choose a country.")],
         render_kw={"autocomplete": "country"},
+        widget=LongSelect(),
     )
     contact_consent = BooleanField(
         "You may contact me about this enquiry",
@@ -115,7 +124,7 @@ class EnquiryForm(CoopForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.country.choices = [SelectChoice(code, name) for code, name in countries()]
+        self.country.choices = country_choices()
 
     def validate_name(self, field):
         field.data = " ".join((field.data or "").split())
