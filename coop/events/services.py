@@ -382,13 +382,13 @@ def visible_to(event: Event, *, member: bool, staff: bool = False) -> bool:
 
 
 def listing(*, now: dt.datetime, member: bool, past: bool = False, tag: str | None = None,
-            mode: str | None = None) -> sa.Select:
-    """Published (and cancelled) events for the public listings, with tags and series."""
-    stmt = (
-        sa.select(Event)
-        .where(Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]))
-        .options(selectinload(Event.tags), selectinload(Event.series))
-    )
+            mode: str | None = None, related: bool = True) -> sa.Select:
+    """Published (and cancelled) events for the public listings, with their tags and series
+    unless ``related`` is false."""
+    stmt = sa.select(Event).where(
+        Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]))
+    if related:
+        stmt = stmt.options(selectinload(Event.tags), selectinload(Event.series))
     if not member:
         stmt = stmt.where(Event.visibility == Visibility.PUBLIC.value)
     if past:
@@ -406,7 +406,8 @@ def listing(*, now: dt.datetime, member: bool, past: bool = False, tag: str | No
 
 def upcoming(session: Session, *, limit: int, member: bool = False,
              now: dt.datetime | None = None) -> Sequence[Event]:
-    stmt = listing(now=now or now_utc(), member=member).where(
+    """The next published events, for the home page's list (without their tags or series)."""
+    stmt = listing(now=now or now_utc(), member=member, related=False).where(
         Event.status == Status.PUBLISHED.value
     )
     return session.scalars(stmt.limit(limit)).all()
