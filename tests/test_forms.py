@@ -123,3 +123,29 @@ def test_the_long_select_renders_what_wtforms_select_renders():
             assert str(long.pick(required=True)) == str(plain.pick(required=True))
             assert str(long.pick()) == str(plain.pick())
     assert 'selected value="GB"' in str(Long(MultiDict({"pick": "GB"})).pick())
+
+
+def test_a_fixed_select_field_renders_and_validates_like_a_select_field():
+    from wtforms import SelectChoice, SelectField
+
+    from coop.forms import FixedSelectField
+
+    pairs = (("GB", "United Kingdom"), ("FR", "France"), ("x", 'Tom & "Jerry"'))
+
+    class Plain(PlainForm):
+        pick = SelectField("Pick", choices=[SelectChoice(v, label) for v, label in pairs],
+                           default="GB")
+
+    class Fixed(PlainForm):
+        pick = FixedSelectField("Pick", pairs=lambda: pairs, default="GB")
+
+    for data in ({}, {"pick": "FR"}, {"pick": "x"}, {"pick": "nope"}, {"pick": ""}):
+        plain, fixed = Plain(MultiDict(data)), Fixed(MultiDict(data))
+        assert str(fixed.pick()) == str(plain.pick())
+        assert fixed.validate() == plain.validate()
+        assert fixed.pick.errors == plain.pick.errors
+        assert fixed.pick.type == "SelectField"
+    assert Fixed(MultiDict({"pick": "nope"})).validate() is False
+    assert 'selected value="FR"' in str(Fixed(MultiDict({"pick": "FR"})).pick())
+    # the options made once are not changed by choosing one
+    assert 'selected' not in str(Fixed(MultiDict({"pick": "nope"})).pick())

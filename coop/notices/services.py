@@ -203,8 +203,10 @@ class Banner:
 def current_banners(session: Session) -> list[Banner]:
     """The current notices for the banner, kept under the cache's freshness rule
     (:mod:`coop.cache`): no query per page. A notice starts or ends within that bound."""
+    # Plain rows through the session's connection: no ORM objects to build on every page.
     return cache.memo("notices.current", lambda: [
-        Banner(*row) for row in session.execute(_CURRENT_BANNERS, {"now": now_utc()})])
+        Banner(*row) for row in session.connection().execute(_CURRENT_BANNERS,
+                                                             {"now": now_utc()})])
 
 
 def visible(notices: list, cookie: str | None) -> list:

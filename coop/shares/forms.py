@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 from flask import current_app
 from wtforms import (
     BooleanField,
@@ -27,7 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from coop.forms import CoopForm, LongSelect, PlainForm
+from coop.forms import CoopForm, FixedSelectField, PlainForm
 from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
@@ -55,12 +53,6 @@ NEWSLETTER_HINT = "Optional. We'll email you a link to confirm first; you can le
 
 def _pounds(name: str) -> int:
     return int(current_app.config[name]) * 100
-
-
-@cache
-def country_choices() -> tuple[SelectChoice, ...]:
-    """The country list's choices, made once (nothing changes them)."""
-    return tuple(SelectChoice(code, name) for code, name in countries())
 
 
 class EnquiryForm(CoopForm):
@@ -107,12 +99,12 @@ class EnquiryForm(CoopForm):
                                                      f"{POSTCODE_MAX} characters.")],
         render_kw={"autocomplete": "postal-code", "maxlength": POSTCODE_MAX},
     )
-    country = SelectField(
+    country = FixedSelectField(
         "Country",
+        pairs=countries,
         default=UK,
         validators=[DataRequired("Choose a country.")],
         render_kw={"autocomplete": "country"},
-        widget=LongSelect(),
     )
     contact_consent = BooleanField(
         "You may contact me about this enquiry",
@@ -121,10 +113,6 @@ class EnquiryForm(CoopForm):
     newsletter_opt_in = BooleanField(NEWSLETTER_LABEL, description=NEWSLETTER_HINT)
     #: the honeypot: hidden from people and screen readers, filled in by bots
     website = StringField("Leave this field empty", validators=[Optional()])
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.country.choices = country_choices()
 
     def validate_name(self, field):
         field.data = " ".join((field.data or "").split())
