@@ -108,17 +108,17 @@ def fresh_database_url(database_template, tmp_path: Path) -> str:
         engine.dispose()
         return database_template
     path = tmp_path / "coop.sqlite3"
-    if Path(f"{database_template}-wal").exists():
-        src = sqlite3.connect(database_template)
-        dst = sqlite3.connect(path)
-        with dst:
-            src.backup(dst)
-        src.close()
-        dst.close()
-    else:
+    if not Path(f"{database_template}-wal").exists():
         # The template is closed and whole (no write-ahead log left): a plain copy of the
         # file, without the backup's fsync, costs a fraction of a millisecond.
         shutil.copyfile(database_template, path)
+        return f"sqlite:///{path}"
+    src = sqlite3.connect(database_template)
+    dst = sqlite3.connect(path)
+    with dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
     return f"sqlite:///{path}"
 
 
