@@ -101,12 +101,22 @@ def tel(number: str) -> str:
 
 
 def url_if(endpoint: str, **values) -> str | None:
-    """The URL of ``endpoint``, or None when no such view is registered (for navigation)."""
-    from flask import current_app, url_for
+    """The URL of ``endpoint``, or None when no such view is registered (for navigation).
+
+    Without ``values``, inside a request, the answer is worked out once per app and script
+    root: the header and footer ask for the same few links on every page.
+    """
+    from flask import current_app, has_request_context, request, url_for
 
     if endpoint not in current_app.view_functions:
         return None
-    return url_for(endpoint, **values)
+    if values or not has_request_context():
+        return url_for(endpoint, **values)
+    known = current_app.extensions.setdefault("coop.url_if", {})
+    key = (endpoint, request.script_root)
+    if key not in known:
+        known[key] = url_for(endpoint)
+    return known[key]
 
 
 def init_app(app: Flask) -> None:
