@@ -29,10 +29,13 @@ from pathlib import Path
 
 from werkzeug.test import EnvironBuilder
 
+#: the host the bench's apps trust (a request for any other is refused)
+BASE_URL = "http://127.0.0.1:8000"
+
 
 def cpu_per_request(app, path: str, seconds: float) -> tuple[float, int, int]:
     """(CPU µs per request, status of the last answer, requests made)."""
-    base = EnvironBuilder(path=path, base_url="http://127.0.0.1:8000").get_environ()
+    base = EnvironBuilder(path=path, base_url=BASE_URL).get_environ()
     status = {}
 
     def start_response(code, headers, exc_info=None):
@@ -82,7 +85,8 @@ def save_bodies(app, paths: list[str], directory: Path) -> None:
     client = app.test_client(use_cookies=False)
     for path in paths:
         name = path.strip("/").replace("/", "_").replace(".", "_") or "index"
-        (directory / f"{name}.html").write_bytes(client.get(path, base_url="http://127.0.0.1:8000").get_data())
+        body = client.get(path, base_url=BASE_URL).get_data()
+        (directory / f"{name}.html").write_bytes(body)
 
 
 def main(argv=None) -> int:
