@@ -114,19 +114,20 @@ def get_campaign(session: Session, slug: str) -> Campaign | None:
     return session.scalar(sa.select(Campaign).where(Campaign.slug == slug))
 
 
+#: campaigns still taking gifts on ``:today``, open ones first (they opened earliest), then
+#: upcoming; built once, as every fund page and embed asks it
+_CURRENT_CAMPAIGN = (
+    sa.select(Campaign)
+    .where(Campaign.closed_at.is_(None),
+           Campaign.deadline >= sa.bindparam("today", type_=Campaign.deadline.type))
+    .order_by(Campaign.opens_on, Campaign.id)
+    .limit(1)
+)
+
+
 def current_campaign(session: Session, today: dt.date) -> Campaign | None:
     """The open campaign, else the next upcoming one, else None."""
-    return session.scalar(current_campaign_statement(today))
-
-
-def current_campaign_statement(today: dt.date):
-    """Campaigns still taking gifts, open ones first (they opened earliest), then upcoming."""
-    return (
-        sa.select(Campaign)
-        .where(Campaign.closed_at.is_(None), Campaign.deadline >= today)
-        .order_by(Campaign.opens_on, Campaign.id)
-        .limit(1)
-    )
+    return session.scalar(_CURRENT_CAMPAIGN, {"today": today})
 
 
 def all_campaigns(session: Session) -> Sequence[Campaign]:
