@@ -17,6 +17,8 @@ def test_favicon_ico_is_the_svg_mark_kept_a_week(client):
     assert response.cache_control.max_age == FAVICON_MAX_AGE >= 7 * 24 * 3600
     assert "Set-Cookie" not in response.headers
     assert body.startswith(b"<svg")
+    again = client.get("/favicon.ico", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
 
 
 def test_every_page_names_the_icon(client):

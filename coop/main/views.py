@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import sqlalchemy as sa
-from flask import Blueprint, current_app, jsonify, render_template, send_from_directory
+from flask import Blueprint, current_app, jsonify, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from coop import hooks
@@ -32,11 +35,19 @@ FAVICON_MAX_AGE = 7 * 24 * 3600
 @sessionless
 def favicon():
     """The SVG mark at the address browsers and feed readers ask for without looking at the
-    page (every page also names it with ``<link rel="icon">``)."""
-    response = send_from_directory(current_app.static_folder, "favicon.svg",
-                                   mimetype="image/svg+xml", max_age=FAVICON_MAX_AGE)
+    page (every page also names it with ``<link rel="icon">``). Sent from memory, with an
+    ``ETag`` for revalidation."""
+    response = current_app.response_class(_file_bytes(current_app.static_folder, "favicon.svg"),
+                                          mimetype="image/svg+xml")
     response.cache_control.public = True
-    return response
+    response.cache_control.max_age = FAVICON_MAX_AGE
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@functools.cache
+def _file_bytes(folder: str, name: str) -> bytes:
+    return (Path(folder) / name).read_bytes()
 
 
 @bp.route("/healthz")
