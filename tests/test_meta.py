@@ -28,3 +28,57 @@ def test_every_page_names_the_icon(client):
     static = client.get("/static/favicon.svg")
     static.close()
     assert static.status_code == 200
+
+
+def _head(html: str) -> str:
+    return html.split("</head>")[0]
+
+
+def test_canonical_and_og_url_come_from_base_url_not_the_host(make_app):
+    app = make_app(BASE_URL="https://paper.example")
+    client = app.test_client()
+    head = _head(client.get("/events?page=2&tag=x", headers={"Host": "evil.example"})
+                 .get_data(as_text=True))
+    assert '<link rel="canonical" href="https://paper.example/events?page=2">' in head
+    assert '<meta property="og:url" content="https://paper.example/events?page=2">' in head
+    assert ('<meta property="og:image" content="https://paper.example/static/social-card.png">'
+            in head)
+    assert "evil.example" not in head
+
+
+def test_home_page_is_shared_under_the_site_name(client, app):
+    head = _head(client.get("/").get_data(as_text=True))
+    assert f'<meta property="og:title" content="{app.config["SITE_NAME"]}"'.replace(
+        "'", "&#39;") in head
+    assert '<link rel="canonical" href="http://127.0.0.1:5000/">' in head
+    assert '<meta name="twitter:card" content="summary_large_image">' in head
+
+
+def test_error_pages_describe_the_error_and_claim_no_address(client):
+    head = _head(client.get("/no-such-page").get_data(as_text=True))
+    assert '<meta name="description" content="There' in head
+    assert "canonical" not in head and "og:" not in head
+
+
+def test_an_event_is_described_by_its_summary_date_and_place(app, client):
+    import datetime as dt
+
+    from coop.db import now_utc
+    from coop.events import services
+    from coop.extensions import db
+
+    starts = (now_utc() + dt.timedelta(days=30)).replace(hour=18, minute=0)
+    with app.app_context():
+        event = services.create_event(
+            db.session, services.EventDetails(
+                title="Printers & <readers>", summary="Talk about the \"press\" & its <future>.",
+                venue="Marx Memorial Library", status="published"),
+            starts, starts + dt.timedelta(hours=2), slug="printers")
+        db.session.commit()
+        day = app.jinja_env.filters["london_date"](event.starts_at)
+    head = _head(client.get("/events/printers").get_data(as_text=True))
+    description = (f"Talk about the &#34;press&#34; &amp; its &lt;future&gt;. {day}, "
+                   "Marx Memorial Library.")
+    assert f'<meta name="description" content="{description}">' in head
+    assert f'<meta property="og:description" content="{description}">' in head
+    assert '<meta property="og:title" content="Printers &amp; &lt;readers&gt;">' in head
