@@ -9,7 +9,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 #: the task queue's worker (Huey): 2 threads, polling at most a second apart when idle
 WORKER := $(BIN)/huey_consumer coop.jobs.huey --workers 2 --worker-type thread --delay 0.1 --max-delay 1
 
-.PHONY: run worker test test-fast test-pg lint bench serve migrate seed system-deps clean
+.PHONY: run worker test test-fast test-pg lint bench lighthouse screenshots serve migrate seed system-deps clean
 
 # The virtualenv with the app installed; redone when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -51,7 +51,7 @@ system-deps:
 	fi
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check coop tests bench
+	$(BIN)/ruff check coop tests bench tools
 	$(BIN)/bandit -q -r coop -c pyproject.toml --severity-level medium
 
 ## make test: install the test extras into .venv and run the whole suite (SQLite, or
@@ -75,5 +75,18 @@ bench: $(VENV)/.installed-test
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+## make lighthouse: Lighthouse 13 (installed into .lighthouse/ by npm) over every public page of
+## the app started with the demo data; fails unless all four scores are 100 on every page
+LIGHTHOUSE := .lighthouse/node_modules/.bin/lighthouse
+$(LIGHTHOUSE):
+	npm install --prefix .lighthouse --no-audit --no-fund --loglevel=error lighthouse@13
+
+lighthouse: $(VENV)/.installed-test system-deps $(LIGHTHOUSE)
+	$(BIN)/python -m tools.lighthouse $(LIGHTHOUSE_ARGS)
+
+## make screenshots: full-page PNGs of every page at 320, 390 and 1366 px in docs/screenshots/
+screenshots: $(VENV)/.installed-test system-deps
+	$(BIN)/python -m tools.screenshots $(SCREENSHOTS_ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts .lighthouse

@@ -39,6 +39,11 @@ class ConfigError(RuntimeError):
 class Config:
     COOP_ENV = "development"
     SITE_NAME = "The People's Paper"
+    #: the site's description for search results and shared links, on pages that have none
+    #: of their own
+    SITE_DESCRIPTION = ("The People's Paper is the daily newspaper owned by its readers: give "
+                        "to the fighting fund, buy shares, come to our events and get the "
+                        "newsletter.")
     #: the society's details, set once and shown wherever readers need them (footer, share
     #: pages, every email's signature and Reply-To, the privacy notice)
     SOCIETY_NAME = "People's Press Printing Society"

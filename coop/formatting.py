@@ -129,12 +129,13 @@ def with_the(name: str) -> str:
 def init_app(app: Flask) -> None:
     from coop.access import page_kind
     from coop.markdown import render_inline_markdown, render_markdown
-    from coop.urls import absolute_url, external_url
+    from coop.urls import absolute_url, canonical_url, external_url
 
     app.jinja_env.globals["url_if"] = url_if
     app.jinja_env.globals["page_kind"] = page_kind
     app.jinja_env.globals["external_url"] = external_url
     app.jinja_env.globals["absolute_url"] = absolute_url
+    app.jinja_env.globals["canonical_url"] = canonical_url
     app.add_template_filter(render_markdown, "markdown")
     app.add_template_filter(render_inline_markdown, "markdown_inline")
     app.add_template_filter(money)

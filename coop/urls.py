@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import current_app, request
 
 
 def external_url(endpoint: str, **values) -> str:
@@ -30,3 +30,19 @@ def absolute_url(url: str) -> str:
     if urlsplit(url).scheme:
         return url
     return current_app.config["BASE_URL"].rstrip("/") + "/" + url.lstrip("/")
+
+
+def canonical_url() -> str | None:
+    """This page's own address on ``BASE_URL`` (``<link rel="canonical">``, ``og:url``): its
+    endpoint and URL arguments, plus ``page`` past the first; other query parameters (filters,
+    tracking) are left out. None outside a view and for a link that carries a secret token
+    (an emailed manage or reset link is not for sharing, nor for search engines)."""
+    if request.endpoint is None or request.endpoint == "static":
+        return None
+    values = dict(request.view_args or {})
+    if "token" in values:
+        return None
+    page = request.args.get("page", type=int)
+    if page is not None and page > 1:
+        values["page"] = page
+    return external_url(request.endpoint, **values)

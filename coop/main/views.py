@@ -1,15 +1,19 @@
-"""The home page, the health check and the staff dashboard."""
+"""The home page, the health check, the favicon and the staff dashboard."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from coop import hooks
 from coop.access import access
 from coop.cache import cached
 from coop.extensions import db
+from coop.security import sessionless
 
 bp = Blueprint("main", __name__)
 
@@ -20,6 +24,30 @@ bp = Blueprint("main", __name__)
 def index():
     sections = hooks.call("home_sections", db.session)
     return render_template("main/index.html", sections=sections)
+
+
+#: how long browsers and caches may keep the favicon (a week: it changes about never)
+FAVICON_MAX_AGE = 7 * 24 * 3600
+
+
+@bp.route("/favicon.ico")
+@access("public")
+@sessionless
+def favicon():
+    """The SVG mark at the address browsers and feed readers ask for without looking at the
+    page (every page also names it with ``<link rel="icon">``). Sent from memory, with an
+    ``ETag`` for revalidation."""
+    response = current_app.response_class(_file_bytes(current_app.static_folder, "favicon.svg"),
+                                          mimetype="image/svg+xml")
+    response.cache_control.public = True
+    response.cache_control.max_age = FAVICON_MAX_AGE
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@functools.cache
+def _file_bytes(folder: str, name: str) -> bytes:
+    return (Path(folder) / name).read_bytes()
 
 
 @bp.route("/healthz")
