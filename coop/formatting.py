@@ -96,8 +96,11 @@ def url_if(endpoint: str, **values) -> str | None:
 
 
 def init_app(app: Flask) -> None:
+    from coop.forms import error_items
     from coop.markdown import render_inline_markdown, render_markdown
     from coop.urls import absolute_url, external_url
+
+    app.jinja_env.globals["error_items"] = error_items
 
     app.jinja_env.globals["url_if"] = url_if
     app.jinja_env.globals["external_url"] = external_url

@@ -16,6 +16,7 @@ every form class in the app derives from one of the two.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from flask_wtf import FlaskForm
 from wtforms import Form
@@ -98,3 +99,56 @@ class PlainForm(Form):
 
 class EmptyForm(CoopForm):
     """Gives POST-only buttons (log out, deactivate, cancel) their CSRF token."""
+
+
+@dataclass(frozen=True)
+class ErrorItem:
+    """One line of the error summary: ``anchor`` is the id of the field it links to (None
+    for a problem with the whole form, or with a field nobody can focus)."""
+
+    label: str
+    message: str
+    anchor: str | None
+
+
+def _anchor(field) -> str | None:
+    if field.type in ("HiddenField", "CSRFTokenField"):
+        return None
+    if field.type in ("RadioField", "MultiCheckboxField"):
+        return f"{field.id}-0"  # the first option: the group itself has no element with its id
+    return field.id
+
+
+def _field_items(field, label: str):
+    if field.type == "FieldList":
+        entries = field.entries
+        for message in (e for e in field.errors if isinstance(e, str)):
+            first = entries[0] if entries else None
+            target = (next(iter(first.form), None) if first is not None
+                      and first.type == "FormField" else first)
+            yield ErrorItem(label, message, _anchor(target) if target is not None else None)
+        for number, entry in enumerate(entries, start=1):
+            yield from _field_items(entry, f"Line {number}")
+        return
+    if field.type == "FormField":
+        for sub in field.form:
+            yield from _field_items(sub, f"{label}, {sub.label.text}")
+        return
+    for message in field.errors:
+        yield ErrorItem(label, message, _anchor(field))
+
+
+def error_items(form, order: list[str] | tuple[str, ...] | None = None) -> list[ErrorItem]:
+    """The problems of ``form`` in the order its fields appear on the page: problems with the
+    whole form first, then each field's, in ``order`` (field names, for a page that lays the
+    fields out other than the class declares them) or the form's own field order. The
+    honeypot (a field called ``website``) is left out: people never see it."""
+    items = [ErrorItem("", message, None) for message in getattr(form, "form_errors", [])]
+    names = list(order) if order is not None else [f.short_name for f in form]
+    names += [f.short_name for f in form if f.short_name not in names]  # any left out, last
+    for name in names:
+        field = form[name]
+        if name == "website" or field.type == "SubmitField":
+            continue
+        items.extend(_field_items(field, field.label.text))
+    return items
