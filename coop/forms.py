@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from flask_wtf import FlaskForm
 from wtforms import Form
 from wtforms.fields import (
+    BooleanField,
     ButtonField,
     DateField,
     DateTimeField,
@@ -152,3 +153,17 @@ def error_items(form, order: list[str] | tuple[str, ...] | None = None) -> list[
             continue
         items.extend(_field_items(field, field.label.text))
     return items
+
+
+class ConfirmForm(CoopForm):
+    """The form of a danger button (``danger_button`` in ``_macros.html``): an irreversible
+    action happens only with the box beside the button ticked. The browser asks for the tick
+    (``required``); a POST without it is refused by the view with :func:`not_confirmed`."""
+
+    confirm = BooleanField("I understand this can't be undone")
+
+
+def not_confirmed(action: str) -> str:
+    """What a refused danger button says."""
+    return (f"Nothing was done: “{action}” can’t be undone, so it needs the box beside the "
+            "button ticked first.")

@@ -412,7 +412,7 @@ def test_every_email_that_says_reply_has_somewhere_to_reply_to(app, client, logi
         slug, event_id = event.slug, event.id
     client.post(f"/events/{slug}/register", data={"name": "R", "email": "r@example.org"})
     login_as("staff")
-    client.post(f"/staff/events/{event_id}/cancel")
+    client.post(f"/staff/events/{event_id}/cancel", data={"confirm": "y"})
     messages = outbox()
     assert len(messages) >= 4
     for message in messages:

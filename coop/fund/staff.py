@@ -16,7 +16,7 @@ from coop.csvexport import csv_response
 from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import money, money_input
-from coop.forms import EmptyForm
+from coop.forms import ConfirmForm, EmptyForm, not_confirmed
 from coop.fund import services
 from coop.fund.forms import (
     BATCH_MORE,
@@ -32,7 +32,7 @@ from coop.fund.forms import (
 )
 from coop.fund.models import SOURCE_LABELS, Campaign, Entry
 from coop.limits import current_page
-from coop.timeutil import london_today
+from coop.timeutil import london_midnight, london_today
 
 bp = Blueprint("fund_staff", __name__, url_prefix="/staff/fund")
 
@@ -183,7 +183,10 @@ def edit_campaign(campaign_id: int):
 @access("staff", fresh=True)
 def close(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
-    if EmptyForm().validate_on_submit():
+    form = ConfirmForm()
+    if form.validate_on_submit() and not form.confirm.data:
+        flash(not_confirmed("Close this campaign"), "error")
+    elif form.validate_on_submit():
         try:
             services.close_campaign(db.session, campaign, by=current_user)
         except services.FundError as err:
@@ -516,3 +519,15 @@ def verify():
 
 def staff_links() -> list[tuple[str, str]]:
     return [("Fighting fund", "fund_staff.index"), ("Verify fund totals", "fund_staff.verify")]
+
+
+def staff_today(session) -> dict:
+    """The "staff_today" hook: gifts entered today (London) and their total, and the fund."""
+    start = london_midnight(_today())
+    count, total = session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(Entry.amount_pence), 0))
+        .where(Entry.created_at >= start, Entry.reason.is_(None))
+    ).one()
+    return {"template": "fund/staff/_today.html", "order": 20, "gifts_today": int(count),
+            "total_today_pence": int(total),
+            "current": services.current_campaign(session, _today())}

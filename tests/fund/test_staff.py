@@ -102,7 +102,7 @@ def test_add_gift_outside_the_campaign_dates(app, client, staff, campaign_id):
 
 
 def test_add_gift_to_a_closed_campaign(app, client, staff, campaign_id):
-    assert client.post(f"/staff/fund/{campaign_id}/close").status_code == 302
+    assert client.post(f"/staff/fund/{campaign_id}/close", data={"confirm": "y"}).status_code == 302
     response = _gift(client, campaign_id)
     assert response.status_code == 422
     assert "is closed and takes no more entries" in response.get_data(as_text=True)
@@ -341,7 +341,7 @@ def test_create_edit_and_close_campaigns(app, client, staff):
     response = client.post(f"/staff/fund/{cid}/edit", data=edit)
     assert response.status_code == 302
     assert _campaign(app, cid).target_pence == 2_000_000
-    assert client.post(f"/staff/fund/{cid}/close").status_code == 302
+    assert client.post(f"/staff/fund/{cid}/close", data={"confirm": "y"}).status_code == 302
     assert _campaign(app, cid).closed_at is not None
 
 

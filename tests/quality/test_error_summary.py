@@ -54,6 +54,7 @@ CONTROLS = ("input", "select", "textarea")
 class Form:
     action: str
     method: str
+    css: str = ""
     #: ids of the visible controls, in page order
     controls: list[str] = field(default_factory=list)
     hidden: dict[str, str] = field(default_factory=dict)
@@ -85,7 +86,8 @@ class _Reader(HTMLParser):
         if a.get("id"):
             self.page.ids.append(a["id"])
         if tag == "form":
-            self.form = Form(action=a.get("action") or "", method=(a.get("method") or "get"))
+            self.form = Form(action=a.get("action") or "", method=(a.get("method") or "get"),
+                             css=a.get("class") or "")
             self.page.forms.append(self.form)
         if a.get("id") == "errors":
             self.page.summaries += 1
@@ -179,7 +181,8 @@ def test_form_posted_elsewhere_is_reshown_with_its_summary(site, clients, render
 
 
 def test_every_posted_form_with_fields_goes_to_errors(site, rendered):
-    """Every form on every page that posts fields (not only a button) aims at ``#errors``."""
+    """Every form on every page that posts fields (not only a button) aims at ``#errors``;
+    danger buttons (a tick box and a button, tests/test_confirmations.py) are not re-shown."""
     wrong = set()
     seen = set()
     for key in RENDERED_KEYS:
@@ -187,7 +190,7 @@ def test_every_posted_form_with_fields_goes_to_errors(site, rendered):
         if not item.is_html or item.status != 200:
             continue
         for form in read(item.body).forms:
-            if form.method.lower() != "post" or not form.controls:
+            if form.method.lower() != "post" or not form.controls or "danger-form" in form.css:
                 continue
             endpoint = endpoint_of(site, form.action or item.page.url)
             seen.add(endpoint)
