@@ -102,6 +102,10 @@ class EmptyForm(CoopForm):
     """Gives POST-only buttons (log out, deactivate, cancel) their CSRF token."""
 
 
+CSRF_MESSAGE = ("This form was open too long, or came from another site: check it and send it "
+                "again.")
+
+
 @dataclass(frozen=True)
 class ErrorItem:
     """One line of the error summary: ``anchor`` is the id of the field it links to (None
@@ -134,6 +138,10 @@ def _field_items(field, label: str):
     if field.type == "FormField":
         for sub in field.form:
             yield from _field_items(sub, f"{label}, {sub.label.text}")
+        return
+    if field.type == "CSRFTokenField":
+        if field.errors:  # Flask-WTF's wording is for developers
+            yield ErrorItem("", CSRF_MESSAGE, None)
         return
     for message in field.errors:
         yield ErrorItem(label, message, _anchor(field))

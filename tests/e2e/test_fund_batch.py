@@ -1,5 +1,6 @@
 """Staff type a day's post of 25 gifts in three goes ("Add 10 more lines" twice), check the
-total against the paying-in slip, save, and find every line in the ledger."""
+total against the paying-in slip, save, and find every line in the ledger. (It adds to the
+demo campaign, so it runs after test_fund.py, which checks the demo figures first.)"""
 
 from __future__ import annotations
 
