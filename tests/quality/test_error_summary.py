@@ -240,3 +240,28 @@ def test_summary_follows_a_laid_out_order(site):
     assert html.index('href="#second"') < html.index('href="#first"')
     with site.app_context():
         _db.session.remove()
+
+
+def test_series_registration_is_reshown_with_its_summary(app):
+    """The demo series is over, so an open one is made here: its form, posted with an email
+    that isn't one, comes back starting with the summary."""
+    import datetime as dt
+
+    from coop.events import services as events
+    from coop.timeutil import london_today
+
+    with app.app_context():
+        series = events.create_series(
+            _db.session, title="Science for the Future", summary="", description="",
+            first_date=london_today() + dt.timedelta(days=7), start_time=dt.time(19),
+            duration=dt.timedelta(hours=1), repeat="weekly", count=3,
+            details=events.EventDetails(title="", status="published"))
+        _db.session.commit()
+        slug = series.slug
+    client = app.test_client()
+    page = read(client.get(f"/series/{slug}").get_data(as_text=True))
+    [form] = [f for f in page.forms if f.action.startswith(f"/series/{slug}/register")]
+    assert form.action.endswith("#errors")
+    response = client.post(f"/series/{slug}/register", data={"name": "Jo", "email": "jo at home"})
+    assert response.status_code == 422
+    check_summary(response.get_data(as_text=True), "POST the series registration")
