@@ -182,10 +182,14 @@ def test_batch_takes_240_lines_and_no_more(app, client, staff, campaign_id):
     html = _batch(client, campaign_id, lines, action="more").get_data(as_text=True)
     assert 'name="lines-239-amount"' in html and 'name="lines-240-amount"' not in html
     assert "Add 10 more lines" not in html  # full: the button has gone
-    response = _batch(client, campaign_id, [{"amount": "1.01"} for _ in range(240)])
+    # every field of every line filled: 960 form fields, under the request's 1,000-part limit
+    full = [{"amount": "1.01", "donor_name": f"Reader {n}", "donor_town": "Leeds",
+             "may_thank": "y"} for n in range(240)]
+    response = _batch(client, campaign_id, full, csrf_token="x")
     assert response.status_code == 302
     entries = _entries(app)
     assert len(entries) == 240 and sum(e.amount_pence for e in entries) == 240 * 101
+    assert entries[-1].donor_name == "Reader 239" and all(e.may_thank for e in entries)
 
 
 def test_batch_check_total_shows_count_and_total_and_saves_nothing(app, client, staff,
