@@ -59,9 +59,11 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test system-deps lint
 	$(BIN)/python -m pytest
 
-## make test-fast: the inner loop (under a minute): no servers, browsers, Java or faults
+## make test-fast: the inner loop (under a minute): no servers, browsers, Java or faults.
+## Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: without it every run
+## recompiles the app and pytest rewrites every test module's asserts again, in each worker.
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n 2 -q -m "not slow and not browser and not faults"
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 -q -m "not slow and not browser and not faults"
 
 test-pg:
 	DATABASE_URL=$(PG_URL) $(MAKE) test

@@ -1,18 +1,25 @@
 """CPU cost per request, in-process, beside the hello-world app; and where the time goes.
 
-``python -m bench.profile [--entries N] [--database sqlite|postgresql] [--cprofile PATH]``
+``python -m bench.profile [--entries N] [--database sqlite|postgresql] [--repeat N]
+[--workdir DIR] [--save-bodies DIR] [--cprofile PATH]``
 
 wrk's requests/s depend on everything else the machine is doing; the CPU time a request
 costs does not, much. This calls each app's WSGI callable directly (no server, no sockets)
 many times and reports CPU microseconds per request, so the ratio to hello-world can be
-checked on a busy machine; ``--cprofile`` prints the top functions for one path.
+checked on a busy machine (``--repeat 3`` measures each path three times and keeps the
+lowest, the figure least disturbed by other work); ``--cprofile`` prints the top functions for
+one path. ``--workdir`` keeps the prepared database and reuses it on the next run;
+``--save-bodies`` writes each page's body to a file, to compare two versions byte for byte.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
+import dataclasses
 import io
+import json
 import os
 import pstats
 import sys
@@ -22,10 +29,13 @@ from pathlib import Path
 
 from werkzeug.test import EnvironBuilder
 
+#: the host the bench's apps trust (a request for any other is refused)
+BASE_URL = "http://127.0.0.1:8000"
+
 
 def cpu_per_request(app, path: str, seconds: float) -> tuple[float, int, int]:
     """(CPU µs per request, status of the last answer, requests made)."""
-    base = EnvironBuilder(path=path, base_url="http://127.0.0.1:8000").get_environ()
+    base = EnvironBuilder(path=path, base_url=BASE_URL).get_environ()
     status = {}
 
     def start_response(code, headers, exc_info=None):
@@ -53,6 +63,32 @@ def cpu_per_request(app, path: str, seconds: float) -> tuple[float, int, int]:
     return used / count * 1e6, status.get("code", 0), count
 
 
+def prepared(args: argparse.Namespace, workdir: Path) -> tuple:
+    """The bench database (run.prepare), or the one kept in ``workdir`` by an earlier run."""
+    from bench import run
+
+    marker = workdir / f"prepared-{args.database}-{args.entries}-{args.events}.json"
+    if marker.exists():
+        saved = json.loads(marker.read_text())
+        return run.Database(**saved["database"]), saved["ledger"]
+    bench_args = argparse.Namespace(pg_url=args.pg_url, events=args.events)
+    db, ledger = run.prepare(args.database, args.entries, bench_args, workdir)
+    if args.workdir:
+        marker.write_text(json.dumps({"database": dataclasses.asdict(db), "ledger": ledger}))
+    return db, ledger
+
+
+def save_bodies(app, paths: list[str], directory: Path) -> None:
+    """Each path's body as ``app`` answers it, in ``directory`` (``/events/past`` →
+    ``events_past.html``), for comparing two versions of the code byte for byte."""
+    directory.mkdir(parents=True, exist_ok=True)
+    client = app.test_client(use_cookies=False)
+    for path in paths:
+        name = path.strip("/").replace("/", "_").replace(".", "_") or "index"
+        body = client.get(path, base_url=BASE_URL).get_data()
+        (directory / f"{name}.html").write_bytes(body)
+
+
 def main(argv=None) -> int:
     from bench import run
     from bench.hello import app as hello
@@ -70,12 +106,24 @@ def main(argv=None) -> int:
                              "for a logged-in reader); kept values (figures, notices) stay")
     parser.add_argument("--no-cache", action="store_true",
                         help="COOP_CACHE_SECONDS=0: nothing kept at all")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure each path this many times and keep the lowest (1)")
+    parser.add_argument("--workdir", default=None,
+                        help="keep the prepared database here and reuse it when present")
+    parser.add_argument("--save-bodies", default=None,
+                        help="write each path's response body into this directory")
     parser.add_argument("--cprofile", default=None, help="a path to profile with cProfile")
+    parser.add_argument("--sort", default="cumulative",
+                        help="how --cprofile orders functions (cumulative; tottime)")
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="coop-profile-") as tmp:
-        bench_args = argparse.Namespace(pg_url=args.pg_url, events=args.events)
-        db, ledger = run.prepare(args.database, args.entries, bench_args, Path(tmp))
+    with contextlib.ExitStack() as stack:
+        if args.workdir:
+            workdir = Path(args.workdir)
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="coop-profile-")))
+        db, ledger = prepared(args, workdir)
         print(f"{args.database}: {ledger['entries']:,} entries, {ledger['events']:,} events",
               flush=True)
         os.environ.update({k: v for k, v in db.env.items() if k.startswith(("COOP_", "SECRET",
@@ -87,19 +135,24 @@ def main(argv=None) -> int:
         from coop import create_app
 
         app = create_app()
-        hello_us, _, _ = cpu_per_request(hello, "/", args.seconds)
+        hello_us = min(cpu_per_request(hello, "/", args.seconds)[0] for _ in range(args.repeat))
         print(f"{'hello-world':<18} {hello_us:8.0f} µs CPU/request  (100%)")
         for path in args.paths.split(","):
-            us, code, count = cpu_per_request(app, path, args.seconds)
+            runs = [cpu_per_request(app, path, args.seconds) for _ in range(args.repeat)]
+            us, code, _ = min(runs)
+            count = sum(r[2] for r in runs)
             print(f"{path:<18} {us:8.0f} µs CPU/request  ({100 * hello_us / us:5.1f}% of "
-                  f"hello's rate)  status {code}, {count} requests", flush=True)
+                  f"hello's rate, {us / hello_us:5.1f}× hello's CPU)  status {code}, "
+                  f"{count} requests", flush=True)
+        if args.save_bodies:
+            save_bodies(app, args.paths.split(","), Path(args.save_bodies))
         if args.cprofile:
             profiler = cProfile.Profile()
             profiler.enable()
             cpu_per_request(app, args.cprofile, args.seconds)
             profiler.disable()
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(45)
             print(out.getvalue())
     return 0
 

@@ -44,3 +44,24 @@ def access(level: str, *, fresh: bool = False):
         return wrapped
 
     return decorator
+
+
+def page_kind() -> str:
+    """What kind of page this request shows, for the layout (a Jinja global):
+    ``error``, ``staff`` (staff and admin pages), ``account`` (logging in and the member's own
+    pages), ``newsletter`` (its own pages) or ``public``. The footer's newsletter sign-up
+    appears only on ``public`` pages."""
+    from flask import g, request
+
+    if g.get("error_page") or request.endpoint is None:
+        return "error"
+    view = current_app.view_functions.get(request.endpoint)
+    level = getattr(view, "access_level", "public")
+    blueprint = request.blueprint or ""
+    if level in ("staff", "admin"):
+        return "staff"
+    if blueprint == "accounts" or level == "member":
+        return "account"
+    if blueprint == "newsletter":
+        return "newsletter"
+    return "public"

@@ -53,6 +53,7 @@ def error_response(code: int, message: str | None = None, *, title: str | None =
     default_title, default_message = MESSAGES.get(code, ("Error", ""))
     if wants_json():
         return jsonify(error=title or default_title, message=message or default_message), code
+    g.error_page = True  # the layout leaves out what only belongs on content pages
     return render_template(
         "errors/error.html",
         code=code,

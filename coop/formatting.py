@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import lru_cache
 from urllib.parse import quote
 
+from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency, format_decimal
 from flask import Flask
 
 from coop.timeutil import LONDON, iso_utc, to_london  # noqa: F401 - iso_utc is a filter
 
-LOCALE = "en_GB"
+#: parsed once (Babel would parse the name again on every call)
+LOCALE = Locale.parse("en_GB")
 
 
 def money(pence: int, *, always_pence: bool = False) -> str:
@@ -22,6 +25,12 @@ def money(pence: int, *, always_pence: bool = False) -> str:
     """
     if isinstance(pence, bool) or not isinstance(pence, int):
         raise TypeError(f"money() takes integer pence, not {type(pence).__name__}")
+    return _money(pence, always_pence)
+
+
+@lru_cache(maxsize=4096)
+def _money(pence: int, always_pence: bool) -> str:
+    """Remembered: a page shows the same few amounts (presets, targets) many times."""
     pounds = Decimal(pence) / 100
     if pence % 100 == 0 and not always_pence:
         return format_currency(pounds, "GBP", format="¤#,##0", locale=LOCALE, currency_digits=False)
@@ -46,6 +55,11 @@ def london_date(value: dt.date | dt.datetime, fmt: str = "EEEE d MMMM y") -> str
     """``Wednesday 9 November 2022``."""
     if isinstance(value, dt.datetime):
         value = to_london(value).date()
+    return _date(value, fmt)
+
+
+@lru_cache(maxsize=4096)
+def _date(value: dt.date, fmt: str) -> str:
     return format_date(value, fmt, locale=LOCALE)
 
 
@@ -87,15 +101,33 @@ def tel(number: str) -> str:
 
 
 def url_if(endpoint: str, **values) -> str | None:
-    """The URL of ``endpoint``, or None when no such view is registered (for navigation)."""
-    from flask import current_app, url_for
+    """The URL of ``endpoint``, or None when no such view is registered (for navigation).
+
+    Without ``values``, inside a request, the answer is worked out once per app and script
+    root: the header and footer ask for the same few links on every page.
+    """
+    from flask import current_app, has_request_context, request, url_for
 
     if endpoint not in current_app.view_functions:
         return None
-    return url_for(endpoint, **values)
+    if values or not has_request_context():
+        return url_for(endpoint, **values)
+    known = current_app.extensions.setdefault("coop.url_if", {})
+    key = (endpoint, request.script_root)
+    if key not in known:
+        known[key] = url_for(endpoint)
+    return known[key]
+
+
+def with_the(name: str) -> str:
+    """A name after "the" in running text: "the People's Press" but "The People's Paper"
+    (never "the The People's Paper"). Used as ``{{ config.SITE_NAME | the }}``."""
+    name = (name or "").strip()
+    return name if name.lower().startswith("the ") else f"the {name}"
 
 
 def init_app(app: Flask) -> None:
+    from coop.access import page_kind
     from coop.forms import error_items
     from coop.markdown import render_inline_markdown, render_markdown
     from coop.urls import absolute_url, external_url
@@ -103,6 +135,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["error_items"] = error_items
 
     app.jinja_env.globals["url_if"] = url_if
+    app.jinja_env.globals["page_kind"] = page_kind
     app.jinja_env.globals["external_url"] = external_url
     app.jinja_env.globals["absolute_url"] = absolute_url
     app.add_template_filter(render_markdown, "markdown")
@@ -118,3 +151,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(iso_utc)
     app.add_template_filter(mailto)
     app.add_template_filter(tel)
+    app.add_template_filter(with_the, "the")

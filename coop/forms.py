@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask_wtf import FlaskForm
-from wtforms import Form
+from markupsafe import Markup
+from wtforms import Form, widgets
 from wtforms.fields import (
     BooleanField,
     ButtonField,
@@ -32,6 +34,7 @@ from wtforms.fields import (
     TextAreaField,
     TimeField,
 )
+from wtforms.fields.choices import Choice, SelectChoice, SelectField
 from wtforms.meta import DefaultMeta
 from wtforms.validators import StopValidation
 
@@ -175,3 +178,60 @@ def not_confirmed(action: str) -> str:
     """What a refused danger button says."""
     return (f"Nothing was done: “{action}” can’t be undone, so it needs the box beside the "
             "button ticked first.")
+@lru_cache(maxsize=4096)
+def _option_html(value, label, selected: bool) -> Markup:
+    return widgets.Select.render_option(Choice(value, label, selected, {}))
+
+
+class LongSelect(widgets.Select):
+    """WTForms' ``Select``, each option's HTML remembered (by value, label and whether it is
+    selected): a long fixed list such as the countries then costs a look-up per option rather
+    than building and escaping its attributes on every page. The HTML is WTForms' own."""
+
+    @classmethod
+    def render_option(cls, choice, **kwargs):
+        if kwargs or choice.render_kw:
+            return super().render_option(choice, **kwargs)
+        try:
+            return _option_html(choice.value, choice.label, bool(choice.selected))
+        except TypeError:  # a value that can't be a key
+            return super().render_option(choice)
+
+
+@lru_cache(maxsize=16)
+def _fixed_choices(choices: tuple[tuple[str, str], ...]) -> tuple[list[Choice], dict]:
+    """The options, none selected, and where each value is among them."""
+    options = [Choice(value, label, False, {}) for value, label in choices]
+    where: dict[str, list[int]] = {}
+    for i, (value, _label) in enumerate(choices):
+        where.setdefault(value, []).append(i)
+    return options, where
+
+
+class FixedSelectField(SelectField):
+    """A ``SelectField`` over a long list fixed when the app starts (the countries), given as
+    ``pairs``, a function returning the same tuple of ``(value, label)`` strings every time:
+    its options are made once and only the chosen one is marked on each use; drawn by
+    :class:`LongSelect`. No groups; values are strings."""
+
+    widget = LongSelect()
+
+    def __init__(self, label=None, validators=None, *, pairs, **kwargs):
+        super().__init__(label, validators,
+                         choices=lambda: [SelectChoice(v, name) for v, name in pairs()],
+                         **kwargs)
+        self.pairs = pairs
+        self.type = "SelectField"  # what it is to templates (render_field's select rules)
+
+    def iter_choices(self):
+        options, where = _fixed_choices(self.pairs())
+        chosen = where.get(self.data, ()) if isinstance(self.data, str) else ()
+        if not chosen:
+            return options
+        options = list(options)
+        for i in chosen:
+            options[i] = options[i]._replace(selected=True)
+        return options
+
+    def has_groups(self):
+        return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -18,7 +20,11 @@ def render_markdown(text: str | None) -> Markup:
     return Markup(_md.render(text or ""))  # noqa: S704  # nosec B704
 
 
+@lru_cache(maxsize=256)
 def render_inline_markdown(text: str | None) -> Markup:
-    """One short paragraph's worth (for banners): emphasis and links only, no block elements."""
+    """One short paragraph's worth (for banners): emphasis and links only, no block elements.
+
+    Remembered (by text, at most 256): the banner renders the same few notices on every page.
+    """
     # html=False here too: nothing typed can become markup.
     return Markup(_inline.renderInline(text or ""))  # noqa: S704  # nosec B704

@@ -8,6 +8,7 @@ then gets a copy (SQLite) or freshly truncated tables (PostgreSQL).
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -107,6 +108,11 @@ def fresh_database_url(database_template, tmp_path: Path) -> str:
         engine.dispose()
         return database_template
     path = tmp_path / "coop.sqlite3"
+    if not Path(f"{database_template}-wal").exists():
+        # The template is closed and whole (no write-ahead log left): a plain copy of the
+        # file, without the backup's fsync, costs a fraction of a millisecond.
+        shutil.copyfile(database_template, path)
+        return f"sqlite:///{path}"
     src = sqlite3.connect(database_template)
     dst = sqlite3.connect(path)
     with dst:

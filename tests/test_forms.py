@@ -97,3 +97,55 @@ def test_text_areas_passwords_and_plain_text_are_left_alone(app):
                                                     "email": "zoe@example.org"}),
                                 meta={"csrf": False})
         assert form.validate(), form.errors
+
+
+def test_the_long_select_renders_what_wtforms_select_renders():
+    """LongSelect remembers each option's HTML; the page must not change by a byte, whichever
+    option is chosen, with odd labels, a True value and an option with its own attributes."""
+    from wtforms import SelectChoice, SelectField
+
+    from coop.forms import LongSelect
+
+    choices = [SelectChoice("", "Choose…"), SelectChoice("GB", "United Kingdom"),
+               SelectChoice("x", 'Tom & "Jerry" <b>'), SelectChoice(True, "Yes"),
+               SelectChoice("d", "Off", render_kw={"disabled": True})]
+
+    class Plain(PlainForm):
+        pick = SelectField("Pick", choices=choices, render_kw={"autocomplete": "country"})
+
+    class Long(PlainForm):
+        pick = SelectField("Pick", choices=choices, render_kw={"autocomplete": "country"},
+                           widget=LongSelect())
+
+    for data in ({}, {"pick": "GB"}, {"pick": "x"}, {"pick": "True"}, {"pick": "nope"}):
+        for _ in range(2):  # the second time from what was remembered
+            plain, long = Plain(MultiDict(data)), Long(MultiDict(data))
+            assert str(long.pick(required=True)) == str(plain.pick(required=True))
+            assert str(long.pick()) == str(plain.pick())
+    assert 'selected value="GB"' in str(Long(MultiDict({"pick": "GB"})).pick())
+
+
+def test_a_fixed_select_field_renders_and_validates_like_a_select_field():
+    from wtforms import SelectChoice, SelectField
+
+    from coop.forms import FixedSelectField
+
+    pairs = (("GB", "United Kingdom"), ("FR", "France"), ("x", 'Tom & "Jerry"'))
+
+    class Plain(PlainForm):
+        pick = SelectField("Pick", choices=[SelectChoice(v, label) for v, label in pairs],
+                           default="GB")
+
+    class Fixed(PlainForm):
+        pick = FixedSelectField("Pick", pairs=lambda: pairs, default="GB")
+
+    for data in ({}, {"pick": "FR"}, {"pick": "x"}, {"pick": "nope"}, {"pick": ""}):
+        plain, fixed = Plain(MultiDict(data)), Fixed(MultiDict(data))
+        assert str(fixed.pick()) == str(plain.pick())
+        assert fixed.validate() == plain.validate()
+        assert fixed.pick.errors == plain.pick.errors
+        assert fixed.pick.type == "SelectField"
+    assert Fixed(MultiDict({"pick": "nope"})).validate() is False
+    assert 'selected value="FR"' in str(Fixed(MultiDict({"pick": "FR"})).pick())
+    # the options made once are not changed by choosing one
+    assert 'selected' not in str(Fixed(MultiDict({"pick": "nope"})).pick())

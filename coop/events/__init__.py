@@ -15,6 +15,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff.bp)
     app.add_template_filter(display.event_when, "event_when")
     app.add_template_filter(display.event_where, "event_where")
+    app.add_template_filter(display.link_text, "link_label")
+    app.add_template_filter(display.session_label, "session_label")
     app.add_template_filter(links.link_token, "registration_link_token")
     hooks.register(app, "home_sections", home_section)
     hooks.register(app, "account_sections", account_section)

@@ -18,6 +18,7 @@ from coop.db import now_utc
 from coop.events.display import event_when, event_where
 from coop.events.links import link_token
 from coop.events.models import Registration, RegistrationStatus
+from coop.events.services import waiting_position
 from coop.limits import one_line
 from coop.outbox import enqueue_email
 from coop.urls import external_url
@@ -44,8 +45,9 @@ def _event_lines(registration: Registration) -> list[str]:
 def _status_line(registration: Registration) -> str:
     if registration.status == RegistrationStatus.REGISTERED:
         return "You have a place."
-    return ("The event is full, so you are on the waiting list. If a place comes up we'll "
-            "give it to the next in line and email you.")
+    position = waiting_position(object_session(registration), registration)
+    return (f"The event is full, so you are on the waiting list: number {position} in line. "
+            "If a place comes up we'll give it to the next in line and email you.")
 
 
 def ics_attachment(registration: Registration) -> tuple[str, str, bytes]:

@@ -60,19 +60,3 @@ def remind(session: Session, event_id: int, *, now: dt.datetime, hours: float) -
         notify.reminder(registration)
     session.flush()
     return len(people)
-
-
-def waiting_position(session: Session, registration: Registration) -> int | None:
-    """1 for the first in line; ``None`` unless the registration is waiting."""
-    if registration.status != RegistrationStatus.WAITING:
-        return None
-    ahead = session.scalar(
-        sa.select(sa.func.count()).select_from(Registration).where(
-            Registration.event_id == registration.event_id,
-            Registration.status == RegistrationStatus.WAITING.value,
-            sa.or_(Registration.queued_at < registration.queued_at,
-                   sa.and_(Registration.queued_at == registration.queued_at,
-                           Registration.id < registration.id)),
-        )
-    )
-    return int(ahead or 0) + 1

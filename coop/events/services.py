@@ -9,6 +9,7 @@ import calendar
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -381,22 +382,27 @@ def visible_to(event: Event, *, member: bool, staff: bool = False) -> bool:
     return member or event.visibility == Visibility.PUBLIC
 
 
-def listing(*, now: dt.datetime, member: bool, past: bool = False, tag: str | None = None,
-            mode: str | None = None) -> sa.Select:
-    """Published (and cancelled) events for the public listings, with tags and series."""
-    stmt = (
-        sa.select(Event)
-        .where(Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]))
-        .options(selectinload(Event.tags), selectinload(Event.series))
-    )
+#: the moment the public lists are read at: a parameter, so their statements are built once
+NOW = sa.bindparam("now", type_=Event.ends_at.type)
+_SHOWN = (Status.PUBLISHED.value, Status.CANCELLED.value)
+
+
+@functools.lru_cache(maxsize=64)
+def _listing(*, member: bool, past: bool, tag: bool, mode: str | None,
+             related: bool) -> sa.Select:
+    """The listing's statement for one combination of filters, with ``:now`` and ``:tag``
+    left as parameters: built once (building one costs more than running it)."""
+    stmt = sa.select(Event).where(Event.status.in_(_SHOWN))
+    if related:
+        stmt = stmt.options(selectinload(Event.tags), selectinload(Event.series))
     if not member:
         stmt = stmt.where(Event.visibility == Visibility.PUBLIC.value)
     if past:
-        stmt = stmt.where(Event.ends_at <= now).order_by(Event.starts_at.desc(), Event.id.desc())
+        stmt = stmt.where(Event.ends_at <= NOW).order_by(Event.starts_at.desc(), Event.id.desc())
     else:
-        stmt = stmt.where(Event.ends_at > now).order_by(Event.starts_at, Event.id)
+        stmt = stmt.where(Event.ends_at > NOW).order_by(Event.starts_at, Event.id)
     if tag:
-        stmt = stmt.where(Event.tags.any(EventTag.tag == tag))
+        stmt = stmt.where(Event.tags.any(EventTag.tag == sa.bindparam("tag", type_=sa.String)))
     if mode == "online":
         stmt = stmt.where(Event.online.is_(True))
     elif mode == "in-person":
@@ -404,12 +410,51 @@ def listing(*, now: dt.datetime, member: bool, past: bool = False, tag: str | No
     return stmt
 
 
+def listing(*, now: dt.datetime, member: bool, past: bool = False, tag: str | None = None,
+            mode: str | None = None, related: bool = True) -> sa.Select:
+    """Published (and cancelled) events for the public listings, with their tags and series
+    unless ``related`` is false."""
+    stmt = _listing(member=member, past=past, tag=bool(tag),
+                    mode=mode if mode in ("online", "in-person") else None, related=related)
+    return stmt.params(now=now, tag=tag) if tag else stmt.params(now=now)
+
+
+@functools.lru_cache(maxsize=4)
+def _upcoming(*, member: bool) -> sa.Select:
+    return (_listing(member=member, past=False, tag=False, mode=None, related=False)
+            .where(Event.status == Status.PUBLISHED.value)
+            .limit(sa.bindparam("limit", type_=sa.Integer)))
+
+
 def upcoming(session: Session, *, limit: int, member: bool = False,
              now: dt.datetime | None = None) -> Sequence[Event]:
-    stmt = listing(now=now or now_utc(), member=member).where(
-        Event.status == Status.PUBLISHED.value
-    )
-    return session.scalars(stmt.limit(limit)).all()
+    """The next published events, for the home page's list (without their tags or series)."""
+    return session.scalars(_upcoming(member=member),
+                           {"now": now or now_utc(), "limit": limit}).all()
+
+
+@functools.lru_cache(maxsize=4)
+def _series_statements(*, member: bool) -> tuple[sa.Select, sa.Select]:
+    """The two statements of :func:`upcoming_series`, with ``:now``, ``:limit``,
+    ``:series_ids`` and ``:per_series`` as parameters."""
+    conditions = [Event.status.in_(_SHOWN), Event.ends_at > NOW, Event.series_id.is_not(None)]
+    if not member:
+        conditions.append(Event.visibility == Visibility.PUBLIC.value)
+    first = sa.func.min(Event.starts_at)
+    series_ids = (sa.select(Event.series_id).where(*conditions).group_by(Event.series_id)
+                  .order_by(first, Event.series_id)
+                  .limit(sa.bindparam("limit", type_=sa.Integer)))
+    number = sa.func.row_number().over(partition_by=Event.series_id,
+                                       order_by=(Event.starts_at, Event.id)).label("number")
+    ranked = (sa.select(Event.id, number)
+              .where(*conditions,
+                     Event.series_id.in_(sa.bindparam("series_ids", expanding=True)))
+              .subquery())
+    events = (sa.select(Event).join(ranked, ranked.c.id == Event.id)
+              .where(ranked.c.number <= sa.bindparam("per_series", type_=sa.Integer))
+              .options(selectinload(Event.series))
+              .order_by(Event.starts_at, Event.id))
+    return series_ids, events
 
 
 def upcoming_series(session: Session, *, member: bool, now: dt.datetime | None = None,
@@ -417,30 +462,43 @@ def upcoming_series(session: Session, *, member: bool, now: dt.datetime | None =
     """The next ``limit`` series with sessions to come, each with its next ``per_series``
     sessions: three queries however many events there are."""
     now = now or now_utc()
-    conditions = [Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]),
-                  Event.ends_at > now, Event.series_id.is_not(None)]
-    if not member:
-        conditions.append(Event.visibility == Visibility.PUBLIC.value)
-    first = sa.func.min(Event.starts_at)
-    series_ids = list(session.scalars(
-        sa.select(Event.series_id).where(*conditions).group_by(Event.series_id)
-        .order_by(first, Event.series_id).limit(limit)))
+    ids_stmt, events_stmt = _series_statements(member=member)
+    series_ids = list(session.scalars(ids_stmt, {"now": now, "limit": limit}))
     if not series_ids:
         return []
-    number = sa.func.row_number().over(partition_by=Event.series_id,
-                                       order_by=(Event.starts_at, Event.id)).label("number")
-    ranked = (sa.select(Event.id, number)
-              .where(*conditions, Event.series_id.in_(series_ids)).subquery())
-    events = session.scalars(
-        sa.select(Event).join(ranked, ranked.c.id == Event.id)
-        .where(ranked.c.number <= per_series)
-        .options(selectinload(Event.series))
-        .order_by(Event.starts_at, Event.id)
-    ).all()
+    events = session.scalars(events_stmt, {"now": now, "series_ids": series_ids,
+                                           "per_series": per_series}).all()
     grouped: dict[int, list[Event]] = {i: [] for i in series_ids}
     for event in events:
         grouped[event.series_id].append(event)
     return [(items[0].series, items) for items in grouped.values() if items]
+
+
+def series_index(session: Session, *, member: bool, now: dt.datetime | None = None
+                 ) -> tuple[list[tuple[Series, list[Event]]], list[tuple[Series, list[Event]]]]:
+    """Every series with a session this visitor may see, as (current, past): a series is
+    current while any session has yet to end. Current ones soonest first, past ones most
+    recent first; each with all its visible sessions."""
+    now = now or now_utc()
+    conditions = [Event.status.in_([Status.PUBLISHED.value, Status.CANCELLED.value]),
+                  Event.series_id.is_not(None)]
+    if not member:
+        conditions.append(Event.visibility == Visibility.PUBLIC.value)
+    events = session.scalars(
+        sa.select(Event).where(*conditions).options(selectinload(Event.series))
+        .order_by(Event.starts_at, Event.id)).all()
+    grouped: dict[int, list[Event]] = {}
+    for event in events:
+        grouped.setdefault(event.series_id, []).append(event)
+    current, past = [], []
+    for items in grouped.values():
+        if any(not e.has_ended(now) for e in items):
+            current.append((items[0].series, items))
+        else:
+            past.append((items[0].series, items))
+    current.sort(key=lambda pair: next(e.starts_at for e in pair[1] if not e.has_ended(now)))
+    past.sort(key=lambda pair: pair[1][-1].starts_at, reverse=True)
+    return current, past
 
 
 def series_sessions(session: Session, series: Series, *, member: bool,
@@ -450,13 +508,18 @@ def series_sessions(session: Session, series: Series, *, member: bool,
     return [e for e in session.scalars(stmt) if visible_to(e, member=member, staff=staff)]
 
 
-def all_tags(session: Session, *, member: bool) -> list[str]:
+@functools.lru_cache(maxsize=4)
+def _all_tags(*, member: bool) -> sa.Select:
     stmt = (sa.select(EventTag.tag).join(Event)
-            .where(Event.status == Status.PUBLISHED.value, Event.ends_at > now_utc())
+            .where(Event.status == Status.PUBLISHED.value, Event.ends_at > NOW)
             .distinct().order_by(EventTag.tag))
     if not member:
         stmt = stmt.where(Event.visibility == Visibility.PUBLIC.value)
-    return list(session.scalars(stmt))
+    return stmt
+
+
+def all_tags(session: Session, *, member: bool) -> list[str]:
+    return list(session.scalars(_all_tags(member=member), {"now": now_utc()}))
 
 
 def feed_events(session: Session, *, now: dt.datetime | None = None,
@@ -482,19 +545,22 @@ def newly_published(session: Session, *, limit: int = 50) -> Sequence[Event]:
     return session.scalars(stmt).all()
 
 
+_PLACE_COUNTS = (
+    sa.select(Registration.event_id, Registration.status, sa.func.count())
+    .where(Registration.event_id.in_(sa.bindparam("ids", expanding=True)),
+           Registration.status.in_([RegistrationStatus.REGISTERED.value,
+                                    RegistrationStatus.WAITING.value]))
+    .group_by(Registration.event_id, Registration.status)
+)
+
+
 def place_counts(session: Session, event_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """``{event_id: {"registered": n, "waiting": m}}`` in one query."""
     ids = list(event_ids)
     counts: dict[int, dict[str, int]] = {i: {"registered": 0, "waiting": 0} for i in ids}
     if not ids:
         return counts
-    rows = session.execute(
-        sa.select(Registration.event_id, Registration.status, sa.func.count())
-        .where(Registration.event_id.in_(ids),
-               Registration.status.in_([RegistrationStatus.REGISTERED.value,
-                                        RegistrationStatus.WAITING.value]))
-        .group_by(Registration.event_id, Registration.status)
-    )
+    rows = session.execute(_PLACE_COUNTS, {"ids": ids})
     for event_id, status, n in rows:
         counts[event_id][status] = n
     return counts
@@ -638,6 +704,22 @@ def waiting_list(session: Session, event_id: int) -> list[Registration]:
                Registration.status == RegistrationStatus.WAITING.value)
         .order_by(Registration.queued_at, Registration.id)
     ))
+
+
+def waiting_position(session: Session, registration: Registration) -> int | None:
+    """1 for the first in line; ``None`` unless the registration is waiting."""
+    if registration.status != RegistrationStatus.WAITING:
+        return None
+    ahead = session.scalar(
+        sa.select(sa.func.count()).select_from(Registration).where(
+            Registration.event_id == registration.event_id,
+            Registration.status == RegistrationStatus.WAITING.value,
+            sa.or_(Registration.queued_at < registration.queued_at,
+                   sa.and_(Registration.queued_at == registration.queued_at,
+                           Registration.id < registration.id)),
+        )
+    )
+    return int(ahead or 0) + 1
 
 
 def _fill_places(session: Session, event: Event) -> list[Registration]:

@@ -23,9 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from coop.access import access
 from coop.cache import cached
 from coop.db import now_utc
-from coop.events import display, feeds, links, notify, reminders, services
+from coop.events import display, feeds, links, notify, services
 from coop.events.forms import MemberRegistrationForm, RegistrationForm
-from coop.events.models import Event, Registration, RegistrationStatus, Series
+from coop.events.models import Event, Registration, RegistrationStatus, Series, Status
 from coop.extensions import db, limiter
 from coop.formatting import london_date
 from coop.forms import EmptyForm
@@ -53,6 +53,19 @@ def _event_or_404(slug: str) -> Event:
     if event is None or not services.visible_to(event, member=_member(), staff=_staff()):
         abort(404)
     return event
+
+
+def _members_only_response(event: Event | None) -> Response | None:
+    """A published members-only event's link, followed by someone logged out: 403 "Log in
+    to see this" with a login link back to it (nothing about the event itself is shown)."""
+    if event is None or _member() or not event.members_only \
+            or event.status == Status.DRAFT:
+        return None
+    response = Response(render_template("events/members_only.html",
+                                        next_url=url_for("events.event", slug=event.slug)),
+                        status=403)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _series_or_404(slug: str) -> tuple[Series, list[Event]]:
@@ -137,6 +150,13 @@ def _registration_form():
 @bp.route("/events/<slug>")
 @access("public")
 def event(slug: str):
+    """The event page; a members-only one answers a logged-out visitor 403 "Log in to see
+    this" (drafts and unknown addresses stay 404)."""
+    if len(slug) <= 200:
+        refused = _members_only_response(
+            db.session.scalar(sa.select(Event).where(Event.slug == slug)))
+        if refused is not None:
+            return refused
     event = _event_or_404(slug)
     return _render_event(event, _registration_form())
 
@@ -150,8 +170,9 @@ def _render_event(event: Event, form, status: int = 200):
         form=form,
         counts=counts,
         mine=mine,
+        position=services.waiting_position(db.session, mine) if mine else None,
         problem=services.registration_problem(event, member=_member()),
-        json_ld=display.json_ld(event),
+        json_ld=display.json_ld(event, registered=counts["registered"]),
         google_url=display.google_calendar_url(event),
     ), status
 
@@ -171,11 +192,20 @@ def _address_key() -> str:
     return f"{request.path}|{normalise_email(str(email))[:320]}"
 
 
-def _registered_message(event: Event, waiting: bool) -> tuple[str, str]:
-    if waiting:
-        return (f"“{event.title}” is full: you're on the waiting list. We'll email you if a "
-                "place comes up.", "info")
+def _registered_message(event: Event, position: int | None) -> tuple[str, str]:
+    """The answer to registering: a place, or (``position`` given) number N on the list."""
+    if position:
+        return (f"“{event.title}” is full: you're on the waiting list, number {position} in "
+                "line. We'll email you if a place comes up.", "info")
     return f"You're registered for “{event.title}”. We've emailed you the details.", "success"
+
+
+def _new_position(event: Event) -> int | None:
+    """The place in line a registration now would get (None: it would get a place). The
+    answer to an address already registered, so that it reads as for a new one."""
+    if not services.is_full(db.session, event):
+        return None
+    return len(services.waiting_list(db.session, event.id)) + 1
 
 
 @bp.route("/events/<slug>/register", methods=["POST"])
@@ -208,7 +238,7 @@ def register(slug: str):
         if user is not None:  # their own account: nothing to hide from them
             flash(str(err), "info")
             return redirect(url_for("events.manage", token=links.link_token(existing)))
-        flash(*_registered_message(event, services.is_full(db.session, event)))
+        flash(*_registered_message(event, _new_position(event)))
         _email_already_registered([existing])
         return redirect(url_for("events.event", slug=event.slug))
     except services.RegistrationClosed as err:
@@ -219,9 +249,9 @@ def register(slug: str):
         if user is not None:
             flash("You're already registered for this event.", "info")
         else:
-            flash(*_registered_message(event, services.is_full(db.session, event)))
+            flash(*_registered_message(event, _new_position(event)))
         return redirect(url_for("events.event", slug=event.slug))
-    flash(*_registered_message(event, registration.status == RegistrationStatus.WAITING))
+    flash(*_registered_message(event, services.waiting_position(db.session, registration)))
     if user is not None:
         return redirect(url_for("events.manage", token=links.link_token(registration)))
     return redirect(url_for("events.event", slug=event.slug))
@@ -242,21 +272,51 @@ def series(slug: str):
     return _render_series(series, sessions, _registration_form())
 
 
+def _shared(sessions: list[Event], attribute: str) -> str | None:
+    """The value every session has (said once on the series page), else None."""
+    values = {getattr(e, attribute) for e in sessions}
+    return values.pop() if len(values) == 1 else None
+
+
 def _render_series(series: Series, sessions: list[Event], form, status: int = 200,
                    error: str | None = None):
+    now = now_utc()
     open_sessions = [e for e in sessions
                      if services.registration_problem(e, member=_member()) is None]
+    counts = services.place_counts(db.session, [e.id for e in sessions])
+    mine = _registration_for_user([e.id for e in sessions])
+    where = {e.id: display.event_where(e) for e in sessions}
+    shared_where = where[sessions[0].id] if len(set(where.values())) == 1 else None
     return render_template(
         "events/series.html",
         series=series,
         sessions=sessions,
+        upcoming=[e for e in sessions if not e.has_ended(now)],
+        past=[e for e in sessions if e.has_ended(now)],
         open_sessions=open_sessions,
-        counts=services.place_counts(db.session, [e.id for e in sessions]),
-        mine=_registration_for_user([e.id for e in sessions]),
+        counts=counts,
+        mine=mine,
+        positions={event_id: services.waiting_position(db.session, r)
+                   for event_id, r in mine.items()},
+        where=where,
+        shared_where=shared_where,
+        shared_presenters=_shared(sessions, "presenters"),
+        shared_partner=_shared(sessions, "partner"),
+        shared_details_url=_shared(sessions, "details_url"),
         form=form,
         error=error,
-        json_ld=[display.json_ld(e) for e in sessions],
+        json_ld=[display.json_ld(e, registered=counts[e.id]["registered"]) for e in sessions],
     ), status
+
+
+@bp.route("/series")
+@access("public")
+@cached()
+def series_index():
+    """Every seminar series: those with sessions to come, then past ones (most recent
+    first), so a finished series stays findable."""
+    current, past = services.series_index(db.session, member=_member())
+    return render_template("events/series_index.html", current=current, past=past)
 
 
 @bp.route("/series/<slug>/register", methods=["POST"])
@@ -333,7 +393,7 @@ def manage(token: str):
     response = Response(render_template(
         "events/manage.html", registration=registration, event=registration.event,
         form=EmptyForm(), when=display.event_when(registration.event),
-        position=reminders.waiting_position(db.session, registration)))
+        position=services.waiting_position(db.session, registration)))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

@@ -114,19 +114,20 @@ def get_campaign(session: Session, slug: str) -> Campaign | None:
     return session.scalar(sa.select(Campaign).where(Campaign.slug == slug))
 
 
+#: campaigns still taking gifts on ``:today``, open ones first (they opened earliest), then
+#: upcoming; built once, as every fund page and embed asks it
+_CURRENT_CAMPAIGN = (
+    sa.select(Campaign)
+    .where(Campaign.closed_at.is_(None),
+           Campaign.deadline >= sa.bindparam("today", type_=Campaign.deadline.type))
+    .order_by(Campaign.opens_on, Campaign.id)
+    .limit(1)
+)
+
+
 def current_campaign(session: Session, today: dt.date) -> Campaign | None:
     """The open campaign, else the next upcoming one, else None."""
-    return session.scalar(current_campaign_statement(today))
-
-
-def current_campaign_statement(today: dt.date):
-    """Campaigns still taking gifts, open ones first (they opened earliest), then upcoming."""
-    return (
-        sa.select(Campaign)
-        .where(Campaign.closed_at.is_(None), Campaign.deadline >= today)
-        .order_by(Campaign.opens_on, Campaign.id)
-        .limit(1)
-    )
+    return session.scalar(_CURRENT_CAMPAIGN, {"today": today})
 
 
 def all_campaigns(session: Session) -> Sequence[Campaign]:
@@ -570,7 +571,8 @@ def update_campaign(session: Session, campaign: Campaign, *, name: str, target_p
         raise InvalidCampaign(
             f"There are entries from {last:%-d %b %Y}: the deadline can't be before then.",
             field="deadline")
-    before = {"target_pence": campaign.target_pence, "opens_on": campaign.opens_on.isoformat(),
+    before = {"name": campaign.name, "target_pence": campaign.target_pence,
+              "opens_on": campaign.opens_on.isoformat(),
               "deadline": campaign.deadline.isoformat()}
     campaign.name = name
     campaign.target_pence = target_pence
@@ -581,8 +583,8 @@ def update_campaign(session: Session, campaign: Campaign, *, name: str, target_p
     campaign.updated_at = now_utc()
     session.flush()
     audit.record(session, "fund.campaign_updated", "fund_campaign", campaign.id, by=by,
-                 before=before, target_pence=target_pence, opens_on=opens_on.isoformat(),
-                 deadline=deadline.isoformat())
+                 before=before, name=name, target_pence=target_pence,
+                 opens_on=opens_on.isoformat(), deadline=deadline.isoformat())
     return campaign
 
 
@@ -616,6 +618,18 @@ def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
 MIN_CAMPAIGN_DAYS = 7
 
 
+def campaign_name(start: dt.date, end: dt.date) -> str:
+    """"November 2026 fighting fund": the month it starts in, or the next one when it starts
+    with under a week of its month left and runs on into the next (a campaign from 26
+    November to 31 December is December's). The rule of :func:`next_month_values`, which
+    stretches such a campaign to the next month's end."""
+    month_end = month_bounds(start.year, start.month)[1]
+    month = start
+    if (month_end - start).days + 1 < MIN_CAMPAIGN_DAYS and end > month_end:
+        month = month_end + dt.timedelta(days=1)
+    return f"{month:%B %Y} fighting fund"
+
+
 def next_month_values(session: Session, today: dt.date) -> dict:
     """What the one-click "next month's campaign" would create: from the day after the
     latest campaign's deadline (so no day is left uncovered) to the end of that month (or of
@@ -641,7 +655,7 @@ def next_month_values(session: Session, today: dt.date) -> dict:
     if get_campaign(session, slug) is not None:
         slug = f"{slug}-{first:%d%b}".lower()
     return {
-        "name": f"{last:%B %Y} fighting fund", "slug": slug, "target_pence": target,
+        "name": campaign_name(first, last), "slug": slug, "target_pence": target,
         "opens_on": first, "deadline": last, "donate_url": url, "thank_you_text": thanks,
     }
 

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -17,6 +17,7 @@ from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import money, money_input
 from coop.forms import ConfirmForm, EmptyForm, not_confirmed
+from coop.fund import embed as embed_sizes
 from coop.fund import services
 from coop.fund.forms import (
     BATCH_MORE,
@@ -160,6 +161,7 @@ def edit_campaign(campaign_id: int):
     if request.method == "GET":
         form.target.data = money(campaign.target_pence).lstrip("£")
     if form.validate_on_submit():
+        old_name = campaign.name
         try:
             services.update_campaign(
                 db.session, campaign, name=form.name.data, target_pence=form.target.pence,
@@ -172,7 +174,10 @@ def edit_campaign(campaign_id: int):
             _show_error(form, err)
         else:
             db.session.commit()
-            flash(f"Saved {campaign.name}.", "success")
+            if campaign.name != old_name:
+                flash(f"Renamed “{old_name}” to “{campaign.name}” and saved.", "success")
+            else:
+                flash(f"Saved {campaign.name}.", "success")
             return redirect(url_for(".campaign", campaign_id=campaign.id))
     status = 422 if request.method == "POST" else 200
     return render_template("fund/staff/campaign_form.html", form=form,
@@ -515,6 +520,21 @@ def verify():
     """Recompute every campaign's total from its ledger and show any difference."""
     checked, differences = services.verify_totals(db.session)
     return render_template("fund/staff/verify.html", checked=checked, differences=differences)
+
+
+@bp.route("/embed")
+@access("staff")
+def embed():
+    """The snippets to put the fund on an article page, at the sizes in ``embed.SIZES``,
+    each with a preview (when this site may frame its own widget)."""
+    origins = current_app.config.get("FUND_WIDGET_ORIGINS")
+    own_origin = current_app.config["BASE_URL"].rstrip("/")
+    return render_template(
+        "fund/staff/embed.html", sizes=embed_sizes.SIZES,
+        snippets={s.width: embed_sizes.widget_snippet(s.width) for s in embed_sizes.SIZES},
+        default_width=embed_sizes.DEFAULT_WIDTH, badge=embed_sizes.badge_snippet(),
+        preview=origins is None or own_origin in origins,
+        current=services.current_campaign(db.session, _today()))
 
 
 def staff_links() -> list[tuple[str, str]]:

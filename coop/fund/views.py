@@ -15,7 +15,7 @@ from coop.access import access
 from coop.cache import cached
 from coop.db import now_utc
 from coop.extensions import db
-from coop.fund import chart, services
+from coop.fund import chart, embed, services
 from coop.fund.api import current_or_404
 from coop.fund.figures import CampaignFigures
 from coop.security import frameable, sessionless
@@ -34,6 +34,7 @@ def page_details(fig: CampaignFigures, now: dt.datetime) -> dict:
     rows = chart.tally_rows(fig, daily, today)
     return {
         "chart": chart.build_chart(fig, rows),
+        "small_chart": chart.build_chart(fig, rows, chart.NARROW),
         "thanks": tally.thanks,
         "raised_today": chart.received_between(daily, today, today),
         "raised_week": chart.received_between(
@@ -80,7 +81,8 @@ def widget():
     :raise 404: when no campaign is open or coming up.
     """
     now = now_utc()
-    return render_template("fund/widget.html", fund=current_or_404(now), now=now)
+    return render_template("fund/widget.html", fund=current_or_404(now), now=now,
+                           snippet=embed.widget_snippet())
 
 
 @bp.route("/fund/badge.svg")

@@ -57,16 +57,27 @@ def _check(data: NoticeData) -> None:
         raise NoticeError("Link text needs a link address.")
 
 
-def current(session: Session, now: dt.datetime | None = None) -> list[Notice]:
-    """Notices showing now: warnings first, then the newest."""
-    now = now or now_utc()
-    return list(session.scalars(
-        sa.select(Notice)
+def _current_query(*columns) -> sa.Select:
+    """Notices showing at ``:now``, warnings first, then the newest (at most five)."""
+    now = sa.bindparam("now", type_=Notice.starts_at.type)
+    return (
+        sa.select(*columns)
         .where(Notice.starts_at <= now, sa.or_(Notice.ends_at.is_(None), Notice.ends_at > now))
         .order_by(sa.case((Notice.level == Level.WARNING.value, 0), else_=1),
                   Notice.starts_at.desc(), Notice.id.desc())
         .limit(5)
-    ))
+    )
+
+
+#: built once: the banner is on every page, so it reads only the columns it shows
+_CURRENT = _current_query(Notice)
+_CURRENT_BANNERS = _current_query(Notice.id, Notice.version, Notice.text, Notice.level,
+                                  Notice.link_url, Notice.link_text)
+
+
+def current(session: Session, now: dt.datetime | None = None) -> list[Notice]:
+    """Notices showing now: warnings first, then the newest."""
+    return list(session.scalars(_CURRENT, {"now": now or now_utc()}))
 
 
 @dataclass
@@ -192,9 +203,10 @@ class Banner:
 def current_banners(session: Session) -> list[Banner]:
     """The current notices for the banner, kept under the cache's freshness rule
     (:mod:`coop.cache`): no query per page. A notice starts or ends within that bound."""
+    # Plain rows through the session's connection: no ORM objects to build on every page.
     return cache.memo("notices.current", lambda: [
-        Banner(n.id, n.version, n.text, n.level, n.link_url, n.link_text)
-        for n in current(session)])
+        Banner(*row) for row in session.connection().execute(_CURRENT_BANNERS,
+                                                             {"now": now_utc()})])
 
 
 def visible(notices: list, cookie: str | None) -> list:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from coop import audit
 from coop.db import now_utc
-from coop.formatting import LONDON, money
+from coop.formatting import LONDON, money, with_the
 from coop.fund import services as fund
 from coop.fund.models import Campaign, Entry
 from coop.payments import gateway
@@ -130,7 +130,7 @@ def start_gift(session: Session, campaign: Campaign, amount_pence: int, *, month
         donor_town=_clean(donor_town, TOWN_MAX), message=_clean(message, MESSAGE_MAX),
         may_thank=bool(may_thank and donor_name),
     )
-    description = (f"Monthly gift to the {current_app.config['SITE_NAME']} fighting fund"
+    description = (f"Monthly gift to {with_the(current_app.config['SITE_NAME'])} fighting fund"
                    if monthly else f"Gift to {campaign.name}")
     return _send_to_stripe(session, checkout, description, campaign=campaign)
 

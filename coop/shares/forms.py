@@ -25,7 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from coop.forms import CoopForm, PlainForm
+from coop.forms import CoopForm, FixedSelectField, PlainForm
 from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
@@ -99,8 +99,9 @@ class EnquiryForm(CoopForm):
                                                      f"{POSTCODE_MAX} characters.")],
         render_kw={"autocomplete": "postal-code", "maxlength": POSTCODE_MAX},
     )
-    country = SelectField(
+    country = FixedSelectField(
         "Country",
+        pairs=countries,
         default=UK,
         validators=[DataRequired("Choose a country.")],
         render_kw={"autocomplete": "country"},
@@ -112,10 +113,6 @@ class EnquiryForm(CoopForm):
     newsletter_opt_in = BooleanField(NEWSLETTER_LABEL, description=NEWSLETTER_HINT)
     #: the honeypot: hidden from people and screen readers, filled in by bots
     website = StringField("Leave this field empty", validators=[Optional()])
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.country.choices = [SelectChoice(code, name) for code, name in countries()]
 
     def validate_name(self, field):
         field.data = " ".join((field.data or "").split())

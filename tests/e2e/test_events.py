@@ -1,8 +1,9 @@
 """A reader finds the seminar series, takes it into a calendar, registers and cancels by email.
 
 The demo series ("Science for the Future", 9, 16 and 23 November 2022) is in the past, so it
-is found among past events and its sessions are closed; the registration and the emailed
-cancel link are exercised on the next upcoming demo event, the readers' meeting.
+is found through the index of series (/series), under past series, and says it has ended;
+the registration and the emailed cancel link are exercised on the next upcoming demo event,
+the readers' meeting.
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ def test_reader_finds_series_downloads_ics_registers_and_cancels_by_email(
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Events").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Events")
     screenshot(page, "events")
-    page.get_by_role("link", name="Past events").click()
-    page.get_by_role("link", name=SERIES, exact=True).first.click()
+    # the past series is found from /events through the index of every series
+    page.get_by_role("link", name="All seminar series").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Seminar series")
+    page.get_by_role("region", name="Past series").get_by_role(
+        "link", name=SERIES, exact=True).click()
 
     expect(page.get_by_role("heading", level=1)).to_have_text(SERIES)
     expect(page.get_by_text("Rox Middleton, Liam Shaw and Joel Hellewell").first).to_be_visible()
@@ -41,7 +45,8 @@ def test_reader_finds_series_downloads_ics_registers_and_cancels_by_email(
     expect(sessions).to_have_count(3)
     expect(sessions.nth(0)).to_contain_text("Wednesday 9 November 2022, 7pm")
     expect(sessions.nth(2)).to_contain_text("Wednesday 23 November 2022, 7pm")
-    expect(page.get_by_text("No session of this series is open for registration.")).to_be_visible()
+    expect(page.get_by_text("This series has ended.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Register for the whole series")).to_have_count(0)
     screenshot(page, "series")
 
     with page.expect_download() as info:

@@ -12,6 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from coop.fund import embed
 from tests.e2e.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
@@ -60,8 +61,7 @@ def test_reader_sees_bar_figures_countdown_widget_and_badge(new_context, live_se
     # An article page on another site embeds the widget and the badge, as newspapers do.
     article_url = other_site(
         "<!doctype html><html lang='en'><title>An article</title><h1>An article</h1>"
-        f"<iframe title='Fighting fund' src='{live_server.url}/fund/widget' "
-        "width='320' height='260'></iframe>"
+        f"{embed.widget_snippet(base_url=live_server.url)}"
         f"<img id='badge' alt='Fighting fund' src='{live_server.url}/fund/badge.svg'>")
     article = new_context()
     reader = article.new_page()

@@ -21,7 +21,8 @@ def test_share_enquiry_on_a_phone_then_payment_admission_and_export(new_context,
     email = f"rosa-{uuid.uuid4().hex[:8]}@example.org"
     phone = new_context(phone=True).new_page()
     phone.goto("/")
-    # On a phone the main navigation is still there, and leads to the form.
+    # On a phone the main navigation is in the Menu (no JavaScript needed), and leads to the form.
+    phone.get_by_text("Menu", exact=True).click()
     phone.get_by_role("navigation", name="Main").get_by_role("link", name="Buy shares").click()
     expect(phone.get_by_role("heading", level=1)).to_have_text("Own a share of the paper")
     screenshot(phone, "shares")

@@ -160,7 +160,7 @@ def test_waiting_list_position_on_the_registration_page(app, client, make_event)
                      status="waiting") for n in range(1, 4)]
     with app.app_context():
         third = _db.session.get(Registration, ids[2])
-        assert reminders.waiting_position(_db.session, third) == 3
+        assert services.waiting_position(_db.session, third) == 3
         token = sign(third.token)
     page = client.get(f"/events/registration/{token}").get_data(as_text=True)
     assert "waiting list: number 3 in line" in page

@@ -94,7 +94,14 @@ def test_pagination(make_app, make_event):
 def test_members_only_events_are_hidden_from_anonymous_visitors(client, make_event, make_user):
     event = make_event("Members' briefing", visibility="members")
     assert "Members&#39; briefing" not in client.get("/events").get_data(as_text=True)
-    assert client.get(f"/events/{event.slug}").status_code == 404
+    # the page's link answers "Log in to see this" (without naming the event), the rest 404
+    refused = client.get(f"/events/{event.slug}")
+    assert refused.status_code == 403
+    page = refused.get_data(as_text=True)
+    assert "Log in to see this" in page and "Members&#39; briefing" not in page
+    assert f'href="/login?next=/events/{event.slug}"' in page
+    assert "no-store" in refused.headers["Cache-Control"]
+    assert "private" in refused.headers["Cache-Control"]
     assert client.get(f"/events/{event.slug}.ics").status_code == 404
     assert client.post(f"/events/{event.slug}/register",
                        data={"name": "A", "email": "a@example.org"}).status_code == 404

@@ -24,7 +24,7 @@ from coop.extensions import db as _db
 from coop.outbox import OutboxMessage, Status, enqueue_email
 from tests.faults.conftest import wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 CONSUMER = str(Path(sys.executable).parent / "huey_consumer")
 BACKOFF = [1] * 12  # seconds between attempts, so a test sees several

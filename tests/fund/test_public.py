@@ -62,6 +62,28 @@ def test_fund_page_shows_the_papers_figures(client, paper):
     assert "<script" not in html and "style=" not in html
 
 
+def test_fund_page_draws_a_phone_chart_with_fewer_larger_labels(client, paper):
+    """SVG text scales with its drawing: the phone's drawing is half as wide, so its labels are
+    set larger, and it has three money labels ("£18k") and two dates instead of five and three."""
+    html = client.get("/fund").get_data(as_text=True)
+    wide = html.split('class="fund-chart-wide"', 1)[1].split("</svg>", 1)[0]
+    small = html.split('class="fund-chart-narrow"', 1)[1].split("</svg>", 1)[0]
+    assert '<svg viewBox="0 0 320 214" role="img" class="fund-chart-narrow"' in html
+    assert wide.count("<text ") == 5 + 3 and small.count("<text ") == 3 + 2
+    assert 'font-size="12"' in wide and 'font-size="15"' in small
+    assert ">£18k</text>" in small and ">£9k</text>" in small and ">£18,000</text>" in wide
+    # each drawing names itself for screen readers (only one is ever displayed)
+    assert 'aria-labelledby="chart-title-small chart-desc-small"' in small
+
+
+@pytest.mark.parametrize(("pence", "label"), [(0, "£0"), (75_000, "£750"), (900_000, "£9k"),
+                                              (450_000, "£4.5k"), (1_350_000, "£13.5k")])
+def test_short_money_labels(pence, label):
+    from coop.fund.chart import short_money
+
+    assert short_money(pence) == label
+
+
 def test_home_page_panel(client, paper):
     html = client.get("/").get_data(as_text=True)
     assert 'id="fund-panel-heading"' in html and "£11,428" in html and "36.5%" in html

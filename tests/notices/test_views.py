@@ -202,7 +202,7 @@ def test_database_lost_while_reading_notices_gives_the_503_page(app, client, mon
     def down(*_args, **_kwargs):
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(services, "current", down)
+    monkeypatch.setattr(services, "current_banners", down)
     response = client.get("/newsletter")
     assert response.status_code == 503
     assert "Temporarily unavailable" in response.get_data(as_text=True)
@@ -220,7 +220,7 @@ def test_other_database_errors_only_leave_the_banner_out(app, client, monkeypatc
     def broken(*_args, **_kwargs):
         raise ProgrammingError("SELECT", {}, Exception("no such column"))
 
-    monkeypatch.setattr(services, "current", broken)
+    monkeypatch.setattr(services, "current_banners", broken)
     response = client.get("/newsletter")
     assert response.status_code == 200
     assert 'class="site-notices"' not in response.get_data(as_text=True)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import atexit
 import functools
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.serving import make_server
 
 from coop import create_app
 from coop.extensions import db as _db
@@ -157,3 +159,55 @@ def saved_pages(rendered, tmp_path_factory) -> Path:
         if item.is_html and item.body:
             (folder / f"{key}.html").write_text(item.body, encoding="utf-8")
     return folder
+
+
+# -- the browser: the seeded app served from a thread, one Debian Chromium for every check ----
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def live_url(site):
+    server = make_server("127.0.0.1", 0, site, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browser_pages(browser, live_url):
+    """One logged-in tab per role; logging in is done through the login form, by its labels."""
+    tabs = {}
+    contexts = []
+    for role in ("anonymous", "member", "staff", "admin"):
+        context = browser.new_context(base_url=live_url)
+        context.set_default_timeout(10_000)  # a missing element fails fast, not after 30 s
+        contexts.append(context)
+        tab = context.new_page()
+        if role != "anonymous":
+            email, password = inventory.DEMO[role]
+            tab.goto("/login")
+            form = tab.locator("main")
+            form.get_by_label("Email", exact=True).fill(email)
+            form.get_by_label("Password", exact=True).fill(password)
+            form.get_by_role("button", name="Log in").click()
+            tab.wait_for_load_state()
+            assert "/login" not in tab.url, f"demo {role} could not log in in the browser"
+        tabs[role] = tab
+    yield tabs
+    for context in contexts:
+        context.close()

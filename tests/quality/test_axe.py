@@ -1,71 +1,18 @@
 """axe-core finds no violations on any page; the fund bar, focus and skip link work.
 
 The seeded app is served on 127.0.0.1 from a thread and driven by Debian's Chromium (one
-browser, one context per role, for all pages).
+browser, one context per role, for all pages: the fixtures are in conftest.py).
 """
 
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
-from tests.quality import pages as inventory
 from tests.quality.test_pages import RENDERED_KEYS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="session")
-def live_url(site):
-    server = make_server("127.0.0.1", 0, site, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="session")
-def browser_pages(browser, live_url):
-    """One logged-in tab per role; logging in is done through the login form, by its labels."""
-    tabs = {}
-    contexts = []
-    for role in ("anonymous", "member", "staff", "admin"):
-        context = browser.new_context(base_url=live_url)
-        context.set_default_timeout(10_000)  # a missing element fails fast, not after 30 s
-        contexts.append(context)
-        tab = context.new_page()
-        if role != "anonymous":
-            email, password = inventory.DEMO[role]
-            tab.goto("/login")
-            form = tab.locator("main")
-            form.get_by_label("Email", exact=True).fill(email)
-            form.get_by_label("Password", exact=True).fill(password)
-            form.get_by_role("button", name="Log in").click()
-            tab.wait_for_load_state()
-            assert "/login" not in tab.url, f"demo {role} could not log in in the browser"
-        tabs[role] = tab
-    yield tabs
-    for context in contexts:
-        context.close()
-
 
 @pytest.fixture(scope="session")
 def axe():
@@ -189,3 +136,40 @@ def test_focus_is_visible_on_everything_reached_by_tab(browser_pages, rendered, 
         seen.append(state)
         assert state["outline"] or state["shadow"], f"no visible focus on {state}"
     assert len(seen) >= 3
+
+
+def test_members_only_refusal_page_is_valid_and_accessible(site, clients, browser_pages,
+                                                           live_url, axe, tmp_path):
+    """The 403 "Log in to see this" that a logged-out visitor gets for a members-only event's
+    link (not in the inventory: the inventory fetches each route once, as its role)."""
+    import json
+    import shutil
+    import subprocess
+
+    import sqlalchemy as sa
+
+    from coop.extensions import db
+    from tests.quality.test_pages import _vnu_jar
+
+    with site.app_context():
+        slug = db.session.execute(sa.text(
+            "SELECT slug FROM events WHERE visibility = 'members' AND status = 'published' "
+            "ORDER BY id")).scalar()
+    assert slug, "the demo data has a members-only event"
+    response = clients["anonymous"].get(f"/events/{slug}")
+    assert response.status_code == 403
+    body = response.get_data(as_text=True)
+    assert "Log in to see this" in body
+    page = tmp_path / "members-only.html"
+    page.write_text(body, encoding="utf-8")
+    result = subprocess.run(  # noqa: S603 - fixed arguments
+        [shutil.which("java"), "-jar", str(_vnu_jar()), "--format", "json", "--errors-only",
+         str(page)], capture_output=True, text=True, timeout=120)
+    errors = [m for m in json.loads(result.stderr or result.stdout)["messages"]
+              if m.get("type") in ("error", "non-document-error")]
+    assert not errors, errors
+    tab = browser_pages["anonymous"]
+    if not tab.url.startswith(live_url):
+        tab.goto("/healthz")
+    violations = audit(tab, axe, body).response["violations"]
+    assert not violations, describe(violations)

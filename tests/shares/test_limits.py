@@ -309,6 +309,7 @@ def _post(url: str, data: dict) -> int:
         return err.code
 
 
+@pytest.mark.slow  # two real servers and sixteen threads
 def test_sixteen_posts_at_once_over_two_servers_accept_exactly_the_limit(two_servers, app):
     jobs = [(two_servers[i % 2] + ("/shares" if i % 3 else "/support"),
              share_form() if i % 3 else support_form()) for i in range(16)]
