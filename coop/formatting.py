@@ -128,8 +128,11 @@ def with_the(name: str) -> str:
 
 def init_app(app: Flask) -> None:
     from coop.access import page_kind
+    from coop.forms import error_items
     from coop.markdown import render_inline_markdown, render_markdown
     from coop.urls import absolute_url, canonical_url, external_url
+
+    app.jinja_env.globals["error_items"] = error_items
 
     app.jinja_env.globals["url_if"] = url_if
     app.jinja_env.globals["page_kind"] = page_kind

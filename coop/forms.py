@@ -16,12 +16,14 @@ every form class in the app derives from one of the two.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import lru_cache
 
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import Form, widgets
 from wtforms.fields import (
+    BooleanField,
     ButtonField,
     DateField,
     DateTimeField,
@@ -103,6 +105,79 @@ class EmptyForm(CoopForm):
     """Gives POST-only buttons (log out, deactivate, cancel) their CSRF token."""
 
 
+CSRF_MESSAGE = ("This form was open too long, or came from another site: check it and send it "
+                "again.")
+
+
+@dataclass(frozen=True)
+class ErrorItem:
+    """One line of the error summary: ``anchor`` is the id of the field it links to (None
+    for a problem with the whole form, or with a field nobody can focus)."""
+
+    label: str
+    message: str
+    anchor: str | None
+
+
+def _anchor(field) -> str | None:
+    if field.type in ("HiddenField", "CSRFTokenField"):
+        return None
+    if field.type in ("RadioField", "MultiCheckboxField"):
+        return f"{field.id}-0"  # the first option: the group itself has no element with its id
+    return field.id
+
+
+def _field_items(field, label: str):
+    if field.type == "FieldList":
+        entries = field.entries
+        for message in (e for e in field.errors if isinstance(e, str)):
+            first = entries[0] if entries else None
+            target = (next(iter(first.form), None) if first is not None
+                      and first.type == "FormField" else first)
+            yield ErrorItem(label, message, _anchor(target) if target is not None else None)
+        for number, entry in enumerate(entries, start=1):
+            yield from _field_items(entry, f"Line {number}")
+        return
+    if field.type == "FormField":
+        for sub in field.form:
+            yield from _field_items(sub, f"{label}, {sub.label.text}")
+        return
+    if field.type == "CSRFTokenField":
+        if field.errors:  # Flask-WTF's wording is for developers
+            yield ErrorItem("", CSRF_MESSAGE, None)
+        return
+    for message in field.errors:
+        yield ErrorItem(label, message, _anchor(field))
+
+
+def error_items(form, order: list[str] | tuple[str, ...] | None = None) -> list[ErrorItem]:
+    """The problems of ``form`` in the order its fields appear on the page: problems with the
+    whole form first, then each field's, in ``order`` (field names, for a page that lays the
+    fields out other than the class declares them) or the form's own field order. The
+    honeypot (a field called ``website``) is left out: people never see it."""
+    items = [ErrorItem("", message, None) for message in getattr(form, "form_errors", [])]
+    names = list(order) if order is not None else [f.short_name for f in form]
+    names += [f.short_name for f in form if f.short_name not in names]  # any left out, last
+    for name in names:
+        field = form[name]
+        if name == "website" or field.type == "SubmitField":
+            continue
+        items.extend(_field_items(field, field.label.text))
+    return items
+
+
+class ConfirmForm(CoopForm):
+    """The form of a danger button (``danger_button`` in ``_macros.html``): an irreversible
+    action happens only with the box beside the button ticked. The browser asks for the tick
+    (``required``); a POST without it is refused by the view with :func:`not_confirmed`."""
+
+    confirm = BooleanField("I understand this can't be undone")
+
+
+def not_confirmed(action: str) -> str:
+    """What a refused danger button says."""
+    return (f"Nothing was done: “{action}” can’t be undone, so it needs the box beside the "
+            "button ticked first.")
 @lru_cache(maxsize=4096)
 def _option_html(value, label, selected: bool) -> Markup:
     return widgets.Select.render_option(Choice(value, label, selected, {}))

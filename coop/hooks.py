@@ -5,6 +5,8 @@
 - ``data_export(session, user) -> (key, data)``: part of "download my data"
 - ``account_deletion(session, user) -> None``: anonymise what a deleted account leaves
 - ``staff_links() -> list[(label, endpoint)]``: entries on the staff dashboard
+- ``staff_today(session) -> dict | None``: a panel of what needs staff today on ``/staff``
+  (``template`` plus context, ``order`` to place it: lower first)
 - ``email_changed(session, old, new) -> None``: a member confirmed a new email address (the
   newsletter subscription follows it); called before the change is committed
 - ``nightly_checks(session) -> (name, list[str])``: a consistency check run every night
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from flask import Flask, current_app
 
 NAMES = ("home_sections", "account_sections", "data_export", "account_deletion", "staff_links",
-         "email_changed", "nightly_checks", "donate_link", "entry_links")
+         "staff_today", "email_changed", "nightly_checks", "donate_link", "entry_links")
 
 
 def init_app(app: Flask) -> None:

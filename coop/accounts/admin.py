@@ -14,7 +14,7 @@ from coop.accounts import services, twofactor
 from coop.accounts.forms import NewUserForm, RoleForm
 from coop.accounts.models import User
 from coop.extensions import db
-from coop.forms import EmptyForm
+from coop.forms import ConfirmForm, EmptyForm, not_confirmed
 from coop.limits import current_page
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -90,7 +90,10 @@ def resend_invitation(user_id: int):
 def reset_two_factor(user_id: int):
     """Turn off someone's two-step verification (they lost their phone and their codes)."""
     user = db.get_or_404(User, user_id)
-    if EmptyForm().validate_on_submit() and user.two_factor_enabled:
+    form = ConfirmForm()
+    if form.validate_on_submit() and not form.confirm.data:
+        flash(not_confirmed(f"Reset two-step verification of {user.email}"), "error")
+    elif form.validate_on_submit() and user.two_factor_enabled:
         twofactor.disable(db.session, user, by=current_user)
         db.session.commit()
         flash(f"Two-step verification is off for {user.email}; they have been told by email.",

@@ -11,7 +11,7 @@ from coop.api import services
 from coop.api.forms import NewTokenForm
 from coop.api.models import ApiToken
 from coop.extensions import db
-from coop.forms import EmptyForm
+from coop.forms import ConfirmForm, not_confirmed
 
 bp = Blueprint("api_admin", __name__, url_prefix="/admin/api-tokens")
 
@@ -53,8 +53,12 @@ def create():
 @access("admin", fresh=True)
 def revoke(token_id: int):
     token = db.get_or_404(ApiToken, token_id)
-    if not EmptyForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
         flash("That form had expired; nothing was changed. Please try again.", "error")
+        return redirect(url_for("api_admin.tokens"))
+    if not form.confirm.data:
+        flash(not_confirmed(f"Revoke the token “{token.name}”"), "error")
         return redirect(url_for("api_admin.tokens"))
     if services.revoke_token(db.session, token, by=current_user):
         db.session.commit()

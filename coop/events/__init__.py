@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
     hooks.register(app, "data_export", data_export)
     hooks.register(app, "account_deletion", account_deletion)
     hooks.register(app, "staff_links", staff_links)
+    hooks.register(app, "staff_today", staff.staff_today)
 
 
 def home_section(session) -> dict | None:

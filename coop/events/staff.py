@@ -18,7 +18,7 @@ from coop.events.forms import EventForm, MessageForm, SeriesEditForm, SeriesForm
 from coop.events.models import Event, EventMessage, Registration, RegistrationStatus, Series
 from coop.extensions import db
 from coop.formatting import london_datetime
-from coop.forms import EmptyForm
+from coop.forms import ConfirmForm, EmptyForm, not_confirmed
 from coop.limits import current_page
 
 bp = Blueprint("events_staff", __name__, url_prefix="/staff/events")
@@ -122,8 +122,12 @@ def edit_event(event_id: int):
 @access("staff")
 def cancel_event(event_id: int):
     event = _event_or_404(event_id)
-    if not EmptyForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
         abort(400)
+    if not form.confirm.data:
+        flash(not_confirmed("Cancel this event"), "error")
+        return redirect(url_for("events_staff.attendees", event_id=event.id))
     was_cancelled = event.is_cancelled
     services.cancel_event(db.session, event, by=current_user)
     told = 0 if was_cancelled else notify.cancelled(db.session, event)
@@ -248,8 +252,12 @@ def cancel_registration(event_id: int, registration_id: int):
     registration = db.session.get(Registration, registration_id)
     if registration is None or registration.event_id != event.id:
         abort(404)
-    if not EmptyForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
         abort(400)
+    if not form.confirm.data:
+        flash(not_confirmed(f"Cancel place of {registration.name}"), "error")
+        return redirect(url_for("events_staff.attendees", event_id=event.id))
     try:
         promoted = services.cancel_registration(db.session, registration)
         notify.promoted(promoted)
@@ -283,3 +291,10 @@ def message(event_id: int):
     flash(f"Sent to all {len(recipients)} people with a place. Any that can't be delivered "
           "are listed under Undelivered mail.", "success")
     return redirect(url_for("events_staff.attendees", event_id=event.id))
+
+
+def staff_today(session) -> dict:
+    """The "staff_today" hook: the next events (members-only ones too) and their places."""
+    events = services.upcoming(session, limit=3, member=True)
+    return {"template": "events/staff/_today.html", "order": 30, "next_events": events,
+            "places": services.place_counts(session, [e.id for e in events])}

@@ -35,6 +35,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["entry_links"] = entry_links
     hooks.register(app, "home_sections", views.home_panel)
     hooks.register(app, "staff_links", staff.staff_links)
+    hooks.register(app, "staff_today", staff.staff_today)
     hooks.register(app, "nightly_checks", _verify_totals)
 
 

@@ -34,9 +34,10 @@ from coop.fund.services import max_gift_pence
 from coop.money import AmountField
 
 SOURCE_CHOICES = [SelectChoice(s, SOURCE_LABELS[s]) for s in SOURCES]
-#: how many lines the batch form shows unless ?rows= asks for more
+#: lines a day's post starts with, adds at a time ("Add 10 more lines"), and can hold
 BATCH_ROWS = 10
-BATCH_ROWS_MAX = 100
+BATCH_MORE = 10
+BATCH_ROWS_MAX = 240
 
 
 def _received_on(label: str = "Day received"):

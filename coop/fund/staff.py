@@ -4,6 +4,7 @@ campaigns, the printed paper's daily paragraph and the totals check."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -14,11 +15,12 @@ from coop.access import access
 from coop.csvexport import csv_response
 from coop.db import now_utc
 from coop.extensions import db
-from coop.formatting import money
-from coop.forms import EmptyForm
+from coop.formatting import money, money_input
+from coop.forms import ConfirmForm, EmptyForm, not_confirmed
 from coop.fund import embed as embed_sizes
 from coop.fund import services
 from coop.fund.forms import (
+    BATCH_MORE,
     BATCH_ROWS,
     BATCH_ROWS_MAX,
     BatchForm,
@@ -31,7 +33,7 @@ from coop.fund.forms import (
 )
 from coop.fund.models import SOURCE_LABELS, Campaign, Entry
 from coop.limits import current_page
-from coop.timeutil import london_today
+from coop.timeutil import london_midnight, london_today
 
 bp = Blueprint("fund_staff", __name__, url_prefix="/staff/fund")
 
@@ -60,6 +62,13 @@ def _show_error(form, err: services.FundError) -> None:
 def line_number(entry) -> int:
     """A batch line's number as the form shows it (from its name, ``lines-3`` → 4)."""
     return int(entry.name.rsplit("-", 1)[1]) + 1
+
+
+def _entry_from_args(campaign: Campaign) -> Entry | None:
+    """The campaign's entry named by ``?entry=`` (a ledger row's links), if there is one."""
+    entry_id = request.args.get("entry", type=int)
+    entry = db.session.get(Entry, entry_id) if entry_id else None
+    return entry if entry is not None and entry.campaign_id == campaign.id else None
 
 
 def _default_day(campaign: Campaign) -> dt.date:
@@ -179,7 +188,10 @@ def edit_campaign(campaign_id: int):
 @access("staff", fresh=True)
 def close(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
-    if EmptyForm().validate_on_submit():
+    form = ConfirmForm()
+    if form.validate_on_submit() and not form.confirm.data:
+        flash(not_confirmed("Close this campaign"), "error")
+    elif form.validate_on_submit():
         try:
             services.close_campaign(db.session, campaign, by=current_user)
         except services.FundError as err:
@@ -225,6 +237,12 @@ def add_gift(campaign_id: int):
     if request.method == "GET":
         form.received_on.data = _default_day(campaign)
         form.source.data = "post"
+        like = _entry_from_args(campaign)
+        if like is not None and not like.is_correction:  # "Gift like this": same donor, source
+            form.source.data = like.source
+            form.donor_name.data = like.donor_name
+            form.donor_town.data = like.donor_town
+            form.may_thank.data = like.may_thank
     if form.validate_on_submit():
         try:
             services.add_entry(
@@ -259,6 +277,19 @@ def batch(campaign_id: int):
         while len(form.lines.entries) > rows:
             form.lines.pop_entry()
         form.received_on.data = _default_day(campaign)
+    action = request.form.get("action")
+    if request.method == "POST" and action == "more":
+        # every typed line comes back as it was, with empty lines after it; nothing is checked
+        # or saved (so no errors yet: the lines are still being typed)
+        first_new = len(form.lines.entries)
+        for _ in range(min(BATCH_MORE, BATCH_ROWS_MAX - first_new)):
+            form.lines.append_entry()
+        return _batch_page(campaign, form)
+    if request.method == "POST" and action == "check":
+        # the running total to compare with the paying-in slip; nothing is saved
+        ok = form.validate()
+        _batch_line_errors(form)
+        return _batch_page(campaign, form, 200 if ok else 422, checked=batch_total(form))
     if form.validate_on_submit():
         lines = [
             services.BatchLine(
@@ -295,13 +326,39 @@ def batch(campaign_id: int):
                   f"{money(campaign.raised_pence)}.", "success")
             return redirect(url_for(".campaign", campaign_id=campaign.id))
     elif request.method == "POST":
-        bad = [line_number(line) for line in form.lines.entries if line.form.errors]
-        if bad:
-            form.form_errors.append(
-                "Check line" + ("s " if len(bad) > 1 else " ") + ", ".join(map(str, bad))
-                + ". Nothing was saved.")
-    return _entry_page("fund/staff/batch.html", campaign, form,
-                       422 if request.method == "POST" else 200)
+        _batch_line_errors(form, " Nothing was saved.")
+    return _batch_page(campaign, form, 422 if request.method == "POST" else 200)
+
+
+def _batch_page(campaign: Campaign, form: BatchForm, status: int = 200, **extra):
+    return _entry_page("fund/staff/batch.html", campaign, form, status, max_rows=BATCH_ROWS_MAX,
+                       more_rows=BATCH_MORE, **extra)
+
+
+def _batch_line_errors(form: BatchForm, after: str = "") -> None:
+    bad = [line_number(line) for line in form.lines.entries if line.form.errors]
+    if bad:
+        form.form_errors.append(
+            "Check line" + ("s " if len(bad) > 1 else " ") + ", ".join(map(str, bad))
+            + "." + after)
+
+
+@dataclass(frozen=True)
+class BatchTotal:
+    """What "Check total" shows: the lines with a good amount, and what they add up to."""
+
+    lines: int
+    total_pence: int
+    #: lines whose amount could not be read (not counted)
+    unreadable: int
+
+
+def batch_total(form: BatchForm) -> BatchTotal:
+    """The count and total of a validated batch form's lines with an amount."""
+    amounts = [line.form.amount.pence for line in form.lines.entries
+               if (line.form.amount.data or "").strip()]
+    good = [a for a in amounts if isinstance(a, int) and not isinstance(a, bool)]
+    return BatchTotal(lines=len(good), total_pence=sum(good), unreadable=len(amounts) - len(good))
 
 
 @bp.route("/<int:campaign_id>/set-total", methods=["GET", "POST"])
@@ -359,6 +416,11 @@ def add_correction(campaign_id: int):
     form = CorrectionForm()
     if request.method == "GET":
         form.received_on.data = _default_day(campaign)
+        entry = _entry_from_args(campaign)
+        if entry is not None:  # "Correct" on a ledger row: its reversal, to edit
+            form.amount.data = money_input(-entry.amount_pence)
+            form.source.data = entry.source
+            form.reason.data = f"Correcting entry {entry.id}: "
     if form.validate_on_submit():
         try:
             services.add_correction(
@@ -477,3 +539,15 @@ def embed():
 
 def staff_links() -> list[tuple[str, str]]:
     return [("Fighting fund", "fund_staff.index"), ("Verify fund totals", "fund_staff.verify")]
+
+
+def staff_today(session) -> dict:
+    """The "staff_today" hook: gifts entered today (London) and their total, and the fund."""
+    start = london_midnight(_today())
+    count, total = session.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(Entry.amount_pence), 0))
+        .where(Entry.created_at >= start, Entry.reason.is_(None))
+    ).one()
+    return {"template": "fund/staff/_today.html", "order": 20, "gifts_today": int(count),
+            "total_today_pence": int(total),
+            "current": services.current_campaign(session, _today())}

@@ -71,5 +71,7 @@ def healthz():
 @bp.route("/staff")
 @access("staff")
 def staff_dashboard():
+    """What needs staff today (each feature's ``staff_today`` panel), then every staff page."""
     links = [link for group in hooks.call("staff_links") for link in group]
-    return render_template("main/staff.html", links=links)
+    panels = sorted(hooks.call("staff_today", db.session), key=lambda p: p.get("order", 50))
+    return render_template("main/staff.html", links=links, panels=panels)

@@ -10,7 +10,7 @@ from flask_login import current_user
 from coop.access import access
 from coop.db import now_utc
 from coop.extensions import db
-from coop.forms import EmptyForm
+from coop.forms import ConfirmForm, EmptyForm, not_confirmed
 from coop.notices import services
 from coop.notices.forms import NoticeForm
 from coop.notices.models import Notice
@@ -101,8 +101,12 @@ def end(notice_id: int):
 @access("staff")
 def delete(notice_id: int):
     notice = _notice_or_404(notice_id)
-    if not EmptyForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
         abort(400)
+    if not form.confirm.data:
+        flash(not_confirmed("Delete the notice"), "error")
+        return redirect(url_for("notices_staff.index"))
     try:
         services.delete(db.session, notice, by=current_user)
     except services.NoticeError as err:

@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.jobs_cli)
     app.jinja_env.globals["outbox_about"] = views.outbox_about
     hooks.register(app, "staff_links", _staff_links)
+    hooks.register(app, "staff_today", views.staff_today)
 
 
 def _staff_links():

@@ -50,3 +50,12 @@ def retry(message_id: int):
     db.session.commit()
     back = request.form.get("next", "")
     return redirect(back if back and is_safe_next(back) else url_for("ops_staff.mail"))
+
+
+def staff_today(session) -> dict:
+    """The "staff_today" hook: mail not delivered yet, and how much of it has given up."""
+    counts = outbox.counts(session)
+    return {"template": "ops/_today.html", "order": 40,
+            "undelivered": sum(n for status, n in counts.items()
+                               if status != outbox.Status.SENT.value),
+            "failed": counts.get(outbox.Status.FAILED.value, 0)}

@@ -50,6 +50,7 @@ def init_app(app: Flask) -> None:
     hooks.register(app, "data_export", _data_export)
     hooks.register(app, "account_deletion", _account_deletion)
     hooks.register(app, "staff_links", _staff_links)
+    hooks.register(app, "staff_today", staff.staff_today)
 
 
 def _account_section(session, user):

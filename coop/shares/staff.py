@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -375,3 +376,13 @@ def erase(enquiry_id: int):
     else:
         flash(f"{enquiry.reference} was already erased.", "info")
     return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
+
+
+def staff_today(session) -> dict:
+    """The "staff_today" hook: new enquiries, how many and the latest few."""
+    waiting = sa.and_(Enquiry.status == Status.NEW.value, Enquiry.erased_at.is_(None))
+    count = session.scalar(sa.select(sa.func.count()).select_from(Enquiry).where(waiting))
+    latest = session.scalars(sa.select(Enquiry).where(waiting)
+                             .order_by(Enquiry.created_at.desc(), Enquiry.id.desc()).limit(3)).all()
+    return {"template": "shares/staff/_today.html", "order": 10, "new_count": int(count or 0),
+            "latest": latest}

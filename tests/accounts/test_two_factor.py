@@ -186,7 +186,8 @@ def test_admin_resets_a_second_factor_audited_and_emailed(app, make_user, outbox
     client = app.test_client()
     login(client, admin.email)
     assert "Reset" in client.get("/admin/users").get_data(as_text=True)
-    assert client.post(f"/admin/users/{user.id}/two-factor/reset").status_code == 302
+    assert client.post(f"/admin/users/{user.id}/two-factor/reset",
+                       data={"confirm": "y"}).status_code == 302
     from coop.extensions import db
 
     with app.app_context():

@@ -149,7 +149,7 @@ def test_admin_revokes_a_token(app, client, login_as, make_token):
         from coop.extensions import db
 
         token_id = db.session.scalar(sa.select(ApiToken.id))
-    response = client.post(f"/admin/api-tokens/{token_id}/revoke")
+    response = client.post(f"/admin/api-tokens/{token_id}/revoke", data={"confirm": "y"})
     assert response.status_code == 302
     assert response.headers["Location"] == "/admin/api-tokens"
     page = client.get("/admin/api-tokens").get_data(as_text=True)

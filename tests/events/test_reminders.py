@@ -105,7 +105,8 @@ def test_cancelling_an_event_tells_everyone_with_a_raised_sequence(app, client, 
     _register(app, event.id, "waits@example.org", status="waiting")
     _register(app, event.id, "left@example.org", status="cancelled")
     login_as("staff")
-    response = client.post(f"/staff/events/{event.id}/cancel", follow_redirects=True)
+    response = client.post(f"/staff/events/{event.id}/cancel", data={"confirm": "y"},
+                           follow_redirects=True)
     assert "the 2 people registered or waiting are emailed" in response.get_data(as_text=True)
     told = {m["To"]: m for m in outbox()}
     assert set(told) == {"has@example.org", "waits@example.org"}
@@ -115,7 +116,7 @@ def test_cancelling_an_event_tells_everyone_with_a_raised_sequence(app, client, 
     assert "reply" in told["has@example.org"].get_body(("plain",)).get_content().lower()
     assert told["has@example.org"]["Reply-To"]
     # cancelling again tells nobody again
-    client.post(f"/staff/events/{event.id}/cancel")
+    client.post(f"/staff/events/{event.id}/cancel", data={"confirm": "y"})
     assert len(outbox()) == 2
 
 

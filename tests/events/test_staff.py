@@ -169,7 +169,7 @@ def test_edit_one_session_alone_and_cancel_it(client, app, login_as):
         title="Session two, moved", start_date="2030-11-14", start_time="18:00",
         end_time="19:00", slug=second.slug))
     assert response.status_code == 302
-    client.post(f"/staff/events/{third.id}/cancel")
+    client.post(f"/staff/events/{third.id}/cancel", data={"confirm": "y"})
     after = {e.id: e for e in events(app)}
     assert after[second.id].title == "Session two, moved" and after[second.id].sequence == 1
     assert after[second.id].starts_at == dt.datetime(2030, 11, 14, 18, tzinfo=dt.UTC)
@@ -219,7 +219,8 @@ def test_staff_cancelling_a_place_moves_the_next_up(app, make_event, login_as, c
     with app.app_context():
         first = _db.session.scalar(sa.select(Registration).order_by(Registration.id))
         first_id = first.id
-    client.post(f"/staff/events/{event.id}/registrations/{first_id}/cancel")
+    client.post(f"/staff/events/{event.id}/registrations/{first_id}/cancel",
+                data={"confirm": "y"})
     with app.app_context():
         statuses = _db.session.scalars(sa.select(Registration.status)
                                        .order_by(Registration.id)).all()

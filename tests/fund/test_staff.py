@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -101,7 +102,7 @@ def test_add_gift_outside_the_campaign_dates(app, client, staff, campaign_id):
 
 
 def test_add_gift_to_a_closed_campaign(app, client, staff, campaign_id):
-    assert client.post(f"/staff/fund/{campaign_id}/close").status_code == 302
+    assert client.post(f"/staff/fund/{campaign_id}/close", data={"confirm": "y"}).status_code == 302
     response = _gift(client, campaign_id)
     assert response.status_code == 422
     assert "is closed and takes no more entries" in response.get_data(as_text=True)
@@ -155,7 +156,60 @@ def test_batch_form_shows_rows(client, staff, campaign_id):
     html = client.get(f"/staff/fund/{campaign_id}/batch?rows=3").get_data(as_text=True)
     assert 'name="lines-2-amount"' in html and 'name="lines-3-amount"' not in html
     html = client.get(f"/staff/fund/{campaign_id}/batch?rows=5000").get_data(as_text=True)
-    assert 'name="lines-99-amount"' in html and 'name="lines-100-amount"' not in html
+    assert 'name="lines-239-amount"' in html and 'name="lines-240-amount"' not in html
+
+
+def test_batch_add_more_lines_keeps_every_typed_line_and_saves_nothing(app, client, staff,
+                                                                       campaign_id):
+    lines = [{"amount": str(n), "donor_name": f"Reader {n}", "donor_town": "Hull",
+              "may_thank": "y"} for n in range(1, 11)]
+    lines[3]["amount"] = "12.345"  # not checked yet: no error while the lines are typed
+    response = _batch(client, campaign_id, lines, action="more")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for n in range(1, 11):
+        assert f'value="Reader {n}"' in html
+    assert 'value="12.345"' in html and 'id="errors"' not in html
+    assert html.count('checked') >= 10  # the ticks are kept too
+    assert 'name="lines-19-amount"' in html and 'name="lines-20-amount"' not in html
+    # the button lands on the first new line
+    assert f'formaction="/staff/fund/{campaign_id}/batch#lines-20-amount"' in html
+    assert _entries(app) == []
+
+
+def test_batch_takes_240_lines_and_no_more(app, client, staff, campaign_id):
+    lines = [{"amount": "1.01"} for _ in range(235)]
+    html = _batch(client, campaign_id, lines, action="more").get_data(as_text=True)
+    assert 'name="lines-239-amount"' in html and 'name="lines-240-amount"' not in html
+    assert "Add 10 more lines" not in html  # full: the button has gone
+    # every field of every line filled: 960 form fields, under the request's 1,000-part limit
+    full = [{"amount": "1.01", "donor_name": f"Reader {n}", "donor_town": "Leeds",
+             "may_thank": "y"} for n in range(240)]
+    response = _batch(client, campaign_id, full, csrf_token="x")
+    assert response.status_code == 302
+    entries = _entries(app)
+    assert len(entries) == 240 and sum(e.amount_pence for e in entries) == 240 * 101
+    assert entries[-1].donor_name == "Reader 239" and all(e.may_thank for e in entries)
+
+
+def test_batch_check_total_shows_count_and_total_and_saves_nothing(app, client, staff,
+                                                                    campaign_id):
+    lines = [{"amount": "10"}, {"amount": "£2,500.50", "donor_name": "A. Reader"},
+             {"amount": ""}, {"amount": "0.49"}]
+    response = _batch(client, campaign_id, lines, action="check")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "3 lines with an amount, totalling £2,510.99" in html
+    assert 'value="A. Reader"' in html and _entries(app) == []
+
+    lines.append({"amount": "12.345"})
+    response = _batch(client, campaign_id, lines, action="check")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "3 lines with an amount, totalling £2,510.99" in html
+    assert "1 line whose amount can’t be read" in html
+    assert "Check line 5." in html and 'href="#lines-4-amount"' in html
+    assert _entries(app) == []
 
 
 def _set_total(client, campaign_id, total, expected_pence, expected_count, **extra):
@@ -291,7 +345,7 @@ def test_create_edit_and_close_campaigns(app, client, staff):
     response = client.post(f"/staff/fund/{cid}/edit", data=edit)
     assert response.status_code == 302
     assert _campaign(app, cid).target_pence == 2_000_000
-    assert client.post(f"/staff/fund/{cid}/close").status_code == 302
+    assert client.post(f"/staff/fund/{cid}/close", data={"confirm": "y"}).status_code == 302
     assert _campaign(app, cid).closed_at is not None
 
 
@@ -376,3 +430,34 @@ def test_staff_dashboard_links(client, staff, campaign_id):
     assert "Campaign this-month" in html
     html = client.get(f"/staff/fund/{campaign_id}").get_data(as_text=True)
     assert "Latest entries" in html and "/fund/this-month" in html
+
+
+def test_ledger_rows_start_a_correction_or_a_gift_like_them(app, client, staff, campaign_id):
+    assert _gift(client, campaign_id, amount="12.50", source="standing_order",
+                 donor_name="J. Smith", donor_town="Leeds", may_thank="y").status_code == 302
+    [entry] = _entries(app)
+    ledger = client.get(f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+    correct = f"/staff/fund/{campaign_id}/corrections/new?entry={entry.id}"
+    like = f"/staff/fund/{campaign_id}/gifts/new?entry={entry.id}"
+    assert f'href="{correct}"' in ledger and f'href="{like}"' in ledger
+
+    html = client.get(correct).get_data(as_text=True)
+    assert 'value="-12.50"' in html and f'value="Correcting entry {entry.id}: "' in html
+    assert '<option selected value="standing_order">' in html
+    html = client.get(like).get_data(as_text=True)
+    assert 'value="J. Smith"' in html and 'value="Leeds"' in html
+    assert '<option selected value="standing_order">' in html
+    amount = re.search(r'<input[^>]*id="amount"[^>]*>', html).group(0)
+    assert 'value=""' in amount  # the amount is the new gift's own
+    assert re.search(r'<input[^>]*checked[^>]*id="may_thank"', html)
+
+    # a correction starts nothing "like this"; an entry of another campaign is ignored
+    assert client.post(correct.split("?")[0], data={
+        "amount": "-12.50", "received_on": london_today().isoformat(),
+        "source": "standing_order", "reason": "Bounced"}).status_code == 302
+    ledger = client.get(f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+    correction = _entries(app)[-1]
+    assert f"gifts/new?entry={correction.id}" not in ledger
+    assert f"corrections/new?entry={correction.id}" in ledger
+    html = client.get(f"/staff/fund/{campaign_id + 1000}/gifts/new?entry={entry.id}")
+    assert html.status_code == 404
