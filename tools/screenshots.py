@@ -68,7 +68,7 @@ def log_in(context, base: str, role: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
-    page.locator("form[action='/login'] [type=submit]").click()
+    page.locator("form[action^='/login'] [type=submit]").click()
     page.wait_for_load_state()
     if "/login" in page.url:
         raise SystemExit(f"the demo {role} could not log in")

@@ -89,7 +89,7 @@ def test_share_enquiry_on_a_phone_then_payment_admission_and_export(new_context,
     staff.get_by_role("link", name="Admit as a member…").click()
     expect(staff.get_by_role("heading", level=1)).to_have_text("Admit Rosa Reader as a member")
     staff.get_by_role("button", name="Admit and allot the shares").click()
-    expect(staff.get_by_text("Tick the box to confirm the admission.")).to_be_visible()
+    expect(staff.get_by_text("Tick the box to confirm the admission.", exact=True)).to_be_visible()
     staff.get_by_label("I confirm: enter this admission in the register of members").check()
     staff.get_by_role("button", name="Admit and allot the shares").click()
     expect(staff.locator(".badge", has_text="Admitted").first).to_be_visible()
