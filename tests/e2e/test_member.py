@@ -50,7 +50,8 @@ def test_member_logs_in_sees_own_account_and_logs_out(new_context):
     copied = context.cookies()
     assert {c["name"] for c in copied} >= {"session", "remember_token"}
 
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("navigation", name="Account").get_by_role(
+        "button", name="Log out", exact=True).click()
     expect(page.get_by_text("You have logged out.")).to_be_visible()
     expect(page.get_by_role("link", name="Log in")).to_be_visible()
     page.goto("/account")
@@ -83,6 +84,7 @@ def test_a_copied_cookie_works_until_logout(new_context):
     twin = other.new_page()
     twin.goto("/account")
     expect(twin.get_by_role("heading", level=1)).to_have_text("Your account")
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("navigation", name="Account").get_by_role(
+        "button", name="Log out", exact=True).click()
     twin.goto("/account")
     expect(twin.get_by_role("heading", level=1)).to_have_text("Log in")

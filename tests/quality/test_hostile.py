@@ -12,7 +12,7 @@ import datetime as dt
 import html
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -121,7 +121,8 @@ def find_forms(rendered, app) -> list[Form]:
         parser = FormParser()
         parser.feed(item.body)
         for raw in parser.forms:
-            action = html.unescape(raw["action"]) or item.page.url
+            # "#errors" (every form posts to its own page's error summary) is the page itself
+            action = urldefrag(urljoin(item.page.url, html.unescape(raw["action"]))).url
             path = urlsplit(action).path
             names = tuple(sorted(f["name"] for f in raw["fields"]))
             try:
