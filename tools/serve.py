@@ -7,8 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,15 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.run import free_port, stop
 from coop import ROOT
 
 STARTUP_SECONDS = 120
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -56,7 +49,7 @@ def demo_server(log: Path) -> Iterator[DemoServer]:
             _wait_for(url, process, log)
             yield DemoServer(url, Path(instance))
         finally:
-            _stop(process)
+            stop(process)
 
 
 def _wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -73,18 +66,6 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"`make run` did not answer {url}/healthz in time; see {log}")
         time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
 
 
 def fetch(url: str) -> tuple[int, str]:
