@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
 from coop.cache import cached
-from coop.db import now_utc
+from coop.db import Window, now_utc
 from coop.events import display, feeds, links, notify, services
 from coop.events.forms import MemberRegistrationForm, RegistrationForm
 from coop.events.models import Event, Registration, RegistrationStatus, Series, Status
@@ -96,10 +96,10 @@ def _listing(past: bool) -> str:
     page = current_page()
     member = _member()
     stmt = services.listing(now=now_utc(), member=member, past=past, tag=tag, mode=mode)
-    pagination = db.paginate(stmt, page=page, per_page=current_app.config["EVENTS_PER_PAGE"],
-                             error_out=False, max_per_page=None)
-    events = list(pagination.items)
-    show_series = not past and pagination.page == 1 and not tag and not mode
+    pagination = Window(db.session, stmt, page=page,
+                        per_page=current_app.config["EVENTS_PER_PAGE"])
+    events = pagination.items
+    show_series = not past and page == 1 and not tag and not mode
     return render_template(
         "events/index.html",
         pagination=pagination,

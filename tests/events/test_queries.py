@@ -69,7 +69,7 @@ def test_listing_queries_do_not_grow_with_page_size(make_app):
         client.get("/events")  # warm up
         counts[size], html = count_queries(app, client, "/events")
         assert html.count('class="event-card') == size
-        assert "Page 1 of" in html
+        assert "Page 1</span>" in html and 'rel="next"' in html
         counts[f"{size}-p3"], _ = count_queries(app, client, "/events?page=3&tag=science")
     assert counts[10] == counts[50], counts
     assert counts["10-p3"] == counts["50-p3"], counts
