@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from coop import audit, limits, timeutil
 from coop.db import now_utc
@@ -392,7 +392,8 @@ def _listing(*, member: bool, past: bool, tag: bool, mode: str | None,
              related: bool) -> sa.Select:
     """The listing's statement for one combination of filters, with ``:now`` and ``:tag``
     left as parameters: built once (building one costs more than running it)."""
-    stmt = sa.select(Event).where(Event.status.in_(_SHOWN))
+    # A card shows no description (often the longest column): left unread.
+    stmt = sa.select(Event).options(defer(Event.description, raiseload=True)).where(Event.status.in_(_SHOWN))
     if related:
         stmt = stmt.options(selectinload(Event.tags), selectinload(Event.series))
     if not member:
