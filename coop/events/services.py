@@ -393,7 +393,8 @@ def _listing(*, member: bool, past: bool, tag: bool, mode: str | None,
     """The listing's statement for one combination of filters, with ``:now`` and ``:tag``
     left as parameters: built once (building one costs more than running it)."""
     # A card shows no description (often the longest column): left unread.
-    stmt = sa.select(Event).options(defer(Event.description, raiseload=True)).where(Event.status.in_(_SHOWN))
+    stmt = (sa.select(Event).options(defer(Event.description, raiseload=True))
+            .where(Event.status.in_(_SHOWN)))
     if related:
         stmt = stmt.options(selectinload(Event.tags), selectinload(Event.series))
     if not member:
