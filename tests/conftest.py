@@ -289,3 +289,27 @@ def smtp_server():
     yield controller
     handler.hold.clear()
     controller.stop()
+
+
+# -- the browser: Debian's Chromium through Playwright's sync API -----------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole test process, shared by tests/e2e and tests/quality.
+
+    Playwright's sync API can run only once at a time in a process (a second
+    ``sync_playwright()`` refuses: "using Playwright Sync API inside the asyncio loop"), so a
+    browser of each package's own failed whenever one process ran both, as with ``-n 2``.
+    Started on first use: a run without browser tests never launches it.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

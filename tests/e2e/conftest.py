@@ -29,15 +29,6 @@ import sqlalchemy as sa
 from coop import ROOT
 from coop.db import normalise_database_url
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
@@ -188,16 +179,7 @@ def run_server(tmp_path_factory, name: str = "", **extra_env: str) -> Iterator[L
         _stop(process)
 
 
-# Package scope, not session: only one sync Playwright may run at a time in a process, and
-# tests/quality starts its own for axe; ours is closed when the e2e tests are done.
-@pytest.fixture(scope="package")
-def browser() -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+# ``browser`` is the one Chromium of the test process (tests/conftest.py).
 
 
 @pytest.fixture

@@ -161,12 +161,7 @@ def saved_pages(rendered, tmp_path_factory) -> Path:
     return folder
 
 
-# -- the browser: the seeded app served from a thread, one Debian Chromium for every check ----
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
+# -- the browser: the seeded app served from a thread for the one Chromium (tests/conftest.py) --
 
 @pytest.fixture(scope="session")
 def live_url(site):
@@ -176,16 +171,6 @@ def live_url(site):
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="session")
