@@ -15,7 +15,10 @@ _inline.disable(["heading", "list", "blockquote", "code", "fence", "hr", "table"
                 ignoreInvalid=True)
 
 
+@lru_cache(maxsize=256)
 def render_markdown(text: str | None) -> Markup:
+    """Remembered by text (at most 256): a campaign's thank-you text or an event's description
+    is drawn again on every request for its page, and rendering it is a pure function."""
     # markdown-it runs with html=False: every "<" typed becomes "&lt;", so this is safe.
     return Markup(_md.render(text or ""))  # noqa: S704  # nosec B704
 
