@@ -7,8 +7,9 @@ then gets a copy (SQLite) or freshly truncated tables (PostgreSQL).
 Building an app costs ~110 ms (Werkzeug compiles a URL builder for each of ~140 rules), more
 than most tests themselves: every test that asks for the default app (``app``, or
 ``make_app()`` without settings) gets the one app of its worker (:class:`SharedApp`), put
-back as it was built before each test. A test that passes settings gets an app of its own,
-as does one marked ``own_app``.
+back as it was built before each test (likewise ``make_app.shared(**settings)``, one app per
+worker for each set of settings). A test that passes settings to ``make_app`` gets an app of
+its own, as does one marked ``own_app``.
 """
 
 from __future__ import annotations
@@ -219,9 +220,9 @@ class SharedApp:
                   "shell_context_processors", "error_handler_spec", "view_functions",
                   "blueprints")
 
-    def __init__(self, database_url: str, mail_outbox: str):
+    def __init__(self, database_url: str, mail_outbox: str, **settings):
         self.database_url, self.mail_outbox = database_url, mail_outbox
-        self.app = _build_app(_test_config(database_url, mail_outbox))
+        self.app = _build_app({**_test_config(database_url, mail_outbox), **settings})
         self._check_extensions()
         app = self.app
         self.config = copy.deepcopy(dict(app.config))
@@ -327,40 +328,66 @@ class SharedApp:
 
 
 @pytest.fixture(scope="session")
-def shared_app(database_template, worker_folder) -> SharedApp:
-    """This worker's :class:`SharedApp`; ``database_url`` and ``mail_outbox`` make its database
-    and outbox fresh for each test."""
-    url = (database_template if ENGINE == "postgresql"
-           else f"sqlite:///{worker_folder / 'coop.sqlite3'}")
-    return SharedApp(url, str(worker_folder / "outbox"))
+def shared_apps(database_template, worker_folder) -> dict[str, SharedApp]:
+    """This worker's shared apps (:class:`SharedApp`) by their settings, each built on
+    first use; ``database_url`` and ``mail_outbox`` make their database and outbox fresh for
+    each test."""
+    return {}
+
+
+def _shared(shared_apps, database_template, worker_folder, **settings) -> SharedApp:
+    key = repr(sorted(settings.items()))
+    if key not in shared_apps:
+        url = (database_template if ENGINE == "postgresql"
+               else f"sqlite:///{worker_folder / 'coop.sqlite3'}")
+        shared_apps[key] = SharedApp(url, str(worker_folder / "outbox"), **settings)
+    return shared_apps[key]
+
+
+@pytest.fixture(scope="session")
+def shared_app(shared_apps, database_template, worker_folder) -> SharedApp:
+    """This worker's default app (what ``app`` and ``make_app()`` return)."""
+    return _shared(shared_apps, database_template, worker_folder)
 
 
 @pytest.fixture
-def make_app(request, database_url, mail_outbox, shared_app):
+def make_app(request, database_url, mail_outbox, shared_app, shared_apps, database_template,
+             worker_folder):
     """Build an app on this test's database; keyword arguments override the config.
 
     Without them the app is the worker's shared one (unless the test is marked ``own_app``).
+    ``make_app.shared(**settings)`` is the worker's shared app with those settings, for a
+    folder whose tests all use the same ones (tests/payments: Stripe pointed at the stand-in).
     """
     apps = []
     own = request.node.get_closest_marker("own_app") is not None
 
     def factory(**overrides):
         if not overrides and not own:
-            assert database_url == shared_app.database_url
-            assert mail_outbox == shared_app.mail_outbox
-            return shared_app.use()
+            return use(shared_app)
         config = _test_config(database_url, mail_outbox)
         config.update(overrides)
         application = _build_app(config)
         apps.append(application)
         return application
 
+    def shared(**settings):
+        if own:
+            return factory(**settings)
+        return use(_shared(shared_apps, database_template, worker_folder, **settings))
+
+    def use(shared: SharedApp):
+        assert (shared.database_url, shared.mail_outbox) == (database_url, mail_outbox)
+        return shared.use()
+
+    factory.shared = shared
     yield factory
     for application in apps:
         with application.app_context():
             _db.session.remove()
             _db.engine.dispose()
-    shared_app.close()
+    for shared in shared_apps.values():
+        shared.close()
 
 
 @pytest.fixture

@@ -35,9 +35,18 @@ def test_the_default_app_is_the_workers_shared_one(make_app, shared_app):
     assert make_app(SITE_NAME="Elsewhere") is not app
 
 
+def test_shared_apps_with_settings_are_one_per_set_of_settings(make_app, shared_apps):
+    app = make_app.shared(SITE_NAME="Elsewhere")
+    assert app.config["SITE_NAME"] == "Elsewhere"
+    assert make_app.shared(SITE_NAME="Elsewhere") is app
+    assert app in {shared.app for shared in shared_apps.values()}
+    assert make_app() is not app
+
+
 @pytest.mark.own_app
-def test_a_test_marked_own_app_gets_a_new_app(make_app, shared_app):
+def test_a_test_marked_own_app_gets_a_new_app(make_app, shared_app, shared_apps):
     assert make_app() is not shared_app.app
+    assert make_app.shared(SITE_NAME="Own") not in {s.app for s in shared_apps.values()}
 
 
 def test_reset_puts_back_the_config_attributes_and_templates_helpers(shared):

@@ -125,8 +125,9 @@ def stripe_config(stripe_api) -> dict:
 
 @pytest.fixture
 def app(make_app, stripe_config):
-    """In tests/payments the app has Stripe configured (pointed at the stand-in)."""
-    return make_app(**stripe_config)
+    """In tests/payments the app has Stripe configured (pointed at the worker's stand-in, so
+    the settings are the same in every test and the app is shared like the default one)."""
+    return make_app.shared(**stripe_config)
 
 
 @pytest.fixture
