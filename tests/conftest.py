@@ -3,10 +3,19 @@
 
 The schema is built once per test session by running the Alembic migrations; each test
 then gets a copy (SQLite) or freshly truncated tables (PostgreSQL).
+
+Building an app costs ~110 ms (Werkzeug compiles a URL builder for each of ~140 rules), more
+than most tests themselves: every test that asks for the default app (``app``, or
+``make_app()`` without settings) gets the one app of its worker (:class:`SharedApp`), put
+back as it was built before each test (likewise ``make_app.shared(**settings)``, one app per
+worker for each set of settings). A test that passes settings to ``make_app`` gets an app of
+its own, as does one marked ``own_app``.
 """
 
 from __future__ import annotations
 
+import copy
+import gc
 import os
 import shutil
 import sqlite3
@@ -38,9 +47,10 @@ PRODUCTION = {
 }
 
 
-#: each test builds its own app, and each app's Jinja environment would compile every template
-#: it renders again (a third of a quick test's time); they share Jinja's own bytecode cache,
-#: keyed by template name and source checksum, in a folder per test session.
+#: each app's Jinja environment would compile every template it renders again (a third of a
+#: quick test's time in a new app); the shared app and every app a test builds with its own
+#: settings share Jinja's own bytecode cache, keyed by template name and source checksum, in a
+#: folder per test session.
 _TEMPLATE_BYTECODE: FileSystemBytecodeCache | None = None
 
 
@@ -106,7 +116,9 @@ def database_template(tmp_path_factory):
     return path
 
 
-def fresh_database_url(database_template, tmp_path: Path) -> str:
+def fresh_database_url(database_template, folder: Path) -> str:
+    """The template's schema with no rows: truncated (PostgreSQL), or copied to
+    ``folder/coop.sqlite3`` (SQLite) over any copy an earlier test left there."""
     if ENGINE == "postgresql":
         engine = sa.create_engine(database_template)
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
@@ -114,7 +126,11 @@ def fresh_database_url(database_template, tmp_path: Path) -> str:
             conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         engine.dispose()
         return database_template
-    path = tmp_path / "coop.sqlite3"
+    path = folder / "coop.sqlite3"
+    # Unlinked, not overwritten: a connection an earlier test left open keeps the old file
+    # (and its write-ahead log and shared-memory index) to itself.
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
     if not Path(f"{database_template}-wal").exists():
         # The template is closed and whole (no write-ahead log left): a plain copy of the
         # file, without the backup's fsync, costs a fraction of a millisecond.
@@ -129,9 +145,24 @@ def fresh_database_url(database_template, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+@pytest.fixture(scope="session")
+def worker_folder(tmp_path_factory) -> Path:
+    """This worker's fixed folder for the database copy and the mail outbox, so the shared
+    app's settings stay the same from test to test."""
+    return tmp_path_factory.mktemp("worker")
+
+
 @pytest.fixture
-def database_url(database_template, tmp_path) -> str:
-    return fresh_database_url(database_template, tmp_path)
+def database_url(database_template, worker_folder) -> str:
+    return fresh_database_url(database_template, worker_folder)
+
+
+@pytest.fixture
+def mail_outbox(worker_folder) -> str:
+    """The development outbox of every app in this test, emptied first."""
+    folder = worker_folder / "outbox"
+    shutil.rmtree(folder, ignore_errors=True)
+    return str(folder)
 
 
 def _template_bytecode() -> FileSystemBytecodeCache:
@@ -143,30 +174,228 @@ def _template_bytecode() -> FileSystemBytecodeCache:
     return _TEMPLATE_BYTECODE
 
 
+def _test_config(database_url: str, mail_outbox: str) -> dict:
+    return {
+        "COOP_ENV": "testing",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "MAIL_OUTBOX": mail_outbox,
+        "SERVER_NAME": None,
+    }
+
+
+def _build_app(config: dict):
+    application = create_app(config)
+    application.jinja_env.bytecode_cache = _template_bytecode()
+    return application
+
+
+def _without_empty(registry):
+    """A registry as plain dicts without empty entries (Flask's are defaultdicts that looking
+    up an error handler fills with empty ones)."""
+    if isinstance(registry, dict):
+        plain = {key: _without_empty(value) for key, value in registry.items()}
+        return {key: value for key, value in plain.items() if value}
+    return registry
+
+
+class SharedApp:
+    """The one default app of a worker, put back as it was built before each test that uses it.
+
+    What a test may change is put back: the config (a deep copy of the one built), attributes
+    set on the app, Jinja's globals, filters and tests, and every extension's state (see
+    :meth:`_reset_extensions`). What can't be put back (a new route, a ``before_request``
+    function) fails the test that did it; such a test marks itself ``own_app``.
+    """
+
+    #: the extensions the reset knows; a new one must be added here (and reset) or the
+    #: shared app refuses to run, rather than let one test's state leak into the next
+    EXTENSIONS = frozenset({
+        "sqlalchemy", "migrate", "csrf", "limiter", "coop.hooks", "coop.outbox", "coop.cache",
+        "coop.fund.tally", "coop.register", "shares_limits", "coop.url_if",
+    })
+    #: the app's registries of functions and routes, compared after each test
+    REGISTRIES = ("before_request_funcs", "after_request_funcs", "teardown_request_funcs",
+                  "teardown_appcontext_funcs", "url_value_preprocessors",
+                  "url_default_functions", "template_context_processors",
+                  "shell_context_processors", "error_handler_spec", "view_functions",
+                  "blueprints")
+
+    def __init__(self, database_url: str, mail_outbox: str, **settings):
+        self.database_url, self.mail_outbox = database_url, mail_outbox
+        self.app = _build_app({**_test_config(database_url, mail_outbox), **settings})
+        self._check_extensions()
+        app = self.app
+        self.config = copy.deepcopy(dict(app.config))
+        self.attributes = dict(vars(app))
+        self.jinja = {name: dict(getattr(app.jinja_env, name))
+                      for name in ("globals", "filters", "tests")}
+        self.hooks = {name: list(funcs) for name, funcs in app.extensions["coop.hooks"].items()}
+        self.registries = self._registries()
+        self.in_use = False
+
+    def _check_extensions(self) -> None:
+        unknown = set(self.app.extensions) - self.EXTENSIONS
+        if unknown:
+            raise RuntimeError(
+                f"tests/conftest.py SharedApp doesn't know how to reset {sorted(unknown)}: add "
+                "it to SharedApp.EXTENSIONS and _reset_extensions, so no test's state in it "
+                "reaches the next test.")
+
+    def _registries(self) -> dict:
+        app = self.app
+        found = {name: repr(_without_empty(getattr(app, name))) for name in self.REGISTRIES}
+        found["url_map"] = repr(sorted(map(repr, app.url_map.iter_rules())))
+        return found
+
+    def use(self):
+        """The app as built, on this test's fresh database and empty outbox (a second call in
+        the same test returns it as the test left it)."""
+        if not self.in_use:
+            self.reset()
+            self.in_use = True
+        return self.app
+
+    def reset(self) -> None:
+        from coop.extensions import db
+
+        self._check_extensions()
+        app = self.app
+        app.config.clear()
+        app.config.update(copy.deepcopy(self.config))
+        for name in set(vars(app)) - set(self.attributes):
+            if not hasattr(type(app), name):  # cached properties are left to be reloaded
+                delattr(app, name)
+        for name, value in self.attributes.items():
+            # Flask's own "a request was handled" flag stays as Flask set it: setup methods
+            # (before_request, ...) on the shared app after a request must keep failing.
+            if name != "_got_first_request" and vars(app).get(name) is not value:
+                setattr(app, name, value)
+        for name, saved in self.jinja.items():
+            current = getattr(app.jinja_env, name)
+            current.clear()
+            current.update(saved)
+        self._reset_extensions()
+        with app.app_context():
+            db.session.remove()
+
+    def _reset_extensions(self) -> None:
+        """Each extension's per-app state as a new app has it, by the feature's own code
+        where it has an ``init_app`` that can run again."""
+        from coop import outbox, tasks
+        from coop.extensions import limiter
+        from coop.fund.tally import TallyKeeper
+        from coop.register import read_rules
+        from coop.shares import ratelimit
+
+        app = self.app
+        # "sqlalchemy": the engine is disposed after each test (close); "migrate" and "csrf"
+        # hold no state of their own.
+        # Flask-Limiter's one Limiter takes the settings of the last app it was given, and
+        # fresh memory storage (no counts from earlier tests).
+        limiter.init_app(app)
+        hooks = app.extensions["coop.hooks"]
+        hooks.clear()
+        hooks.update({name: list(funcs) for name, funcs in self.hooks.items()})
+        # delivery straight after the commit, then through the queue (Huey is module-global:
+        # an app built since points it at its own storage)
+        outbox.init_app(app)
+        tasks.init_app(app)
+        # the same Store object: the response cache layer in front of Flask holds it
+        app.extensions["coop.cache"].__init__(float(app.config["CACHE_SECONDS"]),
+                                              int(app.config["CACHE_MAX_ENTRIES"]))
+        app.extensions["coop.fund.tally"] = TallyKeeper()
+        app.extensions["coop.register"] = read_rules(app.config)
+        ratelimit.init_app(app)
+        app.extensions.pop("coop.url_if", None)  # links url_if has built, made on first use
+
+    def close(self) -> None:
+        """End the test: no connection left open, and nothing changed that reset can't undo."""
+        from coop.extensions import db
+
+        if not self.in_use:
+            return
+        self.in_use = False
+        with self.app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        changed = [name for name, seen in self._registries().items()
+                   if seen != self.registries[name]]
+        if changed:
+            raise AssertionError(
+                f"this test changed the shared app's {', '.join(changed)}, which the reset "
+                "can't put back: use make_app(...) with a setting, or mark the test "
+                "@pytest.mark.own_app")
+
+
+@pytest.fixture(scope="session")
+def shared_apps(database_template, worker_folder) -> dict[str, SharedApp]:
+    """This worker's shared apps (:class:`SharedApp`) by their settings, each built on
+    first use; ``database_url`` and ``mail_outbox`` make their database and outbox fresh for
+    each test."""
+    return {}
+
+
+def _shared(shared_apps, database_template, worker_folder, **settings) -> SharedApp:
+    key = repr(sorted(settings.items()))
+    if key not in shared_apps:
+        url = (database_template if ENGINE == "postgresql"
+               else f"sqlite:///{worker_folder / 'coop.sqlite3'}")
+        shared_apps[key] = SharedApp(url, str(worker_folder / "outbox"), **settings)
+    return shared_apps[key]
+
+
+@pytest.fixture(scope="session")
+def shared_app(shared_apps, database_template, worker_folder) -> SharedApp:
+    """This worker's default app (what ``app`` and ``make_app()`` return)."""
+    shared = _shared(shared_apps, database_template, worker_folder)
+    # What lives all session (modules, this app, its URL map and templates) is left out of
+    # the garbage collector's full passes, which are also made rarer: collecting had been
+    # a tenth of the run's CPU.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+    return shared
+
+
 @pytest.fixture
-def make_app(database_url, tmp_path):
-    """Build an app on this test's database; keyword arguments override the config."""
+def make_app(request, database_url, mail_outbox, shared_app, shared_apps, database_template,
+             worker_folder):
+    """Build an app on this test's database; keyword arguments override the config.
+
+    Without them the app is the worker's shared one (unless the test is marked ``own_app``).
+    ``make_app.shared(**settings)`` is the worker's shared app with those settings, for a
+    folder whose tests all use the same ones (tests/payments: Stripe pointed at the stand-in).
+    """
     apps = []
+    own = request.node.get_closest_marker("own_app") is not None
 
     def factory(**overrides):
-        config = {
-            "COOP_ENV": "testing",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "WTF_CSRF_ENABLED": False,
-            "MAIL_OUTBOX": str(tmp_path / "outbox"),
-            "SERVER_NAME": None,
-        }
+        if not overrides and not own:
+            return use(shared_app)
+        config = _test_config(database_url, mail_outbox)
         config.update(overrides)
-        application = create_app(config)
-        application.jinja_env.bytecode_cache = _template_bytecode()
+        application = _build_app(config)
         apps.append(application)
         return application
 
+    def shared(**settings):
+        if own:
+            return factory(**settings)
+        return use(_shared(shared_apps, database_template, worker_folder, **settings))
+
+    def use(shared: SharedApp):
+        assert (shared.database_url, shared.mail_outbox) == (database_url, mail_outbox)
+        return shared.use()
+
+    factory.shared = shared
     yield factory
     for application in apps:
         with application.app_context():
             _db.session.remove()
             _db.engine.dispose()
+    for shared in shared_apps.values():
+        shared.close()
 
 
 @pytest.fixture

@@ -34,20 +34,22 @@ class Clock:
 
 @pytest.fixture
 def counted(make_app, campaign_id):
-    """An app whose cache clock stands still, counting the requests Flask itself handled."""
+    """An app whose cache clock stands still, counting the requests Flask itself handled
+    (Flask's ``request_started`` signal, listened to for this test only: the app may be the
+    worker's shared one, which takes no new ``before_request`` function)."""
+    from flask import request, request_started
+
     app = make_app()
     clock = Clock()
     app.extensions["coop.cache"].clock = clock
     calls: list[str] = []
 
-    @app.before_request
-    def count():
-        from flask import request
-
+    def count(sender, **extra):
         calls.append(request.path)
 
     app.calls, app.clock = calls, clock
-    return app
+    with request_started.connected_to(count, app):
+        yield app
 
 
 def _add(app, campaign_id, pence):

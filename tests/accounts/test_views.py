@@ -110,6 +110,7 @@ def test_cookie_flags(client, make_user):
     assert "Max-Age=1209600" in remember_cookie or "Expires=" in remember_cookie
 
 
+@pytest.mark.own_app  # adds a route, which can't be taken off the worker's shared app
 def test_remembered_login_is_not_fresh_for_fresh_only_views(app, make_user):
     from coop.access import access
 

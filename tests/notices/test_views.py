@@ -171,6 +171,7 @@ def test_staff_form_errors_never_500(app, client, login_as, fields, message):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Notice)) == 0
 
 
+@pytest.mark.own_app  # adds a route, which can't be taken off the worker's shared app
 def test_banner_skipped_when_database_is_down(make_app, notice):
     """The 503 page renders without the banner or footer form (no further queries)."""
     app = make_app()

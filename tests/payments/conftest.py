@@ -83,6 +83,11 @@ class StripeStandIn:
 
         return Handler
 
+    def forget(self) -> None:
+        self.requests.clear()
+        self.fail_with = None
+        self.last_session_id = None
+
     def checkout_requests(self) -> list[dict]:
         return [r for r in self.requests if r["path"] == "/v1/checkout/sessions"]
 
@@ -96,11 +101,19 @@ class StripeStandIn:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture
-def stripe_api():
+@pytest.fixture(scope="session")
+def _stripe_server():
+    """One stand-in per worker (a server started per test cost more than most tests)."""
     stand_in = StripeStandIn().start()
     yield stand_in
     stand_in.stop()
+
+
+@pytest.fixture
+def stripe_api(_stripe_server):
+    """The worker's stand-in, with nothing asked of it yet and told to answer normally."""
+    _stripe_server.forget()
+    return _stripe_server
 
 
 @pytest.fixture
@@ -112,8 +125,9 @@ def stripe_config(stripe_api) -> dict:
 
 @pytest.fixture
 def app(make_app, stripe_config):
-    """In tests/payments the app has Stripe configured (pointed at the stand-in)."""
-    return make_app(**stripe_config)
+    """In tests/payments the app has Stripe configured (pointed at the worker's stand-in, so
+    the settings are the same in every test and the app is shared like the default one)."""
+    return make_app.shared(**stripe_config)
 
 
 @pytest.fixture
