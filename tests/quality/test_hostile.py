@@ -274,6 +274,7 @@ def test_pages_still_render_and_escape_what_was_stored(hostile_site, rendered):
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.slow  # every page as four roles, a dozen queries each: about 5 seconds
 def test_hostile_query_strings_on_every_page(hostile_site):
     """Huge page numbers, far dates, line breaks and NUL in the query: never a 500."""
     clients = {role: logged_in_client(hostile_site, role)
