@@ -48,6 +48,14 @@ def test_the_register_is_paginated(client, login_as, admit):
     assert "000051" in second
 
 
+def test_a_one_page_register_shows_no_page_numbers_even_asked_for_page_two(
+        client, login_as, admit):
+    admit()
+    login_as("staff")
+    body = client.get("/staff/register?page=2").get_data(as_text=True)
+    assert "Page 2 of 1" not in body and 'class="pagination"' not in body
+
+
 def test_members_and_the_public_cannot_see_the_register(client, login_as, admit):
     admit()
     assert client.get("/staff/register").status_code == 302
