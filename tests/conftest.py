@@ -19,6 +19,7 @@ import gc
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import hypothesis
@@ -231,6 +232,8 @@ class SharedApp:
         self.jinja = {name: dict(getattr(app.jinja_env, name))
                       for name in ("globals", "filters", "tests")}
         self.hooks = {name: list(funcs) for name, funcs in app.extensions["coop.hooks"].items()}
+        #: the response cache layer in front of Flask holds this Store: it is cleared in place
+        self.cache_store = app.extensions["coop.cache"]
         self.registries = self._registries()
         self.in_use = False
 
@@ -291,8 +294,9 @@ class SharedApp:
         app = self.app
         # "sqlalchemy": the engine is disposed after each test (close); "migrate" and "csrf"
         # hold no state of their own.
-        # Flask-Limiter's one Limiter takes the settings of the last app it was given, and
-        # fresh memory storage (no counts from earlier tests).
+        # Flask-Limiter's one Limiter reads again whether limits are on and where counts are
+        # kept: fresh memory storage, no counts from earlier tests. (Its other RATELIMIT_*
+        # settings stay as the first app set them; no test changes them on a shared app.)
         limiter.init_app(app)
         hooks = app.extensions["coop.hooks"]
         hooks.clear()
@@ -302,6 +306,7 @@ class SharedApp:
         outbox.init_app(app)
         tasks.init_app(app)
         # the same Store object: the response cache layer in front of Flask holds it
+        app.extensions["coop.cache"] = self.cache_store
         app.extensions["coop.cache"].__init__(float(app.config["CACHE_SECONDS"]),
                                               int(app.config["CACHE_MAX_ENTRIES"]))
         app.extensions["coop.fund.tally"] = TallyKeeper()
@@ -346,16 +351,19 @@ def _shared(shared_apps, database_template, worker_folder, **settings) -> Shared
 
 
 @pytest.fixture(scope="session")
-def shared_app(shared_apps, database_template, worker_folder) -> SharedApp:
+def shared_app(shared_apps, database_template, worker_folder) -> Iterator[SharedApp]:
     """This worker's default app (what ``app`` and ``make_app()`` return)."""
     shared = _shared(shared_apps, database_template, worker_folder)
     # What lives all session (modules, this app, its URL map and templates) is left out of
     # the garbage collector's full passes, which are also made rarer: collecting had been
     # a tenth of the run's CPU.
+    thresholds = gc.get_threshold()
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    return shared
+    yield shared
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 @pytest.fixture
