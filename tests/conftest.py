@@ -220,7 +220,7 @@ class SharedApp:
                   "teardown_appcontext_funcs", "url_value_preprocessors",
                   "url_default_functions", "template_context_processors",
                   "shell_context_processors", "error_handler_spec", "view_functions",
-                  "blueprints")
+                  "blueprints", "url_build_error_handlers")
 
     def __init__(self, database_url: str, mail_outbox: str, **settings):
         self.database_url, self.mail_outbox = database_url, mail_outbox
@@ -249,6 +249,8 @@ class SharedApp:
         app = self.app
         found = {name: repr(_without_empty(getattr(app, name))) for name in self.REGISTRIES}
         found["url_map"] = repr(sorted(map(repr, app.url_map.iter_rules())))
+        found["url_map.converters"] = repr(sorted(app.url_map.converters))
+        found["cli.commands"] = repr(sorted(app.cli.commands))
         return found
 
     def use(self):
