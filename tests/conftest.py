@@ -117,6 +117,16 @@ def database_template(tmp_path_factory):
     return path
 
 
+def _database_copy(folder: Path) -> Path:
+    """Where a test's SQLite copy of the template lives in ``folder``."""
+    return folder / "coop.sqlite3"
+
+
+def _outbox(folder: Path) -> Path:
+    """Where a test's development mail outbox lives in ``folder``."""
+    return folder / "outbox"
+
+
 def fresh_database_url(database_template, folder: Path) -> str:
     """The template's schema with no rows: truncated (PostgreSQL), or copied to
     ``folder/coop.sqlite3`` (SQLite) over any copy an earlier test left there."""
@@ -127,7 +137,7 @@ def fresh_database_url(database_template, folder: Path) -> str:
             conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         engine.dispose()
         return database_template
-    path = folder / "coop.sqlite3"
+    path = _database_copy(folder)
     # Unlinked, not overwritten: a connection an earlier test left open keeps the old file
     # (and its write-ahead log and shared-memory index) to itself.
     for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -161,7 +171,7 @@ def database_url(database_template, worker_folder) -> str:
 @pytest.fixture
 def mail_outbox(worker_folder) -> str:
     """The development outbox of every app in this test, emptied first."""
-    folder = worker_folder / "outbox"
+    folder = _outbox(worker_folder)
     shutil.rmtree(folder, ignore_errors=True)
     return str(folder)
 
@@ -347,8 +357,8 @@ def _shared(shared_apps, database_template, worker_folder, **settings) -> Shared
     key = repr(sorted(settings.items()))
     if key not in shared_apps:
         url = (database_template if ENGINE == "postgresql"
-               else f"sqlite:///{worker_folder / 'coop.sqlite3'}")
-        shared_apps[key] = SharedApp(url, str(worker_folder / "outbox"), **settings)
+               else f"sqlite:///{_database_copy(worker_folder)}")
+        shared_apps[key] = SharedApp(url, str(_outbox(worker_folder)), **settings)
     return shared_apps[key]
 
 
