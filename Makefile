@@ -59,7 +59,7 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test system-deps lint
 	$(BIN)/python -m pytest
 
-## make test-fast: the inner loop: no servers, browsers, Java or faults (1,353 tests: 58 s on
+## make test-fast: the inner loop: no servers, browsers, Java or faults (1,353 tests: 57–62 s on
 ## the quiet 2-core machine, 1⅔ minutes of CPU, 2026-12-06; tests share one app per worker).
 ## Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: without it every run
 ## recompiles the app and pytest rewrites every test module's asserts again, in each worker.
