@@ -86,9 +86,13 @@ class Window:
 
     pages = None  # not counted
 
-    def __init__(self, session, stmt: sa.Select, *, page: int, per_page: int):
+    def __init__(self, session, stmt: sa.Select, *, page: int, per_page: int,
+                 scalars: bool = True):
+        """``scalars``: the items are each row's first column (ORM objects); false, whole
+        rows."""
         self.page, self.per_page = page, per_page
-        rows = session.scalars(stmt.limit(per_page + 1).offset((page - 1) * per_page)).all()
+        read = session.scalars if scalars else session.execute
+        rows = read(stmt.limit(per_page + 1).offset((page - 1) * per_page)).all()
         self.items = rows[:per_page]
         self.has_next = len(rows) > per_page
         self.has_prev = page > 1

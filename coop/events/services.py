@@ -387,16 +387,10 @@ NOW = sa.bindparam("now", type_=Event.ends_at.type)
 _SHOWN = (Status.PUBLISHED.value, Status.CANCELLED.value)
 
 
-@functools.lru_cache(maxsize=64)
-def _listing(*, member: bool, past: bool, tag: bool, mode: str | None,
-             related: bool) -> sa.Select:
-    """The listing's statement for one combination of filters, with ``:now`` and ``:tag``
-    left as parameters: built once (building one costs more than running it)."""
-    # A card shows no description (often the longest column): left unread.
-    stmt = (sa.select(Event).options(defer(Event.description, raiseload=True))
-            .where(Event.status.in_(_SHOWN)))
-    if related:
-        stmt = stmt.options(selectinload(Event.tags), selectinload(Event.series))
+def _listing_where(stmt: sa.Select, *, member: bool, past: bool, tag: bool,
+                   mode: str | None) -> sa.Select:
+    """The listing's conditions and order on ``stmt`` (of events or of card columns)."""
+    stmt = stmt.where(Event.status.in_(_SHOWN))
     if not member:
         stmt = stmt.where(Event.visibility == Visibility.PUBLIC.value)
     if past:
@@ -412,18 +406,94 @@ def _listing(*, member: bool, past: bool, tag: bool, mode: str | None,
     return stmt
 
 
-def listing(*, now: dt.datetime, member: bool, past: bool = False, tag: str | None = None,
-            mode: str | None = None, related: bool = True) -> sa.Select:
-    """Published (and cancelled) events for the public listings, with their tags and series
-    unless ``related`` is false."""
-    stmt = _listing(member=member, past=past, tag=bool(tag),
-                    mode=mode if mode in ("online", "in-person") else None, related=related)
+@functools.lru_cache(maxsize=64)
+def _listing(*, member: bool, past: bool, tag: bool, mode: str | None) -> sa.Select:
+    """The events of one combination of filters (the home page's list), with ``:now`` and
+    ``:tag`` left as parameters: built once (building one costs more than running it)."""
+    # A listing shows no description (often the longest column): left unread.
+    stmt = sa.select(Event).options(defer(Event.description, raiseload=True))
+    return _listing_where(stmt, member=member, past=past, tag=tag, mode=mode)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SeriesLink:
+    slug: str
+    title: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Card:
+    """What a listing's card shows of an event, read as plain rows (an ``Event`` would be
+    loaded, tracked and its tags and series loaded by relationship, for twenty read-only
+    cards). The names are the model's, so ``event_when``/``event_where`` read either."""
+
+    id: int
+    slug: str
+    title: str
+    summary: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    online: bool
+    venue: str
+    address: str
+    presenters: str
+    partner: str
+    capacity: int | None
+    visibility: str
+    status: str
+    series: SeriesLink | None
+    tag_names: tuple[str, ...]
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == Status.CANCELLED
+
+    @property
+    def members_only(self) -> bool:
+        return self.visibility == Visibility.MEMBERS
+
+
+#: the columns of a :class:`Card` read from ``events`` (then the series' slug and title)
+_CARD_COLUMNS = tuple(getattr(Event, f.name) for f in dataclasses.fields(Card)
+                      if f.name not in ("series", "tag_names"))
+
+_CARD_TAGS = (sa.select(EventTag.event_id, EventTag.tag)
+              .where(EventTag.event_id.in_(sa.bindparam("ids", expanding=True)))
+              .order_by(EventTag.event_id, EventTag.tag))
+
+
+@functools.lru_cache(maxsize=64)
+def _card_listing(*, member: bool, past: bool, tag: bool, mode: str | None) -> sa.Select:
+    stmt = (sa.select(*_CARD_COLUMNS, Series.slug, Series.title)
+            .outerjoin(Series, Series.id == Event.series_id))
+    return _listing_where(stmt, member=member, past=past, tag=tag, mode=mode)
+
+
+def listing_cards(*, now: dt.datetime, member: bool, past: bool = False,
+                  tag: str | None = None, mode: str | None = None) -> sa.Select:
+    """The public listing's statement (published and cancelled events, soonest first, or
+    latest first when ``past``), one row per card: read them with :func:`cards`."""
+    stmt = _card_listing(member=member, past=past, tag=bool(tag),
+                         mode=mode if mode in ("online", "in-person") else None)
     return stmt.params(now=now, tag=tag) if tag else stmt.params(now=now)
+
+
+def cards(session: Session, rows: Sequence[sa.Row]) -> list[Card]:
+    """The cards of ``rows`` (from :func:`listing_cards`), with their tags in one query."""
+    tags: dict[int, list[str]] = {}
+    if rows:
+        for event_id, name in session.execute(_CARD_TAGS, {"ids": [r[0] for r in rows]}):
+            tags.setdefault(event_id, []).append(name)
+    made = []
+    for *columns, series_slug, series_title in rows:
+        series = SeriesLink(series_slug, series_title) if series_slug is not None else None
+        made.append(Card(*columns, series, tuple(tags.get(columns[0], ()))))
+    return made
 
 
 @functools.lru_cache(maxsize=4)
 def _upcoming(*, member: bool) -> sa.Select:
-    return (_listing(member=member, past=False, tag=False, mode=None, related=False)
+    return (_listing(member=member, past=False, tag=False, mode=None)
             .where(Event.status == Status.PUBLISHED.value)
             .limit(sa.bindparam("limit", type_=sa.Integer)))
 

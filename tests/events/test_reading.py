@@ -50,6 +50,32 @@ def test_listing_card_shows_presenters_and_partner(client, make_event):
     assert html.count('class="event-people"') == 1
 
 
+def test_listing_card_shows_series_tags_places_and_flags(client, app, make_event):
+    """The cards are read as plain rows (services.Card): every part of a card still shows."""
+    slug = _series(app, first_date=dt.date.today() + dt.timedelta(days=7), count=1,
+                   venue="Conway Hall", capacity=5, tags=["science", "history"])
+    make_event("Members' briefing", visibility="members", online=True)
+    make_event("Called off", status="cancelled", capacity=3)
+    make_event("Untagged talk", venue="Hall", address="1 High St")
+    # past page 1 the series block is not shown: the cards alone are left to read
+    page = _main(client.get("/events?mode=in-person").get_data(as_text=True))
+    card = page[page.index('<article class="event-card">'):]
+    card = card[:card.index("</article>")]
+    assert f'Part of the series <a href="/series/{slug}">Science for the Future</a>' in card
+    assert ('<li><a href="/events?tag=history">history</a></li>'
+            '<li><a href="/events?tag=science">science</a></li>') in card
+    assert 'class="event-tags" aria-label="Tags"' in card
+    assert "5 places left" in card and "Conway Hall" in card
+    assert "Members' briefing" not in page and "Members&#39; briefing" not in page
+    untagged = page[page.index(">Untagged talk<"):]
+    untagged = untagged[:untagged.index("</article>")]
+    assert "Hall, 1 High St" in untagged
+    assert "event-tags" not in untagged and "event-series" not in untagged
+    cancelled = page[page.index(">Called off<"):]
+    cancelled = cancelled[:cancelled.index("</article>")]
+    assert "<strong>Cancelled</strong>" in cancelled and "places left" not in cancelled
+
+
 def test_series_page_says_shared_things_once_and_links_without_bare_urls(client, app):
     slug = _series(app, first_date=dt.date.today() + dt.timedelta(days=7), online=True,
                    presenters=PRESENTERS, partner="Marx Memorial Library",
