@@ -9,7 +9,11 @@ from coop.extensions import db as _db
 from tests.conftest import PRODUCTION, login
 from tests.quality import pages as inventory
 
-ROLES = ("anonymous", "member", "staff", "admin")
+#: each walk sends every route's every method (about 300 requests, 1-2 s): the inner loop
+#: (make test-fast) walks as the public and as the admin, who reaches every route; the member's
+#: and the staff's walks are marked slow, and CI runs them
+WALK_ROLES = ["anonymous", pytest.param("member", marks=pytest.mark.slow),
+              pytest.param("staff", marks=pytest.mark.slow), "admin"]
 SAMPLE = {"IntegerConverter": "999999", "UnicodeConverter": "no-such-thing",
           "PathConverter": "no/such/thing"}
 #: the only pages other sites may frame
@@ -102,7 +106,7 @@ def test_header_check_can_fail():
     assert len(header_problems("/", bad, production=False)) == 3
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", WALK_ROLES)
 def test_every_route_sends_the_security_headers(make_app, make_user, role):
     app = make_app(TESTING=False, PROPAGATE_EXCEPTIONS=False, RATELIMIT_ENABLED=False)
     client = app.test_client()
@@ -113,7 +117,7 @@ def test_every_route_sends_the_security_headers(make_app, make_user, role):
     assert not failures, "\n".join(failures)
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", WALK_ROLES)
 def test_production_sends_hsts_everywhere(database_url, make_user, role):
     app = create_app({**PRODUCTION,
                       "SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False,

@@ -304,7 +304,9 @@ def _post_routes(app):
         yield rule, rule.build(values, append_unknown=False)[1]
 
 
-@pytest.mark.parametrize("role", ["anonymous", "member", "admin"])
+# every POST route, about 1.5 s a role: the member's walk is left to the slow runs (CI)
+@pytest.mark.parametrize("role", ["anonymous", pytest.param("member", marks=pytest.mark.slow),
+                                  "admin"])
 def test_a_2mb_body_gets_413_on_every_post_route(hostile_site, role):
     client = logged_in_client(hostile_site, role)
     big = {"field": "x" * (2 * 1024 * 1024)}
