@@ -64,7 +64,7 @@ test: $(VENV)/.installed-test system-deps lint
 ## Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: without it every run
 ## recompiles the app and pytest rewrites every test module's asserts again, in each worker.
 test-fast: $(VENV)/.installed-test
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 -q -m "not slow and not browser and not faults"
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n 2 --dist loadgroup -q -m "not slow and not browser and not faults"
 
 test-pg:
 	DATABASE_URL=$(PG_URL) $(MAKE) test

@@ -107,6 +107,18 @@ class Rendered:
         return self.content_type.startswith("text/html")
 
 
+#: the session fixtures that seed a database and fetch every page (about 5 s of CPU)
+SEEDED = {"seeded_url", "site", "clients", "rendered", "saved_pages"}
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that needs the seeded site is grouped on one xdist worker, so that with
+    ``--dist loadgroup`` (make test-fast) one worker seeds and walks the site, not each."""
+    for item in items:
+        if SEEDED & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("seeded-site"))
+
+
 @pytest.fixture(scope="session")
 def seeded_url(database_template, tmp_path_factory):
     return seeded_database(database_template, tmp_path_factory.mktemp("quality"), "quality")
