@@ -149,3 +149,63 @@ def test_a_fixed_select_field_renders_and_validates_like_a_select_field():
     assert 'selected value="FR"' in str(Fixed(MultiDict({"pick": "FR"})).pick())
     # the options made once are not changed by choosing one
     assert 'selected' not in str(Fixed(MultiDict({"pick": "nope"})).pick())
+
+
+def test_html_attrs_writes_what_wtforms_html_params_writes():
+    """Our attribute writer must match WTForms' byte for byte, on the awkward inputs too."""
+    from markupsafe import Markup
+    from wtforms.widgets import html_params
+
+    from coop.forms import html_attrs
+
+    cases = [
+        {},
+        {"value": 'say "hi" & <b>bye</b>', "id": "a'b"},
+        {"value": Markup('<i class="x">&amp;</i>'), "title": Markup("it's")},
+        {"maxlength": 12, "rows": 4, "step": 0.5, "value": None, "tabindex": -1},
+        {"required": True, "disabled": False, "checked": True, "readonly": False},
+        {"class_": "button", "for_": "f", "id": False, "data_x_y": "1", "aria_describedby": "a b",
+         "aria-invalid": "true", "data_": "d", "type": "text"},
+        {"<k>": "v", "a&b": "w", 'q"': "x"},
+    ]
+    for attrs in cases:
+        assert html_attrs(**attrs) == html_params(**attrs), attrs
+        assert isinstance(html_attrs(**attrs), Markup)
+
+
+def test_stock_inputs_draw_the_same_html_with_our_attribute_writer():
+    """CoopMeta swaps WTForms' stock inputs for ours (html_attrs); a field set up with its own
+    widget keeps it, and every kind renders what plain WTForms renders."""
+    from wtforms import Form, widgets
+    from wtforms.fields import (
+        BooleanField,
+        EmailField,
+        HiddenField,
+        IntegerField,
+        RadioField,
+        SubmitField,
+    )
+
+    from coop.forms import OWN_WIDGETS, html_attrs
+
+    fields = {
+        "name": wtforms.StringField("Name", render_kw={"maxlength": 5, "class_": "x"}),
+        "email": EmailField("Email", validators=[wtforms.validators.DataRequired()]),
+        "tick": BooleanField("Tick", default=True),
+        "secret": HiddenField(default='a"b'),
+        "pick": RadioField("Pick", choices=[wtforms.SelectChoice("a", "A & B"),
+                                            wtforms.SelectChoice("b", '"B"')], default="b"),
+        "count": IntegerField("Count", widget=widgets.NumberInput(step=2)),
+        "go": SubmitField('Go "now"'),
+    }
+    ours = type("Ours", (PlainForm,), dict(fields))(MultiDict({"name": "<x>"}))
+    theirs = type("Theirs", (Form,), dict(fields))(MultiDict({"name": "<x>"}))
+    assert ours.name.widget is OWN_WIDGETS[widgets.TextInput]
+    assert ours.name.widget.html_params is html_attrs
+    assert ours.pick.option_widget is OWN_WIDGETS[widgets.RadioInput]
+    assert isinstance(ours.count.widget, widgets.NumberInput)
+    assert ours.count.widget.html_params is not html_attrs
+    for name in fields:
+        for kwargs in ({}, {"class_": "wide", "aria_describedby": "h e", "required": True}):
+            assert str(ours[name](**kwargs)) == str(theirs[name](**kwargs)), name
+    assert [str(o()) for o in ours.pick] == [str(o()) for o in theirs.pick]
