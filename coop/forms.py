@@ -116,16 +116,38 @@ def _own(widget_class: type) -> widgets.Input:
                 {"__module__": __name__, "html_params": staticmethod(html_attrs)})()
 
 
-#: WTForms' stock inputs, each mapped to the same input drawing its attributes with
+def _with_flags(field, names, attrs: dict) -> dict:
+    """``attrs`` plus those of ``names`` (``required``, ``maxlength``…) that the field's flags
+    set and ``attrs`` doesn't: what WTForms' widgets add from the validators."""
+    flags = field.flags
+    present = dir(flags)
+    for name in names:
+        if name in present and name not in attrs:
+            attrs[name] = getattr(flags, name)
+    return attrs
+
+
+class TextArea(widgets.TextArea):
+    """WTForms' ``TextArea`` (its ``__call__`` uses the module's attribute builder, so
+    overriding ``html_params`` isn't enough), with :func:`html_attrs`: the same HTML, which
+    a test checks."""
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        attrs = html_attrs(name=field.name, **_with_flags(field, self.validation_attrs, kwargs))
+        return Markup(f"<textarea {attrs}>\r\n{escape(field._value())}</textarea>")  # noqa: S704  # nosec B704
+
+
+#: WTForms' stock inputs, each mapped to the same widget drawing its attributes with
 #: :func:`html_attrs`; :class:`CoopMeta` puts them on each field it binds. The HTML is the same.
-OWN_WIDGETS: dict[type, widgets.Input] = {
+OWN_WIDGETS: dict[type, widgets.Input | TextArea] = {
     cls: _own(cls) for cls in (
         widgets.TextInput, widgets.EmailInput, widgets.TelInput, widgets.URLInput,
         widgets.SearchInput, widgets.PasswordInput, widgets.HiddenInput,
         widgets.CheckboxInput, widgets.RadioInput, widgets.SubmitInput,
         widgets.NumberInput, widgets.DateInput, widgets.DateTimeLocalInput, widgets.TimeInput,
     )
-}
+} | {widgets.TextArea: TextArea()}
 
 
 def own_widget(widget):
@@ -240,42 +262,39 @@ def not_confirmed(action: str) -> str:
     return (f"Nothing was done: “{action}” can’t be undone, so it needs the box beside the "
             "button ticked first.")
 @lru_cache(maxsize=4096)
-def _option_html(value, label, selected: bool) -> Markup:
-    return widgets.Select.render_option(Choice(value, label, selected, {}))
-
-
-class LongSelect(widgets.Select):
-    """WTForms' ``Select``, each option's HTML remembered (by value, label and whether it is
-    selected): a long fixed list such as the countries then costs a look-up per option rather
-    than building and escaping its attributes on every page. The HTML is WTForms' own."""
-
-    @classmethod
-    def render_option(cls, choice, **kwargs):
-        if kwargs or choice.render_kw:
-            return super().render_option(choice, **kwargs)
-        try:
-            return _option_html(choice.value, choice.label, bool(choice.selected))
-        except TypeError:  # a value that can't be a key
-            return super().render_option(choice)
+def _option_html(value, label, selected: bool) -> str:
+    """One ``<option>``, as WTForms' ``Select`` draws it."""
+    return str(widgets.Select.render_option(Choice(value, label, selected, {})))
 
 
 @lru_cache(maxsize=16)
-def _fixed_choices(choices: tuple[tuple[str, str], ...]) -> tuple[list[Choice], dict]:
-    """The options, none selected, and where each value is among them."""
+def _fixed_choices(choices: tuple[tuple[str, str], ...]) -> tuple[list[Choice], dict, list]:
+    """The options, none selected; where each value is among them; and each one's HTML."""
     options = [Choice(value, label, False, {}) for value, label in choices]
     where: dict[str, list[int]] = {}
     for i, (value, _label) in enumerate(choices):
         where.setdefault(value, []).append(i)
-    return options, where
+    return options, where, [_option_html(value, label, False) for value, label in choices]
+
+
+class FixedSelect(widgets.Select):
+    """Draws a :class:`FixedSelectField`: the ``<select>`` tag with :func:`html_attrs`, then
+    :meth:`FixedSelectField.options_html`. The same HTML as WTForms' ``Select`` (a test
+    compares them), without building and escaping each country's attributes on every page."""
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        attrs = html_attrs(name=field.name, **_with_flags(field, self.validation_attrs, kwargs))
+        return Markup(f"<select {attrs}>{field.options_html()}</select>")  # noqa: S704  # nosec B704
 
 
 class FixedSelectField(SelectField):
     """A ``SelectField`` over a long list fixed when the app starts (the countries), given as
     ``pairs``, a function returning the same tuple of ``(value, label)`` strings every time:
     its options are made once and only the chosen one is marked on each use; drawn by
-    :class:`LongSelect`. No groups; values are strings."""
+    :class:`FixedSelect`. No groups; values are strings."""
 
-    widget = LongSelect()
+    widget = FixedSelect()
 
     def __init__(self, label=None, validators=None, *, pairs, **kwargs):
         super().__init__(label, validators,
@@ -284,15 +303,29 @@ class FixedSelectField(SelectField):
         self.pairs = pairs
         self.type = "SelectField"  # what it is to templates (render_field's select rules)
 
+    def _chosen(self, where: dict) -> list[int]:
+        return where.get(self.data, []) if isinstance(self.data, str) else []
+
     def iter_choices(self):
-        options, where = _fixed_choices(self.pairs())
-        chosen = where.get(self.data, ()) if isinstance(self.data, str) else ()
+        options, where, _html = _fixed_choices(self.pairs())
+        chosen = self._chosen(where)
         if not chosen:
             return options
         options = list(options)
         for i in chosen:
             options[i] = options[i]._replace(selected=True)
         return options
+
+    def options_html(self) -> str:
+        """Every option's HTML, the chosen one marked, joined from the pieces made once."""
+        pairs = self.pairs()
+        _options, where, html = _fixed_choices(pairs)
+        chosen = self._chosen(where)
+        if chosen:
+            html = list(html)
+            for i in chosen:
+                html[i] = _option_html(*pairs[i], True)
+        return "".join(html)
 
     def has_groups(self):
         return False
