@@ -10,7 +10,7 @@ from urllib.parse import quote
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency, format_decimal
-from flask import Flask
+from flask import Flask, current_app, has_request_context, request, url_for
 
 from coop.timeutil import LONDON, iso_utc, to_london  # noqa: F401 - iso_utc is a filter
 
@@ -106,17 +106,17 @@ def url_if(endpoint: str, **values) -> str | None:
     Without ``values``, inside a request, the answer is worked out once per app and script
     root: the header and footer ask for the same few links on every page.
     """
-    from flask import current_app, has_request_context, request, url_for
-
-    if endpoint not in current_app.view_functions:
+    app = current_app._get_current_object()
+    if endpoint not in app.view_functions:
         return None
     if values or not has_request_context():
         return url_for(endpoint, **values)
-    known = current_app.extensions.setdefault("coop.url_if", {})
+    known = app.extensions.setdefault("coop.url_if", {})
     key = (endpoint, request.script_root)
-    if key not in known:
-        known[key] = url_for(endpoint)
-    return known[key]
+    url = known.get(key)
+    if url is None:
+        url = known[key] = url_for(endpoint)
+    return url
 
 
 def with_the(name: str) -> str:

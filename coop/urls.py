@@ -8,16 +8,28 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, request
+from flask import Flask, current_app, request
+from werkzeug.routing import MapAdapter
 
 
 def external_url(endpoint: str, **values) -> str:
     """``url_for(endpoint, **values)`` as an absolute URL on ``BASE_URL``."""
-    parts = urlsplit(current_app.config["BASE_URL"])
-    adapter = current_app.url_map.bind(
-        parts.netloc, url_scheme=parts.scheme or "https", script_name=parts.path or "/"
-    )
-    return adapter.build(endpoint, values, force_external=True)
+    return _adapter(current_app._get_current_object()).build(endpoint, values,
+                                                             force_external=True)
+
+
+def _adapter(app: Flask) -> MapAdapter:
+    """The app's URL map bound to ``BASE_URL``: made once per app and base URL (binding is
+    most of what a link costs; an adapter only reads the map, so requests can share it)."""
+    base = app.config["BASE_URL"]
+    known = app.extensions.setdefault("coop.urls", {})
+    adapter = known.get(base)
+    if adapter is None:
+        parts = urlsplit(base)
+        adapter = known[base] = app.url_map.bind(
+            parts.netloc, url_scheme=parts.scheme or "https", script_name=parts.path or "/"
+        )
+    return adapter
 
 
 def site_host() -> str:

@@ -223,7 +223,7 @@ class SharedApp:
     #: shared app refuses to run, rather than let one test's state leak into the next
     EXTENSIONS = frozenset({
         "sqlalchemy", "migrate", "csrf", "limiter", "coop.hooks", "coop.outbox", "coop.cache",
-        "coop.fund.tally", "coop.register", "shares_limits", "coop.url_if",
+        "coop.fund.tally", "coop.register", "shares_limits", "coop.url_if", "coop.urls",
     })
     #: the app's registries of functions and routes, compared after each test
     REGISTRIES = ("before_request_funcs", "after_request_funcs", "teardown_request_funcs",
@@ -325,6 +325,7 @@ class SharedApp:
         app.extensions["coop.register"] = read_rules(app.config)
         ratelimit.init_app(app)
         app.extensions.pop("coop.url_if", None)  # links url_if has built, made on first use
+        app.extensions.pop("coop.urls", None)  # external_url's adapters, made on first use
 
     def close(self) -> None:
         """End the test: no connection left open, and nothing changed that reset can't undo."""
