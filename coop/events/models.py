@@ -68,7 +68,22 @@ class Series(Base):
     )
 
 
-class Event(Base):
+class EventFlags:
+    """What an event's status and visibility say to readers: shared by :class:`Event` and a
+    listing's plain-row card (``coop.events.services.Card``)."""
+
+    __slots__ = ()
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == Status.CANCELLED
+
+    @property
+    def members_only(self) -> bool:
+        return self.visibility == Visibility.MEMBERS
+
+
+class Event(EventFlags, Base):
     __tablename__ = "events"
     __table_args__ = (
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
@@ -128,14 +143,6 @@ class Event(Base):
     @property
     def tag_names(self) -> list[str]:
         return [t.tag for t in self.tags]
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self.status == Status.CANCELLED
-
-    @property
-    def members_only(self) -> bool:
-        return self.visibility == Visibility.MEMBERS
 
     def has_ended(self, now: dt.datetime | None = None) -> bool:
         return self.ends_at <= (now or now_utc())

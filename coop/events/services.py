@@ -23,6 +23,7 @@ from coop.events.models import (
     SLUG_LENGTH,
     TAG_LENGTH,
     Event,
+    EventFlags,
     EventMessage,
     EventTag,
     Registration,
@@ -422,7 +423,7 @@ class SeriesLink:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Card:
+class Card(EventFlags):
     """What a listing's card shows of an event, read as plain rows (an ``Event`` would be
     loaded, tracked and its tags and series loaded by relationship, for twenty read-only
     cards). The names are the model's, so ``event_when``/``event_where`` read either."""
@@ -443,14 +444,6 @@ class Card:
     status: str
     series: SeriesLink | None
     tag_names: tuple[str, ...]
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self.status == Status.CANCELLED
-
-    @property
-    def members_only(self) -> bool:
-        return self.visibility == Visibility.MEMBERS
 
 
 #: the columns of a :class:`Card` read from ``events`` (then the series' slug and title)
