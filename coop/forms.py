@@ -111,7 +111,9 @@ def html_attrs(**attrs) -> Markup:
 
 def _own(widget_class: type) -> widgets.Input:
     """An instance of ``widget_class`` (a WTForms input) that writes its attributes with
-    :func:`html_attrs`: ``Input`` looks them up as ``self.html_params``, a documented hook."""
+    :func:`html_attrs`: ``Input`` looks them up as ``self.html_params``, a class attribute
+    (not a documented hook: ``tests/test_forms.py`` compares our inputs' HTML with WTForms' so
+    that a release changing it fails the tests)."""
     return type(widget_class.__name__, (widget_class,),
                 {"__module__": __name__, "html_params": staticmethod(html_attrs)})()
 
@@ -280,9 +282,13 @@ def _fixed_choices(choices: tuple[tuple[str, str], ...]) -> tuple[list[Choice], 
 class FixedSelect(widgets.Select):
     """Draws a :class:`FixedSelectField`: the ``<select>`` tag with :func:`html_attrs`, then
     :meth:`FixedSelectField.options_html`. The same HTML as WTForms' ``Select`` (a test
-    compares them), without building and escaping each country's attributes on every page."""
+    compares them), without building and escaping each country's attributes on every page.
+    One choice only, from the field's ``pairs`` (setting ``field.choices`` later would not
+    change what is drawn)."""
 
     def __call__(self, field, **kwargs):
+        if self.multiple:
+            raise TypeError("FixedSelect draws a single choice")
         kwargs.setdefault("id", field.id)
         attrs = html_attrs(name=field.name, **_with_flags(field, self.validation_attrs, kwargs))
         return Markup(f"<select {attrs}>{field.options_html()}</select>")  # noqa: S704  # nosec B704

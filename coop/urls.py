@@ -19,17 +19,17 @@ def external_url(endpoint: str, **values) -> str:
 
 
 def _adapter(app: Flask) -> MapAdapter:
-    """The app's URL map bound to ``BASE_URL``: made once per app and base URL (binding is
-    most of what a link costs; an adapter only reads the map, so requests can share it)."""
+    """The app's URL map bound to ``BASE_URL``: made once per app and base URL, the latest
+    one kept (binding is most of what a link costs; an adapter only reads the map, so
+    requests and threads can share it)."""
     base = app.config["BASE_URL"]
-    known = app.extensions.setdefault("coop.urls", {})
-    adapter = known.get(base)
-    if adapter is None:
+    known = app.extensions.get("coop.urls")
+    if known is None or known[0] != base:
         parts = urlsplit(base)
-        adapter = known[base] = app.url_map.bind(
+        known = app.extensions["coop.urls"] = (base, app.url_map.bind(
             parts.netloc, url_scheme=parts.scheme or "https", script_name=parts.path or "/"
-        )
-    return adapter
+        ))
+    return known[1]
 
 
 def site_host() -> str:

@@ -407,15 +407,6 @@ def _listing_where(stmt: sa.Select, *, member: bool, past: bool, tag: bool,
     return stmt
 
 
-@functools.lru_cache(maxsize=64)
-def _listing(*, member: bool, past: bool, tag: bool, mode: str | None) -> sa.Select:
-    """The events of one combination of filters (the home page's list), with ``:now`` and
-    ``:tag`` left as parameters: built once (building one costs more than running it)."""
-    # A listing shows no description (often the longest column): left unread.
-    stmt = sa.select(Event).options(defer(Event.description, raiseload=True))
-    return _listing_where(stmt, member=member, past=past, tag=tag, mode=mode)
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class SeriesLink:
     slug: str
@@ -484,9 +475,12 @@ def cards(session: Session, rows: Sequence[sa.Row]) -> list[Card]:
     return made
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=2)
 def _upcoming(*, member: bool) -> sa.Select:
-    return (_listing(member=member, past=False, tag=False, mode=None)
+    """The home page's next events, with ``:now`` and ``:limit`` as parameters: built once
+    (building one costs more than running it). The description is left unread."""
+    stmt = sa.select(Event).options(defer(Event.description, raiseload=True))
+    return (_listing_where(stmt, member=member, past=False, tag=False, mode=None)
             .where(Event.status == Status.PUBLISHED.value)
             .limit(sa.bindparam("limit", type_=sa.Integer)))
 

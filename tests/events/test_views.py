@@ -58,6 +58,20 @@ def test_listing_soonest_first_grouped_by_month(client, make_event):
     assert "Old talk" in client.get("/events/past").get_data(as_text=True)
 
 
+def test_past_listing_is_latest_first_and_neither_listing_shows_drafts(client, make_event):
+    now = dt.datetime.now(dt.UTC)
+    make_event("Older past talk", starts_at=now - dt.timedelta(days=30))
+    make_event("Recent past talk", starts_at=now - dt.timedelta(days=3))
+    make_event("Past draft", starts_at=now - dt.timedelta(days=5), status="draft")
+    make_event("Future draft", status="draft")
+    past = client.get("/events/past").get_data(as_text=True)
+    assert past.index("Recent past talk") < past.index("Older past talk")
+    upcoming = client.get("/events").get_data(as_text=True)
+    for html in (past, upcoming):
+        assert "Past draft" not in html and "Future draft" not in html
+    assert "Recent past talk" not in upcoming
+
+
 def test_cancelled_event_stays_listed_and_marked(client, make_event):
     make_event("Called off", status="cancelled")
     html = client.get("/events").get_data(as_text=True)
