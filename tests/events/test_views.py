@@ -105,7 +105,13 @@ def test_pagination(make_app, make_event):
     third = client.get("/events?page=3").get_data(as_text=True)
     assert "Talk number 4" in third and "Talk number 0" not in third
     assert 'href="/events?page=2" rel="prev"' in third and 'rel="next"' not in third
-    assert client.get("/events?page=99").status_code == 200
+    # a page past the end (an old link) says so, not that no events are planned
+    beyond = client.get("/events?page=99&mode=in-person")
+    assert beyond.status_code == 200
+    html = beyond.get_data(as_text=True)
+    assert "There are no more events past page 98." in html
+    assert '<a href="/events?mode=in-person">Back to the first page</a>' in html
+    assert "No events are planned" not in html and "No events match" not in html
 
 
 def test_members_only_events_are_hidden_from_anonymous_visitors(client, make_event, make_user):
