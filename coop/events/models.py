@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 import secrets
 
 import sqlalchemy as sa
@@ -27,6 +28,17 @@ EMAIL_LENGTH = 254
 SUBJECT_LENGTH = 200
 MESSAGE_LENGTH = 10_000
 MAX_CAPACITY = 100_000
+
+
+def duration_seconds(starts_at: dt.datetime, ends_at: dt.datetime) -> int:
+    """Whole seconds from start to end, rounded up (never shorter than the event)."""
+    return math.ceil((ends_at - starts_at).total_seconds())
+
+
+def _duration_of_row(context) -> int:
+    """``duration_seconds`` for a row inserted without it (a bulk insert of rows)."""
+    row = context.get_current_parameters()
+    return duration_seconds(row["starts_at"], row["ends_at"])
 
 
 class Status(enum.StrEnum):
@@ -94,6 +106,7 @@ class Event(EventFlags, Base):
         sa.Index("ix_events_status_starts_at", "status", "starts_at"),
         #: the listings: counted and paged from the index alone (also serves starts_at alone)
         sa.Index("ix_events_listing", "starts_at", "ends_at", "status", "visibility"),
+        sa.CheckConstraint("duration_seconds > 0", name="duration_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,6 +118,11 @@ class Event(EventFlags, Base):
     #: aware UTC; entered and shown in Europe/London
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: ends_at - starts_at, kept beside them (set with :meth:`set_times`). The longest is read
+    #: from its index, and an event still running began at most that long ago, so the
+    #: upcoming listing starts its walk of the starts_at index there, not at the first event
+    #: ever held (:func:`coop.events.services.running_since`).
+    duration_seconds: Mapped[int] = mapped_column(default=_duration_of_row, index=True)
     online: Mapped[bool] = mapped_column(default=False)
     #: the meeting link for online events
     joining_url: Mapped[str] = mapped_column(sa.String(URL_LENGTH), default="")
@@ -139,6 +157,11 @@ class Event(EventFlags, Base):
     registrations: Mapped[list[Registration]] = relationship(
         back_populates="event", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    def set_times(self, starts_at: dt.datetime, ends_at: dt.datetime) -> None:
+        """When it starts and ends (and so how long it lasts): the one way to change them."""
+        self.starts_at, self.ends_at = starts_at, ends_at
+        self.duration_seconds = duration_seconds(starts_at, ends_at)
 
     @property
     def tag_names(self) -> list[str]:

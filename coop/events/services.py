@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, defer, selectinload
 
-from coop import audit, limits, timeutil
+from coop import audit, cache, limits, timeutil
 from coop.db import now_utc
 from coop.events.models import (
     SLUG_LENGTH,
@@ -270,7 +270,8 @@ def create_event(session: Session, details: EventDetails, starts_at: dt.datetime
             raise SlugTaken(f"Another event already uses the address “{slug}”.")
     else:
         slug = unique_slug(session, Event, details.title)
-    event = Event(slug=slug, starts_at=starts_at, ends_at=ends_at, series=series, sequence=0)
+    event = Event(slug=slug, series=series, sequence=0)
+    event.set_times(starts_at, ends_at)
     _apply(event, details)
     if event.status != Status.DRAFT:
         event.published_at = now_utc()
@@ -305,7 +306,7 @@ def update_event(session: Session, event: Event, details: EventDetails,
         event.slug = slug
         changed = True
     if event.starts_at != starts_at or event.ends_at != ends_at:
-        event.starts_at, event.ends_at = starts_at, ends_at
+        event.set_times(starts_at, ends_at)
         changed = True
     if not changed:
         return []
@@ -385,6 +386,18 @@ def visible_to(event: Event, *, member: bool, staff: bool = False) -> bool:
 
 #: the moment the public lists are read at: a parameter, so their statements are built once
 NOW = sa.bindparam("now", type_=Event.ends_at.type)
+#: the earliest start an event still running can have (:func:`running_since`)
+SINCE = sa.bindparam("since", type_=Event.starts_at.type)
+_LONGEST = sa.select(sa.func.max(Event.duration_seconds))
+
+
+def running_since(session: Session, now: dt.datetime) -> dt.datetime:
+    """The earliest start of any event not over at ``now``: now less the longest event's
+    length (read from its index, kept under the cache's freshness rule). The upcoming
+    statements walk the starts_at index from here rather than over every past event, so
+    they cost the same with ten years of events behind them as with none."""
+    longest = cache.memo("events.longest", lambda: session.scalar(_LONGEST) or 0)
+    return now - dt.timedelta(seconds=longest)
 _SHOWN = (Status.PUBLISHED.value, Status.CANCELLED.value)
 
 
@@ -395,9 +408,15 @@ def _listing_where(stmt: sa.Select, *, member: bool, past: bool, tag: bool,
     if not member:
         stmt = stmt.where(Event.visibility == Visibility.PUBLIC.value)
     if past:
-        stmt = stmt.where(Event.ends_at <= NOW).order_by(Event.starts_at.desc(), Event.id.desc())
+        # An event ends after it starts (the ends_after_start constraint), so one that has
+        # ended started before now: saying so lets the index start at now and walk back,
+        # instead of stepping over every event still to come.
+        stmt = (stmt.where(Event.ends_at <= NOW, Event.starts_at < NOW)
+                .order_by(Event.starts_at.desc(), Event.id.desc()))
     else:
-        stmt = stmt.where(Event.ends_at > NOW).order_by(Event.starts_at, Event.id)
+        # Not over yet, so begun no earlier than :func:`running_since` (``:since``).
+        stmt = (stmt.where(Event.ends_at > NOW, Event.starts_at >= SINCE)
+                .order_by(Event.starts_at, Event.id))
     if tag:
         stmt = stmt.where(Event.tags.any(EventTag.tag == sa.bindparam("tag", type_=sa.String)))
     if mode == "online":
@@ -453,13 +472,16 @@ def _card_listing(*, member: bool, past: bool, tag: bool, mode: str | None) -> s
     return _listing_where(stmt, member=member, past=past, tag=tag, mode=mode)
 
 
-def listing_cards(*, now: dt.datetime, member: bool, past: bool = False,
+def listing_cards(session: Session, *, now: dt.datetime, member: bool, past: bool = False,
                   tag: str | None = None, mode: str | None = None) -> sa.Select:
     """The public listing's statement (published and cancelled events, soonest first, or
     latest first when ``past``), one row per card: read them with :func:`cards`."""
     stmt = _card_listing(member=member, past=past, tag=bool(tag),
                          mode=mode if mode in ("online", "in-person") else None)
-    return stmt.params(now=now, tag=tag) if tag else stmt.params(now=now)
+    params = {"now": now} if past else {"now": now, "since": running_since(session, now)}
+    if tag:
+        params["tag"] = tag
+    return stmt.params(**params)
 
 
 def cards(session: Session, rows: Sequence[sa.Row]) -> list[Card]:
@@ -488,8 +510,9 @@ def _upcoming(*, member: bool) -> sa.Select:
 def upcoming(session: Session, *, limit: int, member: bool = False,
              now: dt.datetime | None = None) -> Sequence[Event]:
     """The next published events, for the home page's list (without their tags or series)."""
-    return session.scalars(_upcoming(member=member),
-                           {"now": now or now_utc(), "limit": limit}).all()
+    now = now or now_utc()
+    return session.scalars(_upcoming(member=member), {
+        "now": now, "since": running_since(session, now), "limit": limit}).all()
 
 
 @functools.lru_cache(maxsize=4)

@@ -95,7 +95,8 @@ def _listing(past: bool) -> str:
     mode = request.args.get("mode") if request.args.get("mode") in MODES else None
     page = current_page()
     member = _member()
-    stmt = services.listing_cards(now=now_utc(), member=member, past=past, tag=tag, mode=mode)
+    stmt = services.listing_cards(db.session, now=now_utc(), member=member, past=past, tag=tag,
+                                  mode=mode)
     pagination = Window(db.session, stmt, page=page,
                         per_page=current_app.config["EVENTS_PER_PAGE"], scalars=False)
     events = services.cards(db.session, pagination.items)

@@ -40,6 +40,8 @@ def bulk_insert_events(app, n: int) -> None:
              "token": f"token-{i}", "queued_at": now, "created_at": now} for i in ids])
         _db.session.commit()
         assert _db.session.scalar(sa.select(sa.func.count()).select_from(Event)) == n
+        # rows inserted without their length get it from the column's default
+        assert set(_db.session.scalars(sa.select(Event.duration_seconds))) == {3600}
 
 
 def count_queries(app, client, url: str) -> tuple[int, str]:

@@ -9,7 +9,7 @@ import re
 import sqlalchemy as sa
 
 from coop.events import services
-from coop.events.models import Registration
+from coop.events.models import Event, Registration
 from coop.extensions import db as _db
 from tests.conftest import login
 from tests.events.conftest import future
@@ -70,6 +70,50 @@ def test_past_listing_is_latest_first_and_neither_listing_shows_drafts(client, m
     for html in (past, upcoming):
         assert "Past draft" not in html and "Future draft" not in html
     assert "Recent past talk" not in upcoming
+
+
+def test_an_event_still_running_stays_upcoming_however_long_ago_it_began(client, app,
+                                                                         make_event):
+    """The upcoming listings start their walk at now less the longest event's length
+    (services.running_since): a week-long festival that began five days ago, behind many
+    short events since, is still listed, on /events and the home page alike; when its
+    end is moved to yesterday it moves to the past listing at once."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    festival = make_event("Book festival", starts_at=now - dt.timedelta(days=5),
+                          minutes=7 * 24 * 60)
+    for days in (4, 3, 2, 1):
+        make_event(f"Short talk {days}", starts_at=now - dt.timedelta(days=days))
+    make_event("Next talk", starts_at=future(2))
+    upcoming = client.get("/events").get_data(as_text=True)
+    assert upcoming.index("Book festival") < upcoming.index("Next talk")
+    assert "Short talk" not in upcoming
+    assert "Book festival" in client.get("/").get_data(as_text=True)
+    assert "Book festival" not in client.get("/events/past").get_data(as_text=True)
+    with app.app_context():
+        event = _db.session.get(Event, festival.id)
+        assert event.duration_seconds == 7 * 24 * 3600
+        starts = now - dt.timedelta(days=5)
+        services.update_event(_db.session, event, services.EventDetails(
+            title="Book festival", status="published"), starts, now - dt.timedelta(days=1))
+        _db.session.commit()
+        assert event.duration_seconds == 4 * 24 * 3600
+    assert "Book festival" not in client.get("/events").get_data(as_text=True)
+    assert "Book festival" in client.get("/events/past").get_data(as_text=True)
+
+
+def test_an_event_made_longer_is_listed_for_all_its_length(client, app, make_event):
+    """Lengthening an event raises the longest length the listings bound their walk with:
+    a talk from five days ago stretched to next week is upcoming again."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    talk = make_event("Stretched talk", starts_at=now - dt.timedelta(days=5))
+    assert "Stretched talk" not in client.get("/events").get_data(as_text=True)
+    with app.app_context():
+        event = _db.session.get(Event, talk.id)
+        services.update_event(_db.session, event, services.EventDetails(
+            title="Stretched talk", status="published"), event.starts_at,
+            now + dt.timedelta(days=7))
+        _db.session.commit()
+    assert "Stretched talk" in client.get("/events").get_data(as_text=True)
 
 
 def test_cancelled_event_stays_listed_and_marked(client, make_event):
