@@ -77,6 +77,13 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def windowed(stmt: sa.Select) -> sa.Select:
+    """``stmt`` with the page's bounds as parameters, for :class:`Window`: build it once and
+    keep it (a statement SQLAlchemy has seen runs without its cache key worked out again)."""
+    return (stmt.limit(sa.bindparam("window_limit", type_=sa.Integer))
+            .offset(sa.bindparam("window_offset", type_=sa.Integer)))
+
+
 class Window:
     """One page of a public listing, read without counting the whole listing: ``per_page + 1``
     rows are fetched, and the extra one only says whether a next page exists. The
@@ -86,13 +93,14 @@ class Window:
 
     pages = None  # not counted
 
-    def __init__(self, session, stmt: sa.Select, *, page: int, per_page: int,
-                 scalars: bool = True):
-        """``scalars``: the items are each row's first column (ORM objects); false, whole
-        rows."""
+    def __init__(self, session, stmt: sa.Select, params: dict | None = None, *, page: int,
+                 per_page: int, scalars: bool = True):
+        """``stmt`` from :func:`windowed`, run with ``params``; ``scalars``: the items are
+        each row's first column (ORM objects); false, whole rows."""
         self.page, self.per_page = page, per_page
         read = session.scalars if scalars else session.execute
-        rows = read(stmt.limit(per_page + 1).offset((page - 1) * per_page)).all()
+        rows = read(stmt, {**(params or {}), "window_limit": per_page + 1,
+                           "window_offset": (page - 1) * per_page}).all()
         self.items = rows[:per_page]
         self.has_next = len(rows) > per_page
         self.has_prev = page > 1

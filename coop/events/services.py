@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, defer, selectinload
 
 from coop import audit, cache, limits, timeutil
-from coop.db import now_utc
+from coop.db import now_utc, windowed
 from coop.events.models import (
     SLUG_LENGTH,
     TAG_LENGTH,
@@ -472,16 +472,23 @@ def _card_listing(*, member: bool, past: bool, tag: bool, mode: str | None) -> s
     return _listing_where(stmt, member=member, past=past, tag=tag, mode=mode)
 
 
+@functools.lru_cache(maxsize=64)
+def _card_window(*, member: bool, past: bool, tag: bool, mode: str | None) -> sa.Select:
+    return windowed(_card_listing(member=member, past=past, tag=tag, mode=mode))
+
+
 def listing_cards(session: Session, *, now: dt.datetime, member: bool, past: bool = False,
-                  tag: str | None = None, mode: str | None = None) -> sa.Select:
+                  tag: str | None = None, mode: str | None = None) -> tuple[sa.Select, dict]:
     """The public listing's statement (published and cancelled events, soonest first, or
-    latest first when ``past``), one row per card: read them with :func:`cards`."""
-    stmt = _card_listing(member=member, past=past, tag=bool(tag),
-                         mode=mode if mode in ("online", "in-person") else None)
+    latest first when ``past``), one row per card, and its parameters: for a
+    :class:`coop.db.Window`, then :func:`cards`. The statement is built once per kind of
+    listing and the values passed beside it."""
+    stmt = _card_window(member=member, past=past, tag=bool(tag),
+                        mode=mode if mode in ("online", "in-person") else None)
     params = {"now": now} if past else {"now": now, "since": running_since(session, now)}
     if tag:
         params["tag"] = tag
-    return stmt.params(**params)
+    return stmt, params
 
 
 def cards(session: Session, rows: Sequence[sa.Row]) -> list[Card]:

@@ -95,9 +95,9 @@ def _listing(past: bool) -> str:
     mode = request.args.get("mode") if request.args.get("mode") in MODES else None
     page = current_page()
     member = _member()
-    stmt = services.listing_cards(db.session, now=now_utc(), member=member, past=past, tag=tag,
-                                  mode=mode)
-    pagination = Window(db.session, stmt, page=page,
+    stmt, params = services.listing_cards(db.session, now=now_utc(), member=member, past=past,
+                                          tag=tag, mode=mode)
+    pagination = Window(db.session, stmt, params, page=page,
                         per_page=current_app.config["EVENTS_PER_PAGE"], scalars=False)
     events = services.cards(db.session, pagination.items)
     show_series = not past and page == 1 and not tag and not mode
