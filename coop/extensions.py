@@ -1,5 +1,6 @@
 """Flask extensions, unbound; ``create_app`` binds them."""
 
+from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -14,3 +15,15 @@ migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+#: the methods no rate limit counts
+READING = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@limiter.request_filter
+def _reading_is_not_limited() -> bool:
+    """Every rate limit here counts a form's POST (each is declared with
+    ``methods=["POST"]``; tests/test_extensions.py reads them all), so a request that only
+    reads, most of them, skips the limiter's look-up of the view's limits (5-10% of a page's
+    CPU)."""
+    return request.method in READING
