@@ -8,7 +8,7 @@ import math
 import secrets
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship, validates
 
 from coop.db import Base, UTCDateTime, now_utc
 from coop.outbox import failed_since
@@ -30,15 +30,17 @@ MESSAGE_LENGTH = 10_000
 MAX_CAPACITY = 100_000
 
 
-def duration_seconds(starts_at: dt.datetime, ends_at: dt.datetime) -> int:
-    """Whole seconds from start to end, rounded up (never shorter than the event)."""
-    return math.ceil((ends_at - starts_at).total_seconds())
+def seconds_between(starts_at: dt.datetime, ends_at: dt.datetime) -> int:
+    """Whole seconds from start to end, rounded up (never shorter than the event), counted
+    in UTC so a change of the clocks between them is counted too."""
+    return math.ceil((ends_at.astimezone(dt.UTC) - starts_at.astimezone(dt.UTC))
+                     .total_seconds())
 
 
 def _duration_of_row(context) -> int:
-    """``duration_seconds`` for a row inserted without it (a bulk insert of rows)."""
+    """``duration_seconds`` for a row inserted by a bulk (Core) insert without it."""
     row = context.get_current_parameters()
-    return duration_seconds(row["starts_at"], row["ends_at"])
+    return seconds_between(row["starts_at"], row["ends_at"])
 
 
 class Status(enum.StrEnum):
@@ -118,11 +120,13 @@ class Event(EventFlags, Base):
     #: aware UTC; entered and shown in Europe/London
     starts_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    #: ends_at - starts_at, kept beside them (set with :meth:`set_times`). The longest is read
-    #: from its index, and an event still running began at most that long ago, so the
-    #: upcoming listing starts its walk of the starts_at index there, not at the first event
-    #: ever held (:func:`coop.events.services.running_since`).
-    duration_seconds: Mapped[int] = mapped_column(default=_duration_of_row, index=True)
+    #: ends_at - starts_at, kept beside them (:meth:`_keep_duration`; a Core ``UPDATE`` of
+    #: the times must set it too: none does). The longest is read from its index, and an
+    #: event still running began at most that long ago, so the upcoming listings start their
+    #: walk of the starts_at index there (:func:`coop.events.services.running_since`).
+    #: 64-bit: the dates allowed (2000-2100) span more seconds than 32 bits hold.
+    duration_seconds: Mapped[int] = mapped_column(sa.BigInteger, default=_duration_of_row,
+                                                  index=True)
     online: Mapped[bool] = mapped_column(default=False)
     #: the meeting link for online events
     joining_url: Mapped[str] = mapped_column(sa.String(URL_LENGTH), default="")
@@ -158,10 +162,14 @@ class Event(EventFlags, Base):
         back_populates="event", cascade="all, delete-orphan", passive_deletes=True
     )
 
-    def set_times(self, starts_at: dt.datetime, ends_at: dt.datetime) -> None:
-        """When it starts and ends (and so how long it lasts): the one way to change them."""
-        self.starts_at, self.ends_at = starts_at, ends_at
-        self.duration_seconds = duration_seconds(starts_at, ends_at)
+    @validates("starts_at", "ends_at")
+    def _keep_duration(self, key: str, value: dt.datetime) -> dt.datetime:
+        """Whenever either time is set, the length follows (once both are known)."""
+        starts = value if key == "starts_at" else self.starts_at
+        ends = value if key == "ends_at" else self.ends_at
+        if starts is not None and ends is not None:
+            self.duration_seconds = seconds_between(starts, ends)
+        return value
 
     @property
     def tag_names(self) -> list[str]:

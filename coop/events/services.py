@@ -270,8 +270,7 @@ def create_event(session: Session, details: EventDetails, starts_at: dt.datetime
             raise SlugTaken(f"Another event already uses the address “{slug}”.")
     else:
         slug = unique_slug(session, Event, details.title)
-    event = Event(slug=slug, series=series, sequence=0)
-    event.set_times(starts_at, ends_at)
+    event = Event(slug=slug, starts_at=starts_at, ends_at=ends_at, series=series, sequence=0)
     _apply(event, details)
     if event.status != Status.DRAFT:
         event.published_at = now_utc()
@@ -306,7 +305,7 @@ def update_event(session: Session, event: Event, details: EventDetails,
         event.slug = slug
         changed = True
     if event.starts_at != starts_at or event.ends_at != ends_at:
-        event.set_times(starts_at, ends_at)
+        event.starts_at, event.ends_at = starts_at, ends_at
         changed = True
     if not changed:
         return []
@@ -388,17 +387,18 @@ def visible_to(event: Event, *, member: bool, staff: bool = False) -> bool:
 NOW = sa.bindparam("now", type_=Event.ends_at.type)
 #: the earliest start an event still running can have (:func:`running_since`)
 SINCE = sa.bindparam("since", type_=Event.starts_at.type)
+_SHOWN = (Status.PUBLISHED.value, Status.CANCELLED.value)
 _LONGEST = sa.select(sa.func.max(Event.duration_seconds))
 
 
 def running_since(session: Session, now: dt.datetime) -> dt.datetime:
     """The earliest start of any event not over at ``now``: now less the longest event's
     length (read from its index, kept under the cache's freshness rule). The upcoming
-    statements walk the starts_at index from here rather than over every past event, so
-    they cost the same with ten years of events behind them as with none."""
+    statements walk the starts_at index from here rather than from the first event ever
+    held: with events of a few hours, only the last few hours' are stepped over, however
+    many years lie behind. (One event lasting months widens the walk to months.)"""
     longest = cache.memo("events.longest", lambda: session.scalar(_LONGEST) or 0)
     return now - dt.timedelta(seconds=longest)
-_SHOWN = (Status.PUBLISHED.value, Status.CANCELLED.value)
 
 
 def _listing_where(stmt: sa.Select, *, member: bool, past: bool, tag: bool,
@@ -466,15 +466,10 @@ _CARD_TAGS = (sa.select(EventTag.event_id, EventTag.tag)
 
 
 @functools.lru_cache(maxsize=64)
-def _card_listing(*, member: bool, past: bool, tag: bool, mode: str | None) -> sa.Select:
+def _card_window(*, member: bool, past: bool, tag: bool, mode: str | None) -> sa.Select:
     stmt = (sa.select(*_CARD_COLUMNS, Series.slug, Series.title)
             .outerjoin(Series, Series.id == Event.series_id))
-    return _listing_where(stmt, member=member, past=past, tag=tag, mode=mode)
-
-
-@functools.lru_cache(maxsize=64)
-def _card_window(*, member: bool, past: bool, tag: bool, mode: str | None) -> sa.Select:
-    return windowed(_card_listing(member=member, past=past, tag=tag, mode=mode))
+    return windowed(_listing_where(stmt, member=member, past=past, tag=tag, mode=mode))
 
 
 def listing_cards(session: Session, *, now: dt.datetime, member: bool, past: bool = False,
@@ -506,8 +501,8 @@ def cards(session: Session, rows: Sequence[sa.Row]) -> list[Card]:
 
 @functools.lru_cache(maxsize=2)
 def _upcoming(*, member: bool) -> sa.Select:
-    """The home page's next events, with ``:now`` and ``:limit`` as parameters: built once
-    (building one costs more than running it). The description is left unread."""
+    """The home page's next events, with ``:now``, ``:since`` and ``:limit`` as parameters:
+    built once (building one costs more than running it). The description is left unread."""
     stmt = sa.select(Event).options(defer(Event.description, raiseload=True))
     return (_listing_where(stmt, member=member, past=False, tag=False, mode=None)
             .where(Event.status == Status.PUBLISHED.value)

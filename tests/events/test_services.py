@@ -294,3 +294,27 @@ def test_export_and_erase_a_members_registrations(db, make_user):
     assert mine.status == "cancelled" and mine.email.endswith("@invalid")
     assert mine.name == "Deleted member"
     assert services.export_data(db.session, user) == []
+
+
+def test_an_events_length_is_counted_in_utc_and_rounded_up():
+    """seconds_between: an evening-to-evening event over the night the clocks go back lasts
+    25 hours, though both ends are given in London's time; part of a second counts whole."""
+    from zoneinfo import ZoneInfo
+
+    from coop.events.models import seconds_between
+
+    london = ZoneInfo("Europe/London")
+    starts = dt.datetime(2026, 10, 24, 19, tzinfo=london)
+    assert seconds_between(starts, dt.datetime(2026, 10, 25, 19, tzinfo=london)) == 25 * 3600
+    assert seconds_between(starts, starts + dt.timedelta(microseconds=1)) == 1
+
+
+def test_the_length_follows_the_times_however_they_are_set(app):
+    """Event._keep_duration: set in the constructor, either time alone, or both."""
+    starts = dt.datetime(2026, 5, 1, 18, tzinfo=dt.UTC)
+    event = Event(starts_at=starts, ends_at=starts + dt.timedelta(hours=2))
+    assert event.duration_seconds == 7200
+    event.ends_at = starts + dt.timedelta(hours=3)
+    assert event.duration_seconds == 3 * 3600
+    event.starts_at = starts + dt.timedelta(hours=1)
+    assert event.duration_seconds == 2 * 3600
