@@ -1,6 +1,6 @@
 """Flask extensions, unbound; ``create_app`` binds them."""
 
-from flask import request
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -16,14 +16,17 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
-#: the methods no rate limit counts
+#: the methods no rate limit of the app's counts
 READING = frozenset({"GET", "HEAD", "OPTIONS"})
+#: settings (COOP_RATELIMIT_DEFAULT, ...) that limit every request, reads included
+LIMITS_ON_EVERY_REQUEST = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
 
 
 @limiter.request_filter
 def _reading_is_not_limited() -> bool:
-    """Every rate limit here counts a form's POST (each is declared with
+    """Every rate limit the app declares counts a form's POST (each with
     ``methods=["POST"]``; tests/test_extensions.py reads them all), so a request that only
     reads, most of them, skips the limiter's look-up of the view's limits (5-10% of a page's
-    CPU)."""
-    return request.method in READING
+    CPU), unless an operator has set a limit on every request."""
+    return request.method in READING and not any(
+        current_app.config.get(name) for name in LIMITS_ON_EVERY_REQUEST)
