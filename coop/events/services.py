@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from coop import audit, cache, limits, timeutil
 from coop.db import now_utc, rows, windowed
@@ -500,22 +500,35 @@ def cards(session: Session, found: Sequence[sa.Row]) -> list[Card]:
     return made
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class NextEvent:
+    """What the home page's "Coming up" and the staff's day show of an event: plain row."""
+
+    id: int
+    slug: str
+    title: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    online: bool
+    capacity: int | None
+
+
 @functools.lru_cache(maxsize=2)
 def _upcoming(*, member: bool) -> sa.Select:
-    """The home page's next events, with ``:now``, ``:since`` and ``:limit`` as parameters:
-    built once (building one costs more than running it). The description is left unread."""
-    stmt = sa.select(Event).options(defer(Event.description, raiseload=True))
+    """The next published events, with ``:now``, ``:since`` and ``:limit`` as parameters:
+    built once (building one costs more than running it)."""
+    stmt = sa.select(*(getattr(Event, f.name) for f in dataclasses.fields(NextEvent)))
     return (_listing_where(stmt, member=member, past=False, tag=False, mode=None)
             .where(Event.status == Status.PUBLISHED.value)
             .limit(sa.bindparam("limit", type_=sa.Integer)))
 
 
 def upcoming(session: Session, *, limit: int, member: bool = False,
-             now: dt.datetime | None = None) -> Sequence[Event]:
-    """The next published events, for the home page's list (without their tags or series)."""
+             now: dt.datetime | None = None) -> list[NextEvent]:
+    """The next published events, soonest first (the home page's list, the staff's day)."""
     now = now or now_utc()
-    return session.scalars(_upcoming(member=member), {
-        "now": now, "since": running_since(session, now), "limit": limit}).all()
+    return [NextEvent(*row) for row in rows(session, _upcoming(member=member), {
+        "now": now, "since": running_since(session, now), "limit": limit})]
 
 
 @functools.lru_cache(maxsize=4)
