@@ -59,7 +59,7 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test system-deps lint
 	$(BIN)/python -m pytest
 
-## make test-fast: the inner loop: no servers, browsers, Java or faults (1,350 tests: 44–51 s on
+## make test-fast: the inner loop: no servers, browsers, Java or faults (1,359 tests: 39–51 s on
 ## the 2-core machine, about 1½ minutes of CPU, 2026-12-07; tests share one app per worker, and
 ## the tests of the seeded demo site run on one worker: --dist loadgroup).
 ## Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: without it every run
