@@ -39,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     load_config(app, config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
+    register_url_converters(app)
     register_extensions(app)
     register_features(app)
     register_template_helpers(app)
@@ -47,6 +48,12 @@ def create_app(config: dict | None = None) -> Flask:
     register_commands(app)
     wrap_wsgi(app)
     return app
+
+
+def register_url_converters(app: Flask) -> None:
+    from coop import urls
+
+    urls.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:

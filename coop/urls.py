@@ -1,7 +1,9 @@
-"""Absolute links for anything that leaves the site (emails, feeds, embeds, calendars).
+"""The app's URLs: the numbers they take, and absolute links for anything that leaves the
+site (emails, feeds, embeds, calendars).
 
-They are always built from ``BASE_URL`` (``COOP_BASE_URL``), never from the request: a
-``Host`` or ``X-Forwarded-Host`` header must not be able to redirect a link in an email.
+Absolute links are always built from ``BASE_URL`` (``COOP_BASE_URL``), never from the
+request: a ``Host`` or ``X-Forwarded-Host`` header must not be able to redirect a link in an
+email.
 """
 
 from __future__ import annotations
@@ -9,7 +11,25 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
-from werkzeug.routing import MapAdapter
+from werkzeug.routing import IntegerConverter, Map, MapAdapter
+
+#: the largest id a row can have: the tables' keys are 32-bit integers on PostgreSQL
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in every route: Werkzeug's, with at most :data:`MAX_ID` unless the route
+    says otherwise. A bigger number is no page (404); unbounded, ``/notices/<20 digits>/dismiss``
+    reached the database and SQLite refused it (OverflowError, a 500)."""
+
+    def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002
+                 max: int | None = MAX_ID, signed: bool = False) -> None:  # noqa: A002
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def init_app(app: Flask) -> None:
+    """Before any route is added: routes take their converters when they are registered."""
+    app.url_map.converters["int"] = IdConverter
 
 
 def external_url(endpoint: str, **values) -> str:
