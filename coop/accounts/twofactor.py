@@ -15,6 +15,7 @@ import hashlib
 import io
 import re
 import secrets
+import unicodedata
 
 import pyotp
 import qrcode
@@ -64,7 +65,9 @@ def format_secret(secret: str) -> str:
 
 
 def _normalise(code: str) -> str:
-    return re.sub(r"[\s-]", "", code or "").lower()
+    """Spaces and dashes out, lower case; full-width digits and letters (a phone keyboard
+    set to Japanese or Chinese types them) read as ASCII (NFKC)."""
+    return re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", code or "")).lower()
 
 
 def _code_hash(code: str) -> str:
@@ -78,7 +81,7 @@ def _step(now: dt.datetime) -> int:
 def totp_matches(secret: str, code: str, now: dt.datetime) -> int | None:
     """The time step (now ±1) ``code`` is right for, else None."""
     code = _normalise(code)
-    if not re.fullmatch(r"\d{6}", code):
+    if not re.fullmatch(r"[0-9]{6}", code):  # \d would let other scripts' digits through
         return None
     totp = pyotp.TOTP(secret)
     for step in (_step(now) - 1, _step(now), _step(now) + 1):
