@@ -136,6 +136,14 @@ class TwoFactorSetupForm(CoopForm):
                     Length(max=40, message="That is too long for a code.")],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "maxlength": 40},
     )
+    # Whoever turns it on decides who can log in: someone at an unattended browser, or with a
+    # copied cookie, mustn't be able to lock the owner out with their own app.
+    password = PasswordField(
+        "Your password", description="To confirm it's you.",
+        validators=[DataRequired("Enter your password to confirm it's you."),
+                    Length(max=MAX_LENGTH)],
+        render_kw={"autocomplete": "current-password"},
+    )
     submit = SubmitField("Turn on two-step verification")
 
 

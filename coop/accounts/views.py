@@ -513,7 +513,8 @@ def change_password():
 @access("member")
 def two_factor():
     """Turn two-step verification on: a secret made here, shown as a QR code and as text, kept
-    in the session until the first code from the app proves it was copied."""
+    in the session until the first code from the app proves it was copied, with the password
+    (checked through the throttle, like turning it off) to show it's the owner."""
     user = current_user._get_current_object()
     if user.two_factor_enabled:
         return _two_factor_on_page(user)
@@ -522,21 +523,29 @@ def two_factor():
         secret = twofactor.new_secret()
         session[SETUP_KEY] = secret
     form = TwoFactorSetupForm()
+    headers = {"Cache-Control": "no-store"}
     if form.validate_on_submit():
         try:
+            services.recheck_password(db.session, user, form.password.data, ip=_ip())
             codes = twofactor.enable(db.session, user, secret, form.code.data)
+        except Throttled as err:
+            form.password.errors = [str(err)]
+            headers["Retry-After"] = str(max(1, int(err.retry_after.total_seconds())))
+        except services.InvalidCredentials:
+            form.password.errors = ["That isn't your password."]
         except twofactor.InvalidCode as err:
-            db.session.rollback()
             form.code.errors = [str(err)]
         else:
             db.session.commit()
             session.pop(SETUP_KEY, None)
             return _show_codes(codes, new=True)
+        db.session.rollback()
     uri = twofactor.provisioning_uri(secret, user.email)
+    status = 429 if "Retry-After" in headers else 422 if form.errors else 200
     return render_template(
         "accounts/two_factor.html", enabled=False, form=form, qr=twofactor.qr_data_uri(uri),
         secret=twofactor.format_secret(secret),
-    ), 422 if form.errors else 200, {"Cache-Control": "no-store"}
+    ), status, headers
 
 
 def _two_factor_on_page(user, status: int = 200, **forms):

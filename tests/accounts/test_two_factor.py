@@ -30,7 +30,8 @@ def turn_on(client) -> tuple[str, list[str]]:
     """Set up two-step verification through the pages; returns (secret, recovery codes)."""
     page = client.get("/account/two-factor").get_data(as_text=True)
     secret = SECRET_TEXT.search(page).group(1).replace(" ", "")
-    response = client.post("/account/two-factor", data={"code": code_at(secret)})
+    response = client.post("/account/two-factor",
+                           data={"code": code_at(secret), "password": PASSWORD})
     assert response.status_code == 200, response.get_data(as_text=True)
     codes = CODES.findall(response.get_data(as_text=True))
     return secret, codes
@@ -58,9 +59,9 @@ def test_setup_shows_a_qr_code_and_the_key_then_ten_codes_once(app, client, logi
     assert len(secret) == 32
     # the same secret until it is confirmed (reloading the page doesn't change it)
     assert secret in client.get("/account/two-factor").get_data(as_text=True).replace(" ", "")
-    wrong = client.post("/account/two-factor", data={"code": "000000"})
+    wrong = client.post("/account/two-factor", data={"code": "000000", "password": PASSWORD})
     assert wrong.status_code == 422 and "doesn&#39;t match" in wrong.get_data(as_text=True)
-    right = client.post("/account/two-factor", data={"code": code_at(secret)})
+    right = client.post("/account/two-factor", data={"code": code_at(secret), "password": PASSWORD})
     codes = CODES.findall(right.get_data(as_text=True))
     assert right.status_code == 200 and len(set(codes)) == 10
     assert right.headers["Cache-Control"] == "no-store"
@@ -74,6 +75,47 @@ def test_setup_shows_a_qr_code_and_the_key_then_ten_codes_once(app, client, logi
     assert "Two-step verification is on" in again and codes[0] not in again
     assert "10 unused recovery codes" in again
     assert "Two-step verification is on" in outbox()[-1]["Subject"]
+
+
+def test_turning_it_on_needs_the_password_too(app, make_user):
+    """Someone with the owner's cookie (an unattended browser, a copied "keep me logged in"
+    cookie) can't lock the owner out with their own authenticator app."""
+    from coop.extensions import db
+
+    user = make_user()
+    owner = app.test_client()
+    login(owner, user.email, remember="y")
+    stranger = app.test_client()  # with only the owner's "keep me logged in" cookie
+    stranger.set_cookie("remember_token", owner.get_cookie("remember_token").value)
+    page = stranger.get("/account/two-factor").get_data(as_text=True)
+    secret = SECRET_TEXT.search(page).group(1).replace(" ", "")
+    for password, message in (("", "Enter your password to confirm it&#39;s you."),
+                              ("guessed-wrong", "That isn&#39;t your password.")):
+        refused = stranger.post("/account/two-factor",
+                                data={"code": code_at(secret), "password": password})
+        body = refused.get_data(as_text=True)
+        assert refused.status_code == 422 and message in body
+        assert 'value="' + code_at(secret) + '"' in body  # what was typed is kept
+        with app.app_context():
+            assert not db.session.get(User, user.id).two_factor_enabled
+    # the owner, who knows the password, can
+    assert stranger.post("/account/two-factor", data={"code": code_at(secret),
+                                                      "password": PASSWORD}).status_code == 200
+    with app.app_context():
+        assert db.session.get(User, user.id).two_factor_enabled
+
+
+def test_a_code_in_full_width_digits_is_read_and_other_digits_are_just_wrong(app, make_user):
+    user = make_user()
+    secret, _ = enable(app, user)
+    client = app.test_client()
+    login(client, user.email)
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in code_at(secret, 1))
+    wrong = client.post("/login/code", data={"code": arabic_indic})
+    assert wrong.status_code == 422 and "That code isn" in wrong.get_data(as_text=True)
+    full_width = "".join(chr(0xFF10 + int(d)) for d in code_at(secret, 1))
+    assert client.post("/login/code", data={"code": full_width}).status_code == 302
+    assert client.get("/account").status_code == 200
 
 
 def test_login_asks_for_the_code_after_the_password(app, make_user):
