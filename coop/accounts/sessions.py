@@ -76,6 +76,21 @@ def start(session: Session, user: User, *, device: str, remember: bool,
     return token, row
 
 
+def renew(session: Session, user: User, *, device: str,
+          now: dt.datetime | None = None) -> UserSession | None:
+    """This browser's session under a new token: its row ends and a new one starts with the
+    same remember-me choice (after a password change or "log out everywhere else", a copy of
+    this browser's cookies must stop working too). None when ``user`` isn't logged in by a
+    session row."""
+    current = current_id(user)
+    row = session.get(UserSession, current) if current is not None else None
+    if row is None:
+        return None
+    now = now or now_utc()
+    row.revoked_at = now
+    return start(session, user, device=device, remember=row.remember, now=now)[1]
+
+
 def is_live(row: UserSession, user: User, now: dt.datetime) -> bool:
     if row.revoked_at is not None or (row.expires_at is not None and now >= row.expires_at):
         return False

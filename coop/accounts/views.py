@@ -19,7 +19,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import confirm_login, current_user, login_user, logout_user
+from flask_login import confirm_login, current_user, login_fresh, login_user, logout_user
 from markupsafe import Markup
 
 from coop import audit, hooks
@@ -83,6 +83,16 @@ def _start_session(user, *, remember: bool, target: str = ""):
               "staff pages.", "info")
         return redirect(url_for("accounts.two_factor"))
     return redirect(target if is_safe_next(target) else url_for("accounts.account"))
+
+
+def _renew_login(user) -> None:
+    """Carry on logged in under a new session token (see :func:`sessions.renew`), as fresh as
+    before: Flask-Login's cookies get the new token, so copies of the old ones are logged out."""
+    renewed = sessions.renew(db.session, user,
+                             device=sessions.describe_device(request.user_agent.string))
+    if renewed is not None:
+        login_user(user, remember=renewed.remember, fresh=login_fresh(),
+                   duration=sessions.remember_duration(user))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -215,9 +225,10 @@ def logout():
 def logout_others():
     if not EmptyForm().validate_on_submit():
         abort(400)
-    count = sessions.revoke_all(db.session, current_user, keep_id=sessions.current_id(current_user))
-    audit.record(db.session, "user.sessions_ended", "user", current_user.id, by=current_user,
-                 count=count)
+    user = current_user._get_current_object()
+    count = sessions.revoke_all(db.session, user, keep_id=sessions.current_id(user))
+    audit.record(db.session, "user.sessions_ended", "user", user.id, by=user, count=count)
+    _renew_login(user)  # and a copy of this browser's cookies, wherever it is
     db.session.commit()
     flash("Every other device has been logged out." if count else
           "You weren't logged in anywhere else.", "success" if count else "info")
@@ -482,7 +493,7 @@ def delete_account():
 @access("member")
 def change_password():
     """Change the password (the current one is checked through the throttle); every other
-    session of the account ends, this one carries on."""
+    session of the account ends, this one carries on under a new token."""
     user = current_user._get_current_object()
     form = ChangePasswordForm(email=user.email, name=user.name)
     if form.validate_on_submit():
@@ -500,6 +511,7 @@ def change_password():
             db.session.rollback()
             form.new_password.errors = err.problems
         else:
+            _renew_login(user)
             db.session.commit()
             flash("Your password has been changed. Other devices have been logged out.", "success")
             return redirect(url_for("accounts.account"))

@@ -50,6 +50,71 @@ def test_account_page_lists_sessions_and_logs_out_everywhere_else(app, make_user
     assert "Safari on iPhone" not in laptop.get("/account").get_data(as_text=True)
 
 
+def copy_of(app, client):
+    """Another browser with ``client``'s cookies (copied off a shared computer, say)."""
+    copy = app.test_client()
+    for name in ("session", "remember_token"):
+        cookie = client.get_cookie(name)
+        if cookie is not None:
+            copy.set_cookie(name, cookie.value)
+    return copy
+
+
+def test_a_copy_of_this_browsers_cookies_is_logged_out_with_the_others(app, make_user):
+    """"Log out everywhere else" and a password change end the copy of this browser's
+    cookies too: this browser carries on under a new session, remembered as before and as
+    fresh as before."""
+    from coop.extensions import db
+
+    user = make_user()
+    password = PASSWORD
+    for action in ("others", "password"):
+        owner = app.test_client()
+        login(owner, user.email, password, remember="y")
+        copies = [copy_of(app, owner), copy_of(app, owner)]
+        copies[1].delete_cookie("session")  # only the remember-me cookie
+        assert all(copy.get("/account").status_code == 200 for copy in copies)
+        if action == "others":
+            assert owner.post("/account/sessions/others").status_code == 302
+        else:
+            new = password + " again"
+            response = owner.post("/account/password", data={
+                "current_password": password, "new_password": new, "confirm": new})
+            assert response.status_code == 302, response.get_data(as_text=True)
+            password = new
+        for copy in copies:
+            response = copy.get("/account")
+            assert response.status_code == 302 and "/login" in response.headers["Location"]
+        assert owner.get("/account").status_code == 200
+        with app.app_context():
+            live = sessions.live_sessions(db.session, db.session.get(User, user.id))
+            assert len(live) == 1 and live[0].remember
+        # the new session is remembered like the old one: its cookie alone logs in
+        assert copy_of(app, owner).get("/account").status_code == 200
+
+
+def test_renewing_keeps_a_fresh_login_fresh_and_a_remembered_one_not(app, make_user):
+    admin = make_user("admin")
+    invite = {"email": "new.admin@example.org", "role": "admin"}
+    restored = app.test_client()  # a remember-me cookie only: not fresh
+    restored.set_cookie("remember_token", _remembered_cookie(app, admin))
+    assert restored.get("/account").status_code == 200
+    restored.post("/account/sessions/others")
+    response = restored.post("/admin/users", data=invite)
+    assert response.status_code == 302 and "/login/confirm" in response.headers["Location"]
+    fresh = app.test_client()  # the password typed in this browser: fresh
+    login(fresh, admin.email)
+    fresh.post("/account/sessions/others")
+    response = fresh.post("/admin/users", data=invite)
+    assert response.status_code == 302 and "/login/confirm" not in response.headers["Location"]
+
+
+def _remembered_cookie(app, user) -> str:
+    client = app.test_client()
+    login(client, user.email, remember="y")
+    return client.get_cookie("remember_token").value
+
+
 def test_end_one_session_and_not_someone_elses(app, make_user):
     user, other = make_user(), make_user()
     mine, mine_too, theirs = app.test_client(), app.test_client(), app.test_client()
