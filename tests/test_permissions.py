@@ -6,6 +6,7 @@ A route added without ``@access(...)`` fails here, so nothing ships unguarded.
 from __future__ import annotations
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from tests.conftest import login
 
@@ -29,7 +30,9 @@ def _routes(app):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             values = {}
             for arg in rule.arguments:
-                converter = type(rule._converters[arg]).__name__.replace("Converter", "").lower()
+                converter = rule._converters[arg]
+                converter = "integer" if isinstance(converter, IntegerConverter) else (
+                    type(converter).__name__.replace("Converter", "").lower())
                 values[arg] = {"integer": SAMPLE["int"], "unicode": SAMPLE["string"]}.get(
                     converter, SAMPLE.get(converter, SAMPLE["default"])
                 )
