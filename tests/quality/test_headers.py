@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from coop import create_app
 from coop.extensions import db as _db
@@ -69,12 +70,18 @@ def header_problems(path: str, headers, *, production: bool) -> list[str]:
     return problems
 
 
+def _kind(converter) -> str:
+    """The converter's Werkzeug class (the routes' ``int`` is coop.urls.IdConverter)."""
+    if isinstance(converter, IntegerConverter):
+        return "IntegerConverter"
+    return type(converter).__name__
+
+
 def every_request(app):
     """(method, url) for every rule and method; logout last. URL arguments are samples."""
     rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint in LAST, r.rule))
     for rule in rules:
-        values = {arg: SAMPLE.get(type(rule._converters[arg]).__name__, "x")
-                  for arg in rule.arguments}
+        values = {arg: SAMPLE.get(_kind(rule._converters[arg]), "x") for arg in rule.arguments}
         if rule.endpoint == "static":
             values = {"filename": "style.css"}
         url = rule.build(values, append_unknown=False)[1]

@@ -17,6 +17,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import pytest
 import sqlalchemy as sa
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from coop.extensions import db as _db
 from tests.conftest import PASSWORD
@@ -299,7 +300,7 @@ def _post_routes(app):
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if "POST" not in rule.methods or rule.endpoint in inventory.NO_EMPTY_POST:
             continue
-        values = {arg: (1 if "int" in type(rule._converters[arg]).__name__.lower() else "x")
+        values = {arg: (1 if isinstance(rule._converters[arg], IntegerConverter) else "x")
                   for arg in rule.arguments}
         yield rule, rule.build(values, append_unknown=False)[1]
 
