@@ -345,7 +345,8 @@ def record_payment(session: Session, enquiry: Enquiry, *, amount_pence: int,
 def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
           now: dt.datetime | None = None):
     """Admitted: put the reader on the register of members (or add the shares to the
-    ``member`` staff matched by email) and record the membership number.
+    ``member`` staff matched by email) and record the membership number. An enquiry sent
+    without an account joins the account tied to the member's entry.
 
     The shares allotted are the payment received, £1 each. Returns the register's allotment.
 
@@ -364,6 +365,11 @@ def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
     )
     enquiry.membership_number = allotment.member.number
     enquiry.allotment_id = allotment.id
+    if enquiry.user_id is None:
+        # Sent before the reader had an account: it belongs to the account the member's entry
+        # is tied to (the one just invited, or theirs already), so it shows on /account, goes
+        # into "download my data" and is erased with the account like any other.
+        enquiry.user_id = allotment.member.user_id
     shares = enquiry.paid_pence // 100
     detail = (f"membership number {allotment.member.number_text}, {shares:,} "
               f"share{'' if shares == 1 else 's'}"

@@ -366,6 +366,30 @@ def test_admission_of_a_different_person_with_the_same_email(app, client, login_
     assert [held for _n, _e, held in members(app)] == [100, 20]
 
 
+def test_an_enquiry_sent_without_an_account_is_on_the_account_made_at_admission(
+        app, make_enquiry, outbox):
+    """Carol asks for shares while logged out; once admitted she is invited, chooses a
+    password, and finds the enquiry on her account and in her data."""
+    from coop.accounts.models import User
+    from coop.shares.services import for_user
+
+    enquiry = make_enquiry(email="Carol.Q@Example.org", name="Carol Q")
+    move(app, enquiry.id, "payment_received", "admitted")
+    with app.app_context():
+        carol = _db.session.scalar(sa.select(User).where(User.email == "carol.q@example.org"))
+        assert carol is not None  # invited
+        assert [e.id for e in for_user(_db.session, carol)] == [enquiry.id]
+    # a second person admitted with the same email as a member (staff said: not the same
+    # person) doesn't get Carol's account, and Carol doesn't get their enquiry
+    other = make_enquiry(email="carol.q@example.org", name="Carol's Son")
+    move(app, other.id, "payment_received")
+    with app.app_context():
+        services.admit(_db.session, _db.session.get(Enquiry, other.id), on=today(), by=None)
+        _db.session.commit()
+        assert reload(app, other.id).user_id is None
+        assert [e.id for e in for_user(_db.session, carol)] == [enquiry.id]
+
+
 def test_supporters_and_unpaid_enquiries_have_no_admission(app, client, login_as,
                                                            make_enquiry):
     supporter = make_enquiry(kind="supporter", amount_pence=500)
