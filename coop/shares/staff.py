@@ -214,6 +214,14 @@ def change_status(enquiry_id: int):
 def record_payment(enquiry_id: int):
     """Payment received: amount, date and method."""
     enquiry = _get(enquiry_id)
+    if Status.PAYMENT_RECEIVED not in enquiry.next_statuses:
+        # sent twice (a double click, or Back and send again): the page has no payment form
+        # now to put the error next to, so it says so at the top
+        flash(f"A payment can't be recorded on {enquiry.reference} now: it is "
+              f"“{enquiry.status_enum.label}”"
+              + (f", with {money(enquiry.paid_pence)} recorded" if enquiry.paid_pence else "")
+              + ".", "error")
+        return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     form = PaymentForm(prefix="payment")
     if form.validate_on_submit():
         try:

@@ -290,6 +290,16 @@ def test_record_payment_through_the_page(app, client, login_as, make_enquiry):
         "payment_received", 25_000, "bank_transfer")
     html = _page(client, enquiry.id)
     assert "Admit as a member…" in html and "250 shares to allot" in html
+    # the same form sent again (a double click, Back and send): said at the top of the page,
+    # nothing changed
+    again = client.post(f"/staff/enquiries/{enquiry.id}/payment", data={
+        "payment-amount": "300", "payment-received_on": today().isoformat(),
+        "payment-method": "cheque"}, follow_redirects=True)
+    html = again.get_data(as_text=True)
+    assert again.status_code == 200
+    assert (f"A payment can&#39;t be recorded on {saved.reference} now: it is "
+            "“Payment received”, with £250 recorded.") in html
+    assert reload(app, enquiry.id).paid_pence == 25_000
 
 
 def test_admission_page_confirms_then_admits_and_emails_the_welcome(app, client, login_as,
