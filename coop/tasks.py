@@ -127,6 +127,44 @@ def deliver_message(message_id: int) -> bool:
             return False
 
 
+# -- accounts -----------------------------------------------------------------------------
+
+
+@huey.task()
+@_in_app
+def password_reset(email: str) -> bool:
+    """A "forgot your password" request, worked out here and not in the request: the page
+    answers once this is queued, with the same work for every address, so how long it takes
+    can't tell anyone whether the address has an account (finding the account, the link,
+    the email and the audit line cost several milliseconds more than an unknown address)."""
+    from coop.extensions import db
+
+    try:
+        return _password_reset(email)
+    except SQLAlchemyError:
+        db.session.rollback()
+        raise RetryTask(delay=current_app.config["TASKS_RETRY_SECONDS"]) from None
+
+
+def _password_reset(email: str) -> bool:
+    from coop.accounts import services
+    from coop.extensions import db
+
+    sent = services.request_password_reset(db.session, email)
+    db.session.commit()
+    return sent
+
+
+def ask_for_password_reset(email: str) -> None:
+    """Queue :func:`password_reset`; with the queue out of reach, do it now (the answer is
+    late rather than the link lost)."""
+    try:
+        password_reset(email)
+    except Exception as err:  # noqa: BLE001 - any storage failure: done in the request
+        current_app.logger.warning("could not queue a password reset (done now): %s", err)
+        _password_reset(email)
+
+
 def sweep(*, budget: float = SWEEP_SECONDS, now: dt.datetime | None = None) -> int:
     """Deliver every message that is due (its task was lost, its backoff is over, or the
     worker sending it died); returns how many were sent."""

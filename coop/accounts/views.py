@@ -22,7 +22,7 @@ from flask import (
 from flask_login import confirm_login, current_user, login_fresh, login_user, logout_user
 from markupsafe import Markup
 
-from coop import audit, hooks
+from coop import audit, hooks, tasks
 from coop.access import access
 from coop.accounts import services, sessions, twofactor
 from coop.accounts.forms import (
@@ -260,8 +260,7 @@ def forgot_password():
     (and whether or not the per-address limit was reached)."""
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        services.request_password_reset(db.session, form.email.data, ip=_ip())
-        db.session.commit()
+        tasks.ask_for_password_reset(form.email.data)  # the same quick answer for everyone
         return redirect(url_for("accounts.forgot_sent"))
     return render_template("accounts/forgot.html", form=form), 422 if form.errors else 200
 
