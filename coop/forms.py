@@ -161,6 +161,11 @@ def own_widget(widget):
     return own
 
 
+def strip(value):
+    """A filter: text without the spaces around it (pasted addresses often bring some)."""
+    return value.strip() if isinstance(value, str) else value
+
+
 class CoopMeta(DefaultMeta):
     def bind_field(self, form, unbound_field, options):
         field = super().bind_field(form, unbound_field, options)

@@ -3,11 +3,12 @@ one-line field, no date outside coop.limits' range, with a message next to the f
 
 from __future__ import annotations
 
+import pytest
 import wtforms
 from werkzeug.datastructures import MultiDict
 from wtforms.fields import FieldList, FormField
 
-from coop.forms import CoopForm, PlainForm, shared_checks
+from coop.forms import CoopForm, PlainForm, shared_checks, strip
 from coop.limits import SINGLE_LINE_MESSAGE
 
 
@@ -192,3 +193,25 @@ def test_stock_inputs_draw_the_same_html_with_our_attribute_writer():
         for kwargs in ({}, {"class_": "wide", "aria_describedby": "h e", "required": True}):
             assert str(ours[name](**kwargs)) == str(theirs[name](**kwargs)), name
     assert [str(o()) for o in ours.pick] == [str(o()) for o in theirs.pick]
+
+
+@pytest.mark.parametrize("path, data, field", [
+    ("/login/forgot", {}, "email"),
+    ("/newsletter", {"consent": "y", "topics": ["events"]}, "email"),
+])
+def test_spaces_around_a_pasted_address_are_dropped_not_refused(client, path, data, field):
+    response = client.post(path, data={field: "  Reader@Example.org \t", **data})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:2000]
+
+
+def test_every_email_field_drops_the_spaces_around_it(app):
+    """Every form's email field, public, member's or staff's, has the strip filter."""
+    found, missing = [], []
+    for form in all_form_classes(app):
+        for name in dir(form):
+            unbound = getattr(form, name, None)
+            if getattr(unbound, "field_class", None) is wtforms.EmailField:
+                found.append(f"{form.__name__}.{name}")
+                if strip not in unbound.kwargs.get("filters", []):
+                    missing.append(found[-1])
+    assert len(found) >= 6 and not missing, missing

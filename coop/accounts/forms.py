@@ -16,13 +16,14 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, V
 
 from coop.accounts.models import Role
 from coop.accounts.passwords import MAX_LENGTH, password_problems
-from coop.forms import CoopForm
+from coop.forms import CoopForm, strip
 
 ROLE_CHOICES = [SelectChoice(r.value, r.value.capitalize()) for r in Role]
 
 
 class LoginForm(CoopForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email."), Length(max=254)])
+    email = EmailField("Email", filters=[strip],
+                       validators=[DataRequired("Enter your email."), Length(max=254)])
     password = PasswordField(
         "Password", validators=[DataRequired("Enter your password."), Length(max=MAX_LENGTH)]
     )
@@ -91,6 +92,7 @@ class ForgotPasswordForm(CoopForm):
     email = EmailField(
         "Email",
         description="The address you log in with. We'll send a link to choose a new password.",
+        filters=[strip],
         validators=[DataRequired("Enter your email."),
                     Length(max=254, message="An email can be at most 254 characters."),
                     Email("Enter an email address like name@example.com.")],
@@ -169,7 +171,7 @@ class RoleForm(CoopForm):
 
 class NewUserForm(CoopForm):
     email = EmailField(
-        "Email",
+        "Email", filters=[strip],
         validators=[DataRequired("Enter an email."), Email("Enter a valid email address."),
                     Length(max=254, message="An email can be at most 254 characters.")],
     )
@@ -196,6 +198,7 @@ class EmailChangeForm(CoopForm):
     new_email = EmailField(
         "New email",
         description="We'll send a link to the new address; the change happens when you open it.",
+        filters=[strip],
         validators=[DataRequired("Enter the new email address."),
                     Length(max=254, message="An email can be at most 254 characters."),
                     Email("Enter an email address like name@example.com.")],

@@ -40,11 +40,7 @@ from coop.events.services import (
     london_to_utc,
     parse_tags,
 )
-from coop.forms import CoopForm
-
-
-def strip(value):
-    return value.strip() if isinstance(value, str) else value
+from coop.forms import CoopForm, strip
 
 
 class LondonDateField(DateField):

@@ -15,7 +15,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from coop.forms import CoopForm
+from coop.forms import CoopForm, strip
 
 EMAIL_MAX = 254
 NAME_MAX = 200
@@ -47,7 +47,7 @@ def all_topics() -> list[str]:
 
 def _email_field(**kwargs) -> EmailField:
     return EmailField(
-        "Email",
+        "Email", filters=[strip],
         validators=[DataRequired("Enter your email address."),
                     Length(max=EMAIL_MAX, message=f"An email can be at most {EMAIL_MAX} "
                                                   "characters."),

@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional
 
-from coop.forms import CoopForm, PlainForm
+from coop.forms import CoopForm, PlainForm, strip
 from coop.register.models import ADDRESS_MAX, EMAIL_MAX, LEGAL_MAX_HOLDING, NAME_MAX, NOTE_MAX
 
 #: a little room over the stored maxima, so the service can say how long it was
@@ -82,8 +82,9 @@ class SearchForm(PlainForm):
 class AdmitForm(CoopForm):
     name = StringField("Full name", validators=[InputRequired("Enter the member's name."),
                                                 Length(max=NAME_MAX + _SLACK)])
-    email = EmailField("Email", validators=[InputRequired("Enter the member's email address."),
-                                            Length(max=EMAIL_MAX + _SLACK)])
+    email = EmailField("Email", filters=[strip],
+                       validators=[InputRequired("Enter the member's email address."),
+                                   Length(max=EMAIL_MAX + _SLACK)])
     address = TextAreaField("Postal address",
                             validators=[InputRequired("Enter the postal address."),
                                         Length(max=ADDRESS_MAX + _SLACK)],

@@ -25,7 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from coop.forms import CoopForm, FixedSelectField, PlainForm
+from coop.forms import CoopForm, FixedSelectField, PlainForm, strip
 from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
@@ -68,7 +68,7 @@ class EnquiryForm(CoopForm):
     email = EmailField(
         "Email",
         description="We'll send your reference here.",
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        filters=[strip],
         validators=[DataRequired("Enter your email address."),
                     Length(max=EMAIL_MAX, message=f"An email can be at most {EMAIL_MAX} "
                                                   "characters."),
