@@ -24,6 +24,7 @@ SUBJECTS = {
     "two_factor_reset": "Two-step verification was turned off by an admin",
     "role_changed": "Your role on the site was changed",
     "failed_logins": "Failed attempts to log in to your account",
+    "code_failures": "Someone has your password: change it",
 }
 
 

@@ -299,11 +299,11 @@ def authenticate(
         # Spend the same time as a real check so timing does not tell which emails exist.
         verify_password(_dummy_hash(), password)
     if user is None or not verify_password(user.password_hash, password) or not user.active:
-        if user is not None and user.active:
-            failures_today = throttle.count(session, _secret(), "notice", email,
-                                            window=dt.timedelta(days=1), now=now)
-            if failures_today >= NOTICE_AFTER_FAILURES:
-                warn_owner_of_failures(session, user, now=now)
+        # counted for every address typed, with an account or not: the write takes time
+        failures_today = throttle.count(session, _secret(), "notice", email,
+                                        window=dt.timedelta(days=1), now=now)
+        if user is not None and user.active and failures_today >= NOTICE_AFTER_FAILURES:
+            warn_owner_of_failures(session, user, now=now)
         raise InvalidCredentials()
     throttle.succeeded(session, ticket)
     if needs_rehash(user.password_hash):

@@ -188,6 +188,21 @@ def count(session: Session, secret_key: str, scope: str, value: str, *,
     return so_far + 1
 
 
+def counted(session: Session, secret_key: str, scope: str, value: str, *,
+            window: dt.timedelta, now: dt.datetime | None = None) -> tuple[int, dt.datetime]:
+    """What :func:`count` has counted for ``value`` in the current window, without counting,
+    and when that window began (``now`` when nothing is counted)."""
+    now = now or now_utc()
+    table = LoginFailure.__table__
+    with _engine(session).connect() as conn:
+        row = conn.execute(sa.select(table.c.failures, table.c.first_at).where(
+            table.c.scope == scope, table.c.key_hash == key_hash(secret_key, scope, value),
+            table.c.ip == ANY)).first()
+    if row is None or not row.failures or now - row.first_at >= window:
+        return 0, now
+    return row.failures, row.first_at
+
+
 def forget_key(session: Session, secret_key: str, scope: str, value: str) -> None:
     """Drop every counter of ``value`` (an account being deleted)."""
     table = LoginFailure.__table__

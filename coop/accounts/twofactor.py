@@ -143,24 +143,66 @@ def disable(session: Session, user: User, *, by: User) -> None:
     session.flush()
 
 
+#: wrong codes for one account in a day, from any address, before its owner is told: whoever
+#: types them knows the password
+CODE_NOTICE_AFTER = 10
+#: ... and before no more are checked until the day is out or the password changes (30 guesses
+#: a day at 3 in a million each; spread over many addresses they were not counted together)
+CODE_FAILURES_LIMIT = 30
+_DAY = dt.timedelta(days=1)
+
+
+class CodesExhausted(throttle.Throttled):
+    """Too many wrong codes for this account today, from anywhere."""
+
+    def __init__(self, retry_after: dt.timedelta):
+        super().__init__(retry_after)
+        self.args = ("Too many wrong codes have been typed for this account today. Choose a "
+                     "new password with “Forgot your password?” (that ends the wait), or try "
+                     "again tomorrow.",)
+
+
+def _account_key(user: User) -> str:
+    """The account's code counter, new with each password: changing it ends the wait."""
+    changed = user.password_changed_at.isoformat() if user.password_changed_at else ""
+    return f"{user.id}:{changed}"
+
+
 def verify(session: Session, user: User, code: str, *, ip: str,
            now: dt.datetime | None = None) -> str:
     """Check a second-factor code (TOTP or a recovery code) through the throttle.
 
     Returns ``"totp"`` or ``"recovery"``. The accepted time step or recovery code is used up
-    by a guarded UPDATE, so two requests with the same code can't both pass.
+    by a guarded UPDATE, so two requests with the same code can't both pass. Wrong codes are
+    counted per address (as passwords are) and per account from anywhere: after
+    :data:`CODE_NOTICE_AFTER` the owner is told someone has their password, after
+    :data:`CODE_FAILURES_LIMIT` no code is checked until the day is out or the password is
+    changed.
 
-    :raise throttle.Throttled: when this address must wait.
+    :raise throttle.Throttled: when this address must wait (:class:`CodesExhausted`: the
+        account).
     :raise InvalidCode: for a wrong, replayed or used code.
     """
     now = now or now_utc()
     config = current_app.config
+    secret_key, account = config["SECRET_KEY"], _account_key(user)
+    failures, since = throttle.counted(session, secret_key, "code-account", account,
+                                       window=_DAY, now=now)
+    if failures >= CODE_FAILURES_LIMIT:
+        raise CodesExhausted(since + _DAY - now)
     pair = throttle.Rule(free=config["LOGIN_FREE_FAILURES"], base=throttle.PAIR.base,
                          cap=throttle.PAIR.cap, reset=throttle.PAIR.reset)
-    ticket = throttle.reserve(session, config["SECRET_KEY"], "code", str(user.id), ip,
-                              pair=pair, now=now)
+    ticket = throttle.reserve(session, secret_key, "code", str(user.id), ip, pair=pair, now=now)
     kind = _use_code(session, user, code, now)
     if kind is None:
+        failures = throttle.count(session, secret_key, "code-account", account, window=_DAY,
+                                  now=now)
+        if failures >= CODE_NOTICE_AFTER and throttle.count_once(
+                session, secret_key, "code-notice", account, limit=1, window=_DAY, now=now):
+            emails.send(session, "code_failures", user.email,
+                        forgot_url=external_url("accounts.forgot_password"))
+            audit.record(session, "user.code_failures_notice", "user", user.id, by=None)
+            session.commit()  # the notice goes even though the request answers an error
         raise InvalidCode()
     throttle.succeeded(session, ticket)
     if kind == "recovery":

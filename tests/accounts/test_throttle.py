@@ -292,3 +292,18 @@ def test_every_password_recheck_is_throttled(make_app, make_user, path, field, e
     assert statuses[:5] == [422] * 5 and statuses[5] == 429
     # the right password now waits too (the 24-wrong-then-right hole is closed)
     assert client.post(path, data={field: PASSWORD, **extra}).status_code == 429
+
+
+
+def test_a_wrong_password_is_counted_the_same_for_an_address_without_an_account(db):
+    """The owner's notice counter is written for every address typed, so a failed login takes
+    as long with an account as without (it used to be written only for accounts)."""
+    services.create_user(db.session, "known@example.org", PASSWORD)
+    db.session.commit()
+    for email in ("known@example.org", "nobody@example.org"):
+        with pytest.raises(services.InvalidCredentials):
+            services.authenticate(db.session, email, "wrong password", ip="192.0.2.1")
+        db.session.rollback()
+    notices = db.session.scalars(sa.select(LoginFailure.failures).where(
+        LoginFailure.scope == "notice")).all()
+    assert notices == [1, 1]

@@ -12,7 +12,7 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
-from coop.accounts import services, twofactor
+from coop.accounts import services, throttle, twofactor
 from coop.accounts.models import RecoveryCode, User
 from coop.audit import AuditEvent
 from coop.db import now_utc
@@ -178,6 +178,42 @@ def test_codes_are_throttled_and_a_right_password_does_not_reset_that(app, make_
     response = client.post("/login/code", data={"code": code_at(secret, 1)})
     assert response.status_code == 429
     assert "Too many failed attempts" in response.get_data(as_text=True)
+
+
+def test_wrong_codes_from_many_addresses_are_counted_for_the_account(app, make_user, outbox):
+    """Someone with the password, guessing codes from a new address each time: after ten the
+    owner is told (once), after thirty no code is checked, not even the right one, until the
+    password is changed."""
+    from coop.extensions import db
+
+    user = make_user()
+    secret, _ = enable(app, user)
+    now = now_utc()
+    with app.app_context():
+        row = db.session.get(User, user.id)
+        for n in range(1, twofactor.CODE_FAILURES_LIMIT + 1):
+            with pytest.raises(twofactor.InvalidCode):
+                twofactor.verify(db.session, row, "000000", ip=f"198.51.100.{n}", now=now)
+            db.session.rollback()
+            notices = [m for m in outbox() if "Someone has your password" in m["Subject"]]
+            assert len(notices) == (1 if n >= twofactor.CODE_NOTICE_AFTER else 0), n
+        assert notices[0]["To"] == user.email
+        body = notices[0].get_body(preferencelist=("plain",)).get_content()
+        assert app.config["BASE_URL"] + "/login/forgot" in body
+        with pytest.raises(twofactor.CodesExhausted) as refused:
+            twofactor.verify(db.session, row, pyotp.TOTP(secret).at(now), ip="203.0.113.9",
+                             now=now)
+        assert dt.timedelta(hours=23) < refused.value.retry_after <= dt.timedelta(days=1)
+        assert "Forgot your password" in str(refused.value)
+        # the owner resets the password: the wait is over, and the right code works
+        services.set_password(db.session, row, "a brand new passphrase here")
+        db.session.commit()
+        next_code = pyotp.TOTP(secret).at(now.timestamp() + 30)  # this step's was used
+        assert twofactor.verify(db.session, row, next_code, ip="203.0.113.9", now=now) == "totp"
+        # the new password has a counter of its own, from nothing
+        assert throttle.counted(db.session, app.config["SECRET_KEY"], "code-account",
+                                twofactor._account_key(row), window=dt.timedelta(days=1),
+                                now=now)[0] == 0
 
 
 def test_the_half_logged_in_state_expires(app, make_user):
