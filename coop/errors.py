@@ -93,6 +93,10 @@ def init_app(app: Flask) -> None:
                             400, mimetype="text/plain")
         if err.code == 503:
             _forget_user_if_unloaded()
+        if err.code == 429 and err.response is not None:
+            # a limit that brings its own page: the form again, the reason next to its field
+            # (Flask-Limiter's on_breach, e.g. coop.accounts.views.change_email)
+            return err.response
         message = None
         if isinstance(err, CSRFError):
             message = ("This form has expired or didn't come from this site. Go back, reload "

@@ -13,12 +13,14 @@ from flask import (
     abort,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
     session,
     url_for,
 )
+from flask_limiter.util import get_remote_address
 from flask_login import confirm_login, current_user, login_fresh, login_user, logout_user
 from markupsafe import Markup
 
@@ -363,14 +365,33 @@ def _email_change_max_age() -> dt.timedelta:
     return dt.timedelta(hours=current_app.config["EMAIL_CHANGE_HOURS"])
 
 
+def _account_limit_key() -> str:
+    """The account's own allowance (people behind one office or library address don't share
+    it); the address's before the account is known."""
+    user_id = getattr(current_user, "id", None)
+    return f"account:{user_id}" if user_id is not None else get_remote_address()
+
+
+def _email_links_used_up(_limit) -> Response:
+    """The account page again, with the address typed and the reason next to the field."""
+    form = EmailChangeForm()
+    form.new_email.errors = ["You've asked for 5 links to a new address in the last hour. "
+                             "Open one of those, or try again later."]
+    return make_response(_account_page(429, email_form=form))
+
+
 @bp.route("/account/email", methods=["POST"])
 @access("member")
-@limiter.limit("5 per hour", methods=["POST"])
+@limiter.limit("5 per hour", methods=["POST"], key_func=_account_limit_key,
+               deduct_when=lambda response: response.status_code == 302,
+               on_breach=_email_links_used_up)
 def change_email():
     """Send a link to the new address; nothing changes until it is opened and confirmed.
 
     The reply is the same whether or not another account has that address (that address is
-    told instead), so the form can't be used to find out who has an account.
+    told instead), so the form can't be used to find out who has an account. Five links an
+    hour per account: a typo, a wrong password or a refused address doesn't count (wrong
+    passwords have the login throttle).
     """
     form = EmailChangeForm()
     if not form.validate_on_submit():

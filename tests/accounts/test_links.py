@@ -448,3 +448,32 @@ def test_the_forgot_page_does_the_same_work_for_every_address_and_the_queue_the_
     assert message["To"] == "known@example.org"
     assert app.config["BASE_URL"] + "/login/reset/" in message.get_body(
         preferencelist=("plain",)).get_content()
+
+
+def test_email_change_allows_five_links_an_hour_per_account_and_typos_are_free(
+        app, make_user, outbox):
+    """Mistakes (a wrong password, a blank or refused address) don't use the allowance; the
+    sixth link in an hour is refused next to the field with what was typed kept; another
+    account behind the same address has its own five."""
+    user, neighbour = make_user(), make_user()
+    client = app.test_client()
+    login(client, user.email)
+    for data in ({"new_email": "", "email_password": PASSWORD},
+                 {"new_email": "typo@example.org", "email_password": "wrong"},
+                 {"new_email": user.email, "email_password": PASSWORD}) * 3:
+        assert client.post("/account/email", data=data).status_code in (422, 200)
+    for n in range(5):
+        response = client.post("/account/email", data={"new_email": f"new{n}@example.org",
+                                                        "email_password": PASSWORD})
+        assert response.status_code == 302, n
+    refused = client.post("/account/email", data={"new_email": "sixth@example.org",
+                                                   "email_password": PASSWORD})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert 'id="new_email-error"' in html and "asked for 5 links" in html
+    assert 'value="sixth@example.org"' in html
+    assert not [m for m in outbox() if m["To"] == "sixth@example.org"]
+    other = app.test_client()  # same address (the test client's), another account
+    login(other, neighbour.email)
+    assert other.post("/account/email", data={"new_email": "elsewhere@example.org",
+                                              "email_password": PASSWORD}).status_code == 302
