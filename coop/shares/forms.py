@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+
 from flask import current_app
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -45,6 +49,9 @@ from coop.shares.models import (
     Status,
 )
 from coop.shares.services import normalise_uk_postcode, register_text_problem
+
+#: what secrets.token_urlsafe(16) draws
+_SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{22}")
 
 #: the newsletter opt-in's words, also kept with the newsletter's consent record
 NEWSLETTER_LABEL = "Send me the newsletter too"
@@ -113,6 +120,9 @@ class EnquiryForm(CoopForm):
     newsletter_opt_in = BooleanField(NEWSLETTER_LABEL, description=NEWSLETTER_HINT)
     #: the honeypot: hidden from people and screen readers, filled in by bots
     website = StringField("Leave this field empty", validators=[Optional()])
+    #: one random key per form drawn, sent back with it (see Enquiry.submission_key); kept as
+    #: posted when the form comes back with errors, so its second sending is still a repeat
+    submission = HiddenField(default=lambda: secrets.token_urlsafe(16))
 
     def validate_name(self, field):
         field.data = " ".join((field.data or "").split())
@@ -149,6 +159,15 @@ class EnquiryForm(CoopForm):
     @property
     def is_spam(self) -> bool:
         return bool((self.website.data or "").strip())
+
+    @property
+    def submission_key(self) -> str | None:
+        """The posted key, when it is one this site could have drawn (else none: the enquiry
+        is saved without, never refused for it)."""
+        key = self.submission.data
+        if isinstance(key, str) and _SUBMISSION_KEY.fullmatch(key):
+            return key
+        return None
 
 
 class ShareEnquiryForm(EnquiryForm):

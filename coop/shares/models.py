@@ -30,6 +30,8 @@ NOTE_MAX = 2000
 DETAIL_MAX = 500
 #: the longest status value ("payment_received")
 STATUS_MAX = 20
+#: a form's submission key (22 characters of base64: 128 random bits)
+SUBMISSION_KEY_MAX = 32
 
 
 class Kind(enum.StrEnum):
@@ -209,6 +211,10 @@ class Enquiry(Base):
     user_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    #: the random key the form carried (one per form drawn): the same form sent twice (a
+    #: double click, Back and send again) finds the enquiry it made instead of making another
+    submission_key: Mapped[str | None] = mapped_column(sa.String(SUBMISSION_KEY_MAX),
+                                                       unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc,
                                                     onupdate=now_utc)

@@ -146,12 +146,14 @@ def submit(
     user=None,
     min_pence: int = 100,
     max_pence: int | None = None,
+    submission_key: str | None = None,
     now: dt.datetime | None = None,
 ) -> Enquiry:
     """Save a new enquiry and give it its reference.
 
     The reference comes from the primary key, so it is unique however many readers send
-    the form at the same moment, on every database.
+    the form at the same moment, on every database. ``submission_key`` is the form's own
+    (unique: the same form sent twice at once fails to save twice; see :func:`repeat_of`).
     """
     kind = Kind(kind)
     now = now or now_utc()
@@ -196,6 +198,7 @@ def submit(
         newsletter_opt_in=bool(newsletter_opt_in),
         newsletter_consent_at=now if newsletter_opt_in else None,
         user_id=getattr(user, "id", None),
+        submission_key=submission_key,
         created_at=now,
         updated_at=now,
     )
@@ -204,6 +207,15 @@ def submit(
     enquiry.reference = enquiry.make_reference()
     session.flush()
     return enquiry
+
+
+def repeat_of(session: Session, kind: Kind | str, submission_key: str | None) -> Enquiry | None:
+    """The enquiry this form already made, when it is sent again (a double click, or Back
+    and send): the same key and kind."""
+    if not submission_key:
+        return None
+    return session.scalar(sa.select(Enquiry).where(Enquiry.submission_key == submission_key,
+                                                   Enquiry.kind == Kind(kind).value))
 
 
 def get_by_reference(session: Session, reference: str) -> Enquiry | None:

@@ -16,6 +16,7 @@ from flask import (
 )
 from flask_login import current_user
 from limits import parse
+from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
 from coop.extensions import db
@@ -129,8 +130,30 @@ def _refuse(kind: Kind, form: EnquiryForm, refused: ratelimit.Refused):
                       problem=("Too many enquiries", message))
 
 
+def _thanks(enquiry: Enquiry, *, email_sent: bool):
+    session[THANKS_KEY] = {"reference": enquiry.reference, "kind": enquiry.kind,
+                           "email_sent": email_sent, "amount_pence": enquiry.amount_pence,
+                           "frequency": enquiry.frequency}
+    return redirect(url_for("shares.thanks"))
+
+
+def _repeat(enquiry: Enquiry):
+    """The thank-you page of the enquiry this form made already: nothing saved, sent or
+    counted again."""
+    log.info("%s: its form was sent again; nothing new saved", enquiry.reference)
+    shown = session.get(THANKS_KEY) or {}
+    if shown.get("reference") == enquiry.reference:
+        return redirect(url_for("shares.thanks"))
+    return _thanks(enquiry, email_sent=enquiry.acknowledged_at is not None)
+
+
 def _save(form: EnquiryForm, kind: Kind, **fields):
-    """Count the post (both limits, atomically), then save; a post not saved is uncounted."""
+    """Count the post (both limits, atomically), then save; a post not saved is uncounted.
+    The same form sent again leads to the enquiry it made (``submission_key``)."""
+    key = form.submission_key
+    repeat = services.repeat_of(db.session, kind, key)
+    if repeat is not None:
+        return _repeat(repeat)
     try:
         outcome = ratelimit.acquire(normalise_email(form.email.data),
                                     request.remote_addr or "unknown")
@@ -150,7 +173,8 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
     try:
         enquiry = services.submit(
             db.session, kind, contact, form.amount.pence,
-            newsletter_opt_in=form.newsletter_opt_in.data, user=user, **fields,
+            newsletter_opt_in=form.newsletter_opt_in.data, user=user, submission_key=key,
+            **fields,
         )
         row_id = mail.queue_acknowledgement(db.session, enquiry)
         db.session.commit()  # the enquiry and its email together; the email goes after
@@ -159,6 +183,14 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
         ratelimit.release(outcome)
         form.form_errors.append(str(err))
         return _form_page(kind, form, 422)
+    except IntegrityError:
+        # the same form sent twice at once: the other request saved it
+        db.session.rollback()
+        ratelimit.release(outcome)
+        repeat = services.repeat_of(db.session, kind, key)
+        if repeat is None:
+            raise
+        return _repeat(repeat)
     except Exception:
         # The database refused or is down (the error handler answers 503): not counted.
         ratelimit.release(outcome)
@@ -168,10 +200,7 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
     db.session.commit()
     if enquiry.newsletter_opt_in:
         _request_newsletter(enquiry)
-    session[THANKS_KEY] = {"reference": enquiry.reference, "kind": enquiry.kind,
-                           "email_sent": state != "failed", "amount_pence": enquiry.amount_pence,
-                           "frequency": enquiry.frequency}
-    return redirect(url_for("shares.thanks"))
+    return _thanks(enquiry, email_sent=state != "failed")
 
 
 def _request_newsletter(enquiry: Enquiry) -> None:

@@ -374,3 +374,70 @@ def test_mailto_links_encode_the_address(make_app):
         assert "mailto:reader?" not in html
         assert ('href="mailto:reader%3Fbcc%3Dattacker%2540evil.example%26subject%3DRe'
                 '@example.org"') in html
+
+
+SUBMISSION = re.compile(r'<input id="submission" name="submission" type="hidden" value="([^"]+)">')
+
+
+def drawn_key(client, path: str) -> str:
+    return SUBMISSION.search(client.get(path).get_data(as_text=True)).group(1)
+
+
+@pytest.mark.parametrize("path, form", [("/shares", share_form), ("/support", support_form)])
+def test_the_same_form_sent_twice_makes_one_enquiry(app, client, outbox, path, form):
+    """A double click, or Back and send again: one enquiry, one email, the same reference on
+    the thank-you page, and the second sending isn't counted against the limit."""
+    key = drawn_key(client, path)
+    assert key != drawn_key(client, path)  # one key per form drawn
+    first = client.post(path, data=form(submission=key))
+    reference = enquiries(app)[0].reference
+    browser = app.test_client()  # another tab's session: it is told the same reference
+    for sender in (client, browser):
+        again = sender.post(path, data=form(submission=key))
+        assert again.headers["Location"] == first.headers["Location"] == "/shares/thank-you"
+        assert reference in sender.get("/shares/thank-you").get_data(as_text=True)
+    assert [e.reference for e in enquiries(app)] == [reference]
+    assert len(outbox()) == 1
+    for n in range(4):  # the limit (5 an hour per address) still has four left
+        assert client.post(path, data=form(submission=drawn_key(client, path))
+                           ).status_code == 302, n
+    assert len(enquiries(app)) == 5
+
+
+def test_a_form_sent_back_with_errors_keeps_its_key(client):
+    key = drawn_key(client, "/shares")
+    response = client.post("/shares", data=share_form(submission=key, amount="0.5"))
+    assert response.status_code == 422
+    assert f'name="submission" type="hidden" value="{key}"' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("key", ["", "short", "x" * 400, "<script>alert(1)</script>" + "a" * 4])
+def test_a_missing_or_odd_key_still_saves_the_enquiry(app, client, key):
+    assert client.post("/shares", data=share_form(submission=key)).status_code == 302
+    [enquiry] = enquiries(app)
+    assert enquiry.submission_key is None
+
+
+def test_two_sendings_at_the_same_moment_make_one_enquiry(app, client, outbox, monkeypatch):
+    """Both passed the look-up before either saved: the unique key stops the second, which
+    shows the first one's reference."""
+    from coop.shares import services
+
+    key = drawn_key(client, "/shares")
+    assert client.post("/shares", data=share_form(submission=key)).status_code == 302
+    monkeypatch.setattr(services, "repeat_of", _missing_once(services.repeat_of))
+    other = app.test_client()
+    assert other.post("/shares", data=share_form(submission=key)).status_code == 302
+    [enquiry] = enquiries(app)
+    assert enquiry.reference in other.get("/shares/thank-you").get_data(as_text=True)
+    assert len(outbox()) == 1
+
+
+def _missing_once(repeat_of):
+    calls = []
+
+    def first_look_misses(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else repeat_of(*args)
+
+    return first_look_misses
