@@ -23,8 +23,10 @@ from coop.shares import ratelimit
 from coop.shares.models import Enquiry
 from tests.shares.conftest import share_form, support_form
 
-#: this branch's Redis database (never another helper's)
-REDIS_URL = "redis://127.0.0.1:6379/5"
+#: this test worker's own Redis database (5, 6, …): the tests that use it empty it first, so
+#: two xdist workers sharing one wiped each other's counts mid-test
+REDIS_URL = ("redis://127.0.0.1:6379/"
+             f"{5 + int(os.environ.get('PYTEST_XDIST_WORKER', 'gw0').removeprefix('gw')) % 8}")
 
 
 def count(app) -> int:
