@@ -168,6 +168,12 @@ def strip(value):
 
 class CoopMeta(DefaultMeta):
     def bind_field(self, form, unbound_field, options):
+        # day-first dates are read too (a browser without a date picker shows a text box)
+        if "format" not in unbound_field.kwargs:
+            if issubclass(unbound_field.field_class, DateField):
+                options = {**options, "format": DATE_FORMATS}
+            elif issubclass(unbound_field.field_class, DateTimeLocalField):
+                options = {**options, "format": DATETIME_FORMATS}
         field = super().bind_field(form, unbound_field, options)
         checks = shared_checks(field)
         if checks:
@@ -178,14 +184,50 @@ class CoopMeta(DefaultMeta):
         return field
 
 
-class CoopForm(FlaskForm):
+#: WTForms' words when what was typed can't be read as a number or a date (meant for
+#: developers), and what people are told instead
+UNREADABLE = {
+    "Not a valid integer value.": "Enter a whole number, like 12.",
+    "Not a valid decimal value.": "Enter a number, like 12.50.",
+    "Not a valid float value.": "Enter a number, like 12.5.",
+    "Not a valid date value.": "Enter a date, like 31/12/2026.",
+    "Not a valid datetime value.": "Enter a date and time, like 31/12/2026 19:00.",
+    "Not a valid time value.": "Enter a time on the 24-hour clock, like 19:00.",
+}
+#: what a date field reads: what a browser's date box sends, and a date typed day first
+DATE_FORMATS = ["%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y"]
+#: WTForms' own (the first is how a value is written back), then day first
+DATETIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
+                    "%d/%m/%Y %H:%M"]
+
+
+class ReadableErrors:
+    """Text that can't be read as the field's kind gets one plain message: WTForms gave its
+    own developer wording, then each validator's complaint about the missing value too
+    ("Not a valid integer value.Enter a number from 1 to 100,000.")."""
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if not field.process_errors or not isinstance(field.errors, list):
+                continue
+            first = str(field.process_errors[0])
+            if any(str(value).strip() for value in field.raw_data or ()):
+                field.errors = [UNREADABLE.get(first, first)]
+            else:  # nothing typed: the field's own "Enter the …" says it best
+                field.errors = [e for e in field.errors if e not in field.process_errors] or [
+                    UNREADABLE.get(first, first)]
+        return valid
+
+
+class CoopForm(ReadableErrors, FlaskForm):
     """A posted form (CSRF from Flask-WTF) with the shared checks."""
 
     class Meta(CoopMeta):
         pass
 
 
-class PlainForm(Form):
+class PlainForm(ReadableErrors, Form):
     """A form without CSRF (``?day=`` filters, the lines of a batch) with the shared checks."""
 
     Meta = CoopMeta

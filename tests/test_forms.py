@@ -215,3 +215,36 @@ def test_every_email_field_drops_the_spaces_around_it(app):
                 if strip not in unbound.kwargs.get("filters", []):
                     missing.append(found[-1])
     assert len(found) >= 6 and not missing, missing
+
+
+
+class _Numbers(PlainForm):
+    count = wtforms.IntegerField(validators=[
+        wtforms.validators.Optional(), wtforms.validators.NumberRange(1, 10, "From 1 to 10.")])
+    day = wtforms.DateField(validators=[wtforms.validators.InputRequired("Enter the day.")])
+    when = wtforms.DateTimeLocalField(validators=[wtforms.validators.Optional()])
+
+
+@pytest.mark.parametrize("count, message", [
+    ("1.5", "Enter a whole number, like 12."), ("twelve", "Enter a whole number, like 12."),
+    ("11", "From 1 to 10."),
+])
+def test_a_number_that_cant_be_read_gets_one_plain_message(app, count, message):
+    form = _Numbers(MultiDict({"count": count, "day": "2026-12-06"}))
+    assert not form.validate()
+    assert form.count.errors == [message]  # not WTForms' words and the range's run together
+
+
+@pytest.mark.parametrize("typed", ["2026-12-06", "06/12/2026", "06.12.2026", "06-12-2026"])
+def test_a_date_reads_iso_or_day_first(app, typed):
+    form = _Numbers(MultiDict({"day": typed, "when": "06/12/2026 19:30"}))
+    assert form.validate(), form.errors
+    assert form.day.data.isoformat() == "2026-12-06"
+    assert form.when.data.isoformat() == "2026-12-06T19:30:00"
+
+
+def test_a_date_that_cant_be_read_says_how_to_write_one(app):
+    form = _Numbers(MultiDict({"day": "31/02/2026", "when": "soon"}))
+    assert not form.validate()
+    assert form.day.errors == ["Enter a date, like 31/12/2026."]
+    assert form.when.errors == ["Enter a date and time, like 31/12/2026 19:00."]

@@ -150,7 +150,7 @@ def test_staff_create_with_london_times(app, client, login_as):
     ({"starts_at": "2026-07-01T09:00", "ends_at": "2026-07-01T09:00"},
      "The end must be after the start."),
     ({"starts_at": "2026-03-29T01:30"}, "doesn&#39;t exist in London"),
-    ({"starts_at": "yesterday"}, "Not a valid datetime value."),
+    ({"starts_at": "yesterday"}, "Enter a date and time, like 31/12/2026 19:00."),
     ({"starts_at": ""}, "Enter when the notice starts."),
     ({"starts_at": "2026-07-01T09:00", "link_url": "javascript:alert(1)"}, "https://"),
     ({"starts_at": "2026-07-01T09:00", "link_url": "//evil.example"}, "https://"),
