@@ -36,6 +36,13 @@ def init_app(app: Flask) -> None:
     hooks.register(app, "account_deletion", _account_deletion)
     hooks.register(app, "staff_links", _staff_links)
     hooks.register(app, "nightly_checks", _verify_register)
+    hooks.register(app, "email_changed", _email_changed)
+
+
+def _email_changed(session, old: str, new: str) -> None:
+    from coop.register.services import follow_account_email
+
+    follow_account_email(session, old, new)
 
 
 def _verify_register(session) -> tuple[str, list[str]]:

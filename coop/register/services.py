@@ -596,6 +596,24 @@ def parse_number(text) -> int | None:
     return value if 0 < value < 2**31 else None
 
 
+def follow_account_email(session: Session, old: str, new: str) -> Member | None:
+    """A member confirmed a new address for their account: their register entry, when it is
+    tied to that account and had the old address, takes the new one (the society's mail
+    follows them; audited). An address staff recorded differently is left as it is.
+    Returns the entry changed, or None."""
+    from coop.accounts.services import get_by_email
+
+    user = get_by_email(session, new)
+    member = member_for_user(session, user)
+    if member is None or normalise_email(member.email) != normalise_email(old):
+        return None
+    member.email = clean_email(new)
+    audit.record(session, "register.email_changed", "register_member", member.number, by=user,
+                 source="account")
+    session.flush()
+    return member
+
+
 def member_for_user(session: Session, user) -> Member | None:
     if user is None or getattr(user, "id", None) is None:
         return None

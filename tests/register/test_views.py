@@ -325,3 +325,42 @@ def test_an_allotment_from_an_enquiry_links_to_it(app, client, login_as):
     login_as("staff")
     page = client.get("/staff/register/1").get_data(as_text=True)
     assert f'href="/staff/enquiries/{enquiry_id}"' in page
+
+
+def test_a_members_register_entry_follows_their_confirmed_new_email(app, make_user, outbox):
+    """Changing the account's email (confirmed by the link) changes the register's, so the
+    society's mail reaches them; a member whose entry staff recorded with another address
+    keeps it."""
+    import re as _re
+
+    from coop.accounts.models import User
+    from coop.audit import AuditEvent
+    from coop.register import services
+    from tests.conftest import PASSWORD
+
+    user = make_user("member", email="reader@example.org")
+    other = make_user("member", email="other@example.org")
+    with app.app_context():
+        services.admit(_db.session, name="Ann Reader", email="reader@example.org",
+                       address="1 Road", shares=10, on=london_today(), by=None)
+        recorded = services.admit(_db.session, name="Bo Other", email="bo.home@example.org",
+                                  address="2 Road", shares=10, on=london_today(), by=None,
+                                  invite=False)
+        services.link_account(_db.session, recorded.member, _db.session.get(User, other.id),
+                              by=None)
+        _db.session.commit()
+    for account, new in ((user, "reader.new@example.org"), (other, "other.new@example.org")):
+        client = app.test_client()
+        client.post("/login", data={"email": account.email, "password": PASSWORD})
+        assert client.post("/account/email", data={"new_email": new, "email_password": PASSWORD}
+                           ).status_code == 302
+        [message] = [m for m in outbox() if m["To"] == new]
+        path = _re.search(r"https?://\S+?(/account/email/confirm/\S+)",
+                          message.get_content())[1]
+        assert client.post(path).status_code == 302
+    with app.app_context():
+        emails = dict(_db.session.execute(sa.select(Member.name, Member.email)).all())
+        assert emails == {"Ann Reader": "reader.new@example.org",
+                          "Bo Other": "bo.home@example.org"}
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "register.email_changed")) == 1
