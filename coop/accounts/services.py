@@ -365,6 +365,8 @@ def change_password(session: Session, user: User, current: str, new: str, *, ip:
     :raise Throttled: / :raise InvalidCredentials: / :raise WeakPassword:
     """
     recheck_password(session, user, current, ip=ip)
+    if verify_password(user.password_hash, new or ""):
+        raise WeakPassword(["That is your current password: choose a different one."])
     set_password(session, user, new, keep_session_id=keep_session_id)
 
 

@@ -154,6 +154,16 @@ def test_change_password_errors_next_to_fields(client, login_as):
     assert 'aria-invalid="true"' in html
 
 
+def test_the_new_password_must_differ_from_the_current_one(app, client, login_as):
+    login_as("member")
+    response = client.post("/account/password", data={
+        "current_password": PASSWORD, "new_password": PASSWORD, "confirm": PASSWORD})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="new_password-error"' in html and "That is your current password" in html
+    assert client.get("/account").status_code == 200  # nothing ended
+
+
 def test_deactivated_user_is_logged_out_at_next_request(app, make_user):
     admin = make_user("admin")
     user = make_user("member")
