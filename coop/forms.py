@@ -18,6 +18,7 @@ every form class in the app derives from one of the two.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -166,11 +167,18 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+def _default_format(field_class) -> object:
+    """The ``format`` a field class uses when given none (None for fields without one)."""
+    parameter = inspect.signature(field_class.__init__).parameters.get("format")
+    return None if parameter is None else parameter.default
+
+
 class CoopMeta(DefaultMeta):
     def bind_field(self, form, unbound_field, options):
         # day-first dates are read too (a browser without a date picker shows a text box)
         if "format" not in unbound_field.kwargs:
-            if issubclass(unbound_field.field_class, DateField):
+            default = _default_format(unbound_field.field_class)
+            if default == "%Y-%m-%d":  # a DateField (not a MonthField: "%Y-%m")
                 options = {**options, "format": DATE_FORMATS}
             elif issubclass(unbound_field.field_class, DateTimeLocalField):
                 options = {**options, "format": DATETIME_FORMATS}
@@ -209,7 +217,8 @@ class ReadableErrors:
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
         for field in self:
-            if not field.process_errors or not isinstance(field.errors, list):
+            # no errors left: an optional field left empty (its parse error was cleared)
+            if not field.process_errors or not field.errors or not isinstance(field.errors, list):
                 continue
             first = str(field.process_errors[0])
             if any(str(value).strip() for value in field.raw_data or ()):

@@ -248,3 +248,24 @@ def test_a_date_that_cant_be_read_says_how_to_write_one(app):
     assert not form.validate()
     assert form.day.errors == ["Enter a date, like 31/12/2026."]
     assert form.when.errors == ["Enter a date and time, like 31/12/2026 19:00."]
+
+
+def test_an_optional_number_or_date_left_empty_has_no_error(app):
+    form = _Numbers(MultiDict({"count": "", "day": "2026-12-06", "when": ""}))
+    assert form.validate(), form.errors
+    assert form.count.errors == [] and form.when.errors == []
+
+
+def test_a_required_date_left_empty_asks_for_it(app):
+    form = _Numbers(MultiDict({"day": ""}))
+    assert not form.validate()
+    assert form.day.errors == ["Enter the day."]
+
+
+def test_a_month_field_keeps_its_own_format(app):
+    class Months(PlainForm):
+        month = wtforms.MonthField()
+
+    form = Months(MultiDict({"month": "2026-12"}))
+    assert form.validate(), form.errors
+    assert form.month.data.isoformat() == "2026-12-01"
