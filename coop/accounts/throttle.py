@@ -203,6 +203,15 @@ def counted(session: Session, secret_key: str, scope: str, value: str, *,
     return row.failures, row.first_at
 
 
+def give_back(session: Session, secret_key: str, scope: str, value: str) -> None:
+    """Take back one of :func:`count_once`'s counts for ``value`` (an attempt that passed)."""
+    table = LoginFailure.__table__
+    with _engine(session).begin() as conn:
+        conn.execute(table.update().where(
+            table.c.scope == scope, table.c.key_hash == key_hash(secret_key, scope, value),
+            table.c.ip == ANY, table.c.failures > 0).values(failures=table.c.failures - 1))
+
+
 def forget_key(session: Session, secret_key: str, scope: str, value: str) -> None:
     """Drop every counter of ``value`` (an account being deleted)."""
     table = LoginFailure.__table__

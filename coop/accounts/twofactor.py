@@ -186,17 +186,26 @@ def verify(session: Session, user: User, code: str, *, ip: str,
     now = now or now_utc()
     config = current_app.config
     secret_key, account = config["SECRET_KEY"], _account_key(user)
-    failures, since = throttle.counted(session, secret_key, "code-account", account,
-                                       window=_DAY, now=now)
-    if failures >= CODE_FAILURES_LIMIT:
+    # One of the day's tries taken before the code is checked, in one locked step (requests
+    # sent at once can't all pass a count read before any of them wrote it); a right code, or
+    # an address told to wait, gives it back.
+    if not throttle.count_once(session, secret_key, "code-account", account,
+                               limit=CODE_FAILURES_LIMIT, window=_DAY, now=now):
+        _count, since = throttle.counted(session, secret_key, "code-account", account,
+                                         window=_DAY, now=now)
         raise CodesExhausted(since + _DAY - now)
     pair = throttle.Rule(free=config["LOGIN_FREE_FAILURES"], base=throttle.PAIR.base,
                          cap=throttle.PAIR.cap, reset=throttle.PAIR.reset)
-    ticket = throttle.reserve(session, secret_key, "code", str(user.id), ip, pair=pair, now=now)
+    try:
+        ticket = throttle.reserve(session, secret_key, "code", str(user.id), ip, pair=pair,
+                                  now=now)
+    except throttle.Throttled:
+        throttle.give_back(session, secret_key, "code-account", account)
+        raise
     kind = _use_code(session, user, code, now)
     if kind is None:
-        failures = throttle.count(session, secret_key, "code-account", account, window=_DAY,
-                                  now=now)
+        failures, _since = throttle.counted(session, secret_key, "code-account", account,
+                                            window=_DAY, now=now)
         if failures >= CODE_NOTICE_AFTER and throttle.count_once(
                 session, secret_key, "code-notice", account, limit=1, window=_DAY, now=now):
             emails.send(session, "code_failures", user.email,
@@ -204,6 +213,7 @@ def verify(session: Session, user: User, code: str, *, ip: str,
             audit.record(session, "user.code_failures_notice", "user", user.id, by=None)
             session.commit()  # the notice goes even though the request answers an error
         raise InvalidCode()
+    throttle.give_back(session, secret_key, "code-account", account)
     throttle.succeeded(session, ticket)
     if kind == "recovery":
         audit.record(session, "user.recovery_code_used", "user", user.id, by=user)

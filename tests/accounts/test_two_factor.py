@@ -341,3 +341,52 @@ def test_qr_code_is_svg_made_here():
     uri = twofactor.qr_data_uri("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP")
     svg = base64.b64decode(uri.split(",", 1)[1]).decode()
     assert "<svg" in svg and "<path" in svg and htmllib.escape("<") not in svg[:5]
+
+
+def test_codes_sent_at_once_from_many_addresses_get_only_the_allowance(app, make_user,
+                                                                        monkeypatch):
+    """The account's allowance is taken before a code is checked, in one locked step: a
+    burst can't all pass a count read before any of them wrote it. (Three a day here, seven
+    at once: each thread holds two of the pool's fifteen connections.)"""
+    import threading
+
+    from coop.extensions import db
+
+    user = make_user()
+    enable(app, user)
+    monkeypatch.setattr(twofactor, "CODE_FAILURES_LIMIT", 3)
+    monkeypatch.setattr(twofactor, "CODE_NOTICE_AFTER", 100)
+    checked, lock = [], threading.Lock()
+    real = twofactor._use_code
+
+    def counting(*args):
+        with lock:
+            checked.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(twofactor, "_use_code", counting)
+    barrier, outcomes = threading.Barrier(7), []
+
+    def attempt(n):
+        with app.app_context():
+            row = db.session.get(User, user.id)
+            barrier.wait()
+            try:
+                twofactor.verify(db.session, row, "000000", ip=f"198.51.100.{n}")
+                outcome = "passed"
+            except twofactor.CodesExhausted:
+                outcome = "refused"
+            except twofactor.InvalidCode:
+                outcome = "wrong"
+            db.session.rollback()
+            db.session.remove()
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(7)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["refused"] * 4 + ["wrong"] * 3
+    assert len(checked) == 3
