@@ -63,17 +63,24 @@ def remember_duration(user: User) -> dt.timedelta:
 
 def start(session: Session, user: User, *, device: str, remember: bool,
           now: dt.datetime | None = None) -> tuple[str, UserSession]:
-    """A new session for ``user``; returns the token for the browser and the row."""
+    """A new session for ``user`` (a login); returns the token for the browser and the row."""
     now = now or now_utc()
+    row = _new_row(session, user, device=device, remember=remember, now=now,
+                   expires_at=now + remember_duration(user) if remember else None)
+    user.last_login_at = now
+    session.flush()
+    return user.login_token, row
+
+
+def _new_row(session: Session, user: User, *, device: str, remember: bool, now: dt.datetime,
+             expires_at: dt.datetime | None) -> UserSession:
     token = secrets.token_urlsafe(32)
     row = UserSession(user_id=user.id, token_hash=_hash(token), device=device[:100],
                       remember=remember, created_at=now, last_seen_at=now,
-                      expires_at=now + remember_duration(user) if remember else None)
+                      expires_at=expires_at)
     session.add(row)
-    user.last_login_at = now
     user.login_token = token
-    session.flush()
-    return token, row
+    return row
 
 
 def renew(session: Session, user: User, *, device: str,
@@ -88,7 +95,13 @@ def renew(session: Session, user: User, *, device: str,
         return None
     now = now or now_utc()
     row.revoked_at = now
-    return start(session, user, device=device, remember=row.remember, now=now)[1]
+    # not a login: it ends when the old one would have (a staff member's remembered login
+    # can't be stretched past its cap by renewing), and last_login_at stays
+    new = _new_row(session, user, device=device, remember=row.remember, now=now,
+                   expires_at=row.expires_at)
+    session.flush()
+    user.session_id = new.id
+    return new
 
 
 def is_live(row: UserSession, user: User, now: dt.datetime) -> bool:

@@ -93,8 +93,9 @@ def _renew_login(user) -> None:
     renewed = sessions.renew(db.session, user,
                              device=sessions.describe_device(request.user_agent.string))
     if renewed is not None:
-        login_user(user, remember=renewed.remember, fresh=login_fresh(),
-                   duration=sessions.remember_duration(user))
+        left = (renewed.expires_at - now_utc()) if renewed.expires_at else None
+        login_user(user, remember=renewed.remember and left is not None, fresh=login_fresh(),
+                   duration=left)
 
 
 @bp.route("/login", methods=["GET", "POST"])

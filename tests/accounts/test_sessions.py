@@ -109,6 +109,31 @@ def test_renewing_keeps_a_fresh_login_fresh_and_a_remembered_one_not(app, make_u
     assert response.status_code == 302 and "/login/confirm" not in response.headers["Location"]
 
 
+def test_renewing_is_not_a_login_and_keeps_the_end_of_a_remembered_staff_session(
+        app, make_user):
+    """A remembered staff login lasts at most 24 hours: renewing it ("log out everywhere
+    else", again and again) doesn't start the 24 hours afresh, nor count as logging in."""
+    from coop.extensions import db
+
+    staff = make_user("staff")
+    client = app.test_client()
+    login(client, staff.email, remember="y")
+    with app.app_context():
+        user = db.session.get(User, staff.id)
+        [before] = sessions.live_sessions(db.session, user)
+        expires, logged_in = before.expires_at, user.last_login_at
+    for _ in range(3):
+        assert client.post("/account/sessions/others").status_code == 302
+    with app.app_context():
+        user = db.session.get(User, staff.id)
+        [after] = sessions.live_sessions(db.session, user)
+        assert after.id != before.id and after.remember
+        assert after.expires_at == expires and user.last_login_at == logged_in
+    cookie = client.get_cookie("remember_token")
+    assert cookie.expires is not None
+    assert abs(cookie.expires.timestamp() - expires.timestamp()) < 5
+
+
 def _remembered_cookie(app, user) -> str:
     client = app.test_client()
     login(client, user.email, remember="y")
