@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from coop import audit, limits, outbox
 from coop.db import now_utc
 from coop.formatting import money
+from coop.mail import normalise_email
 from coop.register import services as register
 from coop.shares.countries import UK, country_name
 from coop.shares.models import (
@@ -209,13 +210,19 @@ def submit(
     return enquiry
 
 
-def repeat_of(session: Session, kind: Kind | str, submission_key: str | None) -> Enquiry | None:
-    """The enquiry this form already made, when it is sent again (a double click, or Back
-    and send): the same key and kind."""
+def with_key(session: Session, submission_key: str | None) -> Enquiry | None:
+    """The enquiry a form with this key made, if any."""
     if not submission_key:
         return None
-    return session.scalar(sa.select(Enquiry).where(Enquiry.submission_key == submission_key,
-                                                   Enquiry.kind == Kind(kind).value))
+    return session.scalar(sa.select(Enquiry).where(Enquiry.submission_key == submission_key))
+
+
+def is_repeat(enquiry: Enquiry, kind: Kind | str, email: str, amount_pence: int) -> bool:
+    """Whether a form sent again (a double click, or Back and send) asks for what
+    ``enquiry`` already has: the same kind, address and amount. Changed before sending
+    again, it is a new enquiry."""
+    return (enquiry.kind == Kind(kind).value and enquiry.amount_pence == amount_pence
+            and normalise_email(enquiry.email) == normalise_email(email or ""))
 
 
 def get_by_reference(session: Session, reference: str) -> Enquiry | None:

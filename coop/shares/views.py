@@ -106,7 +106,9 @@ def support():
 def _form_page(kind: Kind, form: EnquiryForm, code: int = 200, headers=None, problem=None):
     """The form page; ``problem`` is a (heading, message) shown above a refused form."""
     template = "shares/index.html" if kind == Kind.SHARES else "shares/support.html"
-    return render_template(template, form=form, problem=problem), code, headers or {}
+    # each drawing has its own submission key (and CSRF token): not for any cache to keep
+    headers = {"Cache-Control": "no-store", **(headers or {})}
+    return render_template(template, form=form, problem=problem), code, headers
 
 
 def _discard_spam():
@@ -151,9 +153,11 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
     """Count the post (both limits, atomically), then save; a post not saved is uncounted.
     The same form sent again leads to the enquiry it made (``submission_key``)."""
     key = form.submission_key
-    repeat = services.repeat_of(db.session, kind, key)
-    if repeat is not None:
-        return _repeat(repeat)
+    made = services.with_key(db.session, key)
+    if made is not None:
+        if services.is_repeat(made, kind, form.email.data, form.amount.pence):
+            return _repeat(made)
+        key = None  # changed before it was sent again: a new enquiry
     try:
         outcome = ratelimit.acquire(normalise_email(form.email.data),
                                     request.remote_addr or "unknown")
@@ -187,10 +191,11 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
         # the same form sent twice at once: the other request saved it
         db.session.rollback()
         ratelimit.release(outcome)
-        repeat = services.repeat_of(db.session, kind, key)
-        if repeat is None:
+        made = services.with_key(db.session, key)
+        if made is None or not services.is_repeat(made, kind, form.email.data,
+                                                  form.amount.pence):
             raise
-        return _repeat(repeat)
+        return _repeat(made)
     except Exception:
         # The database refused or is down (the error handler answers 503): not counted.
         ratelimit.release(outcome)

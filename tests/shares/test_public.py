@@ -425,7 +425,7 @@ def test_two_sendings_at_the_same_moment_make_one_enquiry(app, client, outbox, m
 
     key = drawn_key(client, "/shares")
     assert client.post("/shares", data=share_form(submission=key)).status_code == 302
-    monkeypatch.setattr(services, "repeat_of", _missing_once(services.repeat_of))
+    monkeypatch.setattr(services, "with_key", _missing_once(services.with_key))
     other = app.test_client()
     assert other.post("/shares", data=share_form(submission=key)).status_code == 302
     [enquiry] = enquiries(app)
@@ -433,11 +433,31 @@ def test_two_sendings_at_the_same_moment_make_one_enquiry(app, client, outbox, m
     assert len(outbox()) == 1
 
 
-def _missing_once(repeat_of):
+def _missing_once(with_key):
     calls = []
 
     def first_look_misses(*args):
         calls.append(args)
-        return None if len(calls) == 1 else repeat_of(*args)
+        return None if len(calls) == 1 else with_key(*args)
 
     return first_look_misses
+
+
+
+def test_a_form_changed_before_it_is_sent_again_is_a_new_enquiry(app, client, outbox):
+    """Back, a different amount (or address), send: that is what the reader wants now, not
+    a repeat of the first."""
+    key = drawn_key(client, "/shares")
+    client.post("/shares", data=share_form(submission=key))
+    client.post("/shares", data=share_form(submission=key, amount="300"))
+    client.post("/shares", data=share_form(submission=key, amount="300",
+                                           email="other@example.org"))
+    amounts = sorted((e.amount_pence, e.email) for e in enquiries(app))
+    assert amounts == [(25_000, "zoe@example.org"), (30_000, "other@example.org"),
+                       (30_000, "zoe@example.org")]
+    assert len(outbox()) == 3
+
+
+def test_the_form_pages_are_not_for_caches(client):
+    for path in ("/shares", "/support"):
+        assert client.get(path).headers["Cache-Control"] == "no-store"
