@@ -373,26 +373,40 @@ def _account_limit_key() -> str:
     return f"account:{user_id}" if user_id is not None else get_remote_address()
 
 
-def _email_links_used_up(_limit) -> Response:
+#: the links to a new address an account may ask for in an hour, and the posts of the form
+EMAIL_LINKS_PER_HOUR, EMAIL_POSTS_PER_HOUR = 5, 20
+
+
+def _email_links_used_up(refused) -> Response:
     """The account page again, with the address typed and the reason next to the field."""
     form = EmailChangeForm()
-    form.new_email.errors = ["You've asked for 5 links to a new address in the last hour. "
-                             "Open one of those, or try again later."]
+    if refused.limit.amount == EMAIL_LINKS_PER_HOUR:
+        message = (f"You've asked for {EMAIL_LINKS_PER_HOUR} links to a new address in the "
+                   "last hour. Open one of those, or try again later.")
+    else:
+        message = (f"This form has been sent {EMAIL_POSTS_PER_HOUR} times in the last hour. "
+                   "Please try again later.")
+    form.new_email.errors = [message]
     return make_response(_account_page(429, email_form=form))
 
 
 @bp.route("/account/email", methods=["POST"])
 @access("member")
-@limiter.limit("5 per hour", methods=["POST"], key_func=_account_limit_key,
+@limiter.limit(f"{EMAIL_LINKS_PER_HOUR} per hour", methods=["POST"],
+               key_func=_account_limit_key,
                deduct_when=lambda response: response.status_code == 302,
                on_breach=_email_links_used_up)
+# every post counted, before it runs: posts sent at once all pass the check above before any
+# is counted, and this caps them
+@limiter.limit(f"{EMAIL_POSTS_PER_HOUR} per hour", methods=["POST"],
+               key_func=_account_limit_key, on_breach=_email_links_used_up)
 def change_email():
     """Send a link to the new address; nothing changes until it is opened and confirmed.
 
     The reply is the same whether or not another account has that address (that address is
     told instead), so the form can't be used to find out who has an account. Five links an
     hour per account: a typo, a wrong password or a refused address doesn't count (wrong
-    passwords have the login throttle).
+    passwords have the login throttle); and twenty posts of any kind.
     """
     form = EmailChangeForm()
     if not form.validate_on_submit():

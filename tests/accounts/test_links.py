@@ -477,3 +477,18 @@ def test_email_change_allows_five_links_an_hour_per_account_and_typos_are_free(
     login(other, neighbour.email)
     assert other.post("/account/email", data={"new_email": "elsewhere@example.org",
                                               "email_password": PASSWORD}).status_code == 302
+
+
+def test_email_change_posts_of_any_kind_stop_at_twenty_an_hour(app, make_user):
+    """Posts sent at once all pass the five-links check before any is counted: every post
+    also counts against twenty."""
+    user = make_user()
+    client = app.test_client()
+    login(client, user.email)
+    for n in range(20):
+        assert client.post("/account/email", data={"new_email": "", "email_password": ""}
+                           ).status_code == 422, n
+    refused = client.post("/account/email", data={"new_email": "late@example.org",
+                                                   "email_password": PASSWORD})
+    assert refused.status_code == 429
+    assert "sent 20 times in the last hour" in refused.get_data(as_text=True)
