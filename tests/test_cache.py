@@ -176,7 +176,10 @@ def test_only_views_that_declare_it_are_kept_and_only_their_200s(counted):
                  "/newsletter", "/api/fund/nope", "/api/fund/nope"):
         client.get(path)
     assert len(counted.calls) == 8
-    assert "Cache-Control" not in client.get("/shares").headers
+    # the cache's public header is not given to a view that doesn't declare it (the form
+    # page says no-store itself: each drawing has its own submission key)
+    assert client.get("/shares").headers["Cache-Control"] == "no-store"
+    assert "Cache-Control" not in client.get("/newsletter").headers
 
 
 def test_the_store_is_least_recently_used_and_bounded(make_app, campaign_id):
