@@ -58,6 +58,7 @@ def test_invitation_two_step_forgot_password_journey(new_context, live_server):
     secret = page.locator("code.secret-key").inner_text().replace(" ", "")
     totp = pyotp.TOTP(secret)
     page.get_by_label("Code from the app").fill(totp.now())
+    page.get_by_role("main").get_by_label("Your password").fill(FIRST)  # it's them
     page.get_by_role("button", name="Turn on two-step verification").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Two-step verification is on")
     expect(page.locator(".recovery-codes li")).to_have_count(10)
