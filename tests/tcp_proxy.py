@@ -38,13 +38,33 @@ class TcpProxy:
             except OSError:
                 return
             upstream = socket.create_connection(self.target)
+            finished = _closer(client, upstream)
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(a, b, finished), daemon=True).start()
 
     @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(src: socket.socket, dst: socket.socket, finished) -> None:
         with contextlib.suppress(OSError):
             while data := src.recv(65536):
                 dst.sendall(data)
         with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
+        finished()
+
+
+def _closer(*sockets: socket.socket):
+    """Called once by each direction's thread: the last one closes both sockets (left to the
+    garbage collector, they were 'unclosed socket' warnings that pytest pinned on whichever
+    test was running then)."""
+    left, lock = [2], threading.Lock()
+
+    def finished() -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    return finished
