@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
@@ -167,8 +167,10 @@ def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+@cache
 def _default_format(field_class) -> object:
-    """The ``format`` a field class uses when given none (None for fields without one)."""
+    """The ``format`` a field class uses when given none (None for fields without one); read
+    once per class (every field of every form is bound on every request)."""
     parameter = inspect.signature(field_class.__init__).parameters.get("format")
     return None if parameter is None else parameter.default
 
