@@ -61,14 +61,14 @@ ADDRESS = Rule(free=100, base=dt.timedelta(minutes=5), cap=dt.timedelta(minutes=
 
 
 class Throttled(Exception):
-    def __init__(self, retry_after: dt.timedelta):
+    def __init__(self, retry_after: dt.timedelta, message: str | None = None):
         self.retry_after = max(retry_after, dt.timedelta(seconds=1))
         minutes = max(1, int(self.retry_after.total_seconds() + 59) // 60)
-        super().__init__(
+        super().__init__(message or (
             "Too many failed attempts from here. Please wait "
             f"{minutes} minute{'s' if minutes != 1 else ''} and try again, or use "
             "“Forgot your password?” to get a link by email."
-        )
+        ))
 
 
 def key_hash(secret_key: str | bytes, scope: str, value: str) -> str:

@@ -156,10 +156,9 @@ class CodesExhausted(throttle.Throttled):
     """Too many wrong codes for this account today, from anywhere."""
 
     def __init__(self, retry_after: dt.timedelta):
-        super().__init__(retry_after)
-        self.args = ("Too many wrong codes have been typed for this account today. Choose a "
-                     "new password with “Forgot your password?” (that ends the wait), or try "
-                     "again tomorrow.",)
+        super().__init__(retry_after, "Too many wrong codes have been typed for this account "
+                         "today. Choose a new password with “Forgot your password?” (that "
+                         "ends the wait), or try again tomorrow.")
 
 
 def _account_key(user: User) -> str:
