@@ -39,6 +39,7 @@ from coop.register.models import (
     ShareTransaction,
 )
 from coop.timeutil import london_today
+from coop.urls import MAX_ID
 
 __all__ = [
     "Allotment", "RegisterError", "InvalidValue", "HoldingRule", "MemberCeased",
@@ -588,12 +589,12 @@ def get_by_number(session: Session, number) -> Member | None:
 def parse_number(text) -> int | None:
     """``"000042"``, ``"42"``, ``"#42"`` → 42; None for anything else."""
     if isinstance(text, int) and not isinstance(text, bool):
-        return text if 0 < text < 2**31 else None
+        return text if 0 < text <= MAX_ID else None
     text = str(text or "").strip().lstrip("#").strip()
     if not text.isascii() or not text.isdigit() or len(text) > 12:
         return None
     value = int(text)
-    return value if 0 < value < 2**31 else None
+    return value if 0 < value <= MAX_ID else None
 
 
 def follow_account_email(session: Session, old: str, new: str) -> Member | None:
@@ -639,7 +640,7 @@ def address_history(session: Session, member: Member) -> list[AddressChange]:
 
 def certificate(session: Session, transaction_id: int) -> ShareTransaction | None:
     """An allotment, with its member, or None."""
-    if not isinstance(transaction_id, int) or not 0 < transaction_id < 2**31:
+    if not isinstance(transaction_id, int) or not 0 < transaction_id <= MAX_ID:
         return None
     line = session.get(ShareTransaction, transaction_id)
     if line is None or not line.is_allotment:
