@@ -28,6 +28,7 @@ from coop.fund.models import (
     SOURCE_LABELS,
     SOURCES,
     THANKS_MAX,
+    THANKS_NEED_A_NAME,
     URL_MAX,
 )
 from coop.fund.services import max_gift_pence
@@ -58,6 +59,19 @@ class GiftForm(CoopForm):
     may_thank = BooleanField("The donor agreed to be thanked by name in the paper")
     submit = SubmitField("Add gift")
 
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        return _thanked_by_name(self) and ok
+
+
+def _thanked_by_name(form) -> bool:
+    """A gift "may be thanked" only with a name to thank (as the API's rule); the problem is
+    told at the name box, the one to fill in."""
+    if form.may_thank.data and not (form.donor_name.data or "").strip():
+        form.donor_name.errors = [THANKS_NEED_A_NAME]
+        return False
+    return True
+
 
 class _OptionalAmountField(AmountField):
     """A batch line's amount: a blank line is skipped, not an error."""
@@ -82,7 +96,7 @@ class BatchLineForm(PlainForm):
                                     or self.may_thank.data):
             self.amount.errors = [*self.amount.errors, "Enter an amount for this line."]
             return False
-        return ok
+        return _thanked_by_name(self) and ok
 
     @property
     def is_blank(self) -> bool:

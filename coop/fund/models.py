@@ -27,6 +27,8 @@ DONOR_NAME_MAX = 120
 DONOR_TOWN_MAX = 80
 REASON_MAX = 500
 VIA_MAX = 64
+#: the staff's forms and the API refuse ``may_thank`` without a donor name with this
+THANKS_NEED_A_NAME = "Only a gift with a donor name can be thanked in print."
 
 
 class Campaign(Base):

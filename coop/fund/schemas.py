@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from coop.fund.models import DONOR_NAME_MAX, DONOR_TOWN_MAX, SLUG_MAX, SOURCES
+from coop.fund.models import DONOR_NAME_MAX, DONOR_TOWN_MAX, SLUG_MAX, SOURCES, THANKS_NEED_A_NAME
 from coop.limits import CONTROL_CHARACTERS
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -111,7 +111,7 @@ class NewFundEntry(BaseModel):
     @classmethod
     def _thanks_need_a_name(cls, value: bool, info: ValidationInfo) -> bool:
         if value and not info.data.get("donor_name"):  # donor_name is checked before
-            raise _rule("Only a gift with a donor name can be thanked in print.")
+            raise _rule(THANKS_NEED_A_NAME)
         return value
 
     @property

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from coop.extensions import db as _db
 from coop.fund import services
-from coop.fund.models import Campaign, Entry
+from coop.fund.models import THANKS_NEED_A_NAME, Campaign, Entry
 from tests.fund.conftest import london_today
 
 
@@ -116,6 +116,30 @@ def _batch(client, campaign_id, lines, **extra):
         for key, value in line.items():
             data[f"lines-{i}-{key}"] = value
     return client.post(f"/staff/fund/{campaign_id}/batch", data=data)
+
+
+def test_a_gift_thanked_by_name_needs_the_name(app, client, staff, campaign_id):
+    """As the API's rule: "may thank" with no name would print nobody's thanks."""
+    response = _gift(client, campaign_id, donor_name="  ", donor_town="Hull", may_thank="y")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    error_at = html.index('id="donor_name-error"')
+    assert THANKS_NEED_A_NAME in html[error_at:error_at + 200]
+    assert 'value="Hull"' in html and 'value="25"' in html
+    assert _entries(app) == []
+    assert _gift(client, campaign_id, donor_name="A. Reader", may_thank="y").status_code == 302
+    assert [(e.donor_name, e.may_thank) for e in _entries(app)] == [("A. Reader", True)]
+
+
+def test_a_batch_line_thanked_by_name_needs_the_name(app, client, staff, campaign_id):
+    lines = [{"amount": "10"}, {"amount": "5", "donor_town": "Hull", "may_thank": "y"}]
+    response = _batch(client, campaign_id, lines)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    error_at = html.index('id="lines-1-donor_name-error"')
+    assert THANKS_NEED_A_NAME in html[error_at:error_at + 200]
+    assert "Check line 2. Nothing was saved." in html
+    assert _entries(app) == []
 
 
 def test_batch_is_all_or_nothing_and_names_the_failing_line(app, client, staff, campaign_id):
