@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, lru_cache, wraps
 
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
@@ -250,6 +250,49 @@ class EmptyForm(CoopForm):
 
 CSRF_MESSAGE = ("This form was open too long, or came from another site: check it and send it "
                 "again.")
+
+
+def redraws_on_stale_token(view):
+    """A form view whose form is drawn again, as typed, when its CSRF token is refused.
+
+    Flask-WTF's site-wide check (``CSRFProtect``) answers a stale token with the 400 page, and
+    what was typed is lost: a long enquiry written while logging in in another tab (which
+    starts a new session, and so a new token), or an event description. On a view marked with
+    this, a post from this site whose token is refused goes on to the view instead, whose
+    form checks the token itself (``FlaskForm``), refuses it and draws itself again with the
+    input and :data:`CSRF_MESSAGE` (and a fresh token). Nothing else is relaxed: a post from
+    another site, or one whose token is good but fails the library's other checks (the
+    referrer over HTTPS), gets the 400 page as before, so another site can't fill in a form
+    for a reader to send.
+
+    Only for views that change nothing unless their ``CoopForm`` validates
+    (``tests/test_stale_token.py`` posts each with a stale token and finds nothing saved).
+    Put it under ``@bp.route``, above ``@access``.
+    """
+    from flask import current_app, request
+    from flask_wtf.csrf import CSRFError, ValidationError, validate_csrf
+
+    from coop.extensions import csrf
+    from coop.security import same_origin_request
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            csrf.protect()
+        except CSRFError:
+            if not same_origin_request():
+                raise
+            try:
+                validate_csrf(request.form.get(current_app.config["WTF_CSRF_FIELD_NAME"]))
+            except ValidationError:
+                pass  # the token itself: the view's form refuses it and keeps the input
+            else:
+                raise
+        return view(*args, **kwargs)
+
+    csrf.exempt(wrapped)  # checked above instead
+    wrapped.redraws_on_stale_token = True
+    return wrapped
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from coop.events.forms import EventForm, MessageForm, SeriesEditForm, SeriesForm
 from coop.events.models import Event, EventMessage, Registration, RegistrationStatus, Series
 from coop.extensions import db
 from coop.formatting import london_datetime
-from coop.forms import ConfirmForm, EmptyForm, not_confirmed
+from coop.forms import ConfirmForm, EmptyForm, not_confirmed, redraws_on_stale_token
 from coop.limits import current_page
 
 bp = Blueprint("events_staff", __name__, url_prefix="/staff/events")
@@ -65,6 +65,7 @@ def _form_error(form, exc: services.EventError) -> None:
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@redraws_on_stale_token
 @access("staff")
 def new_event():
     form = EventForm()
@@ -85,6 +86,7 @@ def new_event():
 
 
 @bp.route("/<int:event_id>/edit", methods=["GET", "POST"])
+@redraws_on_stale_token
 @access("staff")
 def edit_event(event_id: int):
     """Edit one event (or one session of a series alone)."""
@@ -138,6 +140,7 @@ def cancel_event(event_id: int):
 
 
 @bp.route("/series/new", methods=["GET", "POST"])
+@redraws_on_stale_token
 @access("staff")
 def new_series():
     """A series and all its sessions from one form."""
@@ -271,6 +274,7 @@ def cancel_registration(event_id: int, registration_id: int):
 
 
 @bp.route("/<int:event_id>/message", methods=["POST"])
+@redraws_on_stale_token
 @access("staff")
 def message(event_id: int):
     """Email everyone with a place; the message is recorded and failures are flagged."""

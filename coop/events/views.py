@@ -28,7 +28,7 @@ from coop.events.forms import MemberRegistrationForm, RegistrationForm
 from coop.events.models import Event, Registration, RegistrationStatus, Series, Status
 from coop.extensions import db, limiter
 from coop.formatting import london_date
-from coop.forms import EmptyForm
+from coop.forms import EmptyForm, redraws_on_stale_token
 from coop.limits import current_page
 from coop.mail import normalise_email
 
@@ -210,6 +210,7 @@ def _new_position(event: Event) -> int | None:
 
 
 @bp.route("/events/<slug>/register", methods=["POST"])
+@redraws_on_stale_token
 @access("public")
 @limiter.limit("20 per hour", methods=["POST"])
 @limiter.limit("5 per hour", key_func=_address_key, methods=["POST"])
@@ -321,6 +322,7 @@ def series_index():
 
 
 @bp.route("/series/<slug>/register", methods=["POST"])
+@redraws_on_stale_token
 @access("public")
 @limiter.limit("20 per hour", methods=["POST"])
 @limiter.limit("5 per hour", key_func=_address_key, methods=["POST"])

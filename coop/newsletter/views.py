@@ -18,7 +18,7 @@ from flask_login import current_user
 
 from coop.access import access
 from coop.extensions import db, limiter
-from coop.forms import EmptyForm
+from coop.forms import EmptyForm, redraws_on_stale_token
 from coop.mail import normalise_email
 from coop.newsletter import services
 from coop.newsletter.forms import EMAIL_MAX, AccountTopicsForm, SignupForm, TopicsForm
@@ -46,6 +46,7 @@ def _ip_limit() -> str:
 
 
 @bp.route("/newsletter", methods=["GET", "POST"])
+@redraws_on_stale_token
 @access("public")
 @limiter.limit(_address_limit, key_func=_address_key, methods=["POST"])
 @limiter.limit(_ip_limit, methods=["POST"])

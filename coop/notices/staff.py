@@ -10,7 +10,7 @@ from flask_login import current_user
 from coop.access import access
 from coop.db import now_utc
 from coop.extensions import db
-from coop.forms import ConfirmForm, EmptyForm, not_confirmed
+from coop.forms import ConfirmForm, EmptyForm, not_confirmed, redraws_on_stale_token
 from coop.notices import services
 from coop.notices.forms import NoticeForm
 from coop.notices.models import Notice
@@ -33,6 +33,7 @@ def index():
 
 
 @bp.route("/new", methods=["GET", "POST"])
+@redraws_on_stale_token
 @access("staff")
 def new():
     form = NoticeForm()
@@ -55,6 +56,7 @@ def new():
 
 
 @bp.route("/<int:notice_id>/edit", methods=["GET", "POST"])
+@redraws_on_stale_token
 @access("staff")
 def edit(notice_id: int):
     notice = _notice_or_404(notice_id)

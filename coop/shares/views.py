@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
 from coop.extensions import db
+from coop.forms import redraws_on_stale_token
 from coop.mail import normalise_email
 from coop.newsletter import services as newsletter
 from coop.shares import mail, ratelimit, services
@@ -63,6 +64,7 @@ UNAVAILABLE_MESSAGE = ("We can't take enquiries for a moment, so nothing was sen
 
 
 @bp.route("/shares", methods=["GET", "POST"])
+@redraws_on_stale_token
 @access("public")
 def index():
     """What owning shares means, and the enquiry form.
@@ -87,6 +89,7 @@ def index():
 
 
 @bp.route("/support", methods=["GET", "POST"])
+@redraws_on_stale_token
 @access("public")
 def support():
     """Become a supporter: a one-off or monthly pledge (limits as for :func:`index`)."""

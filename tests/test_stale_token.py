@@ -1,0 +1,230 @@
+"""A form sent with a stale CSRF token is drawn again as typed (``redraws_on_stale_token``).
+
+Each marked view is posted with otherwise good input and a token that no longer matches the
+session (as after logging in in another tab): the answer is the form again, with what was
+typed and the "check it and send it again" message, and nothing in the database or the
+outbox changed. Sent again with the page's fresh token, the same input is saved, so it was
+only the token that stopped it. Posts from another site, or with a good token but a bad
+referrer over HTTPS, still get the 400 page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from coop.db import Base
+from coop.extensions import db as _db
+from coop.forms import CSRF_MESSAGE
+from tests.conftest import PASSWORD
+from tests.events.test_staff import event_form, series_form
+from tests.shares.conftest import share_form, support_form
+
+MARK = "Quillon Marbury-Stalebread"
+LONG_TEXT = f"{MARK}: a description written over half an hour, line after line."
+#: a token of the right shape signed with another key
+STALE = "IjAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAi.aaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+
+def _token(page: str) -> str:
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+
+
+def _snapshot(app) -> dict[str, list]:
+    """Every row of every table (the login's session row aside: reading a page touches it)."""
+    with app.app_context():
+        return {table.name: sorted(map(repr, _db.session.execute(sa.select(table)).all()))
+                for table in Base.metadata.sorted_tables if table.name != "user_sessions"}
+
+
+def _log_in(client, make_user, role: str) -> None:
+    user = make_user(role)
+    token = _token(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD,
+                                            "csrf_token": token})
+    assert response.status_code == 302
+
+
+def _event(app, title: str = "Stale token talk"):
+    """A published event next week: (id, slug)."""
+    from coop.events import services
+    from tests.events.conftest import future
+
+    with app.app_context():
+        starts_at = future(days=7)
+        event = services.create_event(
+            _db.session, services.EventDetails(title=title, status="published"), starts_at,
+            starts_at + dt.timedelta(minutes=90))
+        _db.session.commit()
+        return event.id, event.slug
+
+
+def _series(app):
+    from coop.events import services
+
+    with app.app_context():
+        series = services.create_series(
+            _db.session, title="Stale token series", summary="Three seminars", description="",
+            first_date=dt.date.today() + dt.timedelta(days=7), start_time=dt.time(19),
+            duration=dt.timedelta(minutes=90), repeat="weekly", count=3,
+            details=services.EventDetails(title="", status="published", online=True,
+                                          joining_url="https://meet.example.org/s"))
+        _db.session.commit()
+        return series.slug
+
+
+def _with_a_place(app) -> int:
+    """An event with one registration, for the staff's message to everyone with a place."""
+    from coop.events import services
+    from coop.events.models import Event
+
+    event_id, _slug = _event(app, "Stale token message")
+    with app.app_context():
+        services.register(_db.session, _db.session.get(Event, event_id), name="Ann",
+                          email="ann@example.org")
+        _db.session.commit()
+    return event_id
+
+
+#: endpoint -> (role or None, a function of the app giving the page that holds the
+#: form, the address it posts to and what is typed into it)
+CASES = {
+    "shares.index": (None, lambda app: (
+        "/shares", "/shares", share_form(name=MARK))),
+    "shares.support": (None, lambda app: (
+        "/support", "/support", support_form(name=MARK))),
+    "newsletter.signup": (None, lambda app: (
+        "/newsletter", "/newsletter", {"email": "reader@example.org", "name": MARK,
+                                       "topics": ["events"], "consent": "y",
+                                       "source": "page"})),
+    "events.register": (None, lambda app: (
+        lambda slug: (f"/events/{slug}", f"/events/{slug}/register",
+                      {"name": MARK, "email": "ann@example.org"}))(_event(app)[1])),
+    "events.register_series": (None, lambda app: (
+        lambda slug: (f"/series/{slug}", f"/series/{slug}/register",
+                      {"name": MARK, "email": "ann@example.org"}))(_series(app))),
+    "events_staff.new_event": ("staff", lambda app: (
+        "/staff/events/new", "/staff/events/new", event_form(description=LONG_TEXT))),
+    "events_staff.edit_event": ("staff", lambda app: (
+        lambda event_id: (f"/staff/events/{event_id}/edit", f"/staff/events/{event_id}/edit",
+                          event_form(title="Stale token talk", description=LONG_TEXT)))(
+        _event(app)[0])),
+    "events_staff.new_series": ("staff", lambda app: (
+        "/staff/events/series/new", "/staff/events/series/new",
+        series_form(description=LONG_TEXT))),
+    "events_staff.message": ("staff", lambda app: (
+        lambda event_id: (f"/staff/events/{event_id}", f"/staff/events/{event_id}/message",
+                          {"subject": "Room change", "body": LONG_TEXT}))(_with_a_place(app))),
+    "notices_staff.new": ("staff", lambda app: (
+        "/staff/notices/new", "/staff/notices/new",
+        {"text": MARK, "level": "info", "starts_at": "2026-07-01T09:00",
+         "ends_at": "2026-07-02T18:30"})),
+    "notices_staff.edit": ("staff", lambda app: (
+        lambda notice_id: (f"/staff/notices/{notice_id}/edit",
+                           f"/staff/notices/{notice_id}/edit",
+                           {"text": MARK, "level": "info", "starts_at": "2026-07-01T09:00",
+                            "ends_at": ""}))(_notice(app))),
+}
+
+
+def _notice(app) -> int:
+    from coop.notices.models import Notice
+
+    with app.app_context():
+        notice = Notice(text="Before", level="info",
+                        starts_at=dt.datetime(2026, 7, 1, 8, tzinfo=dt.UTC))
+        _db.session.add(notice)
+        _db.session.commit()
+        return notice.id
+
+
+@pytest.fixture
+def csrf_app(make_app):
+    return make_app.shared(WTF_CSRF_ENABLED=True)
+
+
+def test_every_marked_view_is_tested(csrf_app):
+    marked = {endpoint for endpoint, view in csrf_app.view_functions.items()
+              if getattr(view, "redraws_on_stale_token", False)}
+    assert marked == set(CASES)
+
+
+@pytest.mark.parametrize("endpoint", sorted(CASES))
+def test_a_stale_token_redraws_the_form_as_typed_and_saves_nothing(
+        endpoint, csrf_app, make_user, outbox):
+    role, setup = CASES[endpoint]
+    client = csrf_app.test_client()
+    if role:
+        _log_in(client, make_user, role)
+    page, action, data = setup(csrf_app)
+    assert client.get(page).status_code == 200  # the form's page: this session has a token
+    before, mails = _snapshot(csrf_app), len(outbox())
+
+    refused = client.post(action, data={**data, "csrf_token": STALE},
+                          headers={"Origin": "http://localhost"})
+
+    assert refused.status_code == 422
+    text = html.unescape(refused.get_data(as_text=True))
+    assert CSRF_MESSAGE in text
+    assert MARK in text  # what was typed is still in the form
+    assert _snapshot(csrf_app) == before and len(outbox()) == mails
+
+    # the page's fresh token: the same input goes through
+    sent = client.post(action, data={**data, "csrf_token": _token(refused.get_data(
+        as_text=True))}, headers={"Origin": "http://localhost"})
+    assert sent.status_code in (302, 303), sent.get_data(as_text=True)[:2000]
+    assert _snapshot(csrf_app) != before or len(outbox()) > mails
+
+
+def test_a_missing_session_redraws_too(csrf_app):
+    """No session at all (the cookie gone): the form is drawn again, with a token that
+    works."""
+    client = csrf_app.test_client()
+    refused = client.post("/shares", data={**share_form(name=MARK), "csrf_token": STALE})
+    assert refused.status_code == 422
+    assert MARK in html.unescape(refused.get_data(as_text=True))
+    sent = client.post("/shares", data={**share_form(name=MARK),
+                                        "csrf_token": _token(refused.get_data(as_text=True))})
+    assert sent.status_code in (302, 303)
+
+
+@pytest.mark.parametrize("headers", [{"Origin": "https://elsewhere.example"},
+                                     {"Sec-Fetch-Site": "cross-site"}])
+def test_a_post_from_another_site_gets_the_400_page(csrf_app, headers):
+    """Another site can't fill in a form for a reader to send: its post is refused whole."""
+    client = csrf_app.test_client()
+    client.get("/shares")
+    before = _snapshot(csrf_app)
+    response = client.post("/shares", data={**share_form(name=MARK), "csrf_token": STALE},
+                           headers=headers)
+    assert response.status_code == 400
+    body = html.unescape(response.get_data(as_text=True))
+    assert "didn't come from this site" in body and MARK not in body
+    assert _snapshot(csrf_app) == before
+
+
+def test_a_good_token_with_another_sites_referrer_over_https_gets_the_400_page(csrf_app):
+    """The library's other check (the referrer, over HTTPS) still applies to marked views."""
+    client = csrf_app.test_client()
+    base = "https://localhost"
+    token = _token(client.get("/shares", base_url=base).get_data(as_text=True))
+    before = _snapshot(csrf_app)
+    response = client.post("/shares", base_url=base,
+                           data={**share_form(name=MARK), "csrf_token": token},
+                           headers={"Referer": "https://elsewhere.example/page"})
+    assert response.status_code == 400
+    assert _snapshot(csrf_app) == before
+    good = client.post("/shares", base_url=base,
+                       data={**share_form(name=MARK), "csrf_token": token},
+                       headers={"Referer": f"{base}/shares"})
+    assert good.status_code in (302, 303)
+
+
+def test_an_unmarked_form_still_gets_the_400_page(csrf_app):
+    response = csrf_app.test_client().post(
+        "/login", data={"email": "a@example.org", "password": "x", "csrf_token": STALE})
+    assert response.status_code == 400
