@@ -50,13 +50,17 @@ def parse_pence(
     raw = (text or "").strip()
     if not raw:
         raise AmountError("Enter an amount.")
+    # a field that takes whole pounds shows an example it would take
+    unreadable = ("Enter a whole number of pounds, like 250." if whole_pounds
+                  else "Enter an amount in pounds, like 12 or 12.50.")
     if len(raw) > 20 or not raw.isascii() and "£" not in raw:
-        raise AmountError("Enter an amount in pounds, like 12 or 12.50.")
+        raise AmountError(unreadable)
     match = _AMOUNT.match(raw)
     if not match or (match["sign"] and match["sign2"]):
         if re.fullmatch(r"-?£?-?\d+\.\d{3,}", raw):
-            raise AmountError("Amounts can have at most two decimal places (pence).")
-        raise AmountError("Enter an amount in pounds, like 12 or 12.50.")
+            raise AmountError("Enter a whole number of pounds, without pence." if whole_pounds
+                              else "Amounts can have at most two decimal places (pence).")
+        raise AmountError(unreadable)
     negative = bool(match["sign"] or match["sign2"])
     pounds = int(match["pounds"].replace(",", ""))
     pence_text = match["pence"] or ""

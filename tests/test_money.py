@@ -47,6 +47,19 @@ def test_whole_pounds():
         parse_pence("250.50", whole_pounds=True)
 
 
+@pytest.mark.parametrize("text", ["1e5", "lots", "1_000", "x" * 21, "٢٥٠"])
+def test_unreadable_whole_pounds_get_a_whole_pounds_example(text):
+    """A shares box (whole pounds) doesn't suggest "12.50", which it would then refuse."""
+    with pytest.raises(AmountError) as refused:
+        parse_pence(text, whole_pounds=True)
+    assert str(refused.value) == "Enter a whole number of pounds, like 250."
+    with pytest.raises(AmountError) as refused:
+        parse_pence(text)
+    assert str(refused.value) == "Enter an amount in pounds, like 12 or 12.50."
+    with pytest.raises(AmountError, match="without pence"):
+        parse_pence("250.505", whole_pounds=True)
+
+
 @pytest.mark.parametrize("pence,text", [
     (657_200, "£6,572"), (1_142_800, "£11,428"), (1250, "£12.50"), (0, "£0"), (-500, "-£5"),
 ])
