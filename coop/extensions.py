@@ -1,6 +1,6 @@
 """Flask extensions, unbound; ``create_app`` binds them."""
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -20,6 +20,18 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 READING = frozenset({"GET", "HEAD", "OPTIONS"})
 #: settings (COOP_RATELIMIT_DEFAULT, ...) that limit every request, reads included
 LIMITS_ON_EVERY_REQUEST = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
+
+
+#: set on ``g`` for a post whose form is only drawn again because its CSRF token was stale
+#: (``coop.forms.redraws_on_stale_token``): it saves nothing, so it counts against no limit
+STALE_FORM_FLAG = "form_token_was_stale"
+
+
+@limiter.request_filter
+def _stale_form_is_not_counted() -> bool:
+    """Otherwise anyone could use up someone's allowance (the newsletter's or an event's, per
+    address) with posts that carry no token at all."""
+    return bool(g.get(STALE_FORM_FLAG))
 
 
 @limiter.request_filter

@@ -258,36 +258,48 @@ def redraws_on_stale_token(view):
     Flask-WTF's site-wide check (``CSRFProtect``) answers a stale token with the 400 page, and
     what was typed is lost: a long enquiry written while logging in in another tab (which
     starts a new session, and so a new token), or an event description. On a view marked with
-    this, a post from this site whose token is refused goes on to the view instead, whose
-    form checks the token itself (``FlaskForm``), refuses it and draws itself again with the
-    input and :data:`CSRF_MESSAGE` (and a fresh token). Nothing else is relaxed: a post from
-    another site, or one whose token is good but fails the library's other checks (the
-    referrer over HTTPS), gets the 400 page as before, so another site can't fill in a form
-    for a reader to send.
+    this, a post that shows it came from this site (:func:`coop.security.from_this_site`) and
+    whose token is refused goes on to the view instead, whose form checks the token itself
+    (``FlaskForm``), refuses it and draws itself again with the input and
+    :data:`CSRF_MESSAGE` (and a fresh token). Such a post counts against no rate limit
+    (``coop.extensions``), since it can't save anything.
+
+    Nothing else is relaxed: a post from another site or from a client that doesn't say where
+    it came from, and one whose token is good (in the form or a header) but fails the
+    library's other checks (the referrer over HTTPS), get the 400 page as before, so another
+    site can't fill in a form for a reader to send.
 
     Only for views that change nothing unless their ``CoopForm`` validates
     (``tests/test_stale_token.py`` posts each with a stale token and finds nothing saved).
     Put it under ``@bp.route``, above ``@access``.
     """
-    from flask import current_app, request
+    from flask import current_app, g, request
     from flask_wtf.csrf import CSRFError, ValidationError, validate_csrf
 
-    from coop.extensions import csrf
-    from coop.security import same_origin_request
+    from coop.extensions import STALE_FORM_FLAG, csrf
+    from coop.security import from_this_site
+
+    def token_is_good(token: str | None) -> bool:
+        try:
+            validate_csrf(token)
+        except ValidationError:
+            return False
+        return True
 
     @wraps(view)
     def wrapped(*args, **kwargs):
+        config = current_app.config
+        if not (config["WTF_CSRF_ENABLED"] and config["WTF_CSRF_CHECK_DEFAULT"]):
+            return view(*args, **kwargs)  # as CSRFProtect itself would
         try:
             csrf.protect()
         except CSRFError:
-            if not same_origin_request():
+            sent = [request.form.get(config["WTF_CSRF_FIELD_NAME"]),
+                    *(request.headers.get(name) for name in config["WTF_CSRF_HEADERS"])]
+            if not from_this_site() or any(token_is_good(t) for t in sent if t):
                 raise
-            try:
-                validate_csrf(request.form.get(current_app.config["WTF_CSRF_FIELD_NAME"]))
-            except ValidationError:
-                pass  # the token itself: the view's form refuses it and keeps the input
-            else:
-                raise
+            # the token itself: the view's form refuses it and keeps the input
+            setattr(g, STALE_FORM_FLAG, True)
         return view(*args, **kwargs)
 
     csrf.exempt(wrapped)  # checked above instead

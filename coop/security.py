@@ -42,6 +42,21 @@ def same_origin_request() -> bool:
     return origin is None or urlsplit(origin).netloc == request.host
 
 
+def from_this_site() -> bool:
+    """True only for a request the browser says came from this site: ``Sec-Fetch-Site:
+    same-origin``, or else an ``Origin`` or ``Referer`` on this host. Unlike
+    :func:`same_origin_request`, a client that sends none of them is not taken at its word."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site == "same-origin"
+    for header in ("Origin", "Referer"):
+        value = request.headers.get(header)
+        if value is not None:
+            parts = urlsplit(value)
+            return (parts.scheme, parts.netloc) == (request.scheme, request.host)
+    return False
+
+
 def frameable(view):
     """Mark a view as one that other sites may put in an iframe (see ``FUND_WIDGET_ORIGINS``)."""
 

@@ -180,48 +180,98 @@ def test_a_stale_token_redraws_the_form_as_typed_and_saves_nothing(
     assert _snapshot(csrf_app) != before or len(outbox()) > mails
 
 
+ORIGIN = {"Origin": "http://localhost"}
+
+
 def test_a_missing_session_redraws_too(csrf_app):
     """No session at all (the cookie gone): the form is drawn again, with a token that
     works."""
     client = csrf_app.test_client()
-    refused = client.post("/shares", data={**share_form(name=MARK), "csrf_token": STALE})
+    refused = client.post("/shares", data={**share_form(name=MARK), "csrf_token": STALE},
+                          headers=ORIGIN)
     assert refused.status_code == 422
     assert MARK in html.unescape(refused.get_data(as_text=True))
     sent = client.post("/shares", data={**share_form(name=MARK),
-                                        "csrf_token": _token(refused.get_data(as_text=True))})
+                                        "csrf_token": _token(refused.get_data(as_text=True))},
+                       headers=ORIGIN)
     assert sent.status_code in (302, 303)
 
 
-@pytest.mark.parametrize("headers", [{"Origin": "https://elsewhere.example"},
-                                     {"Sec-Fetch-Site": "cross-site"}])
-def test_a_post_from_another_site_gets_the_400_page(csrf_app, headers):
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "same-origin"},
+                                     {"Referer": "http://localhost/shares"}])
+def test_any_sign_of_this_site_is_enough(csrf_app, headers):
+    response = csrf_app.test_client().post(
+        "/shares", data={**share_form(name=MARK), "csrf_token": STALE}, headers=headers)
+    assert response.status_code == 422 and MARK in html.unescape(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "https://elsewhere.example"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site", "Origin": "http://localhost"},
+    {"Referer": "https://elsewhere.example/page"},
+    {"Origin": "https://localhost"},  # another scheme is another site
+    {},  # a client that doesn't say where the post came from isn't taken at its word
+])
+def test_a_post_not_shown_to_come_from_this_site_gets_the_400_page(csrf_app, make_user,
+                                                                    headers):
     """Another site can't fill in a form for a reader to send: its post is refused whole."""
     client = csrf_app.test_client()
-    client.get("/shares")
+    _log_in(client, make_user, "staff")
     before = _snapshot(csrf_app)
-    response = client.post("/shares", data={**share_form(name=MARK), "csrf_token": STALE},
-                           headers=headers)
-    assert response.status_code == 400
-    body = html.unescape(response.get_data(as_text=True))
-    assert "didn't come from this site" in body and MARK not in body
+    for path, data in [("/shares", share_form(name=MARK)),
+                       ("/staff/notices/new", {"text": MARK, "level": "info",
+                                               "starts_at": "2026-07-01T09:00"})]:
+        response = client.post(path, data={**data, "csrf_token": STALE}, headers=headers)
+        assert response.status_code == 400
+        body = html.unescape(response.get_data(as_text=True))
+        assert "didn't come from this site" in body and MARK not in body
     assert _snapshot(csrf_app) == before
 
 
-def test_a_good_token_with_another_sites_referrer_over_https_gets_the_400_page(csrf_app):
-    """The library's other check (the referrer, over HTTPS) still applies to marked views."""
+@pytest.mark.parametrize("where", ["form", "header"])
+@pytest.mark.parametrize("referrer", [{"Referer": "https://elsewhere.example/page"},
+                                      {"Origin": "https://localhost"}])  # and no Referer
+def test_a_good_token_failing_the_referrer_check_over_https_gets_the_400_page(
+        csrf_app, where, referrer):
+    """The library's other check (the referrer, over HTTPS) still applies to marked views,
+    wherever the token was sent: only a refused token is drawn again."""
     client = csrf_app.test_client()
     base = "https://localhost"
     token = _token(client.get("/shares", base_url=base).get_data(as_text=True))
+    data, headers = ((share_form(name=MARK) | {"csrf_token": token}, {}) if where == "form"
+                     else (share_form(name=MARK), {"X-CSRFToken": token}))
     before = _snapshot(csrf_app)
-    response = client.post("/shares", base_url=base,
-                           data={**share_form(name=MARK), "csrf_token": token},
-                           headers={"Referer": "https://elsewhere.example/page"})
+    response = client.post("/shares", base_url=base, data=data, headers=headers | referrer)
     assert response.status_code == 400
     assert _snapshot(csrf_app) == before
-    good = client.post("/shares", base_url=base,
-                       data={**share_form(name=MARK), "csrf_token": token},
-                       headers={"Referer": f"{base}/shares"})
+    good = client.post("/shares", base_url=base, data=data,
+                       headers=headers | {"Referer": f"{base}/shares"})
     assert good.status_code in (302, 303)
+
+
+@pytest.mark.parametrize("endpoint", ["newsletter.signup", "events.register"])
+def test_stale_posts_use_up_no_ones_allowance(csrf_app, endpoint):
+    """Posts with a stale (or no) token are drawn again without counting against the limits,
+    per address or per client: else anyone could block someone's address with them."""
+    page, action, data = CASES[endpoint][1](csrf_app)
+    data = {**data, "email": "someone-else@example.org"}
+    stranger = csrf_app.test_client()
+    for _ in range(25):  # past both the per-address and the per-client allowance
+        refused = stranger.post(action, data={**data, "csrf_token": STALE}, headers=ORIGIN)
+        assert refused.status_code == 422
+    owner = csrf_app.test_client()
+    token = _token(owner.get(page).get_data(as_text=True))
+    assert owner.post(action, data={**data, "csrf_token": token},
+                      headers=ORIGIN).status_code in (302, 303)
+
+
+def test_with_the_site_wide_check_off_a_marked_view_is_like_any_other(make_app):
+    """WTF_CSRF_ENABLED=False (the tests' default): the marked view runs as any view does."""
+    response = make_app().test_client().post("/shares", data=share_form(name=MARK),
+                                             headers={"Origin": "https://elsewhere.example"})
+    assert response.status_code in (302, 303)
 
 
 def test_an_unmarked_form_still_gets_the_400_page(csrf_app):
