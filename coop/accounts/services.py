@@ -248,7 +248,8 @@ def request_password_reset(session: Session, email: str, *,
     minutes = int(_max_age(purpose).total_seconds() // 60)
     minutes_text = (f"{minutes // 60} hour{'s' if minutes // 60 != 1 else ''}"
                     if minutes % 60 == 0 else f"{minutes} minutes")
-    emails.send(session, "password_reset", user.email, url=url, minutes_text=minutes_text)
+    emails.send(session, "password_reset", user.email, name=user.name, url=url,
+                minutes_text=minutes_text)
     audit.record(session, "user.password_reset_requested", "user", user.id, by=None)
     session.flush()
     return True
@@ -344,7 +345,7 @@ def warn_owner_of_failures(session: Session, user: User, *, now: dt.datetime) ->
     )
     if result.rowcount != 1:
         return False
-    emails.send(session, "failed_logins", user.email,
+    emails.send(session, "failed_logins", user.email, name=user.name,
                 forgot_url=external_url("accounts.forgot_password"))
     audit.record(session, "user.failed_logins_notice", "user", user.id, by=None)
     session.flush()
@@ -380,7 +381,8 @@ def set_password(session: Session, user: User, new: str, *,
     user.password_hash = hash_password(new)
     user.password_changed_at = now_utc()
     sessions.revoke_all(session, user, keep_id=keep_session_id)
-    emails.send(session, "password_changed", user.email, when=_when(user.password_changed_at),
+    emails.send(session, "password_changed", user.email, name=user.name,
+                when=_when(user.password_changed_at),
                 forgot_url=external_url("accounts.forgot_password"))
     session.flush()
 
@@ -409,7 +411,8 @@ def set_role(session: Session, user: User, role: str, *, by: User) -> None:
         return
     user.role = role.value
     audit.record(session, "user.role_changed", "user", user.id, by=by, old=old, new=role.value)
-    emails.send(session, "role_changed", user.email, old=old, new=role.value, when=_when())
+    emails.send(session, "role_changed", user.email, name=user.name, old=old, new=role.value,
+                when=_when())
     session.flush()
 
 
@@ -528,7 +531,7 @@ def apply_email_change(session: Session, secret_key: str, token: str, *,
     user.pending_email = None
     user.email_change_nonce = None
     audit.record(session, "user.email_changed", "user", user.id, by=user)
-    emails.send(session, "email_changed", old, new=new, when=_when())
+    emails.send(session, "email_changed", old, name=user.name, new=new, when=_when())
     session.flush()
     return user, old
 

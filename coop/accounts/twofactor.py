@@ -124,7 +124,8 @@ def enable(session: Session, user: User, secret: str, code: str, *,
     user.totp_last_step = step
     codes = new_recovery_codes(session, user)
     audit.record(session, "user.two_factor_enabled", "user", user.id, by=user)
-    emails.send(session, "two_factor_on", user.email, when=london_datetime(now))
+    emails.send(session, "two_factor_on", user.email, name=user.name,
+                when=london_datetime(now))
     session.flush()
     return codes
 
@@ -139,6 +140,7 @@ def disable(session: Session, user: User, *, by: User) -> None:
     audit.record(session, "user.two_factor_reset" if by_admin else "user.two_factor_disabled",
                  "user", user.id, by=by)
     emails.send(session, "two_factor_reset" if by_admin else "two_factor_off", user.email,
+                name=user.name,
                 when=london_datetime(now_utc()), account_url=external_url("accounts.account"))
     session.flush()
 
@@ -207,7 +209,7 @@ def verify(session: Session, user: User, code: str, *, ip: str,
                                             window=_DAY, now=now)
         if failures >= CODE_NOTICE_AFTER and throttle.count_once(
                 session, secret_key, "code-notice", account, limit=1, window=_DAY, now=now):
-            emails.send(session, "code_failures", user.email,
+            emails.send(session, "code_failures", user.email, name=user.name,
                         forgot_url=external_url("accounts.forgot_password"))
             audit.record(session, "user.code_failures_notice", "user", user.id, by=None)
             session.commit()  # the notice goes even though the request answers an error

@@ -79,6 +79,26 @@ def test_the_answer_is_the_same_whether_or_not_an_account_exists(client, make_us
     assert [m["To"] for m in outbox()] == [user.email]
 
 
+@pytest.mark.parametrize("name, greeting", [("Rosa O'Reilly", "Hello Rosa O'Reilly,"),
+                                            ("", "Hello,")])
+def test_account_emails_greet_the_owner_by_name(app, make_user, outbox, name, greeting):
+    """The reset email and the "your password was changed" one, as the invitation does."""
+    user = make_user(name=name) if name else make_user()
+    if not name:  # make_user gives everyone a name
+        with app.app_context():
+            from coop.extensions import db
+
+            db.session.get(User, user.id).name = ""
+            db.session.commit()
+    client = app.test_client()
+    ask_reset(client, user.email)
+    assert outbox()[-1].get_content().splitlines()[0] == greeting
+    set_password(client, link(outbox, RESET, user.email))
+    changed = outbox()[-1]
+    assert "password was changed" in changed["Subject"]
+    assert changed.get_content().splitlines()[0] == greeting
+
+
 def test_reset_link_life_cycle(app, make_user, outbox):
     user = make_user()
     here, elsewhere = app.test_client(), app.test_client()
