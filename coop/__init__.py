@@ -57,7 +57,7 @@ def register_url_converters(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from coop import cache, hooks, outbox, tasks
+    from coop import cache, hooks, outbox, submissions, tasks
     from coop.db import configure_sqlite
     from coop.extensions import csrf, db, limiter, login_manager, migrate
 
@@ -71,6 +71,7 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     hooks.init_app(app)
     outbox.init_app(app)
+    submissions.init_app(app)
     cache.init_app(app)
     tasks.init_app(app)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import secrets
 from dataclasses import dataclass
 from functools import cache, lru_cache, wraps
 
@@ -246,6 +247,28 @@ class PlainForm(ReadableErrors, Form):
 
 class EmptyForm(CoopForm):
     """Gives POST-only buttons (log out, deactivate, cancel) their CSRF token."""
+
+
+class SentOnce:
+    """For a form that records something: a random key drawn with the form and sent back with
+    it (the template draws ``form.submission()``), so the form sent twice records once
+    (:func:`coop.submissions.claim`). Kept as posted when the form comes back with errors, so
+    its next sending is still the same form's."""
+
+    submission = HiddenField(default=lambda: secrets.token_urlsafe(16))
+
+    @property
+    def submission_key(self) -> str | None:
+        """The posted key, when it is one this site could have drawn (else None: the form is
+        saved without one, never refused for it)."""
+        from coop.submissions import KEY
+
+        key = self.submission.data
+        return key if isinstance(key, str) and KEY.fullmatch(key) else None
+
+
+class SentOnceButton(SentOnce, EmptyForm):
+    """A one-click button that records something (``post_button`` with ``form=``)."""
 
 
 CSRF_MESSAGE = ("This form was open too long, or came from another site: check it and send it "

@@ -106,12 +106,18 @@ def purge_login_failures(session: Session, now: dt.datetime) -> str:
 
 
 def purge_idempotency_keys(session: Session, now: dt.datetime) -> str:
+    """The API's Idempotency-Key answers, and the keys of forms sent (``coop.submissions``)."""
+    from coop import submissions
     from coop.api import services
 
     days = int(current_app.config["API_IDEMPOTENCY_DAYS"])
     count = services.purge_keys(session, older_than=dt.timedelta(days=days), now=now)
+    forms = submissions.purge(session,
+                              older_than=now - dt.timedelta(days=submissions.KEEP_DAYS))
     session.commit()
-    return f"Forgot {_plural(count, 'idempotency key', 'idempotency keys')} older than {days} days."
+    return (f"Forgot {_plural(count, 'idempotency key', 'idempotency keys')} older than {days} "
+            f"days and {_plural(forms, 'form key', 'form keys')} older than "
+            f"{submissions.KEEP_DAYS} days.")
 
 
 def purge_sent_mail(session: Session, now: dt.datetime) -> str:
@@ -182,7 +188,8 @@ JOBS: dict[str, Job] = {job.name: job for job in (
         "daily at 02:20 UTC", {"hour": "2", "minute": "20"}, purge_newsletter_pending),
     Job("purge-login-failures", "Forget old login-failure counters and ended sessions",
         "daily at 02:30 UTC", {"hour": "2", "minute": "30"}, purge_login_failures),
-    Job("purge-idempotency-keys", "Forget the payment API's old Idempotency-Key answers",
+    Job("purge-idempotency-keys", "Forget the payment API's old Idempotency-Key answers and "
+        "the keys of forms sent a week ago",
         "daily at 02:40 UTC", {"hour": "2", "minute": "40"}, purge_idempotency_keys),
     Job("purge-sent-mail", "Forget delivered emails kept in the outbox", "daily at 02:50 UTC",
         {"hour": "2", "minute": "50"}, purge_sent_mail),

@@ -40,7 +40,7 @@ from coop.events.services import (
     london_to_utc,
     parse_tags,
 )
-from coop.forms import CoopForm, strip
+from coop.forms import CoopForm, SentOnce, strip
 
 
 class LondonDateField(DateField):
@@ -150,7 +150,7 @@ class DetailsMixin:
         )
 
 
-class EventForm(DetailsMixin, CoopForm):
+class EventForm(SentOnce, DetailsMixin, CoopForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."),
                                              Length(max=m.TITLE_LENGTH)])
     slug = StringField("Web address", description="Leave empty to make one from the title.",
@@ -200,7 +200,7 @@ class EventForm(DetailsMixin, CoopForm):
         self.tags.data = ", ".join(event.tag_names)
 
 
-class SeriesForm(DetailsMixin, CoopForm):
+class SeriesForm(SentOnce, DetailsMixin, CoopForm):
     title = StringField("Series title", validators=[DataRequired("Enter a title."),
                                                     Length(max=m.TITLE_LENGTH)])
     slug = StringField("Web address", description="Leave empty to make one from the title.",
@@ -269,7 +269,7 @@ class MemberRegistrationForm(CoopForm):
     submit = SubmitField("Register", id="registration-submit")
 
 
-class MessageForm(CoopForm):
+class MessageForm(SentOnce, CoopForm):
     subject = StringField("Subject", validators=[DataRequired("Enter a subject."),
                                                  Length(max=m.SUBJECT_LENGTH)])
     body = TextAreaField("Message", validators=[DataRequired("Write the message."),

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
+from coop import submissions
 from coop.access import access
 from coop.csvexport import csv_response
 from coop.events import notify, services
@@ -70,17 +71,19 @@ def _form_error(form, exc: services.EventError) -> None:
 def new_event():
     form = EventForm()
     if form.validate_on_submit():
+        sent = submissions.claim(db.session, form)
         try:
             event = services.create_event(db.session, form.details(form.title.data),
                                           form.starts_at, form.ends_at, slug=form.slug.data,
                                           by=current_user)
+            url = sent.leads_to(url_for("events_staff.attendees", event_id=event.id))
             db.session.commit()
         except services.EventError as err:
             db.session.rollback()
             _form_error(form, err)
         else:
             flash(f"“{event.title}” is saved ({event.status}).", "success")
-            return redirect(url_for("events_staff.attendees", event_id=event.id))
+            return redirect(url)
     status = 422 if form.errors else 200
     return render_template("events/staff/event_form.html", form=form, event=None), status
 
@@ -146,6 +149,7 @@ def new_series():
     """A series and all its sessions from one form."""
     form = SeriesForm()
     if form.validate_on_submit():
+        sent = submissions.claim(db.session, form)
         try:
             series = services.create_series(
                 db.session, title=form.title.data.strip(),
@@ -155,13 +159,14 @@ def new_series():
                 duration=dt.timedelta(minutes=form.duration.data), repeat=form.repeat.data,
                 count=form.count.data, details=form.details(form.title.data),
                 slug=form.slug.data, by=current_user)
+            url = sent.leads_to(url_for("events_staff.series", series_id=series.id))
             db.session.commit()
         except services.EventError as err:
             db.session.rollback()
             _form_error(form, err)
         else:
             flash(f"“{series.title}” is saved with {form.count.data} sessions.", "success")
-            return redirect(url_for("events_staff.series", series_id=series.id))
+            return redirect(url)
     status = 422 if form.errors else 200
     return render_template("events/staff/series_form.html", form=form), status
 
@@ -282,8 +287,10 @@ def message(event_id: int):
     form = MessageForm()
     if not form.validate_on_submit():
         return _render_attendees(event, form, 422)
+    sent = submissions.claim(db.session, form)
     recipients = services.registrations_for(db.session, event, [RegistrationStatus.REGISTERED])
     if not recipients:
+        db.session.rollback()  # its key too: nothing was sent
         form.body.errors = [*form.body.errors, "Nobody has a place yet: there's no one to send "
                                                "it to."]
         return _render_attendees(event, form, 422)
@@ -291,10 +298,11 @@ def message(event_id: int):
     services.record_message(db.session, event, subject=form.subject.data.strip(),
                             body=form.body.data, recipients=len(recipients),
                             failures=len(failed), by=current_user)
+    url = sent.leads_to(url_for("events_staff.attendees", event_id=event.id))
     db.session.commit()
     flash(f"Sent to all {len(recipients)} people with a place. Any that can't be delivered "
           "are listed under Undelivered mail.", "success")
-    return redirect(url_for("events_staff.attendees", event_id=event.id))
+    return redirect(url)
 
 
 def staff_today(session) -> dict:

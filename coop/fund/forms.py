@@ -18,7 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from coop.forms import CoopForm, PlainForm
+from coop.forms import CoopForm, PlainForm, SentOnce
 from coop.fund.models import (
     DONOR_NAME_MAX,
     DONOR_TOWN_MAX,
@@ -46,7 +46,7 @@ def _received_on(label: str = "Day received"):
                      description="The day it reached us (for post, the day it was opened).")
 
 
-class GiftForm(CoopForm):
+class GiftForm(SentOnce, CoopForm):
     amount = AmountField("Amount (£)", max_pence=max_gift_pence,
                          description="For example 25, 12.50 or £1,000.")
     received_on = _received_on()
@@ -104,7 +104,7 @@ class BatchLineForm(PlainForm):
                         self.donor_town.data, self.may_thank.data))
 
 
-class BatchForm(CoopForm):
+class BatchForm(SentOnce, CoopForm):
     received_on = _received_on()
     source = SelectField("Source of every line", choices=SOURCE_CHOICES, default="post")
     lines = FieldList(FormField(BatchLineForm), min_entries=BATCH_ROWS,
@@ -135,7 +135,7 @@ class SetTotalForm(CoopForm):
             return None
 
 
-class CorrectionForm(CoopForm):
+class CorrectionForm(SentOnce, CoopForm):
     amount = AmountField("Correction (£)", allow_negative=True,
                          description="Negative to take money off (e.g. -25 for a bounced "
                                      "cheque), positive to add.")
@@ -146,7 +146,7 @@ class CorrectionForm(CoopForm):
     submit = SubmitField("Record correction")
 
 
-class CampaignForm(CoopForm):
+class CampaignForm(SentOnce, CoopForm):
     name = StringField("Name", validators=[DataRequired("Enter a name."), Length(max=NAME_MAX)],
                        description="For example “November 2026 fighting fund”.")
     slug = StringField("Web address", validators=[DataRequired("Enter a web address."),

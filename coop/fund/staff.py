@@ -11,12 +11,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
+from coop import submissions
 from coop.access import access
 from coop.csvexport import csv_response
 from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import money, money_input
-from coop.forms import ConfirmForm, EmptyForm, not_confirmed
+from coop.forms import ConfirmForm, EmptyForm, SentOnceButton, not_confirmed
 from coop.fund import embed as embed_sizes
 from coop.fund import services
 from coop.fund.forms import (
@@ -87,7 +88,7 @@ def index():
     return render_template(
         "fund/staff/index.html", campaigns=campaigns, current=current, now=now_utc(),
         next_values=services.next_month_values(db.session, _today()), action_form=EmptyForm(),
-        figures_of=services.figures_of,
+        next_form=SentOnceButton(), figures_of=services.figures_of,
     )
 
 
@@ -103,6 +104,7 @@ def new_campaign():
         form.donate_url.data = values["donate_url"]
         form.thank_you_text.data = values["thank_you_text"]
     if form.validate_on_submit():
+        sent = submissions.claim(db.session, form)
         try:
             campaign = services.create_campaign(
                 db.session, name=form.name.data, slug=form.slug.data,
@@ -114,9 +116,10 @@ def new_campaign():
             db.session.rollback()
             _show_error(form, err)
         else:
+            url = sent.leads_to(url_for(".campaign", campaign_id=campaign.id))
             db.session.commit()
             flash(f"Created {campaign.name}.", "success")
-            return redirect(url_for(".campaign", campaign_id=campaign.id))
+            return redirect(url)
     status = 422 if request.method == "POST" else 200
     return render_template("fund/staff/campaign_form.html", form=form, campaign=None), status
 
@@ -125,18 +128,21 @@ def new_campaign():
 @access("staff", fresh=True)
 def next_campaign():
     """Next month's campaign in one click: same target, the month's first and last day."""
-    if not EmptyForm().validate_on_submit():
+    form = SentOnceButton()
+    if not form.validate_on_submit():
         return redirect(url_for(".index"))
+    sent = submissions.claim(db.session, form)
     try:
         campaign = services.create_next_month(db.session, _today(), by=current_user)
     except services.FundError as err:
         db.session.rollback()
         flash(err.message, "error")
         return redirect(url_for(".index"))
+    url = sent.leads_to(url_for(".campaign", campaign_id=campaign.id))
     db.session.commit()
     flash(f"Created {campaign.name}: {money(campaign.target_pence)} from "
           f"{campaign.opens_on:%-d %B} to {campaign.deadline:%-d %B %Y}.", "success")
-    return redirect(url_for(".campaign", campaign_id=campaign.id))
+    return redirect(url)
 
 
 @bp.route("/<int:campaign_id>")
@@ -244,6 +250,7 @@ def add_gift(campaign_id: int):
             form.donor_town.data = like.donor_town
             form.may_thank.data = like.may_thank
     if form.validate_on_submit():
+        sent = submissions.claim(db.session, form)
         try:
             services.add_entry(
                 db.session, campaign, form.amount.pence, received_on=form.received_on.data,
@@ -255,10 +262,11 @@ def add_gift(campaign_id: int):
             db.session.rollback()
             _show_error(form, err)
         else:
+            url = sent.leads_to(url_for(".add_gift", campaign_id=campaign.id))
             db.session.commit()
             flash(f"Added {money(form.amount.pence)}. {campaign.name} now stands at "
                   f"{money(campaign.raised_pence)}.", "success")
-            return redirect(url_for(".add_gift", campaign_id=campaign.id))
+            return redirect(url)
     return _entry_page("fund/staff/gift.html", campaign, form,
                        422 if request.method == "POST" else 200)
 
@@ -300,6 +308,7 @@ def batch(campaign_id: int):
             for line in form.lines.entries if not line.form.is_blank
         ]
         numbers = [line_number(line) for line in form.lines.entries if not line.form.is_blank]
+        sent = submissions.claim(db.session, form)
         try:
             entries = services.add_batch(db.session, campaign, lines,
                                          received_on=form.received_on.data, by=current_user)
@@ -319,12 +328,13 @@ def batch(campaign_id: int):
             db.session.rollback()
             _show_error(form, err)
         else:
+            url = sent.leads_to(url_for(".campaign", campaign_id=campaign.id))
             db.session.commit()
             total = sum(e.amount_pence for e in entries)
             flash(f"Added {len(entries)} gift{'s' if len(entries) != 1 else ''} totalling "
                   f"{money(total)}. {campaign.name} now stands at "
                   f"{money(campaign.raised_pence)}.", "success")
-            return redirect(url_for(".campaign", campaign_id=campaign.id))
+            return redirect(url)
     elif request.method == "POST":
         _batch_line_errors(form, " Nothing was saved.")
     return _batch_page(campaign, form, 422 if request.method == "POST" else 200)
@@ -422,6 +432,7 @@ def add_correction(campaign_id: int):
             form.source.data = entry.source
             form.reason.data = f"Correcting entry {entry.id}: "
     if form.validate_on_submit():
+        sent = submissions.claim(db.session, form)
         try:
             services.add_correction(
                 db.session, campaign, form.amount.pence, reason=form.reason.data,
@@ -431,10 +442,11 @@ def add_correction(campaign_id: int):
             db.session.rollback()
             _show_error(form, err)
         else:
+            url = sent.leads_to(url_for(".campaign", campaign_id=campaign.id))
             db.session.commit()
             flash(f"Correction of {money(form.amount.pence, always_pence=True)} recorded. "
                   f"{campaign.name} now stands at {money(campaign.raised_pence)}.", "success")
-            return redirect(url_for(".campaign", campaign_id=campaign.id))
+            return redirect(url)
     return _entry_page("fund/staff/correction.html", campaign, form,
                        422 if request.method == "POST" else 200)
 

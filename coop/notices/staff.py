@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from coop import submissions
 from coop.access import access
 from coop.db import now_utc
 from coop.extensions import db
@@ -42,15 +43,17 @@ def new():
         form.starts_at.data = start
         form.ends_at.data = start + dt.timedelta(days=7)
     if form.validate_on_submit():
+        sent = submissions.claim(db.session, form)
         try:
             services.create(db.session, form.notice_data(), by=current_user)
         except services.NoticeError as err:
             db.session.rollback()
             form.form_errors.append(str(err))
         else:
+            url = sent.leads_to(url_for("notices_staff.index"))
             db.session.commit()
             flash("The notice has been saved.", "success")
-            return redirect(url_for("notices_staff.index"))
+            return redirect(url)
     status = 422 if request.method == "POST" else 200
     return render_template("notices/staff/form.html", form=form, notice=None), status
 

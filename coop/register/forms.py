@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional
 
-from coop.forms import CoopForm, PlainForm, strip
+from coop.forms import CoopForm, PlainForm, SentOnce, strip
 from coop.register.models import ADDRESS_MAX, EMAIL_MAX, LEGAL_MAX_HOLDING, NAME_MAX, NOTE_MAX
 
 #: a little room over the stored maxima, so the service can say how long it was
@@ -79,7 +79,7 @@ class SearchForm(PlainForm):
     submit = SubmitField("Search")
 
 
-class AdmitForm(CoopForm):
+class AdmitForm(SentOnce, CoopForm):
     name = StringField("Full name", validators=[InputRequired("Enter the member's name."),
                                                 Length(max=NAME_MAX + _SLACK)])
     email = EmailField("Email", filters=[strip],

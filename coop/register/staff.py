@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from coop import submissions
 from coop.access import access
 from coop.accounts.services import get_by_email
 from coop.csvexport import csv_response
@@ -86,6 +87,7 @@ def admit():
     if request.method == "GET":
         form.on.data = services.london_today()
     if form.validate_on_submit():
+        sent = submissions.claim(db.session, form)
         try:
             line = services.admit(db.session, name=form.name.data, email=form.email.data,
                                   address=form.address.data, shares=form.shares.data,
@@ -94,11 +96,12 @@ def admit():
             db.session.rollback()
             show_error(form, err)
         else:
-            db.session.commit()
             member = line.member
+            url = sent.leads_to(url_for("register_staff.member", number=member.number))
+            db.session.commit()
             flash(f"{member.name} is member {member.number}, holding "
                   f"{member.shares_held:,} shares.", "success")
-            return redirect(url_for("register_staff.member", number=member.number))
+            return redirect(url)
     return render_template("register/staff/admit.html", form=form), (
         422 if form.is_submitted() else 200)
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import secrets
-
 from flask import current_app
 from wtforms import (
     BooleanField,
     DateField,
     EmailField,
-    HiddenField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -29,7 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from coop.forms import CoopForm, FixedSelectField, PlainForm, strip
+from coop.forms import CoopForm, FixedSelectField, PlainForm, SentOnce, strip
 from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
@@ -50,9 +46,6 @@ from coop.shares.models import (
 )
 from coop.shares.services import normalise_uk_postcode, register_text_problem
 
-#: what secrets.token_urlsafe(16) draws
-_SUBMISSION_KEY = re.compile(r"[A-Za-z0-9_-]{22}")
-
 #: the newsletter opt-in's words, also kept with the newsletter's consent record
 NEWSLETTER_LABEL = "Send me the newsletter too"
 NEWSLETTER_HINT = "Optional. We'll email you a link to confirm first; you can leave at any time."
@@ -62,7 +55,7 @@ def _pounds(name: str) -> int:
     return int(current_app.config[name]) * 100
 
 
-class EnquiryForm(CoopForm):
+class EnquiryForm(SentOnce, CoopForm):
     """Contact details, consent and the honeypot, common to both forms."""
 
     name = StringField(
@@ -120,9 +113,6 @@ class EnquiryForm(CoopForm):
     newsletter_opt_in = BooleanField(NEWSLETTER_LABEL, description=NEWSLETTER_HINT)
     #: the honeypot: hidden from people and screen readers, filled in by bots
     website = StringField("Leave this field empty", validators=[Optional()])
-    #: one random key per form drawn, sent back with it (see Enquiry.submission_key); kept as
-    #: posted when the form comes back with errors, so its second sending is still a repeat
-    submission = HiddenField(default=lambda: secrets.token_urlsafe(16))
 
     def validate_name(self, field):
         field.data = " ".join((field.data or "").split())
@@ -159,15 +149,6 @@ class EnquiryForm(CoopForm):
     @property
     def is_spam(self) -> bool:
         return bool((self.website.data or "").strip())
-
-    @property
-    def submission_key(self) -> str | None:
-        """The posted key, when it is one this site could have drawn (else none: the enquiry
-        is saved without, never refused for it)."""
-        key = self.submission.data
-        if isinstance(key, str) and _SUBMISSION_KEY.fullmatch(key):
-            return key
-        return None
 
 
 class ShareEnquiryForm(EnquiryForm):
@@ -319,7 +300,7 @@ class ReopenForm(CoopForm):
     submit = SubmitField("Reopen")
 
 
-class NoteForm(CoopForm):
+class NoteForm(SentOnce, CoopForm):
     body = TextAreaField(
         "Add an internal note",
         description="Only staff see notes. Erasing the enquiry deletes them.",

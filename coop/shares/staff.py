@@ -16,6 +16,7 @@ from flask import (
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from coop import submissions
 from coop.access import access
 from coop.csvexport import csv_response
 from coop.db import now_utc
@@ -334,15 +335,17 @@ def add_note(enquiry_id: int):
     enquiry = _get(enquiry_id)
     form = NoteForm()
     if form.validate_on_submit():
+        sent = submissions.claim(db.session, form)
         try:
             services.add_note(db.session, enquiry, form.body.data, by=current_user)
         except services.EnquiryError as err:
             db.session.rollback()
             form.body.errors = [str(err)]
         else:
+            url = sent.leads_to(url_for("shares_staff.detail", enquiry_id=enquiry.id) + "#notes")
             db.session.commit()
             flash("Note added.", "success")
-            return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id) + "#notes")
+            return redirect(url)
     return _detail(enquiry, note_form=form, code=422)
 
 

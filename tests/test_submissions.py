@@ -1,0 +1,251 @@
+"""A staff form that records something, sent twice, records once (``coop.submissions``).
+
+Each form is drawn as staff see it (its page gives the key), sent, then sent again exactly as a
+double click or Back-and-send would: the second answer leads where the first did, says so, and
+not one row of any table nor one email more is added. A sending that fails takes no key, so
+the corrected form goes through; two sendings at the same moment record once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from coop import submissions
+from coop.db import Base
+from coop.extensions import db as _db
+from tests.events.test_staff import event_form, series_form
+from tests.fund.conftest import london_today
+
+TODAY = london_today().isoformat()
+
+
+def _key(page: str) -> str:
+    found = re.findall(r'name="submission"[^>]*value="([^"]+)"', page)
+    assert len(found) == 1, "the form's page should draw one key"
+    return found[0]
+
+
+def _snapshot(app) -> dict[str, list]:
+    """Every row of every table but the login's session (reading a page touches it)."""
+    with app.app_context():
+        return {table.name: sorted(map(repr, _db.session.execute(sa.select(table)).all()))
+                for table in Base.metadata.sorted_tables if table.name != "user_sessions"}
+
+
+def _campaign(app) -> int:
+    from coop.fund import services
+
+    with app.app_context():
+        today = london_today()
+        campaign = services.create_campaign(
+            _db.session, name="This month", slug="this-month", target_pence=1_800_000,
+            opens_on=today - dt.timedelta(days=10), deadline=today + dt.timedelta(days=17),
+            donate_url="https://example.org/give")
+        _db.session.commit()
+        return campaign.id
+
+
+def _enquiry(app) -> int:
+    from coop.shares import services
+
+    with app.app_context():
+        contact = services.Contact(name="Ada Lovelace", email="ada@example.org",
+                                   address="1 Fleet Street\nLondon", postcode="EC4Y 1AA",
+                                   country="GB")
+        enquiry = services.submit(_db.session, "shares", contact, 10_000,
+                                  payment_method="cheque", max_pence=None)
+        _db.session.commit()
+        return enquiry.id
+
+
+def _event_with_a_place(app) -> int:
+    from coop.events import services
+    from tests.events.conftest import future
+
+    with app.app_context():
+        starts_at = future(days=7)
+        event = services.create_event(
+            _db.session, services.EventDetails(title="A talk", status="published"), starts_at,
+            starts_at + dt.timedelta(minutes=90))
+        services.register(_db.session, event, name="Ann", email="ann@example.org")
+        _db.session.commit()
+        return event.id
+
+
+#: endpoint -> a function of the app giving the page that draws the form, where it posts
+#: and what is typed into it
+CASES = {
+    "fund_staff.add_gift": lambda app: (lambda c: (
+        f"/staff/fund/{c}/gifts/new", f"/staff/fund/{c}/gifts/new",
+        {"amount": "7.77", "received_on": TODAY, "source": "post"}))(_campaign(app)),
+    "fund_staff.batch": lambda app: (lambda c: (
+        f"/staff/fund/{c}/batch", f"/staff/fund/{c}/batch",
+        {"received_on": TODAY, "source": "post", "lines-0-amount": "10",
+         "lines-1-amount": "1,019.93", "lines-1-donor_name": "A. Reader",
+         "lines-1-may_thank": "y"}))(_campaign(app)),
+    "fund_staff.add_correction": lambda app: (lambda c: (
+        f"/staff/fund/{c}/corrections/new", f"/staff/fund/{c}/corrections/new",
+        {"amount": "5", "received_on": TODAY, "source": "post",
+         "reason": "A cheque counted short"}))(_campaign(app)),
+    "fund_staff.new_campaign": lambda app: (
+        "/staff/fund/campaigns/new", "/staff/fund/campaigns/new",
+        {"name": "Spring appeal", "slug": "spring", "target": "5,000",
+         "opens_on": "2031-03-01", "deadline": "2031-03-31"}),
+    "fund_staff.next_campaign": lambda app: (
+        "/staff/fund", "/staff/fund/campaigns/next", {}),
+    "register_staff.admit": lambda app: (
+        "/staff/register/admit", "/staff/register/admit",
+        {"name": "Ann Reader", "email": "ann@example.org", "address": "1 Road\nLeeds",
+         "shares": "100", "on": TODAY}),
+    "shares_staff.add_note": lambda app: (lambda e: (
+        f"/staff/enquiries/{e}", f"/staff/enquiries/{e}/notes",
+        {"body": "Rang back: cheque in the post"}))(_enquiry(app)),
+    "notices_staff.new": lambda app: (
+        "/staff/notices/new", "/staff/notices/new",
+        {"text": "Printing strike on Friday", "level": "info",
+         "starts_at": "2026-07-01T09:00", "ends_at": ""}),
+    "events_staff.new_event": lambda app: (
+        "/staff/events/new", "/staff/events/new", event_form()),
+    "events_staff.new_series": lambda app: (
+        "/staff/events/series/new", "/staff/events/series/new", series_form()),
+    "events_staff.message": lambda app: (lambda e: (
+        f"/staff/events/{e}", f"/staff/events/{e}/message",
+        {"subject": "Room change", "body": "We're in room 2 now."}))(_event_with_a_place(app)),
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(CASES))
+def test_a_form_sent_twice_records_once(endpoint, app, client, login_as, outbox):
+    login_as("staff")
+    page, action, data = CASES[endpoint](app)
+    key = _key(client.get(page).get_data(as_text=True))
+    first = client.post(action, data={**data, "submission": key})
+    assert first.status_code in (302, 303), first.get_data(as_text=True)[:3000]
+    after_first, mails = _snapshot(app), len(outbox())
+
+    second = client.post(action, data={**data, "submission": key})
+
+    assert second.status_code == 303
+    assert second.headers["Location"] == first.headers["Location"]
+    assert _snapshot(app) == after_first and len(outbox()) == mails
+    shown = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert "nothing was added the second time" in shown
+    # a new drawing of the form is a new sending
+    again = client.post(action, data={**data, "submission": _key(
+        client.get(page).get_data(as_text=True))})
+    if endpoint not in ("fund_staff.new_campaign", "register_staff.admit",
+                        "fund_staff.next_campaign", "events_staff.new_event",
+                        "events_staff.new_series"):  # those refuse or rename a second one
+        assert again.status_code in (302, 303) and _snapshot(app) != after_first
+
+
+def test_every_form_that_records_draws_its_key(app):
+    """Each endpoint above uses a form with the key (else its page's key test fails); and
+    the forms with one are exactly the ones whose views claim it, plus the share forms."""
+    from coop.forms import SentOnce
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    names = {cls.__name__ for cls in subclasses(SentOnce)}
+    assert names == {"GiftForm", "BatchForm", "CorrectionForm", "CampaignForm",
+                     "EditCampaignForm", "AdmitForm", "NoteForm", "NoticeForm", "EventForm",
+                     "SeriesForm", "MessageForm", "SentOnceButton", "EnquiryForm",
+                     "ShareEnquiryForm", "SupportForm"}
+
+
+def test_a_sending_that_failed_takes_no_key(app, client, login_as):
+    """A refused correction (it would take the total below zero) records nothing, its key
+    neither: the same form corrected goes through."""
+    login_as("staff")
+    campaign_id = _campaign(app)
+    page = f"/staff/fund/{campaign_id}/corrections/new"
+    key = _key(client.get(page).get_data(as_text=True))
+    data = {"received_on": TODAY, "source": "post", "reason": "Miscounted",
+            "submission": key}
+    refused = client.post(page, data={**data, "amount": "-5"})
+    assert refused.status_code == 422
+    assert _key(refused.get_data(as_text=True)) == key  # drawn again with the same key
+    with app.app_context():
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(
+            submissions.FormSubmission)) == 0
+    assert client.post(page, data={**data, "amount": "5"}).status_code == 302
+
+
+def test_a_form_without_a_key_of_ours_is_saved_but_not_recognised(app, client, login_as):
+    login_as("staff")
+    campaign_id = _campaign(app)
+    data = {"amount": "3", "received_on": TODAY, "source": "post"}
+    for sent in ("", "<script>", "x" * 500):
+        assert client.post(f"/staff/fund/{campaign_id}/gifts/new",
+                           data={**data, "submission": sent}).status_code == 302
+    with app.app_context():
+        from coop.fund.models import Campaign
+
+        assert _db.session.get(Campaign, campaign_id).raised_pence == 900
+
+
+def test_two_sendings_at_the_same_moment_record_once(app):
+    """Each thread claims the key and adds a gift in one transaction, as the view does: one
+    gift, the others told it was sent (on PostgreSQL the unique key makes them wait)."""
+    from coop.fund import services
+    from coop.fund.models import Campaign
+
+    campaign_id = _campaign(app)
+
+    class Form:
+        submission_key = "k" * 22
+
+    barrier, outcomes, lock = threading.Barrier(5), [], threading.Lock()
+
+    def send():
+        with app.test_request_context("/staff/fund/gift", method="POST"):
+            barrier.wait()
+            try:
+                sent = submissions.claim(_db.session, Form())
+                campaign = _db.session.get(Campaign, campaign_id)
+                services.add_entry(_db.session, campaign, 1000, received_on=london_today(),
+                                   source="post", via="staff")
+                sent.leads_to("/done")
+                _db.session.commit()
+                outcome = "saved"
+            except submissions.AlreadySent as err:
+                _db.session.rollback()
+                outcome = f"already:{err.location}"
+            finally:
+                _db.session.remove()
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=send) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["already:/done"] * 4 + ["saved"]
+    with app.app_context():
+        assert _db.session.get(Campaign, campaign_id).raised_pence == 1000
+
+
+def test_keys_are_forgotten_after_a_week(app):
+    from coop import schedule
+
+    now = dt.datetime.now(dt.UTC)
+    with app.app_context():
+        _db.session.add_all([
+            submissions.FormSubmission(key="a" * 22, endpoint="x", location="/",
+                                       created_at=now - dt.timedelta(days=8)),
+            submissions.FormSubmission(key="b" * 22, endpoint="x", location="/",
+                                       created_at=now - dt.timedelta(days=1))])
+        _db.session.commit()
+        summary = schedule.purge_idempotency_keys(_db.session, now)
+        assert "1 form key older than 7 days" in summary
+        assert _db.session.scalars(sa.select(submissions.FormSubmission.key)).all() == [
+            "b" * 22]
