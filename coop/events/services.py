@@ -79,6 +79,11 @@ class NotCancellable(EventError):
     pass
 
 
+class StatusError(EventError):
+    """A change of status the edit form can't make, since people must be told (the form says
+    so next to the status)."""
+
+
 # --- time -----------------------------------------------------------------------------------
 
 
@@ -240,6 +245,33 @@ def _apply(event: Event, details: EventDetails) -> bool:
     return changed
 
 
+def _check_status_change(session: Session, event: Event, status: str) -> None:
+    """Editing may publish a draft or make an unseen event a draft again; cancelling has its
+    own button, which tells everyone registered or waiting, and a cancelled event stays so
+    (they were told: putting it back would give them places they think they lost).
+
+    :raise StatusError: for any other change of status.
+    """
+    if status == event.status:
+        return
+    if status == Status.CANCELLED:
+        raise StatusError("To cancel the event, use “Cancel this event” on its attendees "
+                          "page: everyone registered or waiting is emailed.")
+    if event.status == Status.CANCELLED:
+        raise StatusError("A cancelled event stays cancelled: everyone registered was told. "
+                          "Make a new event for the new date.")
+    if status == Status.DRAFT:
+        people = session.scalar(
+            sa.select(sa.func.count()).select_from(Registration)
+            .where(Registration.event_id == event.id,
+                   Registration.status.in_([RegistrationStatus.REGISTERED.value,
+                                            RegistrationStatus.WAITING.value]))) or 0
+        if people:
+            raise StatusError(f"{people} {'person is' if people == 1 else 'people are'} "
+                              "registered or waiting: cancel the event instead, so they are "
+                              "told, rather than hide it as a draft.")
+
+
 def _check_times(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
     for value, what in ((starts_at, "The date"), (ends_at, "The end date")):
         problem = limits.date_problem(timeutil.to_london(value).date(), what)
@@ -293,6 +325,7 @@ def update_event(session: Session, event: Event, details: EventDetails,
         if _slug_exists(session, Event, slug, event.id):
             raise SlugTaken(f"Another event already uses the address “{slug}”.")
     lock_event(session, event)
+    _check_status_change(session, event, details.status)
     if details.capacity is not None:
         taken = count_registered(session, event.id)
         if details.capacity < taken:

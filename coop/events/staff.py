@@ -56,6 +56,8 @@ def _form_error(form, exc: services.EventError) -> None:
         form.slug.errors = [*form.slug.errors, str(exc)]
     elif isinstance(exc, services.CapacityError):
         form.capacity.errors = [*form.capacity.errors, str(exc)]
+    elif isinstance(exc, services.StatusError):
+        form.status.errors = [*form.status.errors, str(exc)]
     elif isinstance(exc, services.TimeError):
         form.start_time.errors = [*form.start_time.errors, str(exc)]
     elif isinstance(exc, services.DateOutOfRange):
@@ -99,6 +101,7 @@ def edit_event(event_id: int):
         form.load(event)
     else:
         form = EventForm()  # only what was sent: never the event's own values as a fallback
+    _status_choices(form, event)
     if form.validate_on_submit():
         try:
             before = notify.snapshot(event)
@@ -121,6 +124,18 @@ def edit_event(event_id: int):
             return redirect(url_for("events_staff.attendees", event_id=event.id))
     status = 422 if form.errors else 200
     return render_template("events/staff/event_form.html", form=form, event=event), status
+
+
+def _status_choices(form, event: Event) -> None:
+    """What editing can make of its status (``services.update_event`` has the rules): a
+    cancelled event stays cancelled, and cancelling has its own button, which tells people."""
+    if event.is_cancelled:
+        form.status.choices = [c for c in form.status.choices if c.value == "cancelled"]
+        form.status.description = "A cancelled event stays cancelled: everyone was told."
+    else:
+        form.status.choices = [c for c in form.status.choices if c.value != "cancelled"]
+        form.status.description = ("To cancel it, use “Cancel this event” on its attendees "
+                                   "page: everyone registered or waiting is emailed.")
 
 
 @bp.route("/<int:event_id>/cancel", methods=["POST"])

@@ -305,3 +305,62 @@ def test_empty_post_to_edit_is_reshown_not_saved(client, app, login_as, make_eve
     login_as("staff")
     assert client.post(f"/staff/events/{event.id}/edit", data={}).status_code == 422
     assert events(app)[0].title == "Keep me"
+
+
+def _edit(client, event, **changes):
+    return client.post(f"/staff/events/{event.id}/edit", data=event_form(
+        title=event.title, slug=event.slug, start_date="2030-11-06", **changes))
+
+
+def test_editing_cant_cancel_hide_or_bring_back_an_event_people_were_told_about(
+        app, client, login_as, make_event, outbox):
+    """Cancelling has its own button, which emails everyone registered or waiting; edit's
+    Status offers Draft and Published only, a draft can't hide an event people registered
+    for, and a cancelled event stays cancelled."""
+    login_as("staff")
+    event = make_event("Told about", capacity=1)
+    register(app.test_client(), event.slug, 1)
+    register(app.test_client(), event.slug, 2)  # waiting
+    page = client.get(f"/staff/events/{event.id}/edit").get_data(as_text=True)
+    assert 'value="cancelled"' not in page and "Cancel this event" in page
+    sent = len(outbox())
+
+    hidden = _edit(client, event, status="draft")
+    assert hidden.status_code == 422
+    html = hidden.get_data(as_text=True)
+    error_at = html.index('id="status-error"')
+    assert "2 people are registered or waiting: cancel the event instead" in html[
+        error_at:error_at + 300]
+    assert 'value="Told about"' in html  # the rest kept as typed
+    assert _edit(client, event, status="cancelled").status_code == 422  # not offered
+    assert [e.status for e in events(app)] == ["published"] and len(outbox()) == sent
+
+    client.post(f"/staff/events/{event.id}/cancel", data={"confirm": "y"})
+    assert len(outbox()) == sent + 2  # the button tells both
+    page = client.get(f"/staff/events/{event.id}/edit").get_data(as_text=True)
+    assert 'value="published"' not in page and 'value="draft"' not in page
+    assert _edit(client, event, status="published").status_code == 422
+    assert [e.status for e in events(app)] == ["cancelled"]
+
+
+def test_update_event_refuses_status_changes_that_need_telling(app, make_event):
+    from coop.events import services
+
+    event = make_event("Rules")
+    with app.app_context():
+        row = _db.session.get(Event, event.id)
+        services.register(_db.session, row, name="Ann", email="ann@example.org")
+        for status, message in [("cancelled", "Cancel this event"),
+                                ("draft", "1 person is registered or waiting")]:
+            with pytest.raises(services.StatusError, match=message):
+                services.update_event(
+                    _db.session, row, services.EventDetails(title=row.title, status=status),
+                    row.starts_at, row.ends_at)
+        _db.session.rollback()
+
+
+def test_an_event_nobody_registered_for_can_go_back_to_draft(client, login_as, make_event):
+    login_as("staff")
+    event = make_event("Nobody yet")
+    assert _edit(client, event, status="draft").status_code == 302
+    assert _edit(client, event, status="published").status_code == 302
