@@ -69,6 +69,16 @@ class Claim:
         return location
 
 
+def check(session: Session, form) -> None:
+    """:raise AlreadySent: a sending of this form was saved before. For a view that would
+    otherwise answer the repeat with a question meant for the first sending (see
+    ``register_staff.admit``); :func:`claim` checks again."""
+    key = form.submission_key
+    earlier = session.get(FormSubmission, key) if key is not None else None
+    if earlier is not None:
+        raise AlreadySent(earlier.location)
+
+
 def claim(session: Session, form) -> Claim:
     """Take ``form``'s key in ``session``'s transaction, before anything else is written.
 
@@ -80,9 +90,7 @@ def claim(session: Session, form) -> Claim:
     key = form.submission_key
     if key is None:
         return Claim(None)
-    earlier = session.get(FormSubmission, key)
-    if earlier is not None:
-        raise AlreadySent(earlier.location)
+    check(session, form)
     row = FormSubmission(key=key, endpoint=(request.endpoint or "")[:100])
     session.add(row)
     try:

@@ -92,6 +92,8 @@ class AdmitForm(SentOnce, CoopForm):
     shares = SharesField()
     on = _on("Date of admission", "The day the board admitted them.")
     note = _note()
+    #: asked only when a current member already has the email (the view says who)
+    different_person = BooleanField("A different person: admit them as a new member anyway")
     submit = SubmitField("Admit and allot shares")
 
 

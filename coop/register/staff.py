@@ -86,7 +86,16 @@ def admit():
     form = forms.AdmitForm()
     if request.method == "GET":
         form.on.data = services.london_today()
-    if form.validate_on_submit():
+    if form.is_submitted():
+        submissions.check(db.session, form)  # sent again: not a question about the email
+    same_email = (services.find_member_by_email(db.session, form.email.data)
+                  if form.is_submitted() and form.email.data else None)
+    if same_email is not None and not form.different_person.data:
+        form.validate()
+        form.email.errors = [*form.email.errors, (
+            f"Member {same_email.number_text}, {same_email.name}, has this email. If it is "
+            "the same person, use “Allot shares” on their page; if not, tick the box below.")]
+    elif form.validate_on_submit():
         sent = submissions.claim(db.session, form)
         try:
             line = services.admit(db.session, name=form.name.data, email=form.email.data,
@@ -102,7 +111,7 @@ def admit():
             flash(f"{member.name} is member {member.number}, holding "
                   f"{member.shares_held:,} shares.", "success")
             return redirect(url)
-    return render_template("register/staff/admit.html", form=form), (
+    return render_template("register/staff/admit.html", form=form, same_email=same_email), (
         422 if form.is_submitted() else 200)
 
 

@@ -279,6 +279,10 @@ class AdmitForm(CoopForm):
     on = DateField("Date of admission",
                    validators=[InputRequired("Enter the date of admission.")])
     match = RadioField("Member", choices=[], validators=[Optional()])
+    #: shown when the matched member's address in the register differs from the enquiry's
+    new_address = BooleanField(
+        "The same person has moved: change their address in the register to this enquiry's",
+        description="Left unticked, the register keeps the address it has.")
     confirm = BooleanField(
         "I confirm: enter this admission in the register of members",
         description="The allotment can't be deleted; a mistake is corrected in the register.",

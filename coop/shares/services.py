@@ -362,12 +362,15 @@ def record_payment(session: Session, enquiry: Enquiry, *, amount_pence: int,
 
 
 def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
-          now: dt.datetime | None = None):
+          new_address: bool = False, now: dt.datetime | None = None):
     """Admitted: put the reader on the register of members (or add the shares to the
     ``member`` staff matched by email) and record the membership number. An enquiry sent
     without an account joins the account tied to the member's entry.
 
     The shares allotted are the payment received, £1 each. Returns the register's allotment.
+    Added to a ``member``'s holding, the register keeps the member's address unless
+    ``new_address`` (staff said they have moved to the enquiry's): an old enquiry must not
+    undo a move the member has since made.
 
     :raise EnquiryError: for a supporter, or an enquiry not at "payment received".
     :raise coop.register.services.RegisterError: when the register refuses; nothing written.
@@ -378,6 +381,8 @@ def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
     old = _check_move(enquiry, Status.ADMITTED)
     _claim(session, enquiry, old, Status.ADMITTED)  # before the register: one admission only
     address = register_address(enquiry.address, enquiry.postcode, enquiry.country)
+    if member is not None and not new_address:
+        address = None
     allotment = register.admit(
         session, name=enquiry.name, email=enquiry.email, address=address,
         shares=enquiry.paid_pence // 100, on=on, by=by, member=member, enquiry_id=enquiry.id,

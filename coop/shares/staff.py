@@ -301,7 +301,8 @@ def admit(enquiry_id: int):
             member = match if (match is not None and form.match.data == "existing") else None
             try:
                 allotment = services.admit(db.session, enquiry, on=form.on.data,
-                                           by=current_user, member=member)
+                                           by=current_user, member=member,
+                                           new_address=bool(form.new_address.data))
             except (services.EnquiryError, register.RegisterError, MailError) as err:
                 db.session.rollback()
                 _show_register_error(form, err)
@@ -316,8 +317,10 @@ def admit(enquiry_id: int):
                       "success" if sent else "error")
                 return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     code = 422 if request.method == "POST" else 200
+    moved = match is not None and services.register_address(
+        enquiry.address, enquiry.postcode, enquiry.country).strip() != match.address.strip()
     return render_template("shares/staff/admit.html", enquiry=enquiry, form=form,
-                           match=match), code
+                           match=match, moved=moved), code
 
 
 def _show_register_error(form: AdmitForm, err: Exception) -> None:

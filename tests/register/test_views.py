@@ -364,3 +364,25 @@ def test_a_members_register_entry_follows_their_confirmed_new_email(app, make_us
                           "Bo Other": "bo.home@example.org"}
         assert _db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "register.email_changed")) == 1
+
+
+def test_admitting_someone_whose_email_a_member_has_asks_first(app, client, login_as):
+    """Two members with one email by a slip would be in the statutory register for good:
+    the form names the member who has it, and admits a new one only when told it's someone
+    else."""
+    login_as("staff")
+    data = {"name": "Ann Reader", "email": "ann@example.org", "address": "1 Road\nLeeds",
+            "shares": "100", "on": TODAY}
+    assert client.post("/staff/register/admit", data=data).status_code == 302
+    again = client.post("/staff/register/admit",
+                        data={**data, "name": "Ann Reader (again)", "email": " Ann@Example.org"})
+    assert again.status_code == 422
+    html = again.get_data(as_text=True)
+    error_at = html.index('id="email-error"')
+    assert "Member 000001, Ann Reader, has this email" in html[error_at:error_at + 300]
+    assert 'name="different_person"' in html and "Ann Reader (again)" in html
+    with app.app_context():
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(Member)) == 1
+    other = client.post("/staff/register/admit", data={
+        **data, "name": "Ann's daughter", "different_person": "y"})
+    assert other.status_code == 302 and other.headers["Location"] == "/staff/register/2"

@@ -520,3 +520,37 @@ def test_the_member_sees_how_to_pay_then_their_membership_number(app, client, lo
     html = client.get(f"/account/enquiries/{enquiry.id}").get_data(as_text=True)
     assert "How to pay" not in html
     assert f"<dt>Membership number</dt><dd>{number:06d}</dd>" in html
+
+
+def _register_address(app, number: int) -> str:
+    with app.app_context():
+        return _db.session.scalar(sa.select(Member.address).where(Member.number == number))
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_an_older_enquiry_added_to_a_holding_keeps_the_registers_address_unless_told(
+        app, client, login_as, make_enquiry, moved):
+    """The member moved (the register has the new address); an enquiry they sent before is
+    then admitted to their holding: the register keeps the new address, unless staff tick
+    that they have moved to the enquiry's."""
+    first = make_enquiry(amount_pence=10_000)
+    move(app, first.id, "payment_received", "admitted")
+    [(number, _email, _held)] = members(app)
+    with app.app_context():
+        member = _db.session.scalar(sa.select(Member).where(Member.number == number))
+        register.change_address(_db.session, member, "9 Rue de la Paix\nParis\nFrance",
+                                by=None, source="member")
+        _db.session.commit()
+    older = make_enquiry(amount_pence=2_000)  # 1 Fleet Street, as the first
+    move(app, older.id, "payment_received")
+    login_as("staff")
+    url = f"/staff/enquiries/{older.id}/admit"
+    page = client.get(url).get_data(as_text=True)
+    assert "The address differs." in page and 'name="admit-new_address"' in page
+    data = {"admit-on": today().isoformat(), "admit-confirm": "y", "admit-match": "existing"}
+    if moved:
+        data["admit-new_address"] = "y"
+    assert client.post(url, data=data).status_code == 302
+    assert members(app) == [(number, "ada@example.org", 120)]
+    assert _register_address(app, number) == (
+        "1 Fleet Street\nLondon\nEC4Y 1AA" if moved else "9 Rue de la Paix\nParis\nFrance")
