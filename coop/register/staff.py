@@ -170,6 +170,10 @@ def _run(action: str, number: int, apply):
             db.session.rollback()
             m = _member(number)
             show_error(form, err)
+            if isinstance(err, services.HoldingChanged):
+                # drawn again for the holding as it is now, to be checked and ticked again
+                form.expected_shares.data = str(m.shares_held)
+                form.confirm.data = False
         else:
             db.session.commit()
             flash(message, "success")

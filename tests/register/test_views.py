@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 
 import sqlalchemy as sa
 
@@ -386,3 +387,28 @@ def test_admitting_someone_whose_email_a_member_has_asks_first(app, client, logi
     other = client.post("/staff/register/admit", data={
         **data, "name": "Ann's daughter", "different_person": "y"})
     assert other.status_code == 302 and other.headers["Location"] == "/staff/register/2"
+
+
+def test_a_cessation_refused_because_the_holding_changed_can_then_be_made(
+        app, client, login_as, admit):
+    """The form is drawn again for the holding as it is now (and the tick cleared, to look
+    again), so sending it once more ceases the membership; before, it kept the old figure
+    and was refused every time until the page was reloaded."""
+    admit(shares=100)
+    login_as("staff")
+    page = client.get("/staff/register/1/cease").get_data(as_text=True)
+    assert 'name="expected_shares" type="hidden" value="100"' in page
+    client.post("/staff/register/1/allot", data={"shares": "5", "on": TODAY})  # meanwhile
+    refused = client.post("/staff/register/1/cease", data={"on": TODAY, "expected_shares": "100",
+                                                          "confirm": "y"})
+    assert refused.status_code == 422
+    body = refused.get_data(as_text=True)
+    assert "holding changed while you had this form open" in body
+    assert 'name="expected_shares" type="hidden" value="105"' in body
+    [tick] = re.findall(r'<input[^>]*name="confirm"[^>]*>', body)
+    assert "checked" not in tick
+    again = client.post("/staff/register/1/cease", data={"on": TODAY, "expected_shares": "105",
+                                                        "confirm": "y"})
+    assert again.status_code == 302
+    with app.app_context():
+        assert get_member(1).ceased_on is not None and get_member(1).shares_held == 0
