@@ -122,6 +122,22 @@ def promoted(registrations: Sequence[Registration]) -> list[Registration]:
     return failed
 
 
+def cancelled_by_staff(registration: Registration, was: str) -> None:
+    """Tell someone that the organisers cancelled their place (``was`` registered) or their
+    place in the queue, so they don't turn up expecting one."""
+    event = registration.event
+    had = ("your place" if was == RegistrationStatus.REGISTERED
+           else "your place on the waiting list")
+    text = "\n".join([
+        f"Hello {registration.name or 'there'},", "",
+        f"The organisers have cancelled {had} at {event.title}, on {event_when(event)}.",
+        "If you think this is a mistake, just reply to this email.", "",
+        f"Other events: {external_url('events.index')}",
+    ]) + _signature()
+    _send(registration, f"Your registration is cancelled: {event.title}", text,
+          kind="events.registration-cancelled")
+
+
 def message(registrations: Sequence[Registration], subject: str, body: str
             ) -> list[Registration]:
     failed = []

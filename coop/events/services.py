@@ -869,8 +869,10 @@ def _fill_places(session: Session, event: Event) -> list[Registration]:
     return waiting
 
 
-def cancel_registration(session: Session, registration: Registration) -> list[Registration]:
-    """Give up a place (or a place in the queue); the first waiting moves up.
+def cancel_registration(session: Session, registration: Registration, *, by=None
+                        ) -> list[Registration]:
+    """Give up a place (or a place in the queue); the first waiting moves up. Audited, with
+    ``by`` the staff member who cancelled someone else's (None: the person themselves).
 
     Returns the registrations that were moved up, so the caller can tell them.
     :raise NotCancellable: already cancelled, or the event is over.
@@ -884,9 +886,12 @@ def cancel_registration(session: Session, registration: Registration) -> list[Re
     session.refresh(registration)
     if registration.status == RegistrationStatus.CANCELLED:
         raise NotCancellable("This registration was already cancelled.")
+    was = registration.status
     registration.status = RegistrationStatus.CANCELLED.value
     registration.cancelled_at = now_utc()
     session.flush()
+    audit.record(session, "registration.cancelled", "registration", registration.id, by=by,
+                 event_id=event.id, was=was)
     return _fill_places(session, event)
 
 

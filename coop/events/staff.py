@@ -281,15 +281,18 @@ def cancel_registration(event_id: int, registration_id: int):
     if not form.confirm.data:
         flash(not_confirmed(f"Cancel place of {registration.name}"), "error")
         return redirect(url_for("events_staff.attendees", event_id=event.id))
+    was = registration.status
     try:
-        promoted = services.cancel_registration(db.session, registration)
+        promoted = services.cancel_registration(db.session, registration, by=current_user)
+        notify.cancelled_by_staff(registration, was)
         notify.promoted(promoted)
         db.session.commit()
     except services.EventError as err:
         db.session.rollback()
         flash(str(err), "error")
         return redirect(url_for("events_staff.attendees", event_id=event.id))
-    flash(f"{registration.name}'s registration is cancelled.", "success")
+    flash(f"{registration.name}'s registration is cancelled, and they have been emailed.",
+          "success")
     return redirect(url_for("events_staff.attendees", event_id=event.id))
 
 

@@ -227,6 +227,18 @@ def test_staff_cancelling_a_place_moves_the_next_up(app, make_event, login_as, c
                                        .order_by(Registration.id)).all()
     assert statuses == ["cancelled", "registered"]
     assert outbox()[-1]["To"] == "p2@example.org"
+    # the person whose place it was is told, and the audit trail says who cancelled it
+    [told] = [m for m in outbox() if m["Subject"].startswith("Your registration is cancelled")]
+    assert told["To"] == "p1@example.org"
+    text = told.get_content()
+    assert "The organisers have cancelled your place at Small room" in text
+    assert "http://127.0.0.1:5000/events" in text
+    with app.app_context():
+        from coop.audit import AuditEvent
+
+        [entry] = _db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "registration.cancelled")).all()
+        assert entry.actor_id is not None and entry.subject_id == str(first_id)
 
 
 def test_message_everyone_with_a_place(app, make_event, login_as, client, outbox):
