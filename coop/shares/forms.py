@@ -307,7 +307,9 @@ class ReopenForm(CoopForm):
 class NoteForm(SentOnce, CoopForm):
     body = TextAreaField(
         "Add an internal note",
-        description="Only staff see notes. Erasing the enquiry deletes them.",
+        description=("Not shown to the reader on the site, but included when they download "
+                     "their own data (it is personal data about them). Erasing the enquiry "
+                     "deletes them."),
         validators=[DataRequired("Write the note first."),
                     Length(max=NOTE_MAX, message=f"A note can be at most {NOTE_MAX} "
                                                  "characters.")],

@@ -462,6 +462,8 @@ def erase(session: Session, enquiry: Enquiry, *, by=None, reason: str = "staff",
     enquiry.membership_number = None
     enquiry.user_id = None
     enquiry.notes.clear()
+    for change in enquiry.changes:  # the moves stay; what staff typed about them goes
+        change.detail = ""
     outbox.forget_about(session, enquiry.reference)  # the mail copies hold the data too
     enquiry.erased_at = now or now_utc()
     audit.record(session, "enquiry.erased", "enquiry", enquiry.reference, by=by, reason=reason)

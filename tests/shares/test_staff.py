@@ -254,3 +254,17 @@ def test_data_export_and_account_deletion_hooks(app, make_user, make_enquiry):
         _db.session.commit()
     saved = reload(app, enquiry.id)
     assert saved.is_erased and saved.user_id is None and saved.email == ""
+
+
+def test_an_erased_admitted_enquiry_says_what_happened(app, client, login_as, make_enquiry):
+    from tests.shares.test_workflow import move
+
+    enquiry = make_enquiry()
+    move(app, enquiry.id, "payment_received", "admitted")
+    login_as("staff")
+    assert client.post(f"/staff/enquiries/{enquiry.id}/erase",
+                       data={"confirm": "y"}).status_code == 302
+    html = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "The membership number went with the erasure" in html
+    assert "before admissions were recorded" not in html
+    assert "membership number 0" not in html  # nor in the history's details
