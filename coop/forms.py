@@ -267,6 +267,37 @@ class SentOnce:
         return key if isinstance(key, str) and KEY.fullmatch(key) else None
 
 
+EDITED_MEANWHILE = ("Someone else saved changes to this while you had it open, so yours were "
+                    "not saved. What you typed is below: check it against the saved version "
+                    "(open it in another tab), then send it again to save yours over theirs.")
+
+
+class GuardsEdits:
+    """For a form that edits a saved thing two people may have open at once: the version it
+    was drawn from goes with it (``seen``), and :meth:`edited_meanwhile` refuses a sending
+    drawn from an older one, which would quietly undo the other person's changes."""
+
+    seen = HiddenField()
+
+    @staticmethod
+    def version_of(obj, *names: str) -> str:
+        """A short fingerprint of ``obj``'s ``names`` (the values this form edits)."""
+        import hashlib
+
+        values = repr([getattr(obj, name) for name in names]).encode()
+        return hashlib.sha256(values).hexdigest()[:32]
+
+    def edited_meanwhile(self, version: str) -> bool:
+        """True (with :data:`EDITED_MEANWHILE` on the form, and the form now drawn from
+        ``version``, so sending it again saves it) when it was drawn from another version."""
+        if self.seen.data and self.seen.data != version:
+            self.seen.data = version
+            self.form_errors.append(EDITED_MEANWHILE)
+            return True
+        self.seen.data = version
+        return False
+
+
 class SentOnceButton(SentOnce, EmptyForm):
     """A one-click button that records something (``post_button`` with ``form=``)."""
 

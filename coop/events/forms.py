@@ -40,7 +40,7 @@ from coop.events.services import (
     london_to_utc,
     parse_tags,
 )
-from coop.forms import CoopForm, SentOnce, strip
+from coop.forms import CoopForm, GuardsEdits, SentOnce, strip
 
 
 class LondonDateField(DateField):
@@ -150,7 +150,7 @@ class DetailsMixin:
         )
 
 
-class EventForm(SentOnce, DetailsMixin, CoopForm):
+class EventForm(SentOnce, GuardsEdits, DetailsMixin, CoopForm):
     title = StringField("Title", validators=[DataRequired("Enter a title."),
                                              Length(max=m.TITLE_LENGTH)])
     slug = StringField("Web address", description="Leave empty to make one from the title.",

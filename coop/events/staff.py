@@ -96,13 +96,15 @@ def new_event():
 def edit_event(event_id: int):
     """Edit one event (or one session of a series alone)."""
     event = _event_or_404(event_id)
+    version = EventForm.version_of(event, "sequence", "status")
     if request.method == "GET":
         form = EventForm(obj=event)
         form.load(event)
+        form.seen.data = version
     else:
         form = EventForm()  # only what was sent: never the event's own values as a fallback
     _status_choices(form, event)
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not form.edited_meanwhile(version):
         try:
             before = notify.snapshot(event)
             promoted = services.update_event(db.session, event, form.details(form.title.data),

@@ -18,7 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from coop.forms import CoopForm, PlainForm, SentOnce
+from coop.forms import CoopForm, GuardsEdits, PlainForm, SentOnce
 from coop.fund.models import (
     DONOR_NAME_MAX,
     DONOR_TOWN_MAX,
@@ -169,8 +169,10 @@ class CampaignForm(SentOnce, CoopForm):
             raise ValidationError("The deadline can’t be before the opening day.")
 
 
-class EditCampaignForm(CampaignForm):
+class EditCampaignForm(GuardsEdits, CampaignForm):
     slug = None  # the address is permanent once published
+    #: what it edits, for :meth:`GuardsEdits.version_of`
+    EDITS = ("name", "target_pence", "opens_on", "deadline", "donate_url", "thank_you_text")
 
 
 class DayForm(PlainForm):

@@ -164,9 +164,11 @@ def edit_campaign(campaign_id: int):
     """Change the name, target, dates and texts; the ledger can't be changed here."""
     campaign = _campaign_or_404(campaign_id)
     form = EditCampaignForm(obj=campaign)
+    version = form.version_of(campaign, *form.EDITS)
     if request.method == "GET":
         form.target.data = money(campaign.target_pence).lstrip("£")
-    if form.validate_on_submit():
+        form.seen.data = version
+    if form.validate_on_submit() and not form.edited_meanwhile(version):
         old_name = campaign.name
         try:
             services.update_campaign(

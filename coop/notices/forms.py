@@ -14,7 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from coop.forms import CoopForm, SentOnce
+from coop.forms import CoopForm, GuardsEdits, SentOnce
 from coop.notices import services
 from coop.notices.models import LINK_MAX, LINK_TEXT_MAX, TEXT_MAX, Level
 from coop.security import is_safe_next
@@ -28,7 +28,7 @@ def _link_ok(value: str) -> bool:
                                    and len(value) > len("https://"))
 
 
-class NoticeForm(SentOnce, CoopForm):
+class NoticeForm(SentOnce, GuardsEdits, CoopForm):
     text = TextAreaField(
         "Text",
         description="One or two sentences. *Italic*, **bold** and [links](https://…) work.",

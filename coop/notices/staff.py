@@ -64,14 +64,17 @@ def new():
 def edit(notice_id: int):
     notice = _notice_or_404(notice_id)
     form = NoticeForm()
+    version = form.version_of(notice, "text", "level", "link_url", "link_text", "starts_at",
+                              "ends_at")
     if request.method == "GET":
+        form.seen.data = version
         form.text.data = notice.text
         form.level.data = notice.level
         form.link_url.data = notice.link_url
         form.link_text.data = notice.link_text
         form.starts_at.data = services.utc_to_london(notice.starts_at)
         form.ends_at.data = services.utc_to_london(notice.ends_at) if notice.ends_at else None
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not form.edited_meanwhile(version):
         try:
             changed = services.update(db.session, notice, form.notice_data(), by=current_user)
         except services.NoticeError as err:
