@@ -46,11 +46,16 @@ def acknowledgement(enquiry: Enquiry) -> Email:
 
 
 def admitted(enquiry: Enquiry, allotment) -> Email:
-    """The welcome: membership number, shares allotted and held, where the certificate is."""
+    """The welcome: membership number, shares allotted and held, where the certificate is;
+    to a member who already held shares, the thanks for more instead."""
     member = allotment.member
+    already = member.shares_held > allotment.shares  # shares added to a holding
     text = render_template("shares/email/admitted.txt", enquiry=enquiry, member=member,
-                           shares=allotment.shares, allotment_date=allotment.effective_on)
-    return Email(to=enquiry.email, subject=f"Welcome: you are member {member.number_text}",
+                           shares=allotment.shares, allotment_date=allotment.effective_on,
+                           already=already)
+    subject = (f"Your new shares: member {member.number_text}" if already
+               else f"Welcome: you are member {member.number_text}")
+    return Email(to=enquiry.email, subject=subject,
                  text=text, reply_to=_reply_to(),
                  headers={"X-Coop-Reference": enquiry.reference}, kind="shares.admitted")
 

@@ -554,3 +554,22 @@ def test_an_older_enquiry_added_to_a_holding_keeps_the_registers_address_unless_
     assert members(app) == [(number, "ada@example.org", 120)]
     assert _register_address(app, number) == (
         "1 Fleet Street\nLondon\nEC4Y 1AA" if moved else "9 Rue de la Paix\nParis\nFrance")
+
+
+def test_a_member_buying_more_is_thanked_not_welcomed_again(app, client, login_as,
+                                                           make_enquiry, outbox):
+    first = make_enquiry(amount_pence=10_000)
+    move(app, first.id, "payment_received", "admitted")
+    second = make_enquiry(amount_pence=2_000)
+    move(app, second.id, "payment_received")
+    login_as("staff")
+    assert client.post(f"/staff/enquiries/{second.id}/admit", data={
+        "admit-on": today().isoformat(), "admit-confirm": "y",
+        "admit-match": "existing"}).status_code == 302
+    [mail] = [m for m in outbox() if m["X-Coop-Reference"] == reload(app, second.id).reference
+              and "member" in m["Subject"]]
+    assert mail["Subject"].startswith("Your new shares: member")
+    body = mail.get_content()
+    assert "your new shares are added to your holding" in body
+    assert "you are now a member" not in body and "Welcome" not in body
+    assert "Shares allotted:   20" in body and "Shares now held:   120" in body
