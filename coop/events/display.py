@@ -15,7 +15,12 @@ from coop.urls import external_url, site_host
 
 def event_when(event: Event) -> str:
     """``Wednesday 9 November 2022, 7pm–8.30pm`` (both dates if it runs past midnight)."""
-    start, end = to_london(event.starts_at), to_london(event.ends_at)
+    return times_when(event.starts_at, event.ends_at)
+
+
+def times_when(starts_at, ends_at) -> str:
+    """:func:`event_when` of two UTC times."""
+    start, end = to_london(starts_at), to_london(ends_at)
     if start.date() == end.date():
         return f"{london_date(start)}, {london_time(start)}–{london_time(end)}"
     return f"{london_date(start)}, {london_time(start)} to {london_date(end)}, {london_time(end)}"

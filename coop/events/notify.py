@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy.orm import Session, object_session
 
 from coop.db import now_utc
-from coop.events.display import event_when, event_where
+from coop.events.display import event_when, event_where, times_when
 from coop.events.links import link_token
 from coop.events.models import Registration, RegistrationStatus
 from coop.events.services import waiting_position
@@ -95,15 +95,19 @@ def confirm(registrations: Sequence[Registration]) -> list[Registration]:
             body += [*_event_lines(registration), _status_line(registration), ""]
     text = "\n".join(body) + _signature()
     if len(registrations) == 1:
-        _send(first, subject, text, kind="events.confirmation", ics=True)
+        # a calendar entry only for a place: the waiting list's would read as one
+        _send(first, subject, text, kind="events.confirmation",
+              ics=first.status == RegistrationStatus.REGISTERED)
     else:
         from coop.events.feeds import calendar
 
-        data = calendar([r.event for r in registrations],
-                        name=first.event.series.title if first.event.series else first.event.title)
+        placed = [r.event for r in registrations if r.status == RegistrationStatus.REGISTERED]
+        data = calendar(placed, name=first.event.series.title if first.event.series
+                        else first.event.title) if placed else None
         enqueue_email(object_session(first), to=first.email, subject=one_line(subject), text=text,
                       kind="events.confirmation", about=f"registration:{first.id}",
-                      attachments=[(f"{first.event.slug}-series.ics", "text/calendar", data)])
+                      attachments=[(f"{first.event.slug}-series.ics", "text/calendar", data)]
+                      if placed else ())
     return []
 
 
@@ -189,17 +193,24 @@ def changed(session: Session, event, before: tuple) -> int:
         event.reminded_at = None  # a new time: the reminder goes again before it
     what = " and ".join(part for part, moved in (("time", after[:2] != before[:2]),
                                                  ("place", after[2:] != before[2:])) if moved)
+    was = (f"It was {times_when(before[0], before[1])}; it is now {event_when(event)}."
+           if after[:2] != before[:2] else "")
     people = people_to_tell(session, event)
     for registration in people:
+        has_place = registration.status == RegistrationStatus.REGISTERED
         text = "\n".join([
             f"Hello {registration.name or 'there'},", "",
-            f"The {what} of {event.title} has changed. Here are the details as they are now; "
-            "the attached calendar file updates the entry in your calendar.", "",
+            f"The {what} of {event.title} has changed. {was}".rstrip(), "",
+            "Here are the details as they are now"
+            + ("; the attached calendar file updates the entry in your calendar."
+               if has_place else ". " + _status_line(registration)), "",
             *_event_lines(registration), "",
             "If you can no longer come, please cancel with the link above. Questions? Just "
             "reply to this email.",
         ]) + _signature()
-        _send(registration, f"Changed: {event.title}", text, kind="events.changed", ics=True)
+        # a calendar entry only for a place: the waiting list's would read as one
+        _send(registration, f"Changed: {event.title}", text, kind="events.changed",
+              ics=has_place)
     return len(people)
 
 

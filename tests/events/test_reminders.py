@@ -175,3 +175,46 @@ def test_the_reminder_window_is_a_setting(make_app, make_event, hours):
     with app.app_context():
         summary = schedule.run_job("event-reminders")
     assert summary.startswith("Reminded 1 person" if hours == 48 else "Reminded 0 people")
+
+
+def test_a_change_says_what_the_time_was_and_gives_the_waiting_list_no_calendar_entry(
+        app, make_event, outbox):
+    """A calendar entry reads as a place, so only people with one get it; people waiting
+    are told where they are in line. Everyone is told the old time beside the new."""
+    from coop.events import notify
+    from coop.events.display import times_when
+
+    start = now_utc().replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=5)
+    event = make_event("Moved again", starts_at=start, capacity=1)
+    _register(app, event.id, "in@example.org")
+    _register(app, event.id, "wait@example.org", status="waiting")
+    with app.app_context():
+        row = _db.session.get(Event, event.id)
+        before = notify.snapshot(row)
+        later = start + dt.timedelta(days=1)
+        services.update_event(_db.session, row, services.EventDetails(
+            title=row.title, status="published", capacity=1), later,
+            later + dt.timedelta(hours=1))
+        assert notify.changed(_db.session, row, before) == 2
+        _db.session.commit()
+        old = times_when(start, start + dt.timedelta(minutes=90))
+    mails = {m["To"]: m for m in outbox()}
+    for person in ("in@example.org", "wait@example.org"):
+        assert f"It was {old}; it is now" in mails[person].get_body(("plain",)).get_content()
+    assert int(_ics(mails["in@example.org"]).vevent.sequence.value) == 1
+    waiting = mails["wait@example.org"]
+    assert not [p for p in waiting.iter_attachments()
+                if p.get_content_type() == "text/calendar"]
+    assert "waiting list: number 1 in line" in waiting.get_body(("plain",)).get_content()
+
+
+def test_joining_the_waiting_list_sends_no_calendar_entry(app, client, make_event, outbox):
+    event = make_event("Full up", capacity=1)
+    for n in (1, 2):
+        client.post(f"/events/{event.slug}/register",
+                    data={"name": f"P{n}", "email": f"p{n}@example.org"})
+    placed, waiting = outbox()
+    assert placed["Subject"] == "Your place: Full up" and _ics(placed)
+    assert waiting["Subject"] == "Waiting list: Full up"
+    assert not [p for p in waiting.iter_attachments()
+                if p.get_content_type() == "text/calendar"]
