@@ -509,6 +509,9 @@ def _check_campaign_values(*, name: str, slug: str, target_pence: int, opens_on:
             raise InvalidCampaign(problem, field=field)
     if deadline < opens_on:
         raise InvalidCampaign("The deadline can't be before the opening day.", field="deadline")
+    if (deadline - opens_on).days >= MAX_CAMPAIGN_DAYS:
+        raise InvalidCampaign("A campaign can run for a year at most: check the deadline.",
+                              field="deadline")
     if len(donate_url or "") > URL_MAX:
         raise InvalidCampaign("That address is too long.", field="donate_url")
     if donate_url and not donate_url.startswith(("https://", "http://", "/")):
@@ -516,6 +519,26 @@ def _check_campaign_values(*, name: str, slug: str, target_pence: int, opens_on:
     if len(thank_you_text or "") > THANKS_MAX:
         raise InvalidCampaign(f"Keep the text under {THANKS_MAX} characters.",
                               field="thank_you_text")
+
+
+def _check_no_overlap(session: Session, campaign: Campaign | None, opens_on: dt.date,
+                      deadline: dt.date, *, reopening: bool = False) -> None:
+    """Open campaigns don't share a day: a gift's day says which campaign it counts for, and
+    the public bar shows one. A campaign closed early leaves its days to the next (reopening
+    it checks again). :raise InvalidCampaign: naming the campaign in the way."""
+    if campaign is not None and campaign.closed_at is not None and not reopening:
+        return
+    other = session.scalar(
+        sa.select(Campaign)
+        .where(Campaign.opens_on <= deadline, Campaign.deadline >= opens_on,
+               Campaign.closed_at.is_(None),
+               Campaign.id != (campaign.id if campaign is not None else -1))
+        .order_by(Campaign.opens_on).limit(1))
+    if other is not None:
+        raise InvalidCampaign(
+            f"“{other.name}” runs from {other.opens_on:%-d %b %Y} to "
+            f"{other.deadline:%-d %b %Y}: campaigns can't share a day.",
+            field="opens_on" if other.opens_on <= opens_on else "deadline")
 
 
 def _is_slug(value: str) -> bool:
@@ -540,6 +563,7 @@ def create_campaign(session: Session, *, name: str, slug: str, target_pence: int
                               field="slug")
     if get_campaign(session, slug) is not None:
         raise InvalidCampaign("Another campaign already has that address.", field="slug")
+    _check_no_overlap(session, None, opens_on, deadline)
     campaign = Campaign(name=name, slug=slug, target_pence=target_pence, opens_on=opens_on,
                         deadline=deadline, donate_url=donate_url or "",
                         thank_you_text=thank_you_text or "")
@@ -571,6 +595,7 @@ def update_campaign(session: Session, campaign: Campaign, *, name: str, target_p
         raise InvalidCampaign(
             f"There are entries from {last:%-d %b %Y}: the deadline can't be before then.",
             field="deadline")
+    _check_no_overlap(session, campaign, opens_on, deadline)
     before = {"name": campaign.name, "target_pence": campaign.target_pence,
               "opens_on": campaign.opens_on.isoformat(),
               "deadline": campaign.deadline.isoformat()}
@@ -602,6 +627,11 @@ def close_campaign(session: Session, campaign: Campaign, *, by=None) -> Campaign
 def reopen_campaign(session: Session, campaign: Campaign, *, by=None) -> Campaign:
     if campaign.closed_at is None:
         raise InvalidCampaign(f"{campaign.name} is not closed.", field="campaign")
+    try:
+        _check_no_overlap(session, campaign, campaign.opens_on, campaign.deadline,
+                          reopening=True)
+    except InvalidCampaign as err:
+        raise InvalidCampaign(f"It can't reopen: {err.message}", field="campaign") from None
     campaign.closed_at = None
     campaign.updated_at = now_utc()
     session.flush()
@@ -616,6 +646,8 @@ def month_bounds(year: int, month: int) -> tuple[dt.date, dt.date]:
 
 #: a campaign opened with fewer days than this left in its month runs to the next month's end
 MIN_CAMPAIGN_DAYS = 7
+#: the longest a campaign may run (a year, leap years included)
+MAX_CAMPAIGN_DAYS = 366
 
 
 def campaign_name(start: dt.date, end: dt.date) -> str:

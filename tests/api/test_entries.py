@@ -55,8 +55,9 @@ def test_the_entry_is_audited(app, post_entry, campaign):
 def test_campaign_may_be_named(app, post_entry, campaign, make_campaign):
     today = london_today()
     other = make_campaign("other", opens_on=today - dt.timedelta(days=40),
-                          deadline=today + dt.timedelta(days=40))
-    response = post_entry(gift(campaign=other, amount_pence=700))
+                          deadline=today - dt.timedelta(days=11))  # the month before
+    response = post_entry(gift(campaign=other, amount_pence=700,
+                               received_on=(today - dt.timedelta(days=20)).isoformat()))
     assert response.status_code == 201
     assert response.get_json()["campaign"]["slug"] == "other"
     assert raised(app, "other") == 700 and raised(app, campaign) == 0

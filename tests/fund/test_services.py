@@ -158,7 +158,7 @@ def test_current_campaign_prefers_open_then_upcoming(db, make_campaign):
     make_campaign("next", opens_on=today + dt.timedelta(days=5),
                   deadline=today + dt.timedelta(days=30))
     assert services.current_campaign(db.session, today).slug == "next"
-    make_campaign("now", opens_on=today - dt.timedelta(days=3), deadline=today)
+    make_campaign("now", opens_on=today, deadline=today + dt.timedelta(days=2))
     assert services.current_campaign(db.session, today).slug == "now"
     assert services.get_campaign(db.session, "past").slug == "past"
     assert services.get_campaign(db.session, "nope") is None
@@ -213,3 +213,44 @@ def test_next_month_campaign(db, make_campaign):
     assert campaign.donate_url == "https://example.org/give"
     following = services.create_next_month(db.session, dt.date(2026, 11, 20))
     assert (following.slug, following.deadline) == ("2027-01", dt.date(2027, 1, 31))
+
+
+def test_open_campaigns_dont_share_a_day(db, make_campaign):
+    """A gift's day says which campaign it counts for: a second open campaign over the same
+    days is refused (naming the one in the way), by creation, by a change of dates and by
+    reopening; a campaign closed early leaves its days to the next."""
+    today = london_today()
+    first = make_campaign("first")  # today - 10 .. today + 17
+    with pytest.raises(services.InvalidCampaign, match="“Campaign first” runs from") as err:
+        services.create_campaign(db.session, name="Clash", slug="clash",
+                                 target_pence=100, opens_on=today + dt.timedelta(days=17),
+                                 deadline=today + dt.timedelta(days=40))
+    assert err.value.field == "opens_on"
+    db.session.rollback()
+    later = services.create_campaign(db.session, name="Next", slug="next", target_pence=100,
+                                     opens_on=today + dt.timedelta(days=18),
+                                     deadline=today + dt.timedelta(days=40))
+    db.session.commit()
+    with pytest.raises(services.InvalidCampaign, match="can't share a day"):
+        services.update_campaign(db.session, later, name="Next", target_pence=100,
+                                 opens_on=today, deadline=today + dt.timedelta(days=40))
+    db.session.rollback()
+    # closed early: its days are free for another, which then stops it reopening
+    services.close_campaign(db.session, db.session.get(Campaign, first))
+    services.create_campaign(db.session, name="Instead", slug="instead", target_pence=100,
+                             opens_on=today, deadline=today + dt.timedelta(days=17))
+    db.session.commit()
+    with pytest.raises(services.InvalidCampaign, match="It can't reopen: “Instead”"):
+        services.reopen_campaign(db.session, db.session.get(Campaign, first))
+    db.session.rollback()
+    assert db.session.get(Campaign, first).closed_at is not None
+
+
+def test_a_campaign_runs_a_year_at_most(db):
+    with pytest.raises(services.InvalidCampaign, match="a year at most") as err:
+        services.create_campaign(db.session, name="Forever", slug="forever", target_pence=100,
+                                 opens_on=dt.date(2027, 1, 1), deadline=dt.date(2099, 12, 31))
+    assert err.value.field == "deadline"
+    db.session.rollback()
+    services.create_campaign(db.session, name="Leap year", slug="leap", target_pence=100,
+                             opens_on=dt.date(2028, 1, 1), deadline=dt.date(2028, 12, 31))
