@@ -47,7 +47,7 @@ def parse_pence(
     when ``allow_negative``); refuses everything else, including ``1e3``, ``12.345``,
     ``0x10``, ``١٢`` and ``12_000`` that ``Decimal`` or ``int`` would take.
     """
-    raw = (text or "").strip()
+    raw = (text or "").strip().replace("\u2212", "-")  # a typographic minus is a minus
     if not raw:
         raise AmountError("Enter an amount.")
     # a field that takes whole pounds shows an example it would take
@@ -70,10 +70,12 @@ def parse_pence(
     value = pounds * 100 + pence
     if negative:
         if not allow_negative:
-            raise AmountError("Enter an amount greater than zero.")
+            raise AmountError("Enter an amount of zero or more." if allow_zero
+                              else "Enter an amount greater than zero.")
         value = -value
     if value == 0 and not allow_zero:
-        raise AmountError("Enter an amount greater than zero.")
+        raise AmountError("Enter an amount other than zero." if allow_negative
+                          else "Enter an amount greater than zero.")
     if max_pence is not None and max_pence < MAX_PENCE and abs(value) > max_pence:
         from coop.formatting import money
 

@@ -75,3 +75,20 @@ def test_money_filter_refuses_non_integers(value):
 
 def test_money_input():
     assert money_input(1250) == "12.50" and money_input(1200) == "12" and money_input(-5) == "-0.05"
+
+
+@pytest.mark.parametrize("text, options, message", [
+    ("0", {"allow_negative": True}, "Enter an amount other than zero."),  # a correction
+    ("-100", {"allow_zero": True}, "Enter an amount of zero or more."),  # a new total
+    ("-5", {}, "Enter an amount greater than zero."),
+    ("0", {}, "Enter an amount greater than zero."),
+])
+def test_the_message_says_what_the_box_takes(text, options, message):
+    with pytest.raises(AmountError) as refused:
+        parse_pence(text, **options)
+    assert str(refused.value) == message
+
+
+def test_a_typographic_minus_is_a_minus():
+    assert parse_pence("\u22125", allow_negative=True) == -500
+    assert parse_pence("\u2212£12.50", allow_negative=True) == -1250

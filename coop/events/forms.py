@@ -44,14 +44,15 @@ from coop.forms import CoopForm, GuardsEdits, SentOnce, strip
 
 
 class LondonDateField(DateField):
-    """A date (``2022-11-09``); a date that doesn't exist (31 February) gets a clear error."""
+    """A date (``31/12/2026`` or the browser's ``2026-12-31``); a date that doesn't exist (31
+    February) gets a clear error."""
 
     def process_formdata(self, valuelist):
         try:
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(
-                "Enter a real date, like 2022-11-09 (that date doesn't exist or isn't a date)."
+                "Enter a real date, like 31/12/2026 (that date doesn't exist or isn't a date)."
             ) from None
 
 

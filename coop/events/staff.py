@@ -119,7 +119,9 @@ def edit_event(event_id: int):
         else:
             flash(f"“{event.title}” is saved.", "success")
             if promoted:
-                flash(f"{len(promoted)} people moved up from the waiting list.", "info")
+                moved = len(promoted)
+                flash(f"{moved} {'person' if moved == 1 else 'people'} moved up from the "
+                      "waiting list.", "info")
             if told:
                 flash(f"The {told} people registered or waiting are emailed the new time or "
                       "place.", "info")

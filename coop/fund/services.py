@@ -416,11 +416,11 @@ def set_total(session: Session, campaign: Campaign, new_total_pence: int, *,
     difference = new_total_pence - expected_pence
     if difference == 0:
         raise InvalidEntry(f"The total is already {money(new_total_pence)}.", field="total")
-    reason = _clean_text(reason, "reason", REASON_MAX, "The reason") or (
-        f"Total set to {money(new_total_pence, always_pence=True)} "
-        f"(was {money(expected_pence, always_pence=True)})"
-    )
-    reason = reason[:REASON_MAX]
+    # what happened, always; the staff's reason after it
+    what = (f"Total set to {money(new_total_pence, always_pence=True)} "
+            f"(was {money(expected_pence, always_pence=True)})")
+    given = _clean_text(reason, "reason", REASON_MAX, "The reason")
+    reason = (f"{what}: {given}" if given else what)[:REASON_MAX]
     try:
         check_entry(campaign, difference, received_on=received_on, source="other", reason=reason)
     except InvalidEntry as err:
@@ -514,8 +514,10 @@ def _check_campaign_values(*, name: str, slug: str, target_pence: int, opens_on:
                               field="deadline")
     if len(donate_url or "") > URL_MAX:
         raise InvalidCampaign("That address is too long.", field="donate_url")
-    if donate_url and not donate_url.startswith(("https://", "http://", "/")):
-        raise InvalidCampaign("Enter a web address starting with https://.", field="donate_url")
+    if donate_url and not (donate_url.startswith("https://") or (
+            donate_url.startswith("/") and not donate_url.startswith("//"))):
+        raise InvalidCampaign("Enter a web address starting with https:// (or a page of this "
+                              "site, like /give).", field="donate_url")
     if len(thank_you_text or "") > THANKS_MAX:
         raise InvalidCampaign(f"Keep the text under {THANKS_MAX} characters.",
                               field="thank_you_text")

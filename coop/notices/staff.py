@@ -53,9 +53,18 @@ def new():
             url = sent.leads_to(url_for("notices_staff.index"))
             db.session.commit()
             flash("The notice has been saved.", "success")
+            _warn_if_over(form)
             return redirect(url)
     status = 422 if request.method == "POST" else 200
     return render_template("notices/staff/form.html", form=form, notice=None), status
+
+
+def _warn_if_over(form: NoticeForm) -> None:
+    """Saved, but ending before now: nobody will see it (a date typed a year out, say)."""
+    ends_at = form.notice_data().ends_at
+    if ends_at is not None and ends_at <= now_utc():
+        flash("It has already ended, so nobody sees it: check the end date if it should "
+              "show.", "error")
 
 
 @bp.route("/<int:notice_id>/edit", methods=["GET", "POST"])
@@ -83,6 +92,7 @@ def edit(notice_id: int):
         else:
             db.session.commit()
             flash("The notice has been saved." if changed else "Nothing changed.", "success")
+            _warn_if_over(form)
             return redirect(url_for("notices_staff.index"))
     status = 422 if request.method == "POST" else 200
     return render_template("notices/staff/form.html", form=form, notice=notice), status

@@ -171,6 +171,9 @@ def test_current_campaign_prefers_open_then_upcoming(db, make_campaign):
     ({"slug": "archive"}, "slug"),
     ({"name": ""}, "name"),
     ({"donate_url": "javascript:alert(1)"}, "donate_url"),
+    ({"donate_url": "http://example.org/give"}, "donate_url"),  # the message says https://
+    ({"donate_url": "//elsewhere.example/give"}, "donate_url"),
+    ({"deadline": dt.date(2099, 12, 31)}, "deadline"),
 ])
 def test_campaign_values_are_checked(db, values, field):
     data = {"name": "November", "slug": "2026-11", "target_pence": 1_800_000,

@@ -250,8 +250,9 @@ def test_set_total_records_a_correction(app, client, staff, campaign_id):
     response = _set_total(client, campaign_id, "£6,572", 10_000, 1, reason="Bank statement")
     assert response.status_code == 302
     entry = _entries(app)[-1]
-    assert (entry.amount_pence, entry.reason, entry.via) == (647_200, "Bank statement",
-                                                             "set-total")
+    # what happened is in the ledger whatever the reason given
+    assert (entry.amount_pence, entry.reason, entry.via) == (
+        647_200, "Total set to £6,572.00 (was £100.00): Bank statement", "set-total")
     assert _campaign(app, campaign_id).raised_pence == 657_200
 
 

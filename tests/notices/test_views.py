@@ -225,3 +225,15 @@ def test_other_database_errors_only_leave_the_banner_out(app, client, monkeypatc
     response = client.get("/newsletter")
     assert response.status_code == 200
     assert 'class="site-notices"' not in response.get_data(as_text=True)
+
+
+def test_a_notice_saved_already_over_is_pointed_out(app, client, login_as):
+    login_as("staff")
+    response = client.post("/staff/notices/new", data={
+        "text": "Last summer", "level": "info",
+        "starts_at": "2026-07-01T09:00", "ends_at": "2026-07-02T18:30"}, follow_redirects=True)
+    assert "It has already ended, so nobody sees it" in response.get_data(as_text=True)
+    response = client.post("/staff/notices/new", data={
+        "text": "Next week", "level": "info", "starts_at": "2026-07-01T09:00",
+        "ends_at": "2099-07-02T18:30"}, follow_redirects=True)
+    assert "already ended" not in response.get_data(as_text=True)
