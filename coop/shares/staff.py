@@ -77,6 +77,9 @@ def _filter_args(filters: services.InboxFilter) -> dict:
 def inbox():
     """Every enquiry, newest first, filtered by kind, status, dates and a search."""
     form, filters = _filters()
+    if form.errors:  # a filter that can't be read lists nothing rather than everything
+        return render_template("shares/staff/inbox.html", form=form, page=None,
+                               filter_args={}), 422
     page = db.paginate(services.inbox_statement(filters), page=current_page(), per_page=PER_PAGE,
                        error_out=False)
     return render_template("shares/staff/inbox.html", form=form, page=page,
@@ -87,7 +90,9 @@ def inbox():
 @access("staff", fresh=True)
 def export():
     """The filtered list as CSV; cells that could start a formula are neutralised."""
-    _form, filters = _filters()
+    form, filters = _filters()
+    if form.errors:  # the list page says what's wrong with the filter
+        return redirect(url_for("shares_staff.inbox", **request.args))
     enquiries = db.session.scalars(services.inbox_statement(filters))
     header = ["Reference", "Kind", "Status", "Received", "Amount (£)", "Frequency",
               "Payment method", "Existing holder", "Member number", "Name", "Email", "Phone",

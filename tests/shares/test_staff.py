@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from coop.audit import AuditEvent
@@ -68,8 +69,25 @@ def test_inbox_survives_nonsense_filters(client, login_as, make_enquiry):
                   "page=-1", "page=abc", "q=" + "x" * 500,
                   "date_from=2024-05-03&date_to=2024-05-01"):
         response = client.get(f"/staff/enquiries?{query}")
-        assert response.status_code in (200, 400), query  # 400: the site refuses NUL bytes
-        assert client.get(f"/staff/enquiries/export.csv?{query}").status_code in (200, 400)
+        # 400: the site refuses NUL bytes; 422: a filter that can't be read
+        assert response.status_code in (200, 400, 422), query
+        assert client.get(f"/staff/enquiries/export.csv?{query}").status_code in (
+            200, 302, 400)
+
+
+@pytest.mark.parametrize("query", ["date_from=2027-02-31", "q=" + "x" * 5000,
+                                   "date_from=2024-05-03&date_to=2024-05-01"])
+def test_a_filter_that_cant_be_read_lists_nothing_rather_than_everything(
+        client, login_as, make_enquiry, query):
+    make_enquiry(name="Listed Anyway")
+    login_as("staff")
+    response = client.get(f"/staff/enquiries?{query}")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Nothing is listed until the filter is put right" in html
+    assert "Listed Anyway" not in html and "as CSV" not in html
+    export = client.get(f"/staff/enquiries/export.csv?{query}")
+    assert export.status_code == 302 and "/staff/enquiries?" in export.headers["Location"]
 
 
 def test_inbox_is_paginated(client, login_as, make_enquiry):
