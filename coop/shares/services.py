@@ -379,6 +379,9 @@ def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
         raise InvalidTransition("Supporters are not members: only share enquiries are "
                                 "admitted.")
     old = _check_move(enquiry, Status.ADMITTED)
+    if enquiry.paid_on is not None and on < enquiry.paid_on:
+        raise FieldError("on", f"The payment was received on {enquiry.paid_on:%-d %B %Y}: "
+                               "admission can't be before then.")
     _claim(session, enquiry, old, Status.ADMITTED)  # before the register: one admission only
     address = register_address(enquiry.address, enquiry.postcode, enquiry.country)
     if member is not None and not new_address:

@@ -573,3 +573,17 @@ def test_a_member_buying_more_is_thanked_not_welcomed_again(app, client, login_a
     assert "your new shares are added to your holding" in body
     assert "you are now a member" not in body and "Welcome" not in body
     assert "Shares allotted:   20" in body and "Shares now held:   120" in body
+
+
+def test_admission_cant_be_dated_before_the_payment(app, client, login_as, make_enquiry):
+    enquiry = make_enquiry(amount_pence=5_000)
+    move(app, enquiry.id, "payment_received", on=today())
+    login_as("staff")
+    url = f"/staff/enquiries/{enquiry.id}/admit"
+    early = (today() - dt.timedelta(days=30)).isoformat()
+    response = client.post(url, data={"admit-on": early, "admit-confirm": "y"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    error_at = html.index('id="admit-on-error"')
+    assert "admission can&#39;t be before then" in html[error_at:error_at + 300]
+    assert members(app) == [] and reload(app, enquiry.id).status == "payment_received"
