@@ -88,7 +88,8 @@ def test_staff_filters_with_far_dates_show_a_message(app, client, login_as, make
                  f"/staff/fund/{campaign_id}/ledger?day={FAR}",
                  f"/staff/fund/{campaign_id}/ledger.csv?day={FAR}"):
         response = client.get(path)
-        assert response.status_code == 200, path
+        # the enquiry list answers a filter it can't use with 422 and lists nothing
+        assert response.status_code == (422 if "enquiries" in path else 200), path
         if "csv" not in path:
             assert "Enter a date between 1 January 2000 and 31 December 2100" in response.text
 
