@@ -299,7 +299,8 @@ class GuardsEdits:
 
 
 class SentOnceButton(SentOnce, EmptyForm):
-    """A one-click button that records something (``post_button`` with ``form=``)."""
+    """A one-click button that records something; its form draws the key with
+    ``csrf_field(form)`` (the fund's "Create next month's campaign")."""
 
 
 CSRF_MESSAGE = ("This form was open too long, or came from another site: check it and send it "

@@ -30,7 +30,7 @@ from coop.db import Base, UTCDateTime, now_utc
 KEEP_DAYS = 7
 #: what :func:`coop.forms.SentOnce` draws (``secrets.token_urlsafe(16)``)
 KEY = re.compile(r"[A-Za-z0-9_-]{22}")
-#: where a repeat leads when the first sending left no address
+#: the longest address a sending can lead to (the column's length)
 LOCATION_MAX = 500
 ALREADY_SENT = ("That form had already been sent, and was saved then: nothing was added the "
                 "second time.")

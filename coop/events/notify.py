@@ -221,14 +221,17 @@ def cancelled(session: Session, event) -> int:
         return 0
     people = people_to_tell(session, event)
     for registration in people:
+        has_place = registration.status == RegistrationStatus.REGISTERED
         text = "\n".join([
             f"Hello {registration.name or 'there'},", "",
-            f"We are sorry: {event.title}, on {event_when(event)}, is cancelled. The attached "
-            "calendar file marks it cancelled in your calendar.", "",
+            f"We are sorry: {event.title}, on {event_when(event)}, is cancelled."
+            + (" The attached calendar file marks it cancelled in your calendar."
+               if has_place else " You were on its waiting list."), "",
             f"Other events: {external_url('events.index')}", "",
             "Questions? Just reply to this email.",
         ]) + _signature()
-        _send(registration, f"Cancelled: {event.title}", text, kind="events.cancelled", ics=True)
+        _send(registration, f"Cancelled: {event.title}", text, kind="events.cancelled",
+              ics=has_place)
     return len(people)
 
 

@@ -104,7 +104,11 @@ def edit_event(event_id: int):
     else:
         form = EventForm()  # only what was sent: never the event's own values as a fallback
     _status_choices(form, event)
-    if form.validate_on_submit() and not form.edited_meanwhile(version):
+    valid = form.validate_on_submit()
+    if valid:
+        submissions.check(db.session, form)  # sent again (a double click): not a clash
+    if valid and not form.edited_meanwhile(version):
+        sent = submissions.claim(db.session, form)
         try:
             before = notify.snapshot(event)
             promoted = services.update_event(db.session, event, form.details(form.title.data),
@@ -112,6 +116,7 @@ def edit_event(event_id: int):
                                              slug=form.slug.data or event.slug, by=current_user)
             notify.promoted(promoted)
             told = notify.changed(db.session, event, before)
+            url = sent.leads_to(url_for("events_staff.attendees", event_id=event.id))
             db.session.commit()
         except services.EventError as err:
             db.session.rollback()
@@ -123,9 +128,9 @@ def edit_event(event_id: int):
                 flash(f"{moved} {'person' if moved == 1 else 'people'} moved up from the "
                       "waiting list.", "info")
             if told:
-                flash(f"The {told} people registered or waiting are emailed the new time or "
-                      "place.", "info")
-            return redirect(url_for("events_staff.attendees", event_id=event.id))
+                flash(f"{told} {'person' if told == 1 else 'people'} registered or waiting "
+                      f"{'is' if told == 1 else 'are'} emailed the new time or place.", "info")
+            return redirect(url)
     status = 422 if form.errors else 200
     return render_template("events/staff/event_form.html", form=form, event=event), status
 

@@ -54,6 +54,7 @@ from coop.fund.models import (
     Entry,
 )
 from coop.money import MAX_PENCE, PENCE_COLUMN_MAX, pence_problem
+from coop.security import is_safe_next
 
 #: the largest single gift accepted unless FUND_MAX_GIFT_PENCE says otherwise (£100,000)
 DEFAULT_MAX_GIFT_PENCE = 10_000_000
@@ -419,8 +420,9 @@ def set_total(session: Session, campaign: Campaign, new_total_pence: int, *,
     # what happened, always; the staff's reason after it
     what = (f"Total set to {money(new_total_pence, always_pence=True)} "
             f"(was {money(expected_pence, always_pence=True)})")
-    given = _clean_text(reason, "reason", REASON_MAX, "The reason")
-    reason = (f"{what}: {given}" if given else what)[:REASON_MAX]
+    room = REASON_MAX - len(what) - 2
+    given = _clean_text(reason, "reason", room, "The reason")
+    reason = f"{what}: {given}" if given else what
     try:
         check_entry(campaign, difference, received_on=received_on, source="other", reason=reason)
     except InvalidEntry as err:
@@ -514,13 +516,30 @@ def _check_campaign_values(*, name: str, slug: str, target_pence: int, opens_on:
                               field="deadline")
     if len(donate_url or "") > URL_MAX:
         raise InvalidCampaign("That address is too long.", field="donate_url")
-    if donate_url and not (donate_url.startswith("https://") or (
-            donate_url.startswith("/") and not donate_url.startswith("//"))):
+    if donate_url and not (donate_url.startswith("https://") or is_safe_next(donate_url)):
         raise InvalidCampaign("Enter a web address starting with https:// (or a page of this "
                               "site, like /give).", field="donate_url")
     if len(thank_you_text or "") > THANKS_MAX:
         raise InvalidCampaign(f"Keep the text under {THANKS_MAX} characters.",
                               field="thank_you_text")
+
+
+def _lock_campaign_dates(session: Session) -> None:
+    """Serialise the overlap check with its write until the transaction ends, so two staff
+    (or the hourly roll-over and a staff form) can't both find the days free. PostgreSQL: a
+    transaction-scoped advisory lock; SQLite: a no-op write, which takes the database's write
+    lock at once (as :func:`coop.events.services.lock_event`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(CAMPAIGN_DATES_LOCK)))
+    else:
+        table = Campaign.__table__
+        session.execute(sa.update(table).where(
+            table.c.id == sa.select(sa.func.min(table.c.id)).scalar_subquery())
+            .values(id=table.c.id))
+
+
+#: the advisory lock key of :func:`_lock_campaign_dates` (any constant the app uses once)
+CAMPAIGN_DATES_LOCK = 0x636F6F70_66756E64  # "coopfund"
 
 
 def _check_no_overlap(session: Session, campaign: Campaign | None, opens_on: dt.date,
@@ -530,6 +549,7 @@ def _check_no_overlap(session: Session, campaign: Campaign | None, opens_on: dt.
     it checks again). :raise InvalidCampaign: naming the campaign in the way."""
     if campaign is not None and campaign.closed_at is not None and not reopening:
         return
+    _lock_campaign_dates(session)
     other = session.scalar(
         sa.select(Campaign)
         .where(Campaign.opens_on <= deadline, Campaign.deadline >= opens_on,
@@ -597,7 +617,10 @@ def update_campaign(session: Session, campaign: Campaign, *, name: str, target_p
         raise InvalidCampaign(
             f"There are entries from {last:%-d %b %Y}: the deadline can't be before then.",
             field="deadline")
-    _check_no_overlap(session, campaign, opens_on, deadline)
+    if (opens_on, deadline) != (campaign.opens_on, campaign.deadline):
+        # only a change of dates: a rename mustn't be held up by an overlap made before
+        # the rule (closing either campaign lifts it)
+        _check_no_overlap(session, campaign, opens_on, deadline)
     before = {"name": campaign.name, "target_pence": campaign.target_pence,
               "opens_on": campaign.opens_on.isoformat(),
               "deadline": campaign.deadline.isoformat()}

@@ -168,8 +168,12 @@ def edit_campaign(campaign_id: int):
     if request.method == "GET":
         form.target.data = money(campaign.target_pence).lstrip("£")
         form.seen.data = version
-    if form.validate_on_submit() and not form.edited_meanwhile(version):
+    valid = form.validate_on_submit()
+    if valid:
+        submissions.check(db.session, form)  # sent again (a double click): not a clash
+    if valid and not form.edited_meanwhile(version):
         old_name = campaign.name
+        sent = submissions.claim(db.session, form)
         try:
             services.update_campaign(
                 db.session, campaign, name=form.name.data, target_pence=form.target.pence,
@@ -181,12 +185,13 @@ def edit_campaign(campaign_id: int):
             db.session.rollback()
             _show_error(form, err)
         else:
+            url = sent.leads_to(url_for(".campaign", campaign_id=campaign.id))
             db.session.commit()
             if campaign.name != old_name:
                 flash(f"Renamed “{old_name}” to “{campaign.name}” and saved.", "success")
             else:
                 flash(f"Saved {campaign.name}.", "success")
-            return redirect(url_for(".campaign", campaign_id=campaign.id))
+            return redirect(url)
     status = 422 if request.method == "POST" else 200
     return render_template("fund/staff/campaign_form.html", form=form,
                            campaign=campaign), status

@@ -83,13 +83,18 @@ def edit(notice_id: int):
         form.link_text.data = notice.link_text
         form.starts_at.data = services.utc_to_london(notice.starts_at)
         form.ends_at.data = services.utc_to_london(notice.ends_at) if notice.ends_at else None
-    if form.validate_on_submit() and not form.edited_meanwhile(version):
+    valid = form.validate_on_submit()
+    if valid:
+        submissions.check(db.session, form)  # sent again (a double click): not a clash
+    if valid and not form.edited_meanwhile(version):
+        sent = submissions.claim(db.session, form)
         try:
             changed = services.update(db.session, notice, form.notice_data(), by=current_user)
         except services.NoticeError as err:
             db.session.rollback()
             form.form_errors.append(str(err))
         else:
+            sent.leads_to(url_for("notices_staff.index"))
             db.session.commit()
             flash("The notice has been saved." if changed else "Nothing changed.", "success")
             _warn_if_over(form)

@@ -92,7 +92,9 @@ def export():
     """The filtered list as CSV; cells that could start a formula are neutralised."""
     form, filters = _filters()
     if form.errors:  # the list page says what's wrong with the filter
-        return redirect(url_for("shares_staff.inbox", **request.args))
+        return redirect(url_for("shares_staff.inbox", **{
+            field.name: request.args[field.name] for field in form
+            if field.name in request.args}))
     enquiries = db.session.scalars(services.inbox_statement(filters))
     header = ["Reference", "Kind", "Status", "Received", "Amount (£)", "Frequency",
               "Payment method", "Existing holder", "Member number", "Name", "Email", "Phone",
@@ -322,10 +324,19 @@ def admit(enquiry_id: int):
                       "success" if sent else "error")
                 return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     code = 422 if request.method == "POST" else 200
-    moved = match is not None and services.register_address(
-        enquiry.address, enquiry.postcode, enquiry.country).strip() != match.address.strip()
+    moved = match is not None and _address_as_registered(enquiry) != match.address
     return render_template("shares/staff/admit.html", enquiry=enquiry, form=form,
                            match=match, moved=moved), code
+
+
+def _address_as_registered(enquiry: Enquiry) -> str:
+    """The enquiry's address as the register would keep it (spaces and Unicode made the
+    register's way), to compare with a member's; as typed when the register would refuse it."""
+    address = services.register_address(enquiry.address, enquiry.postcode, enquiry.country)
+    try:
+        return register.clean_address(address)
+    except register.RegisterError:
+        return address
 
 
 def _show_register_error(form: AdmitForm, err: Exception) -> None:

@@ -218,3 +218,18 @@ def test_joining_the_waiting_list_sends_no_calendar_entry(app, client, make_even
     assert waiting["Subject"] == "Waiting list: Full up"
     assert not [p for p in waiting.iter_attachments()
                 if p.get_content_type() == "text/calendar"]
+
+
+def test_cancelling_sends_the_waiting_list_no_calendar_entry(app, client, login_as, make_event,
+                                                            outbox):
+    event = make_event("Called off", capacity=1)
+    _register(app, event.id, "in@example.org")
+    _register(app, event.id, "wait@example.org", status="waiting")
+    login_as("staff")
+    client.post(f"/staff/events/{event.id}/cancel", data={"confirm": "y"})
+    mails = {m["To"]: m for m in outbox() if m["Subject"] == "Cancelled: Called off"}
+    assert _ics(mails["in@example.org"]).vevent.status.value == "CANCELLED"
+    waiting = mails["wait@example.org"]
+    assert not [p for p in waiting.iter_attachments()
+                if p.get_content_type() == "text/calendar"]
+    assert "You were on its waiting list." in waiting.get_body(("plain",)).get_content()

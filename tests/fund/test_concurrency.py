@@ -90,3 +90,38 @@ def test_two_set_total_forms_sent_together_one_wins(app, make_user, campaign_id)
         assert campaign.raised_pence == int(winner) * 100
         assert campaign.entry_count == 2  # the gift and one correction; nothing lost
         assert services.verify_totals(_db.session) == (1, [])
+
+
+def test_two_overlapping_campaigns_created_at_once_make_one(app):
+    """Both find the days free unless the check and the write are serialised: one campaign,
+    the other told which one is in the way."""
+    import datetime as dt
+
+    today = london_today()
+    barrier, outcomes, lock = threading.Barrier(4), [], threading.Lock()
+
+    def create(n: int) -> None:
+        with app.app_context():
+            barrier.wait(timeout=30)
+            try:
+                services.create_campaign(
+                    _db.session, name=f"Appeal {n}", slug=f"appeal-{n}", target_pence=100,
+                    opens_on=today + dt.timedelta(days=n), deadline=today + dt.timedelta(days=30))
+                _db.session.commit()
+                outcome = "created"
+            except services.InvalidCampaign as err:
+                _db.session.rollback()
+                outcome = "refused" if "can't share a day" in err.message else err.message
+            finally:
+                _db.session.remove()
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["created"] + ["refused"] * 3
+    with app.app_context():
+        assert _db.session.query(Campaign).count() == 1

@@ -257,3 +257,28 @@ def test_a_campaign_runs_a_year_at_most(db):
     db.session.rollback()
     services.create_campaign(db.session, name="Leap year", slug="leap", target_pence=100,
                              opens_on=dt.date(2028, 1, 1), deadline=dt.date(2028, 12, 31))
+
+
+def test_campaigns_that_overlapped_before_the_rule_can_still_be_renamed(db):
+    """Made before the rule: renaming either isn't held up; moving its dates is checked."""
+    for slug in ("old-a", "old-b"):
+        db.session.add(Campaign(name=slug, slug=slug, target_pence=100,
+                                opens_on=dt.date(2026, 12, 1), deadline=dt.date(2026, 12, 31)))
+    db.session.commit()
+    a = db.session.scalar(sa.select(Campaign).where(Campaign.slug == "old-a"))
+    services.update_campaign(db.session, a, name="Renamed", target_pence=100,
+                             opens_on=a.opens_on, deadline=a.deadline)
+    db.session.commit()
+    with pytest.raises(services.InvalidCampaign, match="can't share a day"):
+        services.update_campaign(db.session, a, name="Renamed", target_pence=100,
+                                 opens_on=a.opens_on, deadline=dt.date(2027, 1, 5))
+    db.session.rollback()
+
+
+@pytest.mark.parametrize("url", ["/\\evil.example/pay", "/%2F%2Fevil.example", "/\tx"])
+def test_a_donate_link_on_this_site_is_a_path_of_this_site(db, url):
+    with pytest.raises(services.InvalidCampaign) as err:
+        services.create_campaign(db.session, name="N", slug="n", target_pence=100,
+                                 opens_on=dt.date(2031, 1, 1), deadline=dt.date(2031, 1, 31),
+                                 donate_url=url)
+    assert err.value.field == "donate_url"

@@ -486,3 +486,17 @@ def test_ledger_rows_start_a_correction_or_a_gift_like_them(app, client, staff, 
     assert f"corrections/new?entry={correction.id}" in ledger
     html = client.get(f"/staff/fund/{campaign_id + 1000}/gifts/new?entry={entry.id}")
     assert html.status_code == 404
+
+
+def test_a_set_totals_reason_fits_beside_what_happened(app, client, staff, campaign_id):
+    """The ledger line is "Total set to X (was Y): <reason>": a reason too long for that is
+    refused at its box, never cut short."""
+    response = _set_total(client, campaign_id, "50", 0, 0, reason="x" * 480)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    error_at = html.index('id="reason-error"')
+    assert "The reason can be at most" in html[error_at:error_at + 200]
+    assert _entries(app) == []
+    reason = "Bank statement " * 20
+    assert _set_total(client, campaign_id, "50", 0, 0, reason=reason).status_code == 302
+    assert _entries(app)[-1].reason.endswith(reason.strip())

@@ -286,3 +286,11 @@ def test_an_erased_admitted_enquiry_says_what_happened(app, client, login_as, ma
     assert "The membership number went with the erasure" in html
     assert "before admissions were recorded" not in html
     assert "membership number 0" not in html  # nor in the history's details
+
+
+def test_the_export_leads_back_with_the_filter_alone(client, login_as):
+    login_as("staff")
+    response = client.get("/staff/enquiries/export.csv?date_from=2026-02-31&endpoint=x"
+                          "&_scheme=https&_external=1")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/staff/enquiries?date_from=2026-02-31"

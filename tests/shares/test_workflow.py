@@ -587,3 +587,19 @@ def test_admission_cant_be_dated_before_the_payment(app, client, login_as, make_
     error_at = html.index('id="admit-on-error"')
     assert "admission can&#39;t be before then" in html[error_at:error_at + 300]
     assert members(app) == [] and reload(app, enquiry.id).status == "payment_received"
+
+
+def test_the_same_address_typed_with_other_spacing_is_not_a_move(app, client, login_as,
+                                                                 make_enquiry):
+    first = make_enquiry(amount_pence=10_000)
+    move(app, first.id, "payment_received", "admitted")
+    second = make_enquiry(amount_pence=2_000)
+    with app.app_context():
+        row = _db.session.get(Enquiry, second.id)
+        row.address = "1  Fleet   Street\nLondon"  # as typed, with extra spaces
+        _db.session.commit()
+    move(app, second.id, "payment_received")
+    login_as("staff")
+    page = client.get(f"/staff/enquiries/{second.id}/admit").get_data(as_text=True)
+    assert "A member already has this email address" in page
+    assert "The address differs." not in page
