@@ -4,7 +4,6 @@ sending it again then saves theirs over the first's, knowingly."""
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import re
 
@@ -14,37 +13,12 @@ import sqlalchemy as sa
 from coop.extensions import db as _db
 from coop.forms import EDITED_MEANWHILE
 from tests.events.test_staff import event_form
-from tests.test_submissions import _campaign
+from tests.records import campaign, event, notice
 
 
 def _seen(page: str) -> str:
     [value] = re.findall(r'name="seen"[^>]*value="([^"]+)"', page)
     return value
-
-
-def _event(app) -> int:
-    from coop.events import services
-    from tests.events.conftest import future
-
-    with app.app_context():
-        starts_at = future(days=7)
-        event = services.create_event(
-            _db.session, services.EventDetails(title="Two tabs", status="published",
-                                               capacity=50), starts_at,
-            starts_at + dt.timedelta(minutes=90), slug="two-tabs")
-        _db.session.commit()
-        return event.id
-
-
-def _notice(app) -> int:
-    from coop.notices.models import Notice
-
-    with app.app_context():
-        notice = Notice(text="Before", level="info",
-                        starts_at=dt.datetime(2026, 7, 1, 8, tzinfo=dt.UTC))
-        _db.session.add(notice)
-        _db.session.commit()
-        return notice.id
 
 
 def _value(app, sql: str, **params):
@@ -54,18 +28,18 @@ def _value(app, sql: str, **params):
 
 #: what: (make it, its edit page, the first tab's change, the second tab's, read it back)
 CASES = {
-    "campaign": (_campaign, "/staff/fund/{}/edit",
+    "campaign": (campaign, "/staff/fund/{}/edit",
                  {"name": "This month", "target": "20,000", "opens_on": "2026-12-01",
                   "deadline": "2026-12-31"},
                  {"name": "Renamed", "target": "18,000", "opens_on": "2026-12-01",
                   "deadline": "2026-12-31"},
                  "SELECT target_pence FROM fund_campaigns WHERE id = :id", 2_000_000, 1_800_000),
-    "event": (_event, "/staff/events/{}/edit",
+    "event": (lambda app: event(app, "Two tabs", capacity=50)[0], "/staff/events/{}/edit",
               event_form(title="Two tabs", slug="two-tabs", capacity="50",
                          presenters="Tab B"),
               event_form(title="Two tabs", slug="two-tabs", capacity="2", presenters="Tab A"),
               "SELECT capacity FROM events WHERE id = :id", 50, 2),
-    "notice": (_notice, "/staff/notices/{}/edit",
+    "notice": (notice, "/staff/notices/{}/edit",
                {"text": "From tab B", "level": "warning", "starts_at": "2026-07-01T09:00"},
                {"text": "From tab A", "level": "info", "starts_at": "2026-07-01T09:00"},
                "SELECT text FROM notices WHERE id = :id", "From tab B", "From tab A"),
@@ -100,7 +74,7 @@ def test_the_second_tab_is_told_instead_of_undoing_the_first(what, app, client, 
 def test_a_page_without_the_version_still_saves(app, client, login_as):
     """A form drawn before this (or posted by hand) isn't refused for lacking it."""
     login_as("staff")
-    campaign_id = _campaign(app)
+    campaign_id = campaign(app)
     assert client.post(f"/staff/fund/{campaign_id}/edit", data={
         "name": "Renamed", "target": "19,000", "opens_on": "2026-12-01",
         "deadline": "2026-12-31"}).status_code == 302

@@ -15,13 +15,12 @@ import html
 import re
 
 import pytest
-import sqlalchemy as sa
 
-from coop.db import Base
 from coop.extensions import db as _db
 from coop.forms import CSRF_MESSAGE
 from tests.conftest import PASSWORD
 from tests.events.test_staff import event_form, series_form
+from tests.records import event, notice, snapshot
 from tests.shares.conftest import share_form, support_form
 
 MARK = "Quillon Marbury-Stalebread"
@@ -34,33 +33,12 @@ def _token(page: str) -> str:
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
 
 
-def _snapshot(app) -> dict[str, list]:
-    """Every row of every table (the login's session row aside: reading a page touches it)."""
-    with app.app_context():
-        return {table.name: sorted(map(repr, _db.session.execute(sa.select(table)).all()))
-                for table in Base.metadata.sorted_tables if table.name != "user_sessions"}
-
-
 def _log_in(client, make_user, role: str) -> None:
     user = make_user(role)
     token = _token(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"email": user.email, "password": PASSWORD,
                                             "csrf_token": token})
     assert response.status_code == 302
-
-
-def _event(app, title: str = "Stale token talk"):
-    """A published event next week: (id, slug)."""
-    from coop.events import services
-    from tests.events.conftest import future
-
-    with app.app_context():
-        starts_at = future(days=7)
-        event = services.create_event(
-            _db.session, services.EventDetails(title=title, status="published"), starts_at,
-            starts_at + dt.timedelta(minutes=90))
-        _db.session.commit()
-        return event.id, event.slug
 
 
 def _series(app):
@@ -77,19 +55,6 @@ def _series(app):
         return series.slug
 
 
-def _with_a_place(app) -> int:
-    """An event with one registration, for the staff's message to everyone with a place."""
-    from coop.events import services
-    from coop.events.models import Event
-
-    event_id, _slug = _event(app, "Stale token message")
-    with app.app_context():
-        services.register(_db.session, _db.session.get(Event, event_id), name="Ann",
-                          email="ann@example.org")
-        _db.session.commit()
-    return event_id
-
-
 #: endpoint -> (role or None, a function of the app giving the page that holds the
 #: form, the address it posts to and what is typed into it)
 CASES = {
@@ -103,7 +68,8 @@ CASES = {
                                        "source": "page"})),
     "events.register": (None, lambda app: (
         lambda slug: (f"/events/{slug}", f"/events/{slug}/register",
-                      {"name": MARK, "email": "ann@example.org"}))(_event(app)[1])),
+                      {"name": MARK, "email": "ann@example.org"}))(
+        event(app, "Stale token talk")[1])),
     "events.register_series": (None, lambda app: (
         lambda slug: (f"/series/{slug}", f"/series/{slug}/register",
                       {"name": MARK, "email": "ann@example.org"}))(_series(app))),
@@ -112,13 +78,14 @@ CASES = {
     "events_staff.edit_event": ("staff", lambda app: (
         lambda event_id: (f"/staff/events/{event_id}/edit", f"/staff/events/{event_id}/edit",
                           event_form(title="Stale token talk", description=LONG_TEXT)))(
-        _event(app)[0])),
+        event(app, "Stale token talk")[0])),
     "events_staff.new_series": ("staff", lambda app: (
         "/staff/events/series/new", "/staff/events/series/new",
         series_form(description=LONG_TEXT))),
     "events_staff.message": ("staff", lambda app: (
         lambda event_id: (f"/staff/events/{event_id}", f"/staff/events/{event_id}/message",
-                          {"subject": "Room change", "body": LONG_TEXT}))(_with_a_place(app))),
+                          {"subject": "Room change", "body": LONG_TEXT}))(
+        event(app, "Stale token message", places=["ann@example.org"])[0])),
     "notices_staff.new": ("staff", lambda app: (
         "/staff/notices/new", "/staff/notices/new",
         {"text": MARK, "level": "info", "starts_at": "2026-07-01T09:00",
@@ -127,19 +94,8 @@ CASES = {
         lambda notice_id: (f"/staff/notices/{notice_id}/edit",
                            f"/staff/notices/{notice_id}/edit",
                            {"text": MARK, "level": "info", "starts_at": "2026-07-01T09:00",
-                            "ends_at": ""}))(_notice(app))),
+                            "ends_at": ""}))(notice(app))),
 }
-
-
-def _notice(app) -> int:
-    from coop.notices.models import Notice
-
-    with app.app_context():
-        notice = Notice(text="Before", level="info",
-                        starts_at=dt.datetime(2026, 7, 1, 8, tzinfo=dt.UTC))
-        _db.session.add(notice)
-        _db.session.commit()
-        return notice.id
 
 
 @pytest.fixture
@@ -162,7 +118,7 @@ def test_a_stale_token_redraws_the_form_as_typed_and_saves_nothing(
         _log_in(client, make_user, role)
     page, action, data = setup(csrf_app)
     assert client.get(page).status_code == 200  # the form's page: this session has a token
-    before, mails = _snapshot(csrf_app), len(outbox())
+    before, mails = snapshot(csrf_app), len(outbox())
 
     refused = client.post(action, data={**data, "csrf_token": STALE},
                           headers={"Origin": "http://localhost"})
@@ -171,13 +127,13 @@ def test_a_stale_token_redraws_the_form_as_typed_and_saves_nothing(
     text = html.unescape(refused.get_data(as_text=True))
     assert CSRF_MESSAGE in text
     assert MARK in text  # what was typed is still in the form
-    assert _snapshot(csrf_app) == before and len(outbox()) == mails
+    assert snapshot(csrf_app) == before and len(outbox()) == mails
 
     # the page's fresh token: the same input goes through
     sent = client.post(action, data={**data, "csrf_token": _token(refused.get_data(
         as_text=True))}, headers={"Origin": "http://localhost"})
     assert sent.status_code in (302, 303), sent.get_data(as_text=True)[:2000]
-    assert _snapshot(csrf_app) != before or len(outbox()) > mails
+    assert snapshot(csrf_app) != before or len(outbox()) > mails
 
 
 ORIGIN = {"Origin": "http://localhost"}
@@ -219,7 +175,7 @@ def test_a_post_not_shown_to_come_from_this_site_gets_the_400_page(csrf_app, mak
     """Another site can't fill in a form for a reader to send: its post is refused whole."""
     client = csrf_app.test_client()
     _log_in(client, make_user, "staff")
-    before = _snapshot(csrf_app)
+    before = snapshot(csrf_app)
     for path, data in [("/shares", share_form(name=MARK)),
                        ("/staff/notices/new", {"text": MARK, "level": "info",
                                                "starts_at": "2026-07-01T09:00"})]:
@@ -227,7 +183,7 @@ def test_a_post_not_shown_to_come_from_this_site_gets_the_400_page(csrf_app, mak
         assert response.status_code == 400
         body = html.unescape(response.get_data(as_text=True))
         assert "didn't come from this site" in body and MARK not in body
-    assert _snapshot(csrf_app) == before
+    assert snapshot(csrf_app) == before
 
 
 @pytest.mark.parametrize("where", ["form", "header"])
@@ -242,10 +198,10 @@ def test_a_good_token_failing_the_referrer_check_over_https_gets_the_400_page(
     token = _token(client.get("/shares", base_url=base).get_data(as_text=True))
     data, headers = ((share_form(name=MARK) | {"csrf_token": token}, {}) if where == "form"
                      else (share_form(name=MARK), {"X-CSRFToken": token}))
-    before = _snapshot(csrf_app)
+    before = snapshot(csrf_app)
     response = client.post("/shares", base_url=base, data=data, headers=headers | referrer)
     assert response.status_code == 400
-    assert _snapshot(csrf_app) == before
+    assert snapshot(csrf_app) == before
     good = client.post("/shares", base_url=base, data=data,
                        headers=headers | {"Referer": f"{base}/shares"})
     assert good.status_code in (302, 303)

@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 
 from coop import submissions
-from coop.db import Base
 from coop.extensions import db as _db
 from tests.events.test_staff import event_form, series_form
 from tests.fund.conftest import london_today
+from tests.records import campaign, event, notice, snapshot
 
 TODAY = london_today().isoformat()
 
@@ -28,26 +28,6 @@ def _key(page: str) -> str:
     found = re.findall(r'name="submission"[^>]*value="([^"]+)"', page)
     assert len(found) == 1, "the form's page should draw one key"
     return found[0]
-
-
-def _snapshot(app) -> dict[str, list]:
-    """Every row of every table but the login's session (reading a page touches it)."""
-    with app.app_context():
-        return {table.name: sorted(map(repr, _db.session.execute(sa.select(table)).all()))
-                for table in Base.metadata.sorted_tables if table.name != "user_sessions"}
-
-
-def _campaign(app) -> int:
-    from coop.fund import services
-
-    with app.app_context():
-        today = london_today()
-        campaign = services.create_campaign(
-            _db.session, name="This month", slug="this-month", target_pence=1_800_000,
-            opens_on=today - dt.timedelta(days=10), deadline=today + dt.timedelta(days=17),
-            donate_url="https://example.org/give")
-        _db.session.commit()
-        return campaign.id
 
 
 def _enquiry(app) -> int:
@@ -63,46 +43,21 @@ def _enquiry(app) -> int:
         return enquiry.id
 
 
-def _notice(app) -> int:
-    from coop.notices.models import Notice
-
-    with app.app_context():
-        notice = Notice(text="Before", level="info",
-                        starts_at=dt.datetime(2026, 7, 1, 8, tzinfo=dt.UTC))
-        _db.session.add(notice)
-        _db.session.commit()
-        return notice.id
-
-
-def _event_with_a_place(app) -> int:
-    from coop.events import services
-    from tests.events.conftest import future
-
-    with app.app_context():
-        starts_at = future(days=7)
-        event = services.create_event(
-            _db.session, services.EventDetails(title="A talk", status="published"), starts_at,
-            starts_at + dt.timedelta(minutes=90))
-        services.register(_db.session, event, name="Ann", email="ann@example.org")
-        _db.session.commit()
-        return event.id
-
-
 #: endpoint -> a function of the app giving the page that draws the form, where it posts
 #: and what is typed into it
 CASES = {
     "fund_staff.add_gift": lambda app: (lambda c: (
         f"/staff/fund/{c}/gifts/new", f"/staff/fund/{c}/gifts/new",
-        {"amount": "7.77", "received_on": TODAY, "source": "post"}))(_campaign(app)),
+        {"amount": "7.77", "received_on": TODAY, "source": "post"}))(campaign(app)),
     "fund_staff.batch": lambda app: (lambda c: (
         f"/staff/fund/{c}/batch", f"/staff/fund/{c}/batch",
         {"received_on": TODAY, "source": "post", "lines-0-amount": "10",
          "lines-1-amount": "1,019.93", "lines-1-donor_name": "A. Reader",
-         "lines-1-may_thank": "y"}))(_campaign(app)),
+         "lines-1-may_thank": "y"}))(campaign(app)),
     "fund_staff.add_correction": lambda app: (lambda c: (
         f"/staff/fund/{c}/corrections/new", f"/staff/fund/{c}/corrections/new",
         {"amount": "5", "received_on": TODAY, "source": "post",
-         "reason": "A cheque counted short"}))(_campaign(app)),
+         "reason": "A cheque counted short"}))(campaign(app)),
     "fund_staff.new_campaign": lambda app: (
         "/staff/fund/campaigns/new", "/staff/fund/campaigns/new",
         {"name": "Spring appeal", "slug": "spring", "target": "5,000",
@@ -127,17 +82,19 @@ CASES = {
     "fund_staff.edit_campaign": lambda app: (lambda c: (
         f"/staff/fund/{c}/edit", f"/staff/fund/{c}/edit",
         {"name": "Renamed", "target": "20,000", "opens_on": "2026-11-01",
-         "deadline": "2026-12-31"}))(_campaign(app)),
+         "deadline": "2026-12-31"}))(campaign(app)),
     "events_staff.edit_event": lambda app: (lambda e: (
         f"/staff/events/{e}/edit", f"/staff/events/{e}/edit",
-        event_form(title="A talk, moved", start_date="2030-11-07")))(_event_with_a_place(app)),
+        event_form(title="A talk, moved", start_date="2030-11-07")))(
+        event(app, places=["ann@example.org"])[0]),
     "notices_staff.edit": lambda app: (lambda n: (
         f"/staff/notices/{n}/edit", f"/staff/notices/{n}/edit",
         {"text": "Changed", "level": "info", "starts_at": "2026-07-01T09:00",
-         "ends_at": ""}))(_notice(app)),
+         "ends_at": ""}))(notice(app)),
     "events_staff.message": lambda app: (lambda e: (
         f"/staff/events/{e}", f"/staff/events/{e}/message",
-        {"subject": "Room change", "body": "We're in room 2 now."}))(_event_with_a_place(app)),
+        {"subject": "Room change", "body": "We're in room 2 now."}))(
+        event(app, places=["ann@example.org"])[0]),
 }
 
 
@@ -152,13 +109,13 @@ def test_a_form_sent_twice_records_once(endpoint, app, client, login_as, outbox)
         data = {**data, "seen": seen[0]}
     first = client.post(action, data={**data, "submission": key})
     assert first.status_code in (302, 303), first.get_data(as_text=True)[:3000]
-    after_first, mails = _snapshot(app), len(outbox())
+    after_first, mails = snapshot(app), len(outbox())
 
     second = client.post(action, data={**data, "submission": key})
 
     assert second.status_code == 303
     assert second.headers["Location"] == first.headers["Location"]
-    assert _snapshot(app) == after_first and len(outbox()) == mails
+    assert snapshot(app) == after_first and len(outbox()) == mails
     shown = client.get(second.headers["Location"]).get_data(as_text=True)
     assert "nothing was added the second time" in shown
     if "edit" in endpoint:  # a second save of the same values changes nothing anyway
@@ -169,7 +126,7 @@ def test_a_form_sent_twice_records_once(endpoint, app, client, login_as, outbox)
     if endpoint not in ("fund_staff.new_campaign", "register_staff.admit",
                         "fund_staff.next_campaign", "events_staff.new_event",
                         "events_staff.new_series"):  # those refuse or rename a second one
-        assert again.status_code in (302, 303) and _snapshot(app) != after_first
+        assert again.status_code in (302, 303) and snapshot(app) != after_first
 
 
 def test_every_form_that_records_draws_its_key(app):
@@ -194,7 +151,7 @@ def test_a_sending_that_failed_takes_no_key(app, client, login_as):
     """A refused correction (it would take the total below zero) records nothing, its key
     neither: the same form corrected goes through."""
     login_as("staff")
-    campaign_id = _campaign(app)
+    campaign_id = campaign(app)
     page = f"/staff/fund/{campaign_id}/corrections/new"
     key = _key(client.get(page).get_data(as_text=True))
     data = {"received_on": TODAY, "source": "post", "reason": "Miscounted",
@@ -210,7 +167,7 @@ def test_a_sending_that_failed_takes_no_key(app, client, login_as):
 
 def test_a_form_without_a_key_of_ours_is_saved_but_not_recognised(app, client, login_as):
     login_as("staff")
-    campaign_id = _campaign(app)
+    campaign_id = campaign(app)
     data = {"amount": "3", "received_on": TODAY, "source": "post"}
     for sent in ("", "<script>", "x" * 500):
         assert client.post(f"/staff/fund/{campaign_id}/gifts/new",
@@ -228,7 +185,7 @@ def test_two_sendings_at_the_same_moment_record_once(app):
     from coop.fund import services
     from coop.fund.models import Campaign
 
-    campaign_id = _campaign(app)
+    campaign_id = campaign(app)
 
     class Form:
         submission_key = "k" * 22
