@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
+from coop import audit
 from coop.access import access
 from coop.csvexport import csv_response
 from coop.db import now_utc
 from coop.extensions import db
+from coop.forms import ConfirmForm, EmptyForm, not_confirmed
 from coop.newsletter import services
 from coop.newsletter.forms import ExportForm, SearchForm
 from coop.newsletter.models import Subscriber
@@ -61,8 +64,52 @@ def export():
 @access("staff")
 def subscriber(subscriber_id: int):
     """One subscriber with their whole consent record."""
+    return render_template("newsletter/staff/subscriber.html",
+                           subscriber=_subscriber_or_404(subscriber_id),
+                           topics=services.topic_choices())
+
+
+def _subscriber_or_404(subscriber_id: int) -> Subscriber:
     found = db.session.get(Subscriber, subscriber_id)
     if found is None:
         abort(404)
-    return render_template("newsletter/staff/subscriber.html", subscriber=found,
-                           topics=services.topic_choices())
+    return found
+
+
+@bp.route("/subscribers/<int:subscriber_id>/unsubscribe", methods=["POST"])
+@access("staff")
+def unsubscribe(subscriber_id: int):
+    """For someone who asks by letter, phone or email: no more newsletters (the consent
+    record says staff did it, and when)."""
+    found = _subscriber_or_404(subscriber_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if services.unsubscribe(db.session, found, source="staff"):
+        audit.record(db.session, "newsletter.unsubscribed_by_staff", "newsletter_subscriber",
+                     found.id, by=current_user)
+        flash(f"{found.email} is unsubscribed: no more newsletters go to it.", "success")
+    else:
+        flash(f"{found.email} was already unsubscribed.", "info")
+    db.session.commit()
+    return redirect(url_for("newsletter_staff.subscriber", subscriber_id=found.id))
+
+
+@bp.route("/subscribers/<int:subscriber_id>/erase", methods=["POST"])
+@access("staff")
+def erase(subscriber_id: int):
+    """Someone's request to be forgotten: the address, its topics and its consent record
+    go. The audit log keeps that staff erased subscriber N, never the address."""
+    found = _subscriber_or_404(subscriber_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if not form.confirm.data:
+        flash(not_confirmed("Erase this subscriber"), "error")
+        return redirect(url_for("newsletter_staff.subscriber", subscriber_id=found.id))
+    audit.record(db.session, "newsletter.subscriber_erased", "newsletter_subscriber", found.id,
+                 by=current_user)
+    services.erase(db.session, found)
+    db.session.commit()
+    flash("The subscriber is erased: their address, topics and consent record are gone.",
+          "success")
+    return redirect(url_for("newsletter_staff.index"))

@@ -88,3 +88,56 @@ def test_members_cannot_see_subscribers(client, login_as):
     login_as("member")
     assert client.get("/staff/newsletter").status_code == 403
     assert client.get("/staff/newsletter/export?topic=events").status_code == 403
+
+
+def _subscriber_id(app, email: str) -> int | None:
+    import sqlalchemy as sa
+
+    from coop.extensions import db
+    from coop.newsletter.models import Subscriber
+
+    with app.app_context():
+        return db.session.scalar(sa.select(Subscriber.id).where(Subscriber.email == email))
+
+
+def test_staff_unsubscribe_someone_who_asked(app, client, login_as, subscribers):
+    staff = login_as("staff")
+    sub_id = _subscriber_id(app, "a@example.org")
+    page = client.get(f"/staff/newsletter/subscribers/{sub_id}").get_data(as_text=True)
+    assert "Unsubscribe them" in page and "Erase this subscriber" in page
+    response = client.post(f"/staff/newsletter/subscribers/{sub_id}/unsubscribe",
+                           follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert "a@example.org is unsubscribed" in html and "Unsubscribe them" not in html
+    assert re.search(r"Unsubscribed</td>\s*<td>staff</td>", html)  # the consent record says who
+    with app.app_context():
+        import sqlalchemy as sa
+
+        from coop.audit import AuditEvent
+        from coop.extensions import db
+
+        entry = db.session.scalar(sa.select(AuditEvent).where(
+            AuditEvent.action == "newsletter.unsubscribed_by_staff"))
+        assert entry.actor_id == staff.id and entry.subject_id == str(sub_id)
+
+
+def test_staff_erase_someone_who_asked_to_be_forgotten(app, client, login_as, subscribers):
+    login_as("staff")
+    sub_id = _subscriber_id(app, "a@example.org")
+    url = f"/staff/newsletter/subscribers/{sub_id}/erase"
+    refused = client.post(url, follow_redirects=True)
+    assert "needs the box beside the button ticked" in refused.get_data(as_text=True)
+    assert _subscriber_id(app, "a@example.org") == sub_id
+    done = client.post(url, data={"confirm": "y"}, follow_redirects=True)
+    assert "The subscriber is erased" in done.get_data(as_text=True)
+    assert _subscriber_id(app, "a@example.org") is None
+    with app.app_context():
+        import sqlalchemy as sa
+
+        from coop.audit import AuditEvent
+        from coop.extensions import db
+
+        entry = db.session.scalar(sa.select(AuditEvent).where(
+            AuditEvent.action == "newsletter.subscriber_erased"))
+        assert "a@example.org" not in str(entry.details)
+    assert client.get(f"/staff/newsletter/subscribers/{sub_id}").status_code == 404
