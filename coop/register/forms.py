@@ -142,6 +142,22 @@ class AddressForm(CoopForm):
     submit = SubmitField("Change address")
 
 
+class DetailsForm(CoopForm):
+    """Staff correcting a member's name or email (a typo, a change of name): with a reason,
+    kept in the audit log with the old and new values."""
+
+    name = StringField("Full name", validators=[InputRequired("Enter the member's name."),
+                                                Length(max=NAME_MAX + _SLACK)])
+    email = EmailField("Email", filters=[strip],
+                       validators=[InputRequired("Enter the member's email address."),
+                                   Length(max=EMAIL_MAX + _SLACK)])
+    reason = StringField("Why", validators=[InputRequired("Say why the entry is corrected."),
+                                            Length(max=NOTE_MAX + _SLACK)],
+                         description="For the register's history, e.g. “Typo at admission” or "
+                                     "“Changed her name”.")
+    submit = SubmitField("Correct the entry")
+
+
 class MemberAddressForm(AddressForm):
     """The member's own: the same rules, their own page."""
 

@@ -524,6 +524,24 @@ def change_address(session: Session, member: Member, address: str, *, by,
     return change
 
 
+def correct_details(session: Session, member: Member, *, name: str, email: str, reason: str,
+                    by) -> bool:
+    """Staff correct a member's name or email (a typo, a change of name). The audit log keeps
+    the old and the new values with the reason: the register's own history of the entry.
+    An account tied to the entry keeps its own email. False when nothing changed."""
+    name, email = clean_name(name), clean_email(email)
+    reason = _check_text(reason, field="reason", label="The reason", limit=NOTE_MAX)
+    before = {"name": member.name, "email": member.email}
+    if (name, email) == (member.name, member.email):
+        return False
+    member.name, member.email = name, email
+    member.updated_at = now_utc()
+    audit.record(session, "register.details_corrected", "register_member", member.number,
+                 by=by, before=before, name=name, email=email, reason=reason)
+    session.flush()
+    return True
+
+
 def link_account(session: Session, member: Member, user: User, *, by) -> bool:
     """Tie a register entry to an account (one each). False when already linked to it."""
     if member.user_id == user.id:

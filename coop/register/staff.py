@@ -138,6 +138,7 @@ ACTIONS = {
     "transfer": (forms.TransferForm, "Transfer shares to another member"),
     "cease": (forms.CeaseForm, "Cease membership"),
     "address": (forms.AddressForm, "Change the postal address"),
+    "details": (forms.DetailsForm, "Correct the name or email"),
 }
 
 
@@ -159,7 +160,9 @@ def _run(action: str, number: int, apply):
             form.expected_shares.data = str(m.shares_held)
         if action == "address":
             form.address.data = m.address
-        if m.ceased_on is not None and action != "address":
+        if action == "details":
+            form.name.data, form.email.data = m.name, m.email
+        if m.ceased_on is not None and action not in ("address", "details"):
             form.form_errors.append(f"Member {m.number} ceased on {m.ceased_on:%-d %B %Y}: "
                                     "their holding can't change.")
         return _action_page(action, m, form)
@@ -250,6 +253,19 @@ def address(number: int):
         return "Address changed." if change else "That is already the address: nothing changed."
 
     return _run("address", number, apply)
+
+
+@bp.route("/<int:number>/details", methods=["GET", "POST"])
+@access("staff")
+def details(number: int):
+    def apply(m, form):
+        changed = services.correct_details(db.session, m, name=form.name.data,
+                                           email=form.email.data, reason=form.reason.data,
+                                           by=current_user)
+        return ("Name and email corrected." if changed
+                else "Those are already the name and email: nothing changed.")
+
+    return _run("details", number, apply)
 
 
 @bp.route("/<int:number>/link-account", methods=["POST"])

@@ -412,3 +412,40 @@ def test_a_cessation_refused_because_the_holding_changed_can_then_be_made(
     assert again.status_code == 302
     with app.app_context():
         assert get_member(1).ceased_on is not None and get_member(1).shares_held == 0
+
+
+def test_staff_correct_a_members_name_or_email_with_a_reason(app, client, login_as, admit):
+    admit(shares=10, name="Ann Reeder", email="ann@exmaple.org")
+    staff = login_as("staff")
+    page = client.get("/staff/register/1").get_data(as_text=True)
+    assert 'href="/staff/register/1/details"' in page
+    form = client.get("/staff/register/1/details").get_data(as_text=True)
+    assert 'value="Ann Reeder"' in form and 'value="ann@exmaple.org"' in form
+    # refused at its field, what was typed kept, nothing saved
+    bad = client.post("/staff/register/1/details", data={
+        "name": "Ann Reader", "email": "not an email", "reason": "Typo at admission"})
+    assert bad.status_code == 422
+    body = bad.get_data(as_text=True)
+    assert 'id="email-error"' in body and 'value="Ann Reader"' in body
+    no_reason = client.post("/staff/register/1/details", data={
+        "name": "Ann Reader", "email": "ann@example.org", "reason": ""})
+    assert no_reason.status_code == 422 and "Say why the entry is corrected" in \
+        no_reason.get_data(as_text=True)
+    with app.app_context():
+        assert (get_member(1).name, get_member(1).email) == ("Ann Reeder", "ann@exmaple.org")
+    done = client.post("/staff/register/1/details", data={
+        "name": "Ann Reader", "email": " Ann@Example.org ", "reason": "Typo at admission"})
+    assert done.status_code == 302
+    with app.app_context():
+        assert (get_member(1).name, get_member(1).email) == ("Ann Reader", "ann@example.org")
+        from coop.audit import AuditEvent
+
+        entry = _db.session.scalar(sa.select(AuditEvent).where(
+            AuditEvent.action == "register.details_corrected"))
+        assert entry.actor_id == staff.id
+        assert entry.details["before"] == {"name": "Ann Reeder", "email": "ann@exmaple.org"}
+        assert entry.details["reason"] == "Typo at admission"
+    same = client.post("/staff/register/1/details", data={
+        "name": "Ann Reader", "email": "ann@example.org", "reason": "Again"},
+        follow_redirects=True)
+    assert "nothing changed" in same.get_data(as_text=True)
