@@ -112,7 +112,7 @@ ARGUMENTS: dict[str, Callable] = {
     "accounts.accept_invitation": lambda session: _password_link_token(session, "invite"),
     **{f"register_staff.{name}": _lookup("register_members", "number", "number",
                                          "WHERE ceased_on IS NULL")
-       for name in ("member", "allot", "withdraw", "transfer", "cease", "address")},
+       for name in ("member", "allot", "withdraw", "transfer", "cease", "address", "details")},
     "register.certificate": lambda session: _certificate_of_member(session),
     "register.certificate_pdf": lambda session: _certificate_of_member(session),
 }
