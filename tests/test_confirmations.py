@@ -193,3 +193,65 @@ def test_close_a_campaign(app, client, staff):
     assert client.post(action, data={"confirm": "y"}).status_code == 302
     with app.app_context():
         assert _db.session.get(Campaign, campaign_id).closed_at is not None
+
+
+def test_delete_a_campaign_made_by_mistake(app, client, staff):
+    """Only before it opens and with an empty ledger; one that has opened is closed instead."""
+    today = london_today()
+    with app.app_context():
+        mistake = fund.create_campaign(
+            _db.session, name="A second December", slug="december-again",
+            target_pence=1_800_000, opens_on=today + dt.timedelta(days=40),
+            deadline=today + dt.timedelta(days=60))
+        running = fund.create_campaign(
+            _db.session, name="December 2026 fighting fund", slug="december",
+            target_pence=1_800_000, opens_on=today - dt.timedelta(days=3),
+            deadline=today + dt.timedelta(days=20))
+        _db.session.commit()
+        mistake_id, running_id = mistake.id, running.id
+    page, action = f"/staff/fund/{mistake_id}", f"/staff/fund/{mistake_id}/delete"
+    _danger_form(client.get(page).get_data(as_text=True), action)
+    _refused(client, action, page)
+    assert client.post(action, data={"confirm": "y"}).status_code == 302
+    with app.app_context():
+        assert _db.session.get(Campaign, mistake_id) is None
+        from coop.audit import AuditEvent
+
+        entry = _db.session.scalar(sa.select(AuditEvent).where(
+            AuditEvent.action == "fund.campaign_deleted"))
+        assert entry.details["name"] == "A second December"
+    # one that has opened: no button, and a post is refused with the reason
+    assert f"/staff/fund/{running_id}/delete" not in client.get(
+        f"/staff/fund/{running_id}").get_data(as_text=True)
+    refused = client.post(f"/staff/fund/{running_id}/delete", data={"confirm": "y"},
+                          follow_redirects=True)
+    assert "close this one instead" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert _db.session.get(Campaign, running_id) is not None
+
+
+def test_delete_a_draft_event_never_published(app, client, staff):
+    soon = events.london_to_utc(london_today() + dt.timedelta(days=5), dt.time(19))
+    with app.app_context():
+        draft = events.create_event(
+            _db.session, events.EventDetails(title="Typo draft", status="draft"), soon,
+            soon + dt.timedelta(hours=2))
+        _db.session.commit()
+        draft_id = draft.id
+    page, action = f"/staff/events/{draft_id}", f"/staff/events/{draft_id}/delete"
+    html = client.get(page).get_data(as_text=True)
+    _danger_form(html, action)
+    assert "Cancel this event" not in html
+    _refused(client, action, page)
+    assert client.post(action, data={"confirm": "y"}).status_code == 302
+    with app.app_context():
+        assert _db.session.get(Event, draft_id) is None
+    # a published one is cancelled, never deleted
+    published_id, _slug = _event(app)
+    assert f"/staff/events/{published_id}/delete" not in client.get(
+        f"/staff/events/{published_id}").get_data(as_text=True)
+    refused = client.post(f"/staff/events/{published_id}/delete", data={"confirm": "y"},
+                          follow_redirects=True)
+    assert "cancel it instead" in refused.get_data(as_text=True)
+    with app.app_context():
+        assert _db.session.get(Event, published_id) is not None

@@ -365,6 +365,18 @@ def cancel_event(session: Session, event: Event, *, by=None) -> Event:
     return event
 
 
+def delete_event(session: Session, event: Event, *, by=None) -> None:
+    """An event made by mistake: only one never published (nobody has seen it, had it in a
+    calendar or registered). Audited with its title; a published one is cancelled instead."""
+    if event.published_at is not None or event.status != Status.DRAFT:
+        raise NotCancellable("Only a draft that was never published can be deleted: people "
+                             "may have seen this one, so cancel it instead.")
+    audit.record(session, "event.deleted", "event", event.id, by=by, title=event.title,
+                 starts_at=event.starts_at.isoformat())
+    session.delete(event)
+    session.flush()
+
+
 def create_series(session: Session, *, title: str, summary: str, description: str,
                   first_date: dt.date, start_time: dt.time, duration: dt.timedelta,
                   repeat: Repeat | str, count: int, details: EventDetails, slug: str = "",

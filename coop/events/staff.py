@@ -147,6 +147,29 @@ def _status_choices(form, event: Event) -> None:
                                    "page: everyone registered or waiting is emailed.")
 
 
+@bp.route("/<int:event_id>/delete", methods=["POST"])
+@access("staff")
+def delete_event(event_id: int):
+    """A draft made by mistake (see ``services.delete_event``)."""
+    event = _event_or_404(event_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if not form.confirm.data:
+        flash(not_confirmed("Delete this draft"), "error")
+        return redirect(url_for("events_staff.attendees", event_id=event.id))
+    title = event.title
+    try:
+        services.delete_event(db.session, event, by=current_user)
+    except services.EventError as err:
+        db.session.rollback()
+        flash(str(err), "error")
+        return redirect(url_for("events_staff.attendees", event_id=event.id))
+    db.session.commit()
+    flash(f"Deleted the draft “{title}”.", "success")
+    return redirect(url_for("events_staff.index"))
+
+
 @bp.route("/<int:event_id>/cancel", methods=["POST"])
 @access("staff")
 def cancel_event(event_id: int):

@@ -638,6 +638,21 @@ def update_campaign(session: Session, campaign: Campaign, *, name: str, target_p
     return campaign
 
 
+def delete_campaign(session: Session, campaign: Campaign, today: dt.date, *, by=None) -> None:
+    """A campaign made by mistake: only before it opens and with nothing in its ledger (no
+    one can have given to it yet). Audited with its name and dates."""
+    entries = session.scalar(sa.select(sa.func.count()).select_from(Entry)
+                             .where(Entry.campaign_id == campaign.id))
+    if entries or campaign.opens_on <= today:
+        raise InvalidCampaign("Only a campaign that hasn't opened yet and has nothing in its "
+                              "ledger can be deleted: close this one instead.", field="campaign")
+    audit.record(session, "fund.campaign_deleted", "fund_campaign", campaign.id, by=by,
+                 name=campaign.name, opens_on=campaign.opens_on.isoformat(),
+                 deadline=campaign.deadline.isoformat())
+    session.delete(campaign)
+    session.flush()
+
+
 def close_campaign(session: Session, campaign: Campaign, *, by=None) -> Campaign:
     if campaign.closed_at is not None:
         raise InvalidCampaign(f"{campaign.name} is already closed.", field="campaign")

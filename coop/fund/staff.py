@@ -155,6 +155,7 @@ def campaign(campaign_id: int):
     return render_template(
         "fund/staff/campaign.html", campaign=campaign, fund=services.figures_of(campaign),
         now=now_utc(), recent=recent, action_form=EmptyForm(), source_labels=SOURCE_LABELS,
+        today=_today(),
     )
 
 
@@ -215,6 +216,29 @@ def close(campaign_id: int):
             flash(f"Closed {campaign.name} at {money(campaign.raised_pence)}. It takes no "
                   "more entries.", "success")
     return redirect(url_for(".campaign", campaign_id=campaign.id))
+
+
+@bp.route("/<int:campaign_id>/delete", methods=["POST"])
+@access("staff", fresh=True)
+def delete(campaign_id: int):
+    """A campaign made by mistake (see ``services.delete_campaign``)."""
+    campaign = _campaign_or_404(campaign_id)
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return redirect(url_for(".campaign", campaign_id=campaign.id))
+    if not form.confirm.data:
+        flash(not_confirmed("Delete this campaign"), "error")
+        return redirect(url_for(".campaign", campaign_id=campaign.id))
+    name = campaign.name
+    try:
+        services.delete_campaign(db.session, campaign, _today(), by=current_user)
+    except services.FundError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return redirect(url_for(".campaign", campaign_id=campaign.id))
+    db.session.commit()
+    flash(f"Deleted {name}.", "success")
+    return redirect(url_for(".index"))
 
 
 @bp.route("/<int:campaign_id>/reopen", methods=["POST"])
