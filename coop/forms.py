@@ -18,6 +18,7 @@ every form class in the app derives from one of the two.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import inspect
 import secrets
 from dataclasses import dataclass
@@ -282,8 +283,6 @@ class GuardsEdits:
     @staticmethod
     def version_of(obj, *names: str) -> str:
         """A short fingerprint of ``obj``'s ``names`` (the values this form edits)."""
-        import hashlib
-
         values = repr([getattr(obj, name) for name in names]).encode()
         return hashlib.sha256(values).hexdigest()[:32]
 

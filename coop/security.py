@@ -44,7 +44,7 @@ def same_origin_request() -> bool:
 
 def from_this_site() -> bool:
     """True only for a request the browser says came from this site: ``Sec-Fetch-Site:
-    same-origin``, or else an ``Origin`` or ``Referer`` on this host. Unlike
+    same-origin``, or else an ``Origin`` or ``Referer`` on this scheme and host. Unlike
     :func:`same_origin_request`, a client that sends none of them is not taken at its word."""
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None:
