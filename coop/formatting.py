@@ -126,6 +126,12 @@ def with_the(name: str) -> str:
     return name if name.lower().startswith("the ") else f"the {name}"
 
 
+def joined(names) -> str:
+    """``["name", "email", "phone"]`` → ``"name, email and phone"``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def init_app(app: Flask) -> None:
     from coop.access import page_kind
     from coop.forms import error_items

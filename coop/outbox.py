@@ -296,6 +296,20 @@ def forget_about(session: Session, ref: str) -> int:
     return result.rowcount or 0
 
 
+def drop_undelivered(session: Session, ref: str, *, to: str) -> int:
+    """Delete the messages about a record still waiting to go (pending, or failed) to the
+    address ``to``: a corrected address makes them wrong. One being sent just now is left to
+    finish. How many were dropped."""
+    if not ref or not to:
+        return 0
+    t = OutboxMessage
+    result = session.execute(sa.delete(t).where(
+        t.about == ref, t.status.in_((Status.PENDING.value, Status.FAILED.value)),
+        sa.func.lower(t.to_address) == to.strip().lower()))
+    session.flush()
+    return result.rowcount or 0
+
+
 def purge_sent(session: Session, *, older_than: dt.datetime) -> int:
     """Forget delivered messages sent before ``older_than`` (their bytes hold personal data)."""
     result = session.execute(

@@ -60,3 +60,17 @@ def notice(app, text: str = "Before") -> int:
         _db.session.add(saved)
         _db.session.commit()
         return saved.id
+
+
+def enquiry(app, email: str = "ada@example.org") -> int:
+    """A new share enquiry from Ada Lovelace, by cheque."""
+    from coop.shares import services
+
+    with app.app_context():
+        saved = services.submit(
+            _db.session, "shares", services.Contact(
+                name="Ada Lovelace", email=email, address="1 Fleet Street\nLondon",
+                postcode="EC4Y 1AA", country="GB"),
+            10_000, payment_method="cheque")
+        _db.session.commit()
+        return saved.id

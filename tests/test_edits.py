@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from coop.extensions import db as _db
 from coop.forms import EDITED_MEANWHILE
 from tests.events.test_staff import event_form
-from tests.records import campaign, event, notice
+from tests.records import campaign, enquiry, event, notice
 
 
 def _seen(page: str) -> str:
@@ -25,6 +25,9 @@ def _value(app, sql: str, **params):
     with app.app_context():
         return _db.session.execute(sa.text(sql), params).scalar()
 
+
+_CONTACT = {"name": "Ada Lovelace", "email": "ada@example.org", "address": "1 Fleet Street",
+            "postcode": "EC4Y 1AA", "country": "GB"}
 
 #: what: (make it, its edit page, the first tab's change, the second tab's, read it back)
 CASES = {
@@ -43,6 +46,11 @@ CASES = {
                {"text": "From tab B", "level": "warning", "starts_at": "2026-07-01T09:00"},
                {"text": "From tab A", "level": "info", "starts_at": "2026-07-01T09:00"},
                "SELECT text FROM notices WHERE id = :id", "From tab B", "From tab A"),
+    "enquiry": (enquiry, "/staff/enquiries/{}/contact",
+                {**_CONTACT, "phone": "020 7946 0001", "reason": "Tab B"},
+                {**_CONTACT, "phone": "020 7946 0002", "reason": "Tab A"},
+                "SELECT phone FROM share_enquiries WHERE id = :id", "020 7946 0001",
+                "020 7946 0002"),
 }
 
 
@@ -63,7 +71,7 @@ def test_the_second_tab_is_told_instead_of_undoing_the_first(what, app, client, 
     assert EDITED_MEANWHILE in page
     assert _value(app, read, id=thing) == firsts  # the first tab's change stands
     kept = {"campaign": 'value="Renamed"', "event": 'value="Tab A"',
-            "notice": "From tab A"}[what]
+            "notice": "From tab A", "enquiry": 'value="020 7946 0002"'}[what]
     assert kept in page  # what the second tab typed is still there
     # sent again from the page drawn now: saved over, knowingly
     again = client.post(url, data={**second, "seen": _seen(page)})

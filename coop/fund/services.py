@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from coop import audit, cache, limits
 from coop.db import now_utc
-from coop.formatting import money
+from coop.formatting import joined, money
 from coop.fund.figures import (  # noqa: F401 - re-exported: the figures live with the rules
     CLOSED,
     OPEN,
@@ -793,12 +793,6 @@ def verify_totals(session: Session) -> tuple[int, list[Difference]]:
     return len(rows), differences
 
 
-def _join_names(names: list[str]) -> str:
-    if len(names) == 1:
-        return names[0]
-    return ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def daily_report(session: Session, campaign: Campaign, day: dt.date, *,
                  max_names: int = 12) -> str:
     """The fund paragraph for the paper printed the day after ``day``: "£412 came in
@@ -846,7 +840,7 @@ def daily_report(session: Session, campaign: Campaign, day: dt.date, *,
         if more:
             parts.append(f"Thanks to {', '.join(shown)}{more}.")
         else:
-            parts.append(f"Thanks to {_join_names(shown)}.")
+            parts.append(f"Thanks to {joined(shown)}.")
     return " ".join(parts)
 
 

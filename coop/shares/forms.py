@@ -25,7 +25,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from coop.forms import CoopForm, FixedSelectField, PlainForm, SentOnce, strip
+from coop.forms import CoopForm, FixedSelectField, GuardsEdits, PlainForm, SentOnce, strip
 from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
@@ -55,8 +55,9 @@ def _pounds(name: str) -> int:
     return int(current_app.config[name]) * 100
 
 
-class EnquiryForm(SentOnce, CoopForm):
-    """Contact details, consent and the honeypot, common to both forms."""
+class ContactFields(CoopForm):
+    """The reader's contact details, by the rules the register of members will hold them to:
+    the public forms' and the staff's correction of them."""
 
     name = StringField(
         "Full name",
@@ -106,13 +107,6 @@ class EnquiryForm(SentOnce, CoopForm):
         validators=[DataRequired("Choose a country.")],
         render_kw={"autocomplete": "country"},
     )
-    contact_consent = BooleanField(
-        "You may contact me about this enquiry",
-        validators=[DataRequired("Tick this box so that we can reply to your enquiry.")],
-    )
-    newsletter_opt_in = BooleanField(NEWSLETTER_LABEL, description=NEWSLETTER_HINT)
-    #: the honeypot: hidden from people and screen readers, filled in by bots
-    website = StringField("Leave this field empty", validators=[Optional()])
 
     def validate_name(self, field):
         field.data = " ".join((field.data or "").split())
@@ -145,6 +139,18 @@ class EnquiryForm(SentOnce, CoopForm):
             if normalised is None:
                 raise ValidationError("Enter a UK postcode, like SW1A 1AA.")
             field.data = normalised
+
+
+class EnquiryForm(SentOnce, ContactFields):
+    """Contact details, consent and the honeypot, common to both forms."""
+
+    contact_consent = BooleanField(
+        "You may contact me about this enquiry",
+        validators=[DataRequired("Tick this box so that we can reply to your enquiry.")],
+    )
+    newsletter_opt_in = BooleanField(NEWSLETTER_LABEL, description=NEWSLETTER_HINT)
+    #: the honeypot: hidden from people and screen readers, filled in by bots
+    website = StringField("Leave this field empty", validators=[Optional()])
 
     @property
     def is_spam(self) -> bool:
@@ -316,6 +322,32 @@ class NoteForm(SentOnce, CoopForm):
         render_kw={"maxlength": NOTE_MAX, "rows": 3},
     )
     submit = SubmitField("Add note")
+
+
+class ContactForm(GuardsEdits, ContactFields):
+    """Staff correcting an enquiry's contact details (a mistyped email the acknowledgement
+    bounced from, a new address), by the public form's rules, with a reason for its notes."""
+
+    #: what it edits, for :meth:`GuardsEdits.version_of`
+    EDITS = ("name", "email", "phone", "address", "postcode", "country")
+
+    reason = StringField(
+        "Why",
+        validators=[InputRequired("Say why the details are corrected."),
+                    Length(max=DETAIL_MAX, message=f"The reason can be at most {DETAIL_MAX} "
+                                                   "characters.")],
+        description="For the enquiry's notes, e.g. “Email bounced: she spelled it out on "
+                    "the phone”.",
+        render_kw={"autocomplete": "off", "maxlength": DETAIL_MAX},
+    )
+    submit = SubmitField("Correct the details")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.email.description = ("A new address is sent the acknowledgement again; mail not "
+                                  "yet delivered to the old one is dropped.")
+        for field in (self.name, self.email, self.address, self.postcode):
+            field.render_kw = {**(field.render_kw or {}), "autocomplete": "off"}
 
 
 class EraseForm(CoopForm):

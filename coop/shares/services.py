@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from coop import audit, limits, outbox
 from coop.db import now_utc
-from coop.formatting import money
+from coop.formatting import joined, money
 from coop.mail import normalise_email
 from coop.register import services as register
 from coop.shares.countries import UK, country_name
@@ -444,6 +444,59 @@ def add_note(session: Session, enquiry: Enquiry, body: str, *, by,
     session.add(note)
     session.flush()
     return note
+
+
+#: the contact details staff may correct, as the enquiry's history names them
+CONTACT_FIELDS = {"name": "name", "email": "email", "phone": "phone", "address": "address",
+                  "postcode": "postcode", "country": "country"}
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """What :func:`correct_contact` changed: the fields (as named in the history), whether
+    the email changed, and how many unsent messages to the old address were dropped."""
+
+    fields: tuple[str, ...] = ()
+    email_changed: bool = False
+    dropped: int = 0
+
+
+def correct_contact(session: Session, enquiry: Enquiry, contact: Contact, *, reason: str, by,
+                    now: dt.datetime | None = None) -> Corrected:
+    """Staff correct what the reader typed (the email the acknowledgement bounced from, a
+    postcode, a new phone number), by the public form's rules, with a reason.
+
+    The enquiry's notes get one naming the fields and the reason, and the audit log the
+    fields; neither keeps the old or new values, so erasure leaves no copy of them. When the
+    email changes, the mail about the enquiry still waiting to go to the old address is
+    dropped (the view sends the acknowledgement afresh to the new one). An admitted
+    enquiry's member is corrected in the register of members instead.
+    """
+    if enquiry.is_erased:
+        raise EnquiryError("This enquiry has been erased: there are no details to correct.")
+    if enquiry.status_enum == Status.ADMITTED:
+        raise EnquiryError("This enquiry is admitted: the member's details are kept in the "
+                           "register of members, and corrected there.")
+    reason = _clean_detail(reason, required="Say why the details are corrected.")
+    contact = _check_contact(contact)
+    changed = tuple(label for field, label in CONTACT_FIELDS.items()
+                    if getattr(enquiry, field) != getattr(contact, field))
+    if not changed:
+        return Corrected()
+    old_email = enquiry.email
+    email_changed = normalise_email(old_email) != normalise_email(contact.email)
+    for field in CONTACT_FIELDS:
+        setattr(enquiry, field, getattr(contact, field))
+    now = now or now_utc()
+    enquiry.updated_at = now
+    session.add(Note(enquiry=enquiry, by_id=getattr(by, "id", by), at=now,
+                     body=f"Contact details corrected ({joined(changed)}): {reason}"))
+    dropped = outbox.drop_undelivered(session, enquiry.reference, to=old_email) \
+        if email_changed else 0
+    audit.record(session, "enquiry.contact_corrected", "enquiry", enquiry.reference, by=by,
+                 fields=list(changed))
+    session.flush()
+    return Corrected(changed, email_changed, dropped)
 
 
 def erase(session: Session, enquiry: Enquiry, *, by=None, reason: str = "staff",

@@ -21,7 +21,7 @@ from coop.access import access
 from coop.csvexport import csv_response
 from coop.db import now_utc
 from coop.extensions import db
-from coop.formatting import LONDON, money, money_input, url_if
+from coop.formatting import LONDON, joined, money, money_input, url_if
 from coop.forms import EmptyForm
 from coop.limits import current_page
 from coop.mail import MailError
@@ -29,6 +29,7 @@ from coop.register import services as register
 from coop.shares import mail, services
 from coop.shares.forms import (
     AdmitForm,
+    ContactForm,
     EraseForm,
     InboxFilterForm,
     NoteForm,
@@ -366,6 +367,54 @@ def add_note(enquiry_id: int):
             flash("Note added.", "success")
             return redirect(url)
     return _detail(enquiry, note_form=form, code=422)
+
+
+@bp.route("/<int:enquiry_id>/contact", methods=["GET", "POST"])
+@access("staff")
+def contact(enquiry_id: int):
+    """Correct what the reader typed: a new email gets the acknowledgement again (what was
+    still waiting to go to the old one is dropped)."""
+    enquiry = _get(enquiry_id)
+    back = url_for("shares_staff.detail", enquiry_id=enquiry.id)
+    if enquiry.is_erased or enquiry.status_enum == Status.ADMITTED:
+        flash("This enquiry has been erased: there are no details to correct."
+              if enquiry.is_erased else
+              "This enquiry is admitted: correct the member's details in the register.",
+              "error")
+        return redirect(back)
+    form = ContactForm(obj=enquiry)
+    version = form.version_of(enquiry, *form.EDITS)
+    if request.method == "GET":
+        form.seen.data = version
+        return render_template("shares/staff/contact.html", enquiry=enquiry, form=form)
+    if form.validate_on_submit() and not form.edited_meanwhile(version):
+        details = services.Contact(name=form.name.data, email=form.email.data,
+                                   phone=form.phone.data or "", address=form.address.data,
+                                   postcode=form.postcode.data or "", country=form.country.data)
+        try:
+            corrected = services.correct_contact(db.session, enquiry, details,
+                                                 reason=form.reason.data, by=current_user)
+        except services.EnquiryError as err:
+            db.session.rollback()
+            enquiry = _get(enquiry_id)
+            _show_error(form, err)
+        else:
+            if not corrected.fields:
+                flash("Those are already the details: nothing changed.", "info")
+                return redirect(back)
+            resend = corrected.email_changed and not enquiry.is_closed
+            row_id = mail.queue_acknowledgement(db.session, enquiry) if resend else None
+            db.session.commit()
+            message = f"Corrected the {joined(corrected.fields)}."
+            if resend and mail.record_acknowledgement(db.session, enquiry, row_id) == "failed":
+                flash(message + f" The acknowledgement could not be sent to {enquiry.email} "
+                                "yet; the outbox will try again.", "error")
+                return redirect(back)
+            if resend:
+                message += f" The acknowledgement is on its way to {enquiry.email}."
+            flash(message, "success")
+            return redirect(back)
+    return render_template("shares/staff/contact.html", enquiry=enquiry, form=form), 422
 
 
 @bp.route("/<int:enquiry_id>/resend", methods=["POST"])

@@ -88,6 +88,8 @@ ARGUMENTS: dict[str, Callable] = {
     "shares_staff.detail": _lookup("share_enquiries", "id", "enquiry_id"),
     "shares_staff.admit": _lookup("share_enquiries", "id", "enquiry_id",
                                   "WHERE kind = 'shares' AND status = 'payment_received'"),
+    "shares_staff.contact": _lookup("share_enquiries", "id", "enquiry_id",
+                                    "WHERE status <> 'admitted' AND erased_at IS NULL"),
     "events.event": _lookup("events", "slug", "slug"),
     "events.event_ics": _lookup("events", "slug", "slug"),
     "events.series": _lookup("event_series", "slug", "slug"),
