@@ -430,6 +430,8 @@ def not_confirmed(action: str) -> str:
     """What a refused danger button says."""
     return (f"Nothing was done: “{action}” can’t be undone, so it needs the box beside the "
             "button ticked first.")
+
+
 @lru_cache(maxsize=4096)
 def _option_html(value, label, selected: bool) -> str:
     """One ``<option>``, as WTForms' ``Select`` draws it."""

@@ -311,7 +311,9 @@ def cancel_registration(event_id: int, registration_id: int):
     if not form.validate_on_submit():
         abort(400)
     if not form.confirm.data:
-        flash(not_confirmed(f"Cancel place of {registration.name}"), "error")
+        flash(not_confirmed(f"Take {registration.name} off the waiting list"
+                            if registration.status == RegistrationStatus.WAITING
+                            else f"Cancel place of {registration.name}"), "error")
         return redirect(url_for("events_staff.attendees", event_id=event.id))
     was = registration.status
     try:
@@ -323,7 +325,9 @@ def cancel_registration(event_id: int, registration_id: int):
         db.session.rollback()
         flash(str(err), "error")
         return redirect(url_for("events_staff.attendees", event_id=event.id))
-    flash(f"{registration.name}'s registration is cancelled, and they have been emailed.",
+    flash(f"{registration.name} is off the waiting list, and they have been emailed."
+          if was == RegistrationStatus.WAITING else
+          f"{registration.name}'s registration is cancelled, and they have been emailed.",
           "success")
     return redirect(url_for("events_staff.attendees", event_id=event.id))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 
 import pytest
@@ -239,6 +240,46 @@ def test_staff_cancelling_a_place_moves_the_next_up(app, make_event, login_as, c
         [entry] = _db.session.scalars(sa.select(AuditEvent).where(
             AuditEvent.action == "registration.cancelled")).all()
         assert entry.actor_id is not None and entry.subject_id == str(first_id)
+
+
+def test_staff_take_someone_off_the_waiting_list(app, make_event, login_as, client, outbox):
+    """Someone who asks (by phone, say) to come off the waiting list: the button on their
+    row, with its confirm tick; they are told, and the next in line moves forward."""
+    event = make_event("Small room", capacity=1)
+    public = app.test_client()
+    for n in range(3):
+        register(public, event.slug, n)  # one place, two waiting
+    login_as("staff")
+    with app.app_context():
+        _, second, third = _db.session.scalars(sa.select(Registration.id)
+                                               .order_by(Registration.id)).all()
+    page = html.unescape(client.get(f"/staff/events/{event.id}").get_data(as_text=True))
+    waiting_section = page[page.index('id="waiting"'):]
+    assert f"/registrations/{second}/cancel" in waiting_section
+    assert "Take off the list" in waiting_section
+
+    url = f"/staff/events/{event.id}/registrations/{second}/cancel"
+    refused = client.post(url, follow_redirects=True)  # no tick
+    assert "Take Person 1 off the waiting list" in html.unescape(refused.get_data(as_text=True))
+    with app.app_context():
+        assert _db.session.get(Registration, second).status == "waiting"
+
+    response = client.post(url, data={"confirm": "y"}, follow_redirects=True)
+    assert "Person 1 is off the waiting list, and they have been emailed." in html.unescape(
+        response.get_data(as_text=True))
+    with app.app_context():
+        statuses = _db.session.scalars(sa.select(Registration.status)
+                                       .order_by(Registration.id)).all()
+        from coop.events import services
+
+        event_row = _db.session.get(Registration, third).event
+        [still_waiting] = services.waiting_list(_db.session, event_row.id)
+        assert still_waiting.id == third
+        assert services.waiting_position(_db.session, still_waiting) == 1
+    assert statuses == ["registered", "cancelled", "waiting"]
+    [told] = [m for m in outbox() if m["Subject"].startswith("Your registration is cancelled")]
+    assert told["To"] == "p1@example.org"
+    assert "cancelled your place on the waiting list at Small room" in told.get_content()
 
 
 def test_message_everyone_with_a_place(app, make_event, login_as, client, outbox):
