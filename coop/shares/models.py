@@ -211,6 +211,9 @@ class Enquiry(Base):
     user_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    #: the reader was logged in when they sent it (``user_id`` may be set later: at admission,
+    #: or when they make an account with the same email)
+    sent_signed_in: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     #: the random key the form carried (one per form drawn): the same form sent twice (a
     #: double click, Back and send again) finds the enquiry it made instead of making another
     submission_key: Mapped[str | None] = mapped_column(sa.String(SUBMISSION_KEY_MAX),

@@ -199,6 +199,7 @@ def submit(
         newsletter_opt_in=bool(newsletter_opt_in),
         newsletter_consent_at=now if newsletter_opt_in else None,
         user_id=getattr(user, "id", None),
+        sent_signed_in=user is not None,
         submission_key=submission_key,
         created_at=now,
         updated_at=now,

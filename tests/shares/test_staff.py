@@ -241,6 +241,9 @@ def test_member_form_is_prefilled_and_linked(app, client, login_as, make_enquiry
     page = client.get(f"/account/enquiries/{enquiry_id}")
     assert page.status_code == 200
     assert reference in page.get_data(as_text=True)
+    login_as("staff")
+    history = client.get(f"/staff/enquiries/{enquiry_id}").get_data(as_text=True)
+    assert ": received, sent while logged in</li>" in history
 
 
 def test_member_cannot_see_another_members_enquiry(client, login_as, make_user, make_enquiry):

@@ -330,6 +330,8 @@ def test_admission_page_confirms_then_admits_and_emails_the_welcome(app, client,
     assert f'href="/certificates/{saved.allotment_id}"' in html
     assert f'href="/staff/register/{number}"' in html
     assert "Reopen" not in html and "Admit as a member" not in html
+    # tied to the new member's account now, but not sent by someone logged in
+    assert saved.user_id is not None and "sent while logged in" not in html
     [welcome] = [m for m in outbox() if "Welcome" in m["Subject"]]
     assert welcome["To"] == "ada@example.org"
     assert welcome["Reply-To"] == app.config["SOCIETY_EMAIL"]
