@@ -21,6 +21,7 @@ MESSAGES = {
     404: ("Page not found", "There's nothing at this address. It may have moved, or the link "
                             "may be mistyped."),
     405: ("Method not allowed", "This page can't be used that way."),
+    410: ("Link expired", "This link has expired."),
     413: ("Too large", "What you sent is larger than this site accepts."),
     422: ("Couldn't process that", "Some of what was sent wasn't valid."),
     429: ("Too many requests", "You've made too many requests in a short time. "
@@ -101,7 +102,7 @@ def init_app(app: Flask) -> None:
         if isinstance(err, CSRFError):
             message = ("This form has expired or didn't come from this site. Go back, reload "
                        "the page and send it again.")
-        elif err.code in (400, 403, 404, 422) and _custom(err):
+        elif err.code in (400, 403, 404, 410, 422) and _custom(err):
             message = err.description
         body, code = error_response(err.code, message)
         if err.code == 405:

@@ -380,10 +380,20 @@ def register_series(slug: str):
 # --- by token: no login needed -------------------------------------------------------------
 
 
+#: what a registration's link says once its event is long over (410)
+LINK_EXPIRED = (f"This link has expired: the event it was for ended over "
+                f"{links.KEEP_AFTER.days} days ago. If you have an account, your registrations "
+                "are on your account page.")
+
+
 def _registration_by_token_or_404(token: str) -> Registration:
+    """The registration a link opens; 404 for a link that isn't ours, 410 (nothing about
+    the registration shown) once its event is long over."""
     registration = services.by_token(db.session, links.stored_token(token) or "")
     if registration is None:
         abort(404)
+    if links.expired(registration.event):
+        abort(410, description=LINK_EXPIRED)
     return registration
 
 

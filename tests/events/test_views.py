@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from coop.events import services
@@ -67,8 +69,8 @@ def test_past_listing_is_latest_first_and_neither_listing_shows_drafts(client, m
     past = client.get("/events/past").get_data(as_text=True)
     assert past.index("Recent past talk") < past.index("Older past talk")
     upcoming = client.get("/events").get_data(as_text=True)
-    for html in (past, upcoming):
-        assert "Past draft" not in html and "Future draft" not in html
+    for page in (past, upcoming):
+        assert "Past draft" not in page and "Future draft" not in page
     assert "Recent past talk" not in upcoming
 
 
@@ -287,6 +289,36 @@ def test_the_stored_token_alone_or_a_forged_link_opens_nothing(client, app, make
         assert client.post(f"/events/registration/{token}/cancel").status_code == 404, token
     assert registrations(app)[0].status == "registered"
     assert client.get(f"/events/registration/{good}").status_code == 200
+
+
+@pytest.mark.parametrize(("days_ago", "opens"), [(29, True), (31, False)])
+def test_a_registration_link_stops_working_a_month_after_the_event(client, app, make_event,
+                                                                  days_ago, opens):
+    """An old email (forwarded, or in a shared inbox) stops showing the name, email and
+    joining link once the event is long over: 410, with nothing about the registration."""
+    event = make_event("Online talk", online=True, joining_url="https://meet.example.org/t")
+    client.post(f"/events/{event.slug}/register",
+                data={"name": "Zoë Smith", "email": "zoe@example.org"})
+    [reg] = registrations(app)
+    link = f"/events/registration/{link_token(app, reg)}"
+    with app.app_context():
+        saved = _db.session.get(Event, event.id)
+        ends_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+        saved.starts_at, saved.ends_at = ends_at - dt.timedelta(minutes=90), ends_at
+        _db.session.commit()
+
+    page = client.get(link)
+    text = page.get_data(as_text=True)
+    if opens:
+        assert page.status_code == 200 and "Zoë Smith" in text
+        return
+    assert page.status_code == 410
+    assert "This link has expired: the event it was for ended over 30 days ago." in \
+        html.unescape(text)
+    assert "Zoë Smith" not in text and "zoe@example.org" not in text
+    assert "meet.example.org" not in text
+    assert client.post(f"{link}/cancel").status_code == 410
+    assert registrations(app)[0].status == "registered"
 
 
 def test_links_keep_working_with_the_old_key_in_fallbacks(app, make_event, make_app, client):

@@ -175,10 +175,12 @@ def _certificate_of_member(session):
 
 
 def _registration_link_token(session):
-    """The emailed link's token of the first demo registration (the stored token, signed)."""
+    """The emailed link's token of a demo registration for the latest event (the stored token,
+    signed): a link for an event long over no longer opens."""
     from coop.events import links
 
-    stored = _first(session, "SELECT token FROM event_registrations ORDER BY id")
+    stored = _first(session, "SELECT r.token FROM event_registrations r JOIN events e "
+                             "ON e.id = r.event_id ORDER BY e.ends_at DESC, r.id")
     return None if stored is None else {"token": links.sign(stored)}
 
 
