@@ -296,16 +296,18 @@ def forget_about(session: Session, ref: str) -> int:
     return result.rowcount or 0
 
 
-def drop_undelivered(session: Session, ref: str, *, to: str) -> int:
-    """Delete the messages about a record still waiting to go (pending, or failed) to the
-    address ``to``: a corrected address makes them wrong. One being sent just now is left to
-    finish. How many were dropped."""
+def drop_undelivered(session: Session, ref: str, *, to: str,
+                     now: dt.datetime | None = None) -> int:
+    """Delete the messages about a record still waiting to go to the address ``to`` (pending,
+    failed, or taken by a worker that died): a corrected address makes them wrong. One a
+    worker is sending at this moment is left to finish. How many were dropped."""
     if not ref or not to:
         return 0
     t = OutboxMessage
     result = session.execute(sa.delete(t).where(
-        t.about == ref, t.status.in_((Status.PENDING.value, Status.FAILED.value)),
-        sa.func.lower(t.to_address) == to.strip().lower()))
+        t.about == ref, t.to_address == to,
+        sa.or_(t.status.in_((Status.PENDING.value, Status.FAILED.value)),
+               sa.and_(t.status == Status.SENDING.value, t.claimed_until < (now or now_utc())))))
     session.flush()
     return result.rowcount or 0
 

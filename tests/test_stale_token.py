@@ -20,7 +20,7 @@ from coop.extensions import db as _db
 from coop.forms import CSRF_MESSAGE
 from tests.conftest import PASSWORD
 from tests.events.test_staff import event_form, series_form
-from tests.records import event, notice, snapshot
+from tests.records import enquiry, event, notice, snapshot
 from tests.shares.conftest import share_form, support_form
 
 MARK = "Quillon Marbury-Stalebread"
@@ -86,6 +86,13 @@ CASES = {
         lambda event_id: (f"/staff/events/{event_id}", f"/staff/events/{event_id}/message",
                           {"subject": "Room change", "body": LONG_TEXT}))(
         event(app, "Stale token message", places=["ann@example.org"])[0])),
+    "shares_staff.contact": ("staff", lambda app: (
+        lambda enquiry_id: (f"/staff/enquiries/{enquiry_id}/contact",
+                            f"/staff/enquiries/{enquiry_id}/contact",
+                            {"name": "Ada Lovelace", "email": "ada@example.org",
+                             "address": "1 Fleet Street\nLondon", "postcode": "EC4Y 1AA",
+                             "country": "GB", "phone": "020 7946 0000", "reason": MARK}))(
+        enquiry(app))),
     "notices_staff.new": ("staff", lambda app: (
         "/staff/notices/new", "/staff/notices/new",
         {"text": MARK, "level": "info", "starts_at": "2026-07-01T09:00",

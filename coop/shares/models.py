@@ -227,10 +227,12 @@ class Enquiry(Base):
     acknowledged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
-    #: an email about this enquiry is not delivered and has failed at least once (from the
-    #: outbox: staff see the flag, and "Try again" on the enquiry's page or /staff/mail)
+    #: an email about this enquiry to its address is not delivered and has failed at least once
+    #: (from the outbox: staff see the flag, and "Try again" on the enquiry's page or
+    #: /staff/mail); one to an address since corrected doesn't count
     email_failed: Mapped[bool] = column_property(
         sa.exists().where(OutboxMessage.about == reference,
+                          OutboxMessage.to_address == email,
                           OutboxMessage.status != MailStatus.SENT.value,
                           OutboxMessage.last_error != "")
     )

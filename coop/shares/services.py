@@ -473,26 +473,41 @@ def correct_contact(session: Session, enquiry: Enquiry, contact: Contact, *, rea
     dropped (the view sends the acknowledgement afresh to the new one). An admitted
     enquiry's member is corrected in the register of members instead.
     """
+    admitted = "This enquiry is admitted: the member's details are kept in the register " \
+               "of members, and corrected there."
     if enquiry.is_erased:
         raise EnquiryError("This enquiry has been erased: there are no details to correct.")
     if enquiry.status_enum == Status.ADMITTED:
-        raise EnquiryError("This enquiry is admitted: the member's details are kept in the "
-                           "register of members, and corrected there.")
+        raise EnquiryError(admitted)
     reason = _clean_detail(reason, required="Say why the details are corrected.")
     contact = _check_contact(contact)
     changed = tuple(label for field, label in CONTACT_FIELDS.items()
                     if getattr(enquiry, field) != getattr(contact, field))
     if not changed:
         return Corrected()
+    now = now or now_utc()
+    # the row, guarded: an admission (or erasure) committed since it was read wins, and one
+    # running now waits for this (PostgreSQL re-reads the row when its lock is released)
+    claimed = session.execute(
+        sa.update(Enquiry)
+        .where(Enquiry.id == enquiry.id, Enquiry.status != Status.ADMITTED.value,
+               Enquiry.erased_at.is_(None))
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        raise EnquiryError("This enquiry was admitted or erased meanwhile: nothing was "
+                           "changed.")
     old_email = enquiry.email
     email_changed = normalise_email(old_email) != normalise_email(contact.email)
     for field in CONTACT_FIELDS:
         setattr(enquiry, field, getattr(contact, field))
-    now = now or now_utc()
     enquiry.updated_at = now
+    if email_changed:
+        # nothing has gone to this address yet (the view sends it again if still open)
+        enquiry.acknowledged_at = None
     session.add(Note(enquiry=enquiry, by_id=getattr(by, "id", by), at=now,
                      body=f"Contact details corrected ({joined(changed)}): {reason}"))
-    dropped = outbox.drop_undelivered(session, enquiry.reference, to=old_email) \
+    dropped = outbox.drop_undelivered(session, enquiry.reference, to=old_email, now=now) \
         if email_changed else 0
     audit.record(session, "enquiry.contact_corrected", "enquiry", enquiry.reference, by=by,
                  fields=list(changed))

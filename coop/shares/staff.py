@@ -22,7 +22,7 @@ from coop.csvexport import csv_response
 from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import LONDON, joined, money, money_input, url_if
-from coop.forms import EmptyForm
+from coop.forms import EmptyForm, redraws_on_stale_token
 from coop.limits import current_page
 from coop.mail import MailError
 from coop.register import services as register
@@ -370,6 +370,7 @@ def add_note(enquiry_id: int):
 
 
 @bp.route("/<int:enquiry_id>/contact", methods=["GET", "POST"])
+@redraws_on_stale_token
 @access("staff")
 def contact(enquiry_id: int):
     """Correct what the reader typed: a new email gets the acknowledgement again (what was
@@ -382,7 +383,8 @@ def contact(enquiry_id: int):
               "This enquiry is admitted: correct the member's details in the register.",
               "error")
         return redirect(back)
-    form = ContactForm(obj=enquiry)
+    # drawn from the enquiry; a post is read as sent (a field left out is missing, not kept)
+    form = ContactForm(obj=enquiry if request.method == "GET" else None)
     version = form.version_of(enquiry, *form.EDITS)
     if request.method == "GET":
         form.seen.data = version
@@ -428,7 +430,8 @@ def resend(enquiry_id: int):
     if not EmptyForm().validate_on_submit():
         return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     waiting = [m for m in outbox.about(db.session, enquiry.reference)
-               if m.kind == "shares.acknowledgement" and m.status != outbox.Status.SENT]
+               if m.kind == "shares.acknowledgement" and m.status != outbox.Status.SENT
+               and m.to_address == enquiry.email]
     if enquiry.is_erased:
         flash("This enquiry has been erased: there is no address to send to.", "error")
     elif waiting:

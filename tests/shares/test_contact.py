@@ -209,3 +209,116 @@ def test_only_staff_correct_details(client, login_as, make_enquiry):
     assert client.get(url).status_code == 403
     assert client.post(url, data=contact_form(email="x@example.org")).status_code == 403
     assert _enquiry(client.application, enquiry.id).email == "ada@example.org"
+
+
+def test_mail_in_flight_to_the_old_address_no_longer_counts(app, make_app, closed_port,
+                                                            make_user):
+    """A message a worker is sending at the moment of the correction is left to finish; if
+    it then fails, it is not the enquiry's failure (it was to an address since corrected).
+    One taken by a worker that died is dropped with the rest."""
+    import datetime as dt
+
+    from coop import outbox as box
+
+    dead = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=closed_port, MAIL_TIMEOUT=2)
+    dead.test_client().post("/shares", data=share_form(email="zoe@exampel.org"))
+    with dead.app_context():
+        enquiry = _db.session.scalar(sa.select(Enquiry))
+        reference = enquiry.reference
+        [row] = box.about(_db.session, enquiry.reference)
+        row.last_error = ""
+        row.next_attempt_at = box.now_utc()
+        _db.session.commit()
+        assert box.claim(_db.session, row.id)  # a worker has it now
+        _db.session.commit()
+        services.correct_contact(
+            _db.session, _db.session.get(Enquiry, enquiry.id),
+            services.Contact(enquiry.name, "zoe@example.org", enquiry.address, "EC1A 1BB"),
+            reason="Typo", by=None)
+        _db.session.commit()
+        in_flight = _db.session.get(box.OutboxMessage, row.id)
+        assert in_flight is not None and in_flight.status == "sending"
+        box.record_failure(_db.session, in_flight, "421 try later")  # the worker's send fails
+        _db.session.commit()
+        saved = _db.session.get(Enquiry, enquiry.id)
+        _db.session.refresh(saved)
+        assert saved.email_failed is False
+        # a worker that died holding it: dropped by the next correction
+        in_flight.status, in_flight.claimed_until = "sending", box.now_utc() - dt.timedelta(
+            seconds=1)
+        saved.email = "zoe@exampel.org"
+        _db.session.commit()
+        services.correct_contact(
+            _db.session, saved,
+            services.Contact(saved.name, "zoe@example.org", saved.address, "EC1A 1BB"),
+            reason="Typo", by=None)
+        _db.session.commit()
+        assert box.about(_db.session, reference) == []  # dropped
+
+
+def test_a_closed_enquiry_says_no_acknowledgement_went_to_the_corrected_address(
+        make_app, closed_port, make_user):
+    dead = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=closed_port, MAIL_TIMEOUT=2)
+    dead.test_client().post("/shares", data=share_form(email="zoe@exampel.org"))
+    with dead.app_context():
+        enquiry = _db.session.scalar(sa.select(Enquiry))
+        enquiry.status = "withdrawn"
+        _db.session.commit()
+        _db.session.refresh(enquiry)
+        _db.session.expunge(enquiry)
+    client = dead.test_client()
+    login(client, make_user("staff").email)
+    assert "<dt>Acknowledgement</dt><dd>Not delivered yet</dd>" in client.get(
+        f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    client.post(f"/staff/enquiries/{enquiry.id}/contact", data=contact_form(
+        name=enquiry.name, email="zoe@example.org", address=enquiry.address,
+        postcode="EC1A 1BB"))
+    page = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "<dt>Acknowledgement</dt><dd>Not sent</dd>" in page
+    assert _mail(dead, enquiry) == []
+
+
+def test_an_admission_committed_meanwhile_wins(app, make_enquiry):
+    """The page was read before another member of staff admitted the enquiry: the
+    correction is refused rather than changing details the register now keeps."""
+    enquiry = make_enquiry()
+    with app.app_context():
+        stale = _db.session.get(Enquiry, enquiry.id)
+        assert stale.status == "new"
+        with _db.engine.begin() as other:  # the other member of staff's admission
+            other.execute(sa.text("UPDATE share_enquiries SET status = 'admitted' "
+                                  "WHERE id = :id"), {"id": enquiry.id})
+        try:
+            services.correct_contact(_db.session, stale, services.Contact(
+                "Ada Lovelace", "new@example.org", "1 Fleet Street\nLondon", "EC4Y 1AA"),
+                reason="r", by=None)
+        except services.EnquiryError as err:
+            assert "admitted or erased meanwhile" in str(err)
+        else:
+            raise AssertionError("corrected an admitted enquiry")
+        _db.session.rollback()
+    assert _enquiry(app, enquiry.id).email == "ada@example.org"
+
+
+def test_a_post_missing_fields_is_refused_not_read_as_unchanged(client, login_as,
+                                                                make_enquiry):
+    enquiry = make_enquiry()
+    login_as("staff")
+    response = client.post(f"/staff/enquiries/{enquiry.id}/contact",
+                           data={"reason": "x"})
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert "Enter your full name." in page and "Enter your email address." in page
+
+
+def test_an_account_s_enquiry_says_it_stays_with_the_account(app, client, login_as, make_user,
+                                                            make_enquiry):
+    owner = make_user("member", email="mo@example.org")
+    enquiry = make_enquiry(user=owner, email="mo@example.org")
+    login_as("staff")
+    page = client.get(f"/staff/enquiries/{enquiry.id}/contact").get_data(as_text=True)
+    assert "It belongs to the account mo@example.org, and stays with it" in page
+    client.post(f"/staff/enquiries/{enquiry.id}/contact",
+                data=contact_form(email="mo.other@example.org"))
+    saved = _enquiry(app, enquiry.id)
+    assert saved.email == "mo.other@example.org" and saved.user_id == owner.id
