@@ -232,7 +232,7 @@ class Enquiry(Base):
     #: /staff/mail); one to an address since corrected doesn't count
     email_failed: Mapped[bool] = column_property(
         sa.exists().where(OutboxMessage.about == reference,
-                          OutboxMessage.to_address == email,
+                          sa.func.lower(OutboxMessage.to_address) == sa.func.lower(email),
                           OutboxMessage.status != MailStatus.SENT.value,
                           OutboxMessage.last_error != "")
     )

@@ -431,7 +431,7 @@ def resend(enquiry_id: int):
         return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     waiting = [m for m in outbox.about(db.session, enquiry.reference)
                if m.kind == "shares.acknowledgement" and m.status != outbox.Status.SENT
-               and m.to_address == enquiry.email]
+               and m.to_address.lower() == enquiry.email.lower()]
     if enquiry.is_erased:
         flash("This enquiry has been erased: there is no address to send to.", "error")
     elif waiting:
