@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import current_app
 
-from coop.register.models import SHARE_PENCE, Member, ShareTransaction
+from coop.register.models import SHARE_PENCE, Kind, Member, ShareTransaction
 
 #: TrueType fonts tried in order for PDFs (names in any Latin, Greek or Cyrillic script);
 #: REGISTER_PDF_FONT comes first. Without any, the PDF uses Helvetica (Latin-1 only).
@@ -35,6 +35,7 @@ def society(config) -> Society:
 def wording(line: ShareTransaction, member: Member, soc: Society) -> dict[str, str]:
     """The certificate's text, shared by the page and the PDF."""
     shares = line.shares
+    how = ("acquired by transfer" if line.kind == Kind.TRANSFER_IN else "allotted")
     return {
         "title": "Share certificate",
         "society": soc.name,
@@ -45,7 +46,7 @@ def wording(line: ShareTransaction, member: Member, soc: Society) -> dict[str, s
         "statement": (f"This is to certify that {member.name}, membership number "
                       f"{member.number_text}, is the registered holder of {shares:,} fully paid "
                       f"share{'s' if shares != 1 else ''} of £{SHARE_PENCE // 100} each "
-                      f"(£{shares * SHARE_PENCE // 100:,}) in {soc.name}, allotted on "
+                      f"(£{shares * SHARE_PENCE // 100:,}) in {soc.name}, {how} on "
                       f"{line.effective_on.day} {line.effective_on:%B %Y}, subject to the "
                       "rules of the society."),
         "note": "Shares are withdrawable and not transferable except as the rules allow. "

@@ -179,12 +179,15 @@ class ShareTransaction(Base):
         return Kind(self.kind)
 
     @property
-    def is_allotment(self) -> bool:
-        return self.kind == Kind.ALLOTMENT
+    def has_certificate(self) -> bool:
+        """Shares that came to the member (allotted, or transferred to them) have a
+        certificate; a line that took shares away has none."""
+        return self.kind in (Kind.ALLOTMENT, Kind.TRANSFER_IN)
 
     @property
     def certificate_number(self) -> str:
-        """Certificates are numbered by their allotment's ledger line."""
+        """Certificates are numbered by their ledger line (so the numbers of withdrawals and
+        transfers out are never a certificate's)."""
         return f"{self.id:06d}"
 
     def __repr__(self) -> str:

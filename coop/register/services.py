@@ -657,11 +657,12 @@ def address_history(session: Session, member: Member) -> list[AddressChange]:
 
 
 def certificate(session: Session, transaction_id: int) -> ShareTransaction | None:
-    """An allotment, with its member, or None."""
+    """A line with a certificate (an allotment or a transfer in), with its member, or
+    None."""
     if not isinstance(transaction_id, int) or not 0 < transaction_id <= MAX_ID:
         return None
     line = session.get(ShareTransaction, transaction_id)
-    if line is None or not line.is_allotment:
+    if line is None or not line.has_certificate:
         return None
     return line
 

@@ -226,7 +226,7 @@ def transfer(number: int):
                                      cease_source=form.cease_source.data)
         ceased = " Their membership has ceased." if form.cease_source.data else ""
         return (f"Transferred {_shares(-out.shares)} from member {m.number} to member "
-                f"{target.number}.{ceased}")
+                f"{target.number}.{ceased} Their certificate {_in.certificate_number} is ready.")
 
     return _run("transfer", number, apply)
 

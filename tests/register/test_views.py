@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 import re
 
@@ -136,6 +137,8 @@ def test_allot_withdraw_transfer_and_cease_through_the_forms(app, client, login_
     assert r.status_code == 302
     with app.app_context():
         assert (get_member(1).shares_held, get_member(2).shares_held) == (100, 40)
+    flashed = html.unescape(client.get("/staff/register/1").get_data(as_text=True))
+    assert "to member 2. Their certificate 0000" in flashed
     page = client.get("/staff/register/1/cease").get_data(as_text=True)
     assert 'name="expected_shares" type="hidden" value="100"' in page
     r = client.post("/staff/register/1/cease", data={"on": TODAY, "expected_shares": "100",
@@ -243,6 +246,36 @@ def test_a_withdrawal_has_no_certificate(app, client, login_as, admit):
         _db.session.commit()
     login_as("staff")
     assert client.get("/certificates/2").status_code == 404
+
+
+def test_shares_transferred_in_have_a_certificate_and_those_transferred_out_none(
+        app, client, make_user, admit):
+    """The member who receives shares by transfer gets a certificate for them, saying so;
+    the giver's line has none."""
+    giver, taker = make_user("member", email="giver@example.org"), make_user(
+        "member", email="taker@example.org")
+    admit(email="giver@example.org", name="Giver", shares=100)
+    admit(email="taker@example.org", name="Taker", shares=10)
+    with app.app_context():
+        from coop.register import services
+
+        out, transferred_in = services.transfer(_db.session, get_member(1), get_member(2), 30,
+                                                on=london_today(), by=None)
+        _db.session.commit()
+        out_id, in_id = out.id, transferred_in.id
+    assert login(client, taker.email).status_code == 302
+    account = client.get("/account").get_data(as_text=True)
+    assert f'href="/certificates/{in_id}"' in account
+    page = client.get(f"/certificates/{in_id}").get_data(as_text=True)
+    assert "Taker" in page and "30 fully paid shares" in page
+    assert "acquired by transfer on" in page and "allotted on" not in page
+    assert client.get(f"/certificates/{in_id}.pdf").status_code == 200
+    giving = app.test_client()
+    assert login(giving, giver.email).status_code == 302
+    assert f'href="/certificates/{out_id}"' not in giving.get("/account").get_data(
+        as_text=True)
+    assert giving.get(f"/certificates/{out_id}").status_code == 404
+    assert giving.get(f"/certificates/{in_id}").status_code == 404  # the taker's
 
 
 def test_pdf_certificate_holds_the_text(app, admit):
