@@ -8,8 +8,8 @@
 - ``staff_today(session) -> dict | None``: a panel of what needs staff today on ``/staff``
   (``template`` plus context, ``order`` to place it: lower first)
 - ``email_changed(session, old, new) -> None``: a member confirmed a new email address (the
-  newsletter subscription and their register entry follow it); called before the change is
-  committed
+  newsletter subscription, their register entry and their event registrations follow it);
+  called before the change is committed
 - ``nightly_checks(session) -> (name, list[str])``: a consistency check run every night
   (``flask --app coop jobs run nightly-checks``); each string is a difference, and any
   difference is emailed to the admins. The register adds ``verify_register`` here.

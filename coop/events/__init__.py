@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     hooks.register(app, "account_sections", account_section)
     hooks.register(app, "data_export", data_export)
     hooks.register(app, "account_deletion", account_deletion)
+    hooks.register(app, "email_changed", email_changed)
     hooks.register(app, "staff_links", staff_links)
     hooks.register(app, "staff_today", staff.staff_today)
 
@@ -37,11 +38,12 @@ def home_section(session) -> dict | None:
 
 def account_section(session, user) -> dict | None:
     from coop.events import services
-    from coop.forms import EmptyForm
 
-    registrations = services.member_registrations(session, user)
-    return {"template": "events/_account_section.html", "event_registrations": registrations,
-            "event_cancel_form": EmptyForm()}
+    registrations = services.member_registrations(session, user)  # latest first
+    to_come = [r for r in registrations if not r.event.has_ended()]
+    over = [r for r in registrations if r.event.has_ended()]
+    return {"template": "events/_account_section.html",
+            "event_registrations": to_come[::-1] + over}  # the soonest first, then the past
 
 
 def data_export(session, user):
@@ -56,6 +58,12 @@ def account_deletion(session, user) -> None:
 
     promoted = services.erase_member(session, user)
     notify.promoted(promoted)
+
+
+def email_changed(session, old: str, new: str) -> None:
+    from coop.events import services
+
+    services.follow_account_email(session, old, new)
 
 
 def staff_links():

@@ -126,16 +126,20 @@ def promoted(registrations: Sequence[Registration]) -> list[Registration]:
     return failed
 
 
-def cancelled_by_staff(registration: Registration, was: str) -> None:
+def cancelled_by_staff(registration: Registration, was: str, *, by_staff: bool = True) -> None:
     """Tell someone that the organisers cancelled their place (``was`` registered) or their
-    place in the queue, so they don't turn up expecting one."""
+    place in the queue, so they don't turn up expecting one; or, ``by_staff=False``, confirm
+    that they cancelled it themselves (and that it was them)."""
     event = registration.event
     had = ("your place" if was == RegistrationStatus.REGISTERED
            else "your place on the waiting list")
+    who = "The organisers have" if by_staff else "You have"
     text = "\n".join([
         f"Hello {registration.name or 'there'},", "",
-        f"The organisers have cancelled {had} at {event.title}, on {event_when(event)}.",
-        "If you think this is a mistake, just reply to this email.", "",
+        f"{who} cancelled {had} at {event.title}, on {event_when(event)}.",
+        "If you think this is a mistake, just reply to this email." if by_staff else
+        "If it wasn't you, or you've changed your mind, register again on the event's page "
+        f"while places last: {external_url('events.event', slug=event.slug)}", "",
         f"Other events: {external_url('events.index')}",
     ]) + _signature()
     _send(registration, f"Your registration is cancelled: {event.title}", text,

@@ -958,6 +958,23 @@ def member_registrations(session: Session, user) -> list[Registration]:
     ))
 
 
+def follow_account_email(session: Session, old: str, new: str) -> int:
+    """A member confirmed a new email for their account: their registrations follow it, so a
+    change of time, a place coming free or a reminder reaches them there. One for an event
+    the new address is already registered for keeps the old address. How many moved."""
+    old, new = normalise_email(old), normalise_email(new)
+    if not old or not new or old == new:
+        return 0
+    taken = sa.select(Registration.event_id).where(Registration.email == new)
+    moved = session.execute(
+        sa.update(Registration)
+        .where(Registration.email == old, Registration.event_id.not_in(taken))
+        .values(email=new)
+        .execution_options(synchronize_session="fetch"))
+    session.flush()
+    return moved.rowcount or 0
+
+
 def export_data(session: Session, user) -> list[dict]:
     return [
         {

@@ -28,7 +28,7 @@ from coop.events.forms import MemberRegistrationForm, RegistrationForm
 from coop.events.models import Event, Registration, RegistrationStatus, Series, Status
 from coop.extensions import db, limiter
 from coop.formatting import london_date
-from coop.forms import EmptyForm, redraws_on_stale_token
+from coop.forms import ConfirmForm, EmptyForm, not_confirmed, redraws_on_stale_token
 from coop.limits import current_page
 from coop.mail import normalise_email
 
@@ -432,15 +432,21 @@ def cancel_mine(registration_id: int):
         or registration.email == normalise_email(current_user.email)
     ):
         abort(404)
-    if not EmptyForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
         abort(400)
+    if not form.confirm.data:
+        flash(not_confirmed(f"Cancel my registration for {registration.event.title}"), "error")
+        return redirect(url_for("accounts.account") + "#event-registrations-heading")
     _cancel(registration)
     return redirect(url_for("accounts.account"))
 
 
 def _cancel(registration: Registration) -> None:
+    was = registration.status
     try:
         promoted = services.cancel_registration(db.session, registration)
+        notify.cancelled_by_staff(registration, was, by_staff=False)
         notify.promoted(promoted)
         db.session.commit()
     except services.NotCancellable as err:

@@ -84,3 +84,46 @@ def test_data_export_and_account_deletion_hooks(app, make_user, make_event, outb
         assert rows[0].email.endswith("@invalid") and rows[0].status == "cancelled"
         assert rows[1].status == "registered"
     assert outbox()[-1]["To"] == "next@example.org"
+
+
+def test_registrations_follow_a_confirmed_change_of_account_email(app, make_user, make_event,
+                                                                  outbox):
+    """A member who confirmed a new email gets the emails about their places there (a
+    change of time, here); a place the new address already holds keeps its own."""
+    import re
+
+    from tests.conftest import PASSWORD
+
+    user = make_user("member", email="mo@example.org", name="Mo")
+    talk, both = make_event("A talk"), make_event("Both addresses")
+    public = app.test_client()
+    for event in (talk, both):
+        public.post(f"/events/{event.slug}/register", data={"name": "Mo", "email":
+                                                            "mo@example.org"})
+    public.post(f"/events/{both.slug}/register", data={"name": "Mo",
+                                                       "email": "mo.new@example.org"})
+    client = app.test_client()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert client.post("/account/email", data={"new_email": "mo.new@example.org",
+                                               "email_password": PASSWORD}).status_code == 302
+    [message] = [m for m in outbox() if m["Subject"].startswith("Confirm")
+                 and m["To"] == "mo.new@example.org"]
+    path = re.search(r"https?://\S+?(/account/email/confirm/\S+)", message.get_content())[1]
+    assert client.post(path).status_code == 302
+
+    with app.app_context():
+        rows = _db.session.execute(sa.select(Event.title, Registration.email).join(Event)
+                                   .order_by(Registration.id)).all()
+        assert rows == [("A talk", "mo.new@example.org"), ("Both addresses", "mo@example.org"),
+                        ("Both addresses", "mo.new@example.org")]
+        from coop.events import notify
+
+        event = _db.session.get(Event, talk.id)
+        before, was = len(outbox()), notify.snapshot(event)
+        services.update_event(_db.session, event, services.EventDetails(
+            title="A talk", status="published"), event.starts_at + dt.timedelta(minutes=30),
+            event.ends_at + dt.timedelta(minutes=30))
+        assert notify.changed(_db.session, event, was) == 1
+        _db.session.commit()
+    changed = [m["To"] for m in outbox()[before:]]
+    assert changed == ["mo.new@example.org"]

@@ -489,9 +489,19 @@ def test_member_registers_sees_it_on_account_and_cancels_there(client, app, make
     account = client.get("/account").get_data(as_text=True)
     assert "Your event registrations" in account and "Members&#39; evening" in account
     assert "You have a place" in client.get(f"/events/{event.slug}").get_data(as_text=True)
-    response = client.post(f"/events/registrations/{reg.id}/cancel")
+    assert 'name="confirm"' in account and "Give up my place" in account
+    # a tap without the tick cancels nothing
+    refused = client.post(f"/events/registrations/{reg.id}/cancel", follow_redirects=True)
+    assert "needs the box beside the button ticked" in html.unescape(
+        refused.get_data(as_text=True))
+    assert registrations(app)[0].status == "registered"
+    before = len(outbox())
+    response = client.post(f"/events/registrations/{reg.id}/cancel", data={"confirm": "y"})
     assert response.headers["Location"] == "/account"
     assert registrations(app)[0].status == "cancelled"
+    [told] = outbox()[before:]  # the confirmation, in case it wasn't them
+    assert told["To"] == user.email and "Your registration is cancelled" in told["Subject"]
+    assert "You have cancelled your place at Members' evening" in told.get_content()
 
 
 def test_a_member_cannot_cancel_someone_elses_registration(client, app, make_event, make_user):
@@ -499,7 +509,8 @@ def test_a_member_cannot_cancel_someone_elses_registration(client, app, make_eve
     client.post(f"/events/{event.slug}/register", data={"name": "A", "email": "a@example.org"})
     [reg] = registrations(app)
     login(client, make_user().email)
-    assert client.post(f"/events/registrations/{reg.id}/cancel").status_code == 404
+    assert client.post(f"/events/registrations/{reg.id}/cancel",
+                       data={"confirm": "y"}).status_code == 404
     assert registrations(app)[0].status == "registered"
 
 
