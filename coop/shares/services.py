@@ -636,9 +636,22 @@ def export_row(enquiry: Enquiry) -> dict:
     }
 
 
+#: the note an open enquiry gets when its reader deletes their account
+ACCOUNT_DELETED_NOTE = ("The reader deleted their account. This enquiry was still open, so it "
+                        "is kept to be finished (a payment may be on its way); withdraw and "
+                        "erase it if they ask.")
+
+
 def anonymise_for_user(session: Session, user) -> int:
-    """On account deletion: erase every enquiry linked to the account."""
+    """On account deletion: erase the account's closed enquiries. An open one (a cheque may
+    be in the post) is kept, no longer tied to the account, with a note for staff, so the
+    society can still record the payment or admit the member. How many were erased."""
     count = 0
     for enquiry in for_user(session, user):
-        count += erase(session, enquiry, by=None, reason="account deleted")
+        if enquiry.is_closed:
+            count += erase(session, enquiry, by=None, reason="account deleted")
+        elif not enquiry.is_erased:
+            enquiry.user_id = None
+            session.add(Note(enquiry=enquiry, body=ACCOUNT_DELETED_NOTE, by_id=None))
+    session.flush()
     return count

@@ -42,14 +42,35 @@ def test_download_my_data_includes_my_enquiries(client, login_as):
     assert row["amount_pence"] == 25_000
 
 
-def test_deleting_the_account_erases_the_enquiries(app, client, login_as):
+def test_deleting_the_account_erases_finished_enquiries_and_keeps_open_ones(
+        app, client, login_as, make_user):
+    """A finished enquiry is erased with the account; one still open (a cheque may be in the
+    post) stays for staff to finish, no longer tied to the account, and says so."""
     member = login_as("member")
     client.post("/shares", data=share_form(email=member.email))
+    client.post("/support", data=support_form(email=member.email))
+    with app.app_context():
+        finished = _db.session.scalar(sa.select(Enquiry).where(Enquiry.kind == "supporter"))
+        finished.status = "completed"
+        _db.session.commit()
+    page = client.get("/account").get_data(as_text=True)
+    assert "one still open (a payment on its way, say) stays with the society" in page
     response = client.post("/account/delete", data={"delete_password": PASSWORD,
                                                     "understood": "y"})
     assert response.status_code == 302
     with app.app_context():
-        enquiry = _db.session.scalar(sa.select(Enquiry))
-        assert enquiry.is_erased and enquiry.user_id is None
-        assert enquiry.email == "" and enquiry.name == ""
-        assert enquiry.amount_pence == 25_000 and enquiry.kind == "shares"
+        erased = _db.session.scalar(sa.select(Enquiry).where(Enquiry.kind == "supporter"))
+        assert erased.is_erased and erased.user_id is None
+        assert erased.email == "" and erased.name == ""
+        assert erased.amount_pence == 1_250 and erased.kind == "supporter"
+        kept = _db.session.scalar(sa.select(Enquiry).where(Enquiry.kind == "shares"))
+        assert not kept.is_erased and kept.user_id is None and kept.email == member.email
+        kept_id = kept.id
+    staff = app.test_client()
+    from tests.conftest import login
+
+    login(staff, make_user("staff").email)
+    page = staff.get(f"/staff/enquiries/{kept_id}").get_data(as_text=True)
+    assert "None (the account has been deleted)" in page
+    assert "The reader deleted their account." in page
+    assert "Record the payment" in page  # staff can still finish it

@@ -370,7 +370,14 @@ def test_member_export_and_account_deletion(db, make_user):
     row = services.export_row(mine)
     assert row["reference"] == mine.reference and row["email"] == "ada@example.org"
     assert row["notes"][0]["text"] == "Called"
+    open_one = submit(db, user=member, contact=contact(email="ada.open@example.org"))
+    services.change_status(db.session, mine, "withdrawn", by=None)
+    db.session.commit()
     assert services.anonymise_for_user(db.session, member) == 1
     db.session.commit()
     assert mine.is_erased and not theirs.is_erased
     assert services.for_user(db.session, member) == []
+    # an open one is kept to be finished, no longer the account's, with a note for staff
+    assert not open_one.is_erased and open_one.user_id is None
+    assert open_one.email == "ada.open@example.org"
+    assert [n.body for n in open_one.notes] == [services.ACCOUNT_DELETED_NOTE]
