@@ -29,9 +29,11 @@ seed: migrate
 	$(FLASK) seed
 
 ## make run: set up .venv, migrate, load the demo data, serve on http://127.0.0.1:$(PORT)
-## with the task queue's worker beside it (stopped with the server)
+## with the task queue's worker beside it (stopped with the server); links in emails and
+## calendars point at that port unless COOP_BASE_URL says otherwise
 run: seed
-	@$(WORKER) & worker=$$!; \
+	@export COOP_BASE_URL="$${COOP_BASE_URL:-http://127.0.0.1:$(PORT)}"; \
+	$(WORKER) & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT) --with-threads
