@@ -207,13 +207,15 @@ def read_password_token(session: Session, token: str, purpose: str) -> User:
 
 def set_password_from_link(session: Session, token: str, purpose: str, new: str) -> User:
     """Use a reset or invitation link: set the password, end every session of the account and
-    tell the owner. The link dies with it.
+    tell the owner (not for the first password of an invitation). The link dies with it.
 
     :raise LinkProblem: see :func:`read_password_token`.
     :raise WeakPassword: for a password the policy refuses (the link still works).
     """
     user = read_password_token(session, token, purpose)
-    set_password(session, user, new)
+    # an invitation's first password (never logged in) is no change to warn anyone about
+    set_password(session, user, new,
+                 tell=not (purpose == "invite" and user.last_login_at is None))
     user.password_token_at = None
     audit.record(session, "user.password_reset" if purpose == "reset" else "user.invitation_used",
                  "user", user.id, by=user)
@@ -372,18 +374,20 @@ def change_password(session: Session, user: User, current: str, new: str, *, ip:
 
 
 def set_password(session: Session, user: User, new: str, *,
-                 keep_session_id: int | None = None) -> None:
+                 keep_session_id: int | None = None, tell: bool = True) -> None:
     """Set a new password: every session but ``keep_session_id`` ends (and with it every
-    remember-me cookie), and the owner gets a "your password was changed" email."""
+    remember-me cookie), and the owner gets a "your password was changed" email (unless
+    ``tell`` is false: the first password, chosen from an invitation, changes nothing)."""
     problems = password_problems(new, email=user.email, name=user.name)
     if problems:
         raise WeakPassword(problems)
     user.password_hash = hash_password(new)
     user.password_changed_at = now_utc()
     sessions.revoke_all(session, user, keep_id=keep_session_id)
-    emails.send(session, "password_changed", user.email, name=user.name,
-                when=_when(user.password_changed_at),
-                forgot_url=external_url("accounts.forgot_password"))
+    if tell:
+        emails.send(session, "password_changed", user.email, name=user.name,
+                    when=_when(user.password_changed_at),
+                    forgot_url=external_url("accounts.forgot_password"))
     session.flush()
 
 

@@ -74,11 +74,13 @@ def _throttled(err: Throttled, template: str = "errors/error.html", **context):
 def _start_session(user, *, remember: bool, target: str = ""):
     """The full login: a new session row, a new Flask session, then where to go."""
     session.clear()  # no session fixation: nothing from before the login survives
+    first = user.last_login_at is None
     sessions.start(db.session, user, device=sessions.describe_device(request.user_agent.string),
                    remember=remember)
     login_user(user, remember=remember, duration=sessions.remember_duration(user))
     db.session.commit()
-    flash(f"Welcome back, {user.display_name}.", "success")
+    flash(f"Welcome, {user.display_name}." if first else
+          f"Welcome back, {user.display_name}.", "success")
     if current_app.config.get("REQUIRE_TWO_FACTOR") == "staff" and user.is_staff and (
             not user.two_factor_enabled):
         flash("Staff and admin accounts need two-step verification: turn it on to use the "

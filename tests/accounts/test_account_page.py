@@ -233,3 +233,26 @@ def test_newsletter_subscription_follows_a_confirmed_email_change(app, client, l
         assert services.get_by_email(db.session, user.email) is None
         moved = services.get_by_email(db.session, "moved@example.org")
         assert moved.status == "confirmed" and moved.topic_keys == ["events"]
+
+
+def test_account_emails_read_well_with_a_site_name_beginning_the(make_app):
+    """"your The People's Paper account" read badly: each says "your account on The
+    People's Paper" (or "the Morning Star" for a name without "The")."""
+    import pathlib
+
+    from flask import render_template
+
+    app = make_app(SITE_NAME="The People's Paper")
+    folder = pathlib.Path(app.root_path).parent / "templates" / "accounts" / "email"
+    with app.test_request_context():
+        for path in sorted(folder.glob("*.txt")):
+            if path.name.startswith("_"):
+                continue
+            text = render_template(f"accounts/email/{path.name}", name="Ann", when="today",
+                                   new="new@example.org", old="member", url="http://x/y",
+                                   link="http://x/y", code="123456", user=None)
+            for bad in ("your The", "a The", "their The", "an The"):
+                assert bad not in text, (path.name, bad)
+        text = render_template("accounts/email/password_changed.txt", name="Ann",
+                               when="today")
+        assert "your account on The People's Paper" in text

@@ -327,7 +327,14 @@ def test_invitation_life_cycle(app, client, login_as, outbox, past):
     assert page.status_code == 200 and "Choose your password" in page.get_data(as_text=True)
     assert set_password(reader, second).status_code == 302
     assert reader.get(second).status_code == 404
+    # choosing the first password is no change to be warned about
+    assert not [m for m in outbox() if m["To"] == "new@example.org"
+                and m["Subject"] == "Your password was changed"]
     assert login(reader, "new@example.org", NEW).status_code == 302
+    assert "Welcome, " in reader.get("/account").get_data(as_text=True)  # not "back"
+    reader.post("/logout")
+    assert login(reader, "new@example.org", NEW).status_code == 302
+    assert "Welcome back, " in reader.get("/account").get_data(as_text=True)
     # once a password is set, there is nothing to re-send
     client.post(f"/admin/users/{invitee.id}/invite")
     assert "already chosen a password" in client.get("/admin/users").get_data(as_text=True)
