@@ -18,7 +18,7 @@ from coop.db import now_utc
 from coop.formatting import joined, money
 from coop.mail import normalise_email
 from coop.register import services as register
-from coop.shares.countries import UK, country_name
+from coop.shares.countries import UK, countries, country_name
 from coop.shares.models import (
     ADDRESS_MAX,
     CLOSED,
@@ -114,6 +114,21 @@ def register_address(address: str, postcode: str, country: str) -> str:
     country when it isn't the UK."""
     return "\n".join(part for part in (address, postcode,
                                        "" if country == UK else country_name(country)) if part)
+
+
+def split_register_address(address: str) -> tuple[str, str, str]:
+    """A register address (:func:`register_address`) as the form's fields: (lines, postcode,
+    country code). A last line that isn't a country or a UK postcode stays a line (so the
+    register would write the address back as it was)."""
+    lines = [line for line in (address or "").splitlines() if line.strip()]
+    country = UK
+    codes = {name.casefold(): code for code, name in countries()}
+    if lines and lines[-1].strip().casefold() in codes:
+        country = codes[lines.pop().strip().casefold()]
+    postcode = ""
+    if lines and country == UK and normalise_uk_postcode(lines[-1]):
+        postcode = normalise_uk_postcode(lines.pop())
+    return "\n".join(lines), postcode, country
 
 
 def register_text_problem(name: str, address: str, postcode: str,

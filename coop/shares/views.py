@@ -23,6 +23,7 @@ from coop.extensions import db
 from coop.forms import redraws_on_stale_token
 from coop.mail import normalise_email
 from coop.newsletter import services as newsletter
+from coop.register import services as register
 from coop.shares import mail, ratelimit, services
 from coop.shares.forms import (
     NEWSLETTER_HINT,
@@ -46,9 +47,20 @@ def privacy_url() -> str:
 
 
 def _prefill(form: EnquiryForm) -> None:
-    if request.method == "GET" and current_user.is_authenticated:
-        form.name.data = current_user.name
-        form.email.data = current_user.email
+    """A logged-in reader's name and email; a member's postal address as the register keeps
+    it, and (buying more shares) that they hold shares, with their number."""
+    if request.method != "GET" or not current_user.is_authenticated:
+        return
+    form.name.data = current_user.name
+    form.email.data = current_user.email
+    member = register.member_for_user(db.session, current_user)
+    if member is None or member.ceased_on is not None:
+        return
+    form.address.data, form.postcode.data, form.country.data = services.split_register_address(
+        member.address)
+    if hasattr(form, "existing_holder"):
+        form.existing_holder.data = True
+        form.member_number.data = member.number_text
 
 
 REFUSED_MESSAGES = {
@@ -138,7 +150,8 @@ def _refuse(kind: Kind, form: EnquiryForm, refused: ratelimit.Refused):
 def _thanks(enquiry: Enquiry, *, email_sent: bool):
     session[THANKS_KEY] = {"reference": enquiry.reference, "kind": enquiry.kind,
                            "email_sent": email_sent, "amount_pence": enquiry.amount_pence,
-                           "frequency": enquiry.frequency}
+                           "frequency": enquiry.frequency,
+                           "existing_holder": enquiry.existing_holder}
     return redirect(url_for("shares.thanks"))
 
 

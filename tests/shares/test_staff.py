@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import re
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
@@ -300,3 +301,48 @@ def test_the_export_leads_back_with_the_filter_alone(client, login_as):
                           "&_scheme=https&_external=1")
     assert response.status_code == 302
     assert response.headers["Location"] == "/staff/enquiries?date_from=2026-02-31"
+
+
+def test_a_member_buying_more_shares_finds_the_register_s_details_filled_in(
+        app, client, make_user, outbox):
+    """A logged-in member's address, postcode, "I already hold shares" and number come from
+    the register; the acknowledgement and thank-you page speak of adding to their holding,
+    not of becoming a member."""
+    from coop.register import services as register
+
+    user = make_user("member", email="held@example.org", name="Hal Holder")
+    with app.app_context():
+        from coop.accounts.models import User
+
+        allotment = register.admit(_db.session, name="Hal Holder", email="held@example.org",
+                                   address="3 Marx Walk\nLondon\nEC1R 0DU", shares=100,
+                                   on=dt.date(2024, 5, 1), by=None, invite=False)
+        register.link_account(_db.session, allotment.member, _db.session.get(User, user.id),
+                              by=None)
+        _db.session.commit()
+        number = allotment.member.number_text
+    assert login(client, user.email).status_code == 302
+    page = unescape(client.get("/shares").get_data(as_text=True))
+    assert "3 Marx Walk\nLondon</textarea>" in page
+    assert 'value="EC1R 0DU"' in page
+    assert re.search(r'id="existing_holder"[^>]*checked|checked[^>]*id="existing_holder"', page)
+    assert f'value="{number}"' in page
+    response = client.post("/shares", data=share_form(
+        name="Hal Holder", email="held@example.org", address="3 Marx Walk\nLondon",
+        postcode="EC1R 0DU", existing_holder="y", member_number=number))
+    assert response.status_code == 302
+    thanks = unescape(client.get("/shares/thank-you").get_data(as_text=True))
+    assert "the shares are added to your holding" in thanks and "one vote" not in thanks
+    [ack] = [m for m in outbox() if m["To"] == "held@example.org"]
+    text = ack.get_content()
+    assert "the shares are added to your holding" in text and "one vote" not in text
+
+
+def test_a_register_address_splits_back_into_the_form_s_fields():
+    from coop.shares.services import register_address, split_register_address
+
+    for lines, postcode, country in (("1 Road\nLondon", "EC4Y 1AA", "GB"),
+                                     ("12 Rue de Rivoli\nParis 75001", "", "FR"),
+                                     ("Flat 2\n9 Street", "", "GB")):
+        stored = register_address(lines, postcode, country)
+        assert split_register_address(stored) == (lines, postcode, country)
