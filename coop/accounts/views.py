@@ -322,10 +322,10 @@ def accept_invitation(token: str):
 @bp.route("/account")
 @access("member")
 def account():
-    return _account_page()
+    return account_page()
 
 
-def _account_page(status: int = 200, **forms):
+def account_page(status: int = 200, **forms):
     """/account with every form; a form that failed validation is passed in to keep its errors."""
     forms.setdefault("name_form", NameForm(formdata=None, name=current_user.name))
     forms.setdefault("email_form", EmailChangeForm(formdata=None))
@@ -355,7 +355,7 @@ def _render_sections(sections: list[dict]) -> list[Markup]:
 def change_name():
     form = NameForm()
     if not form.validate_on_submit():
-        return _account_page(422, name_form=form)
+        return account_page(422, name_form=form)
     if services.change_name(db.session, current_user, form.name.data):
         db.session.commit()
         flash("Your name has been saved.", "success")
@@ -389,7 +389,7 @@ def _email_links_used_up(refused) -> Response:
         message = (f"This form has been sent {EMAIL_POSTS_PER_HOUR} times in the last hour. "
                    "Please try again later.")
     form.new_email.errors = [message]
-    return make_response(_account_page(429, email_form=form))
+    return make_response(account_page(429, email_form=form))
 
 
 @bp.route("/account/email", methods=["POST"])
@@ -412,7 +412,7 @@ def change_email():
     """
     form = EmailChangeForm()
     if not form.validate_on_submit():
-        return _account_page(422, email_form=form)
+        return account_page(422, email_form=form)
     user = current_user._get_current_object()
     try:
         services.recheck_password(db.session, user, form.email_password.data, ip=_ip())
@@ -420,15 +420,15 @@ def change_email():
     except Throttled as err:
         form.email_password.errors = [str(err)]
         db.session.rollback()
-        return _account_page(429, email_form=form)
+        return account_page(429, email_form=form)
     except services.InvalidCredentials:
         db.session.rollback()
         form.email_password.errors = ["That isn't your password."]
-        return _account_page(422, email_form=form)
+        return account_page(422, email_form=form)
     except services.AccountError as err:
         db.session.rollback()
         form.new_email.errors = [str(err)]
-        return _account_page(422, email_form=form)
+        return account_page(422, email_form=form)
     new = form.new_email.data.strip().lower()
     db.session.commit()
     flash(f"We've sent a link to {new}. Your email changes when you open it and confirm.",
@@ -500,7 +500,7 @@ def delete_account():
     erase what they hold first (``account_deletion`` hooks). Then the session ends."""
     form = DeleteAccountForm()
     if not form.validate_on_submit():
-        return _account_page(422, delete_form=form)
+        return account_page(422, delete_form=form)
     user = current_user._get_current_object()
     try:
         services.delete_account(
@@ -510,15 +510,15 @@ def delete_account():
     except Throttled as err:
         db.session.rollback()
         form.delete_password.errors = [str(err)]
-        return _account_page(429, delete_form=form)
+        return account_page(429, delete_form=form)
     except services.InvalidCredentials:
         db.session.rollback()
         form.delete_password.errors = ["That isn't your password."]
-        return _account_page(422, delete_form=form)
+        return account_page(422, delete_form=form)
     except services.AccountError as err:
         db.session.rollback()
         form.form_errors.append(str(err))
-        return _account_page(422, delete_form=form)
+        return account_page(422, delete_form=form)
     db.session.commit()
     logout_user()
     session.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import click
-from flask import Flask
+from flask import Flask, g
 from flask.cli import with_appcontext
 
 #: defaults; each can be overridden in the config or as COOP_<NAME> in the environment
@@ -55,11 +55,13 @@ def _account_section(session, user):
     from coop.newsletter.forms import AccountTopicsForm
 
     subscriber = services.get_by_email(session, user.email)
-    form = AccountTopicsForm(formdata=None)
-    if subscriber is not None and subscriber.status != "unsubscribed":
-        form.topics.data = subscriber.topic_keys
-    else:
-        form.topics.data = list(services.topic_choices())
+    form = g.get("newsletter_form")  # sent and refused: drawn again as it was sent
+    if form is None:
+        form = AccountTopicsForm(formdata=None)
+        if subscriber is not None and subscriber.status != "unsubscribed":
+            form.topics.data = subscriber.topic_keys
+        else:
+            form.topics.data = list(services.topic_choices())
     return {"template": "newsletter/_account_section.html", "subscriber": subscriber,
             "newsletter_form": form}
 

@@ -9,6 +9,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -17,6 +18,7 @@ from flask import (
 from flask_login import current_user
 
 from coop.access import access
+from coop.db import now_utc
 from coop.extensions import db, limiter
 from coop.forms import EmptyForm, redraws_on_stale_token
 from coop.mail import normalise_email
@@ -186,9 +188,11 @@ def account_topics():
             flash("You've been unsubscribed from the newsletter.", "success")
         return redirect(url_for("accounts.account") + "#newsletter-heading")
     if not form.validate_on_submit():
-        for error in form.topics.errors:
-            flash(f"Newsletter: {error}", "error")
-        return redirect(url_for("accounts.account") + "#newsletter-heading")
+        # /account drawn again with this form: its message beside the boxes, as ticked
+        from coop.accounts.views import account_page
+
+        g.newsletter_form = form
+        return account_page(422)
     if subscriber is not None and subscriber.status == Status.CONFIRMED:
         changed = services.change_topics(db.session, subscriber, form.topics.data,
                                          source="account")
@@ -196,11 +200,18 @@ def account_topics():
         flash("Your newsletter topics have been saved." if changed else "Nothing changed.",
               "success")
     else:
-        services.request_subscription(
+        now = now_utc()
+        subscriber = services.request_subscription(
             db.session, current_user.email, name=current_user.name or None,
-            topics=form.topics.data, source="account",
+            topics=form.topics.data, source="account", now=now,
         )
         db.session.commit()
-        flash(f"We've sent a link to {current_user.email}: open it to confirm your "
-              "subscription.", "success")
+        if subscriber.confirm_sent_at == now:
+            flash(f"We've sent a link to {current_user.email}: open it to confirm your "
+                  "subscription.", "success")
+        else:  # their own address, so saying so tells nobody anything
+            flash("Your topics are saved. We sent you a confirmation link less than "
+                  f"{current_app.config['NEWSLETTER_RESEND_MINUTES']} minutes ago, so no new "
+                  "one was sent: opening that link subscribes you to the topics ticked now.",
+                  "success")
     return redirect(url_for("accounts.account") + "#newsletter-heading")

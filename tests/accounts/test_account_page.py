@@ -3,6 +3,7 @@ my data, delete my account (with other features' hooks), all audited."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -161,6 +162,31 @@ def test_newsletter_from_the_account_page(app, client, login_as, outbox):
     client.post("/account/newsletter", data={"action": "unsubscribe"})
     with app.app_context():
         assert services.get_by_email(db.session, user.email).status == "unsubscribed"
+
+
+def test_newsletter_on_the_account_page_keeps_a_refused_choice_and_says_what_was_sent(
+        app, client, login_as, outbox):
+    """No topic ticked: the message is beside the boxes, which stay as they were sent (none).
+    Sending again within the hour sends no second link, and the page says so."""
+    login_as("member")
+    refused = client.post("/account/newsletter", data={})
+    assert refused.status_code == 422
+    page = html.unescape(refused.get_data(as_text=True))
+    assert "Choose at least one topic." in page
+    assert 'href="#newsletter-topics' in page  # the error summary leads to the boxes
+    section = page[page.index('id="newsletter-heading"'):]
+    assert "checked" not in section[:section.index("</form>")]
+    assert "Your account" in page  # the whole /account page, drawn again
+    assert outbox() == []
+
+    client.post("/account/newsletter", data={"topics": ["events", "appeals"]})
+    assert len(outbox()) == 1
+    again = client.post("/account/newsletter", data={"topics": ["events"]},
+                        follow_redirects=True)
+    text = html.unescape(again.get_data(as_text=True))
+    assert "no new one was sent: opening that link subscribes you to the topics ticked now" \
+        in text
+    assert len(outbox()) == 1
 
 
 def test_download_my_data(app, client, login_as, outbox):
