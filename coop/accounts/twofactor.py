@@ -36,9 +36,16 @@ _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 
 
 class InvalidCode(Exception):
-    def __init__(self, message: str = "That code isn't right. Check the app and type the "
-                                      "6 digits it shows now, or one of your recovery codes."):
+    DEFAULT = ("That code isn't right. Check the app and type the 6 digits it shows now, or "
+               "one of your recovery codes.")
+
+    def __init__(self, message: str = DEFAULT):
         super().__init__(message)
+
+
+#: a right code already used (just now, to turn verification on, say): each works once
+USED_CODE = ("That code has just been used, and each works once. Wait for the app to show the "
+             "next one (a new one every 30 seconds) and type that.")
 
 
 def new_secret() -> str:
@@ -204,7 +211,7 @@ def verify(session: Session, user: User, code: str, *, ip: str,
         throttle.give_back(session, secret_key, "code-account", account)
         raise
     kind = _use_code(session, user, code, now)
-    if kind is None:
+    if kind in (None, "used"):
         failures, _since = throttle.counted(session, secret_key, "code-account", account,
                                             window=_DAY, now=now)
         if failures >= CODE_NOTICE_AFTER and throttle.count_once(
@@ -213,7 +220,7 @@ def verify(session: Session, user: User, code: str, *, ip: str,
                         forgot_url=external_url("accounts.forgot_password"))
             audit.record(session, "user.code_failures_notice", "user", user.id, by=None)
             session.commit()  # the notice goes even though the request answers an error
-        raise InvalidCode()
+        raise InvalidCode(USED_CODE if kind == "used" else InvalidCode.DEFAULT)
     throttle.give_back(session, secret_key, "code-account", account)
     throttle.succeeded(session, ticket)
     if kind == "recovery":
@@ -224,7 +231,8 @@ def verify(session: Session, user: User, code: str, *, ip: str,
 
 def _use_code(session: Session, user: User, code: str, now: dt.datetime) -> str | None:
     """Use up the code, in a transaction of its own (committed at once, like the throttle's
-    counters, so a used code stays used whatever the request does next)."""
+    counters, so a used code stays used whatever the request does next): "totp",
+    "recovery", "used" (a right code for a time step already used) or None."""
     if not user.two_factor_enabled or not code or len(code) > 40:
         return None
     users, codes = User.__table__, RecoveryCode.__table__
@@ -236,7 +244,7 @@ def _use_code(session: Session, user: User, code: str, now: dt.datetime) -> str 
                 .where(users.c.id == user.id,
                        sa.or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step))
                 .values(totp_last_step=step))
-            kind = "totp" if result.rowcount == 1 else None  # else a replay within the window
+            kind = "totp" if result.rowcount == 1 else "used"  # a replay within the window
         else:
             result = conn.execute(
                 codes.update()

@@ -144,7 +144,10 @@ def test_a_code_cannot_be_replayed(app, make_user):
     assert first.post("/login/code", data={"code": code}).status_code == 302
     second = app.test_client()  # someone who saw the code over the owner's shoulder
     login(second, user.email)
-    assert second.post("/login/code", data={"code": code}).status_code == 422
+    refused = second.post("/login/code", data={"code": code})
+    assert refused.status_code == 422
+    assert "That code has just been used, and each works once." in htmllib.unescape(
+        refused.get_data(as_text=True))
     # nor an older one, still inside the window
     assert second.post("/login/code", data={"code": code_at(secret, 0)}).status_code == 422
 
