@@ -15,6 +15,7 @@ import html
 import re
 
 import pytest
+import sqlalchemy as sa
 
 from coop.extensions import db as _db
 from coop.forms import CSRF_MESSAGE
@@ -55,6 +56,20 @@ def _series(app):
         return series.slug
 
 
+def _member_of_register(app):
+    """The logged-in member (the last account made) entered in the register."""
+    from coop.accounts.models import User
+    from coop.register import services
+
+    with app.app_context():
+        user = _db.session.scalar(sa.select(User).order_by(User.id.desc()))
+        allotment = services.admit(_db.session, name="Stale Token", email=user.email,
+                                   address="1 Road", shares=10, on=dt.date(2024, 5, 1),
+                                   by=None, invite=False)
+        services.link_account(_db.session, allotment.member, user, by=None)
+        _db.session.commit()
+
+
 #: endpoint -> (role or None, a function of the app giving the page that holds the
 #: form, the address it posts to and what is typed into it)
 CASES = {
@@ -93,6 +108,11 @@ CASES = {
                              "address": "1 Fleet Street\nLondon", "postcode": "EC4Y 1AA",
                              "country": "GB", "phone": "020 7946 0000", "reason": MARK}))(
         enquiry(app))),
+    "accounts.change_name": ("member", lambda app: (
+        "/account", "/account/name", {"name": MARK})),
+    "register.change_address": ("member", lambda app: (
+        lambda _: ("/account", "/account/register/address",
+                   {"address": f"{MARK}\n1 Road"}))(_member_of_register(app))),
     "notices_staff.new": ("staff", lambda app: (
         "/staff/notices/new", "/staff/notices/new",
         {"text": MARK, "level": "info", "starts_at": "2026-07-01T09:00",

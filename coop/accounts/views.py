@@ -44,7 +44,7 @@ from coop.accounts.throttle import Throttled
 from coop.db import now_utc
 from coop.extensions import db, limiter
 from coop.formatting import iso_utc
-from coop.forms import EmptyForm
+from coop.forms import EmptyForm, redraws_on_stale_token
 from coop.security import is_safe_next
 
 log = logging.getLogger(__name__)
@@ -351,6 +351,7 @@ def _render_sections(sections: list[dict]) -> list[Markup]:
 
 
 @bp.route("/account/name", methods=["POST"])
+@redraws_on_stale_token
 @access("member")
 def change_name():
     form = NameForm()

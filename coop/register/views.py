@@ -17,6 +17,7 @@ from flask_login import current_user
 
 from coop.access import access
 from coop.extensions import db
+from coop.forms import redraws_on_stale_token
 from coop.register import certificates, forms, services
 from coop.register.models import ShareTransaction
 
@@ -67,6 +68,7 @@ def certificate_pdf(transaction_id: int):
 
 
 @bp.route("/account/register/address", methods=["POST"])
+@redraws_on_stale_token
 @access("member")
 def change_address():
     """A member updates their own postal address; staff see the history."""
@@ -88,7 +90,7 @@ def change_address():
             return redirect(url_for("accounts.account") + "#membership-heading")
     # Shown again on the account page, with what was typed and the message at the field
     # (the account_sections hook picks the form up from g).
-    from coop.accounts.views import _account_page
+    from coop.accounts.views import account_page
 
     g.register_address_form = form
-    return _account_page(422)
+    return account_page(422)
