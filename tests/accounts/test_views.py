@@ -229,3 +229,9 @@ def test_strength_counts_the_name_as_guessable(db):
     assert named and "too easy to guess" in named[0]
     assert not passwords.password_problems("lantern orchard velvet ninety",
                                            email="r@example.org", name="Rosa Luxemburg")
+
+
+def test_the_login_page_says_who_is_logged_in_already(client, login_as):
+    user = login_as("member")
+    page = client.get("/login").get_data(as_text=True)
+    assert f"You're logged in as {user.email}" in page.replace("&#39;", "'")
