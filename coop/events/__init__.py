@@ -61,9 +61,11 @@ def account_deletion(session, user) -> None:
 
 
 def email_changed(session, old: str, new: str) -> None:
+    from coop.accounts.services import get_by_email
     from coop.events import services
 
-    services.follow_account_email(session, old, new)
+    user = get_by_email(session, new)  # the account, already at its new address
+    services.follow_account_email(session, old, new, user_id=user.id if user else None)
 
 
 def staff_links():

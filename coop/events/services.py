@@ -958,17 +958,20 @@ def member_registrations(session: Session, user) -> list[Registration]:
     ))
 
 
-def follow_account_email(session: Session, old: str, new: str) -> int:
-    """A member confirmed a new email for their account: their registrations follow it, so a
-    change of time, a place coming free or a reminder reaches them there. One for an event
-    the new address is already registered for keeps the old address. How many moved."""
+def follow_account_email(session: Session, old: str, new: str, *, user_id: int | None) -> int:
+    """A member (account ``user_id``) confirmed a new email: their registrations follow it,
+    so a change of time, a place coming free or a reminder reaches them there. Those made
+    with the old address without logging in move too; one tied to another account stays,
+    as does one for an event the new address is already registered for. How many moved."""
     old, new = normalise_email(old), normalise_email(new)
     if not old or not new or old == new:
         return 0
     taken = sa.select(Registration.event_id).where(Registration.email == new)
+    mine = Registration.user_id.is_(None) if user_id is None else sa.or_(
+        Registration.user_id.is_(None), Registration.user_id == user_id)
     moved = session.execute(
         sa.update(Registration)
-        .where(Registration.email == old, Registration.event_id.not_in(taken))
+        .where(Registration.email == old, mine, Registration.event_id.not_in(taken))
         .values(email=new)
         .execution_options(synchronize_session="fetch"))
     session.flush()

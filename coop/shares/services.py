@@ -560,12 +560,18 @@ def erase(session: Session, enquiry: Enquiry, *, by=None, reason: str = "staff",
 
 def purge(session: Session, *, older_than: dt.datetime) -> int:
     """Erase closed (admitted, completed, declined, withdrawn) enquiries closed before
-    ``older_than``. The register of members keeps its own entries (a legal duty)."""
+    ``older_than``, and open ones left by a deleted account (sent logged in, no account now)
+    untouched since then. The register of members keeps its own entries (a legal duty)."""
     enquiries = session.scalars(
         sa.select(Enquiry).where(
-            Enquiry.status.in_([s.value for s in CLOSED]),
             Enquiry.erased_at.is_(None),
-            Enquiry.closed_at < older_than,
+            sa.or_(
+                sa.and_(Enquiry.status.in_([s.value for s in CLOSED]),
+                        Enquiry.closed_at < older_than),
+                sa.and_(Enquiry.status.not_in([s.value for s in CLOSED]),
+                        Enquiry.sent_signed_in.is_(True), Enquiry.user_id.is_(None),
+                        Enquiry.updated_at < older_than),
+            ),
         ).order_by(Enquiry.id)
     ).all()
     for enquiry in enquiries:
@@ -654,7 +660,8 @@ def export_row(enquiry: Enquiry) -> dict:
 #: the note an open enquiry gets when its reader deletes their account
 ACCOUNT_DELETED_NOTE = ("The reader deleted their account. This enquiry was still open, so it "
                         "is kept to be finished (a payment may be on its way); withdraw and "
-                        "erase it if they ask.")
+                        "erase it if they ask. Left untouched, it is erased with the closed "
+                        "enquiries of its age.")
 
 
 def anonymise_for_user(session: Session, user) -> int:
@@ -667,6 +674,7 @@ def anonymise_for_user(session: Session, user) -> int:
             count += erase(session, enquiry, by=None, reason="account deleted")
         elif not enquiry.is_erased:
             enquiry.user_id = None
+            enquiry.updated_at = now_utc()
             session.add(Note(enquiry=enquiry, body=ACCOUNT_DELETED_NOTE, by_id=None))
     session.flush()
     return count

@@ -102,6 +102,12 @@ def test_registrations_follow_a_confirmed_change_of_account_email(app, make_user
                                                             "mo@example.org"})
     public.post(f"/events/{both.slug}/register", data={"name": "Mo",
                                                        "email": "mo.new@example.org"})
+    other = make_event("Someone else's")
+    with app.app_context():  # a row at the old address tied to another account stays put
+        stranger = make_user("member", email="someone@example.org")
+        _db.session.add(Registration(event_id=other.id, user_id=stranger.id, name="S",
+                                     email="mo@example.org", status="registered"))
+        _db.session.commit()
     client = app.test_client()
     client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert client.post("/account/email", data={"new_email": "mo.new@example.org",
@@ -115,7 +121,8 @@ def test_registrations_follow_a_confirmed_change_of_account_email(app, make_user
         rows = _db.session.execute(sa.select(Event.title, Registration.email).join(Event)
                                    .order_by(Registration.id)).all()
         assert rows == [("A talk", "mo.new@example.org"), ("Both addresses", "mo@example.org"),
-                        ("Both addresses", "mo.new@example.org")]
+                        ("Both addresses", "mo.new@example.org"),
+                        ("Someone else's", "mo@example.org")]
         from coop.events import notify
 
         event = _db.session.get(Event, talk.id)

@@ -359,6 +359,23 @@ def test_inbox_dates_are_london_days(db):
     assert _refs(db, date_to=dt.date(2024, 7, 1)) == []
 
 
+def test_purge_erases_an_open_enquiry_a_deleted_account_left_once_it_is_old(db, make_user):
+    """Kept to be finished when its account was deleted; left untouched past the purge age,
+    it goes like a closed one. One still being worked, or one never sent logged in, stays."""
+    now = dt.datetime(2025, 6, 1, tzinfo=UTC)
+    old = now - dt.timedelta(days=400)
+    member = db.session.merge(make_user("member"))
+    left = submit(db, user=member, now=old)
+    anonymous_old = submit(db, contact=contact(email="anon@example.org"), now=old)
+    db.session.commit()
+    services.anonymise_for_user(db.session, member)
+    left.updated_at = old  # nobody touched it since the account went
+    db.session.commit()
+    assert services.purge(db.session, older_than=now - dt.timedelta(days=365)) == 1
+    db.session.commit()
+    assert left.is_erased and not anonymous_old.is_erased
+
+
 def test_member_export_and_account_deletion(db, make_user):
     member = db.session.merge(make_user("member"))
     other = db.session.merge(make_user("member"))
