@@ -67,7 +67,9 @@ def test_registration_and_waiting_list_emails(make_app, make_event, settings, at
     assert client.post(f"{link}/cancel", **attack).status_code == 302
     messages = outbox_messages(app.config["MAIL_OUTBOX"])
     assert messages[-1]["Subject"] == "A place for you: Small room"
-    assert_links_on_base(messages, 4)
+    # and the attacker's own confirmation of the cancellation, with its link, as well
+    assert messages[-2]["Subject"] == "Your registration is cancelled: Small room"
+    assert_links_on_base(messages, 5)
 
 
 @pytest.mark.parametrize(("settings", "attack"), attacks())

@@ -126,7 +126,7 @@ def promoted(registrations: Sequence[Registration]) -> list[Registration]:
     return failed
 
 
-def cancelled_by_staff(registration: Registration, was: str, *, by_staff: bool = True) -> None:
+def place_cancelled(registration: Registration, was: str, *, by_staff: bool) -> None:
     """Tell someone that the organisers cancelled their place (``was`` registered) or their
     place in the queue, so they don't turn up expecting one; or, ``by_staff=False``, confirm
     that they cancelled it themselves (and that it was them)."""

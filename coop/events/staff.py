@@ -318,7 +318,7 @@ def cancel_registration(event_id: int, registration_id: int):
     was = registration.status
     try:
         promoted = services.cancel_registration(db.session, registration, by=current_user)
-        notify.cancelled_by_staff(registration, was)
+        notify.place_cancelled(registration, was, by_staff=True)
         notify.promoted(promoted)
         db.session.commit()
     except services.EventError as err:

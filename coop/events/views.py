@@ -446,7 +446,7 @@ def _cancel(registration: Registration) -> None:
     was = registration.status
     try:
         promoted = services.cancel_registration(db.session, registration)
-        notify.cancelled_by_staff(registration, was, by_staff=False)
+        notify.place_cancelled(registration, was, by_staff=False)
         notify.promoted(promoted)
         db.session.commit()
     except services.NotCancellable as err:
