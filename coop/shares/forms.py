@@ -44,7 +44,11 @@ from coop.shares.models import (
     PaymentMethod,
     Status,
 )
-from coop.shares.services import normalise_uk_postcode, register_text_problem
+from coop.shares.services import (
+    CONTACT_FIELDS,
+    normalise_uk_postcode,
+    register_text_problem,
+)
 
 #: the newsletter opt-in's words, also kept with the newsletter's consent record
 NEWSLETTER_LABEL = "Send me the newsletter too"
@@ -329,7 +333,7 @@ class ContactForm(GuardsEdits, ContactFields):
     bounced from, a new address), by the public form's rules, with a reason for its notes."""
 
     #: what it edits, for :meth:`GuardsEdits.version_of`
-    EDITS = ("name", "email", "phone", "address", "postcode", "country")
+    EDITS = CONTACT_FIELDS
 
     reason = StringField(
         "Why",

@@ -462,19 +462,16 @@ def add_note(session: Session, enquiry: Enquiry, body: str, *, by,
     return note
 
 
-#: the contact details staff may correct, as the enquiry's history names them
-CONTACT_FIELDS = {"name": "name", "email": "email", "phone": "phone", "address": "address",
-                  "postcode": "postcode", "country": "country"}
+#: the contact details staff may correct (the enquiry's notes name them so)
+CONTACT_FIELDS = ("name", "email", "phone", "address", "postcode", "country")
 
 
 @dataclass(frozen=True)
 class Corrected:
-    """What :func:`correct_contact` changed: the fields (as named in the history), whether
-    the email changed, and how many unsent messages to the old address were dropped."""
+    """What :func:`correct_contact` changed: the fields, and whether the email changed."""
 
     fields: tuple[str, ...] = ()
     email_changed: bool = False
-    dropped: int = 0
 
 
 def correct_contact(session: Session, enquiry: Enquiry, contact: Contact, *, reason: str, by,
@@ -496,7 +493,7 @@ def correct_contact(session: Session, enquiry: Enquiry, contact: Contact, *, rea
         raise EnquiryError(admitted)
     reason = _clean_detail(reason, required="Say why the details are corrected.")
     contact = _check_contact(contact)
-    changed = tuple(label for field, label in CONTACT_FIELDS.items()
+    changed = tuple(field for field in CONTACT_FIELDS
                     if getattr(enquiry, field) != getattr(contact, field))
     if not changed:
         return Corrected()
@@ -518,16 +515,16 @@ def correct_contact(session: Session, enquiry: Enquiry, contact: Contact, *, rea
         setattr(enquiry, field, getattr(contact, field))
     enquiry.updated_at = now
     if email_changed:
-        # nothing has gone to this address yet (the view sends it again if still open)
+        # nothing has gone to this address yet (the view sends it again if still open), and
+        # what waited for the old one is wrong
         enquiry.acknowledged_at = None
+        outbox.drop_undelivered(session, enquiry.reference, to=old_email, now=now)
     session.add(Note(enquiry=enquiry, by_id=getattr(by, "id", by), at=now,
                      body=f"Contact details corrected ({joined(changed)}): {reason}"))
-    dropped = outbox.drop_undelivered(session, enquiry.reference, to=old_email, now=now) \
-        if email_changed else 0
     audit.record(session, "enquiry.contact_corrected", "enquiry", enquiry.reference, by=by,
                  fields=list(changed))
     session.flush()
-    return Corrected(changed, email_changed, dropped)
+    return Corrected(changed, email_changed)
 
 
 def erase(session: Session, enquiry: Enquiry, *, by=None, reason: str = "staff",
