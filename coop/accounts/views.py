@@ -23,6 +23,7 @@ from flask import (
 from flask_limiter.util import get_remote_address
 from flask_login import confirm_login, current_user, login_fresh, login_user, logout_user
 from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError
 
 from coop import audit, hooks, tasks
 from coop.access import access
@@ -451,9 +452,7 @@ def confirm_email(token: str):
         if request.method == "POST":
             if not form.validate_on_submit():
                 abort(400)
-            user, old = services.apply_email_change(db.session, secret, token, max_age=max_age)
-            hooks.call("email_changed", db.session, old, user.email)
-            db.session.commit()
+            user = _apply_email_change(secret, token, max_age)
             flash(f"Your account's email is now {user.email}.", "success")
             if current_user.is_authenticated:
                 return redirect(url_for("accounts.account"))
@@ -462,10 +461,36 @@ def confirm_email(token: str):
     except services.AccountError as err:
         db.session.rollback()
         code = 410 if isinstance(err, services.LinkExpired) else 404
-        if isinstance(err, services.EmailTaken):
+        if isinstance(err, services.EmailTaken | Interrupted):
             code = 409
-        return render_template("accounts/email_link_problem.html", message=str(err)), code
+        return render_template("accounts/email_link_problem.html", message=str(err),
+                               interrupted=isinstance(err, Interrupted)), code
     return render_template("accounts/confirm_email.html", form=form, token=token, new_email=new)
+
+
+def _apply_email_change(secret: str, token: str, max_age: dt.timedelta):
+    """Change the account's email and let the other features follow it, in one commit.
+
+    A row for the new address that another request commits at this very moment (a place at
+    an event, a newsletter sign-up, another account) fails the commit on a unique constraint.
+    Nothing is half-saved: it is rolled back and tried once more, when the checks see that
+    row (and leave it alone, or refuse with EmailTaken). Should that fail too, the reader is
+    asked to open the link again, which still works, rather than shown a 500."""
+    for attempt in (1, 2):
+        try:
+            user, old = services.apply_email_change(db.session, secret, token, max_age=max_age)
+            hooks.call("email_changed", db.session, old, user.email)
+            db.session.commit()
+            return user
+        except IntegrityError:
+            db.session.rollback()
+            log.warning("email change met a concurrent write (attempt %d)", attempt)
+    raise Interrupted("Something else changed at the same moment, so your email hasn't been "
+                      "changed yet. Open the link in the email again to finish.")
+
+
+class Interrupted(services.AccountError):
+    """An email change rolled back twice by writes at the same moment; the link still works."""
 
 
 @bp.route("/account/data", methods=["POST"])

@@ -962,20 +962,28 @@ def follow_account_email(session: Session, old: str, new: str, *, user_id: int |
     """A member (account ``user_id``) confirmed a new email: their registrations follow it,
     so a change of time, a place coming free or a reminder reaches them there. Those made
     with the old address without logging in move too; one tied to another account stays,
-    as does one for an event the new address is already registered for. How many moved."""
+    as does one for an event the new address is already registered for. How many moved.
+
+    Each one that moves gets a new token, as a newsletter subscription does, so the links
+    already sent to the old mailbox (which may not be the member's any more) stop working;
+    the member manages their places from their account. A registration for the new address
+    committed by someone else at this very moment makes the flush fail on the unique
+    constraint: the caller rolls back and tries again, and then leaves that place alone."""
     old, new = normalise_email(old), normalise_email(new)
     if not old or not new or old == new:
         return 0
     taken = sa.select(Registration.event_id).where(Registration.email == new)
     mine = Registration.user_id.is_(None) if user_id is None else sa.or_(
         Registration.user_id.is_(None), Registration.user_id == user_id)
-    moved = session.execute(
-        sa.update(Registration)
+    moving = session.scalars(
+        sa.select(Registration)
         .where(Registration.email == old, mine, Registration.event_id.not_in(taken))
-        .values(email=new)
-        .execution_options(synchronize_session="fetch"))
+        .order_by(Registration.id)).all()
+    for registration in moving:
+        registration.email = new
+        registration.token = new_token()
     session.flush()
-    return moved.rowcount or 0
+    return len(moving)
 
 
 def export_data(session: Session, user) -> list[dict]:

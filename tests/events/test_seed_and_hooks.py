@@ -134,3 +134,116 @@ def test_registrations_follow_a_confirmed_change_of_account_email(app, make_user
         _db.session.commit()
     changed = [m["To"] for m in outbox()[before:]]
     assert changed == ["mo.new@example.org"]
+
+
+def _confirm_link(outbox, to):
+    import re
+
+    [message] = [m for m in outbox() if m["Subject"].startswith("Confirm") and m["To"] == to]
+    return re.search(r"https?://\S+?(/account/email/confirm/\S+)", message.get_content())[1]
+
+
+def test_registrations_that_follow_a_new_email_get_new_links(app, make_user, make_event,
+                                                             outbox):
+    """The old mailbox may not be the member's any more: the links already sent there stop
+    working once the place has moved, and the place is still theirs at its new link."""
+    from coop.events import links
+    from tests.conftest import PASSWORD
+
+    user = make_user("member", email="ann@example.org", name="Ann")
+    talk = make_event("A talk")
+    app.test_client().post(f"/events/{talk.slug}/register",
+                           data={"name": "Ann", "email": "ann@example.org"})
+    with app.app_context():
+        reg = _db.session.scalar(sa.select(Registration))
+        old_link = f"/events/registration/{links.link_token(reg)}"
+    assert app.test_client().get(old_link).status_code == 200
+    client = app.test_client()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    client.post("/account/email", data={"new_email": "ann.new@example.org",
+                                        "email_password": PASSWORD})
+    assert client.post(_confirm_link(outbox, "ann.new@example.org")).status_code == 302
+    assert app.test_client().get(old_link).status_code == 404
+    with app.app_context():
+        reg = _db.session.scalar(sa.select(Registration))
+        assert reg.email == "ann.new@example.org"
+        new_link = f"/events/registration/{links.link_token(reg)}"
+    assert "A talk" in app.test_client().get(new_link).get_data(as_text=True)
+
+
+def test_a_registration_for_the_new_email_at_the_same_moment_is_no_500(
+        app, make_user, make_event, outbox, monkeypatch):
+    """Someone registers the new address for an event while the member confirms the change:
+    the unique constraint fails the first try (a real IntegrityError from the database), the
+    change is rolled back whole and made again, and that event keeps the other's place."""
+    from tests.conftest import PASSWORD
+
+    user = make_user("member", email="bo@example.org", name="Bo")
+    talk, contested = make_event("A talk"), make_event("Contested")
+    public = app.test_client()
+    for event in (talk, contested):
+        public.post(f"/events/{event.slug}/register",
+                    data={"name": "Bo", "email": "bo@example.org"})
+    real, tries = services.follow_account_email, []
+
+    def racing(session, old, new, *, user_id):
+        tries.append(new)
+        if len(tries) == 1:  # the other request's row lands after our check, before our flush
+            real(session, old, new, user_id=user_id)
+        session.add(Registration(event_id=contested.id, name="Other", email=new,
+                                 status="registered"))
+        session.flush()
+        if len(tries) > 1:  # on the second try that row is committed, so it is seen
+            return real(session, old, new, user_id=user_id)
+
+    monkeypatch.setattr(services, "follow_account_email", racing)
+    client = app.test_client()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    client.post("/account/email", data={"new_email": "bo.new@example.org",
+                                        "email_password": PASSWORD})
+    assert client.post(_confirm_link(outbox, "bo.new@example.org")).status_code == 302
+    assert len(tries) == 2
+    with app.app_context():
+        rows = _db.session.execute(sa.select(Event.title, Registration.name, Registration.email)
+                                   .join(Event).order_by(Registration.id)).all()
+        assert rows == [("A talk", "Bo", "bo.new@example.org"),
+                        ("Contested", "Bo", "bo@example.org"),
+                        ("Contested", "Other", "bo.new@example.org")]
+        assert _db.session.get(type(user), user.id).email == "bo.new@example.org"
+    told = [m for m in outbox() if m["To"] == "bo@example.org"
+            and "email address was changed" in m["Subject"]]
+    assert len(told) == 1  # the rolled-back try's message was not kept
+
+
+def test_an_email_change_that_keeps_meeting_writes_asks_to_open_the_link_again(
+        app, make_user, make_event, outbox, monkeypatch):
+    from tests.conftest import PASSWORD
+
+    user = make_user("member", email="cy@example.org", name="Cy")
+    talk = make_event("A talk")
+    app.test_client().post(f"/events/{talk.slug}/register",
+                           data={"name": "Cy", "email": "cy@example.org"})
+    real = services.follow_account_email
+
+    def always_racing(session, old, new, *, user_id):
+        real(session, old, new, user_id=user_id)
+        session.add(Registration(event_id=talk.id, name="Other", email=new, status="registered"))
+        session.flush()
+
+    monkeypatch.setattr(services, "follow_account_email", always_racing)
+    client = app.test_client()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    client.post("/account/email", data={"new_email": "cy.new@example.org",
+                                        "email_password": PASSWORD})
+    link = _confirm_link(outbox, "cy.new@example.org")
+    refused = client.post(link)
+    assert refused.status_code == 409
+    page = refused.get_data(as_text=True)
+    assert "hasn't been changed yet" in page and "Open the link in the email again" in page
+    with app.app_context():
+        assert _db.session.get(type(user), user.id).email == "cy@example.org"
+        assert _db.session.scalar(sa.select(Registration.email)) == "cy@example.org"
+    monkeypatch.setattr(services, "follow_account_email", real)
+    assert client.post(link).status_code == 302  # the link still works
+    with app.app_context():
+        assert _db.session.get(type(user), user.id).email == "cy.new@example.org"
