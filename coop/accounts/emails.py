@@ -25,6 +25,7 @@ SUBJECTS = {
     "role_changed": "Your role on the site was changed",
     "failed_logins": "Failed attempts to log in to your account",
     "code_failures": "Someone has your password: change it",
+    "account_deleted": "Your account was deleted",
 }
 
 

@@ -571,6 +571,8 @@ def delete_account(session: Session, user: User, password: str, *, ip: str,
         anonymise()
         session.flush()
     user_id = user.id
+    # Told, as of every change to the account: should it not have been them, they know.
+    emails.send(session, "account_deleted", user.email, name=user.name, when=_when())
     for scope, value in (("login", user.email), ("notice", user.email), ("reset", user.email),
                          ("code", str(user.id))):
         throttle.forget_key(session, _secret(), scope, value)

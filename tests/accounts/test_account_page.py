@@ -218,9 +218,13 @@ def test_delete_account_needs_password_and_runs_hooks(app, client, login_as, out
     unticked = client.post("/account/delete", data={"delete_password": PASSWORD})
     assert unticked.status_code == 422
     assert user_row(app, user.id) is not None
+    assert not [m for m in outbox() if "deleted" in m["Subject"]]  # refused: nobody is told
     response = client.post("/account/delete", data={"delete_password": PASSWORD,
                                                     "understood": "y"})
     assert response.status_code == 302 and response.headers["Location"] == "/"
+    [told] = [m for m in outbox() if m["Subject"].startswith("Your account was deleted")]
+    assert told["To"] == user.email
+    assert "If you didn't do this, someone else had your password" in told.get_content()
     assert user_row(app, user.id) is None
     from coop.extensions import db
     from coop.newsletter import services
