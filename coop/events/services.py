@@ -881,12 +881,21 @@ def _fill_places(session: Session, event: Event) -> list[Registration]:
     return waiting
 
 
+@dataclasses.dataclass(frozen=True)
+class Cancelled:
+    """What :func:`cancel_registration` did: what the registration was (``registered`` or
+    ``waiting``, read under the event's lock, so a move up a moment before counts) and who
+    moved up into the place, so the caller can tell them."""
+
+    was: str
+    promoted: list[Registration]
+
+
 def cancel_registration(session: Session, registration: Registration, *, by=None
-                        ) -> list[Registration]:
+                        ) -> Cancelled:
     """Give up a place (or a place in the queue); the first waiting moves up. Audited, with
     ``by`` the staff member who cancelled someone else's (None: the person themselves).
 
-    Returns the registrations that were moved up, so the caller can tell them.
     :raise NotCancellable: already cancelled, or the event is over.
     """
     event = registration.event
@@ -904,7 +913,7 @@ def cancel_registration(session: Session, registration: Registration, *, by=None
     session.flush()
     audit.record(session, "registration.cancelled", "registration", registration.id, by=by,
                  event_id=event.id, was=was)
-    return _fill_places(session, event)
+    return Cancelled(was, _fill_places(session, event))
 
 
 def by_token(session: Session, token: str) -> Registration | None:
@@ -1016,7 +1025,7 @@ def erase_member(session: Session, user) -> list[Registration]:
     for registration in member_registrations(session, user):
         if (registration.status != RegistrationStatus.CANCELLED
                 and not registration.event.has_ended()):
-            promoted += cancel_registration(session, registration)
+            promoted += cancel_registration(session, registration).promoted
         registration.name = "Deleted member"
         registration.email = f"deleted-{registration.id}@invalid"
         registration.user_id = None

@@ -315,18 +315,17 @@ def cancel_registration(event_id: int, registration_id: int):
                             if registration.status == RegistrationStatus.WAITING
                             else f"Cancel place of {registration.name}"), "error")
         return redirect(url_for("events_staff.attendees", event_id=event.id))
-    was = registration.status
     try:
-        promoted = services.cancel_registration(db.session, registration, by=current_user)
-        notify.place_cancelled(registration, was, by_staff=True)
-        notify.promoted(promoted)
+        cancelled = services.cancel_registration(db.session, registration, by=current_user)
+        notify.place_cancelled(registration, cancelled.was, by_staff=True)
+        notify.promoted(cancelled.promoted)
         db.session.commit()
     except services.EventError as err:
         db.session.rollback()
         flash(str(err), "error")
         return redirect(url_for("events_staff.attendees", event_id=event.id))
     flash(f"{registration.name} is off the waiting list, and they have been emailed."
-          if was == RegistrationStatus.WAITING else
+          if cancelled.was == RegistrationStatus.WAITING else
           f"{registration.name}'s registration is cancelled, and they have been emailed.",
           "success")
     return redirect(url_for("events_staff.attendees", event_id=event.id))

@@ -443,11 +443,10 @@ def cancel_mine(registration_id: int):
 
 
 def _cancel(registration: Registration) -> None:
-    was = registration.status
     try:
-        promoted = services.cancel_registration(db.session, registration)
-        notify.place_cancelled(registration, was, by_staff=False)
-        notify.promoted(promoted)
+        cancelled = services.cancel_registration(db.session, registration)
+        notify.place_cancelled(registration, cancelled.was, by_staff=False)
+        notify.promoted(cancelled.promoted)
         db.session.commit()
     except services.NotCancellable as err:
         db.session.rollback()

@@ -164,12 +164,12 @@ def test_capacity_then_ordered_waiting_list_and_promotion(db):
     regs = [register(db, event, n) for n in range(5)]
     assert [r.status for r in regs] == ["registered", "registered", "waiting", "waiting",
                                         "waiting"]
-    promoted = services.cancel_registration(db.session, regs[0])
-    assert promoted == [regs[2]]
+    cancelled = services.cancel_registration(db.session, regs[0])
+    assert cancelled == services.Cancelled("registered", [regs[2]])
     assert regs[2].status == "registered" and regs[2].promoted_at is not None
     assert regs[0].status == "cancelled"
     # a waiting person cancelling promotes nobody and keeps the order
-    assert services.cancel_registration(db.session, regs[3]) == []
+    assert services.cancel_registration(db.session, regs[3]) == services.Cancelled("waiting", [])
     assert [r.id for r in services.waiting_list(db.session, event.id)] == [regs[4].id]
     assert services.count_registered(db.session, event.id) == 2
 

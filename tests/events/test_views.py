@@ -348,6 +348,32 @@ def test_waiting_person_is_moved_up_and_emailed_when_someone_cancels(client, app
     assert promoted["Subject"] == "A place for you: Small room"
 
 
+def test_a_cancel_confirmation_names_what_was_held_when_the_lock_was_taken(
+        client, app, make_event, outbox, monkeypatch):
+    """B, waiting, cancels at the very moment A's cancellation moves B up: B gave up a place,
+    and the confirmation says so (the status is read under the event's lock, not before)."""
+    event = make_event("Small room", capacity=1)
+    for name in ("A", "B"):
+        client.post(f"/events/{event.slug}/register",
+                    data={"name": name, "email": f"{name.lower()}@example.org"})
+    first, second = registrations(app)
+    assert second.status == "waiting"
+    real_lock = services.lock_event
+
+    def lock_after_a_move_up(session, locked):
+        real_lock(session, locked)  # A's cancellation committed just before: B has the place
+        session.execute(sa.update(Registration).where(Registration.id == second.id)
+                        .values(status="registered"))
+        session.execute(sa.update(Registration).where(Registration.id == first.id)
+                        .values(status="cancelled"))
+
+    monkeypatch.setattr(services, "lock_event", lock_after_a_move_up)
+    client.post(f"/events/registration/{link_token(app, second)}/cancel")
+    [told] = [m for m in outbox() if m["Subject"].startswith("Your registration is cancelled")]
+    assert told["To"] == "b@example.org"
+    assert "You have cancelled your place at Small room" in _text(told)
+
+
 def _answer(app, client, slug: str, email: str, name: str = "Someone"):
     """What registering shows: status, Location and the page it leads to (with its flash)."""
     response = client.post(f"/events/{slug}/register", data={"name": name, "email": email})
