@@ -971,8 +971,7 @@ def follow_account_email(session: Session, old: str, new: str, *, user_id: int |
     """A member (account ``user_id``) confirmed a new email: their registrations follow it,
     so a change of time, a place coming free or a reminder reaches them there. Those made
     with the old address without logging in move too; one tied to another account stays,
-    as does one for an event the new address is already registered for (it is tied to the
-    member's account, so it is still listed with their places). How many moved.
+    as does one for an event the new address is already registered for. How many moved.
 
     Each one that moves gets a new token, as a newsletter subscription does, so the links
     already sent to the old mailbox (which may not be the member's any more) stop working;
@@ -992,12 +991,6 @@ def follow_account_email(session: Session, old: str, new: str, *, user_id: int |
     for registration in moving:
         registration.email = new
         registration.token = new_token()
-    if user_id is not None:  # those left at the old address stay on the member's account page
-        session.execute(
-            sa.update(Registration)
-            .where(Registration.email == old, Registration.user_id.is_(None))
-            .values(user_id=user_id)
-            .execution_options(synchronize_session="fetch"))
     session.flush()
     return len(moving)
 
