@@ -423,7 +423,7 @@ def contact(enquiry_id: int):
 @access("staff")
 def resend(enquiry_id: int):
     """The outbox's "try again" for this enquiry's acknowledgement (a fresh copy if the last
-    one was delivered and the reader lost it)."""
+    one was delivered and the reader lost it), while the enquiry is open."""
     from coop import outbox
 
     enquiry = _get(enquiry_id)
@@ -434,6 +434,9 @@ def resend(enquiry_id: int):
                and m.to_address.lower() == enquiry.email.lower()]
     if enquiry.is_erased:
         flash("This enquiry has been erased: there is no address to send to.", "error")
+    elif enquiry.is_closed:  # it says how to pay: wrong for one admitted, declined or withdrawn
+        flash(f"This enquiry is {enquiry.status_enum.label.lower()}, so its acknowledgement "
+              "(which says how to pay) isn't sent again.", "error")
     elif waiting:
         for message in waiting:
             outbox.retry(db.session, message)

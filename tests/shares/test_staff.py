@@ -197,6 +197,25 @@ def test_resend_acknowledgement_after_a_mail_failure(make_app, smtp_server, clos
     assert len(smtp_server.messages) == 2
 
 
+@pytest.mark.parametrize("status", ["declined", "withdrawn"])
+def test_a_closed_enquiry_gets_no_acknowledgement_again(app, client, login_as, make_enquiry,
+                                                        outbox, status):
+    """It says how to pay: a declined enquirer (over the holding limit, say) must not be told
+    to pay, so a closed enquiry has no button and a stale post is refused."""
+    enquiry = make_enquiry(name="Jean Dupont", email="jean@example.org")
+    with app.app_context():
+        row = _db.session.get(Enquiry, enquiry.id)
+        row.status = status
+        _db.session.commit()
+    login_as("staff")
+    page = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "Send the acknowledgement again" not in page
+    before = len(outbox())
+    response = client.post(f"/staff/enquiries/{enquiry.id}/resend", follow_redirects=True)
+    assert f"This enquiry is {status}, so its acknowledgement" in response.get_data(as_text=True)
+    assert len(outbox()) == before
+
+
 def test_erase_through_the_page(app, client, login_as, make_enquiry):
     enquiry = make_enquiry(name="Zoë Brown", email="zoe@example.org")
     staff = login_as("staff")
