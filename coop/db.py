@@ -69,6 +69,21 @@ def configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
 
+#: SQLSTATEs of a transaction PostgreSQL ended so that another could go on (a deadlock, a
+#: serialization failure): doing the same work again is the documented answer
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_write_conflict(err: BaseException) -> bool:
+    """Whether ``err`` says another transaction wrote at the same moment (a unique constraint
+    it filled first, or a deadlock or serialization failure), so that rolling back and doing
+    the work again, now seeing what the other wrote, is the answer."""
+    if isinstance(err, sa.exc.IntegrityError):
+        return True
+    return (isinstance(err, sa.exc.DBAPIError)
+            and getattr(err.orig, "sqlstate", None) in RETRYABLE_SQLSTATES)
+
+
 def normalise_database_url(url: str) -> str:
     """Let ``postgres://`` and ``postgresql://`` URLs use psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):

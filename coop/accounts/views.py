@@ -23,7 +23,7 @@ from flask import (
 from flask_limiter.util import get_remote_address
 from flask_login import confirm_login, current_user, login_fresh, login_user, logout_user
 from markupsafe import Markup
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from coop import audit, hooks, tasks
 from coop.access import access
@@ -42,7 +42,7 @@ from coop.accounts.forms import (
     TwoFactorSetupForm,
 )
 from coop.accounts.throttle import Throttled
-from coop.db import now_utc
+from coop.db import is_write_conflict, now_utc
 from coop.extensions import db, limiter
 from coop.formatting import iso_utc
 from coop.forms import EmptyForm, redraws_on_stale_token
@@ -472,18 +472,21 @@ def _apply_email_change(secret: str, token: str, max_age: dt.timedelta):
     """Change the account's email and let the other features follow it, in one commit.
 
     A row for the new address that another request commits at this very moment (a place at
-    an event, a newsletter sign-up, another account) fails the commit on a unique constraint.
-    Nothing is half-saved: it is rolled back and tried once more, when the checks see that
-    row (and leave it alone, or refuse with EmailTaken). Should that fail too, the reader is
-    asked to open the link again, which still works, rather than shown a 500."""
+    an event, a newsletter sign-up, another account) fails the commit on a unique constraint,
+    and on PostgreSQL two such writes can deadlock. Nothing is half-saved: it is rolled back
+    and tried once more, when the checks see that row (and leave it alone, or refuse with
+    EmailTaken). Should that fail too, the reader is asked to open the link again, which
+    still works, rather than shown an error page."""
     for attempt in (1, 2):
         try:
             user, old = services.apply_email_change(db.session, secret, token, max_age=max_age)
             hooks.call("email_changed", db.session, old, user.email)
             db.session.commit()
             return user
-        except IntegrityError:
+        except DBAPIError as err:
             db.session.rollback()
+            if not is_write_conflict(err):
+                raise
             log.warning("email change met a concurrent write (attempt %d)", attempt)
     raise Interrupted("Something else changed at the same moment, so your email hasn't been "
                       "changed yet. Open the link in the email again to finish.")

@@ -57,8 +57,8 @@ def vevent(event: Event, stamp: dt.datetime) -> ICalEvent:
     if event.online and event.joining_url and event.joining_url_public:
         lines.append(f"Join online: {event.joining_url}")
     elif event.online:
-        lines.append("Online: people with a place find the joining link in their "
-                     "confirmation email; to get one, register on the page below.")
+        lines.append("Online: people with a place get the joining link by email and on "
+                     "their registration's page; to get a place, register on the page below.")
     if event.details_url:
         lines.append(f"Details: {event.details_url}")
     lines.append(f"More and registration: {page}")

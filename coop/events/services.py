@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
-from coop import audit, cache, limits, timeutil
+from coop import audit, cache, limits, outbox, timeutil
 from coop.db import now_utc, rows, windowed
 from coop.events.models import (
     SLUG_LENGTH,
@@ -975,7 +975,11 @@ def follow_account_email(session: Session, old: str, new: str, *, user_id: int |
 
     Each one that moves gets a new token, as a newsletter subscription does, so the links
     already sent to the old mailbox (which may not be the member's any more) stop working;
-    the member manages their places from their account. A registration for the new address
+    the member manages their places from their account. Mail about it still waiting to go to
+    the old address is dropped (its links are dead, and the joining link in it is no longer
+    that mailbox's business). At a shared address (a household) one made without logging in
+    may be someone else's: the address is the only sign of whose it is, so it moves with the
+    member, who can see and cancel it on their account page. A registration for the new address
     committed by someone else at this very moment makes the flush fail on the unique
     constraint: the caller rolls back and tries again, and then leaves that place alone."""
     old, new = normalise_email(old), normalise_email(new)
@@ -991,6 +995,7 @@ def follow_account_email(session: Session, old: str, new: str, *, user_id: int |
     for registration in moving:
         registration.email = new
         registration.token = new_token()
+        outbox.drop_undelivered(session, f"registration:{registration.id}", to=old)
     session.flush()
     return len(moving)
 

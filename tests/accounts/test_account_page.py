@@ -215,6 +215,7 @@ def test_delete_account_needs_password_and_runs_hooks(app, client, login_as, out
     wrong = client.post("/account/delete", data={"delete_password": "wrong", "understood": "y"})
     assert wrong.status_code == 422
     assert "That isn&#39;t your password." in wrong.get_data(as_text=True)
+    assert not [m for m in outbox() if "deleted" in m["Subject"]]  # refused: nobody is told
     unticked = client.post("/account/delete", data={"delete_password": PASSWORD})
     assert unticked.status_code == 422
     assert user_row(app, user.id) is not None

@@ -7,7 +7,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from coop.events.models import Registration
+from coop.events.models import Event, Registration
 from coop.extensions import db as _db
 
 pytestmark = pytest.mark.slow
@@ -80,3 +80,72 @@ def test_same_email_twice_at_once_makes_one_registration(app, make_event):
     with app.app_context():
         count = _db.session.scalar(sa.select(sa.func.count()).select_from(Registration))
     assert count == 1
+
+
+def _wait_for_a_lock_wait(engine) -> None:
+    """Until another connection to this test's database waits on a lock (10 s at most)."""
+    pause = threading.Event()
+    with engine.connect() as watcher:
+        for _ in range(1000):
+            waiting = watcher.execute(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+            watcher.rollback()  # pg_stat_activity is read once per transaction
+            if waiting:
+                return
+            pause.wait(0.01)
+    pytest.fail("the confirmation never waited on the other's registration")
+
+
+def test_a_registration_for_a_new_email_while_it_is_confirmed(app, make_user, make_event,
+                                                              outbox):
+    """Someone registers the new address for an event (their transaction still open) while
+    the member confirms their change of email, with the member's place at that event at the
+    old address. On PostgreSQL the confirmation waits on the unique index, fails when the
+    other commits, is rolled back whole and made again, and leaves that place alone; on SQLite
+    the writers queue for the one lock, so the other's commit comes first. Either way: no
+    error, the change made once, the other's place kept."""
+    import re
+
+    from tests.conftest import ENGINE, PASSWORD
+
+    user = make_user("member", email="eve@example.org", name="Eve")
+    talk, contested = make_event("A talk"), make_event("Contested")
+    public = app.test_client()
+    for event in (talk, contested):
+        public.post(f"/events/{event.slug}/register",
+                    data={"name": "Eve", "email": "eve@example.org"})
+    client = app.test_client()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    client.post("/account/email", data={"new_email": "eve.new@example.org",
+                                        "email_password": PASSWORD})
+    [message] = [m for m in outbox() if m["To"] == "eve.new@example.org"]
+    link = re.search(r"https?://\S+?(/account/email/confirm/\S+)", message.get_content())[1]
+
+    with app.app_context():
+        engine = _db.engine
+    other = engine.connect()
+    other_tx = other.begin()
+    answers: list[int] = []
+    thread = threading.Thread(target=lambda: answers.append(client.post(link).status_code))
+    try:
+        other.execute(sa.insert(Registration).values(
+            event_id=contested.id, name="Other", email="eve.new@example.org",
+            status="registered"))
+        thread.start()
+        if ENGINE == "postgresql":  # wait until the confirmation waits on the other's row
+            _wait_for_a_lock_wait(engine)
+        other_tx.commit()
+    finally:
+        other.close()  # rolls back what wasn't committed, so nothing is left waiting
+        thread.join(timeout=60)
+    assert answers == [302]
+    with app.app_context():
+        rows = _db.session.execute(sa.select(Event.title, Registration.name, Registration.email)
+                                   .join(Event).order_by(Registration.id)).all()
+        assert rows == [("A talk", "Eve", "eve.new@example.org"),
+                        ("Contested", "Eve", "eve@example.org"),
+                        ("Contested", "Other", "eve.new@example.org")]
+    told = [m for m in outbox() if m["To"] == "eve@example.org"
+            and "email address was changed" in m["Subject"]]
+    assert len(told) == 1

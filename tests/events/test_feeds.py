@@ -90,7 +90,7 @@ def test_joining_link_only_in_calendar_when_public(client, make_event):
     assert b"meet.example.org/h" not in client.get(f"/events/{hidden.slug}.ics").data
     # one file for everyone, so it says where people with a place find it, and how to get one
     hint = str(vevents(parse(client.get(f"/events/{hidden.slug}.ics")))[0]["description"])
-    assert "people with a place find the joining link in their confirmation email" in hint
+    assert "people with a place get the joining link by email and on their registration" in hint
     text = str(vevents(parse(client.get(f"/events/{shown.slug}.ics")))[0]["description"])
     assert "https://meet.example.org/s" in text
 

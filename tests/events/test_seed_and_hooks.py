@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from coop import hooks
@@ -11,6 +12,7 @@ from coop.cli import load_seed_file
 from coop.events import seed, services
 from coop.events.models import Event, Registration, Series
 from coop.extensions import db as _db
+from coop.outbox import OutboxMessage
 from coop.timeutil import LONDON
 
 
@@ -146,7 +148,8 @@ def _confirm_link(outbox, to):
 def test_registrations_that_follow_a_new_email_get_new_links(app, make_user, make_event,
                                                              outbox):
     """The old mailbox may not be the member's any more: the links already sent there stop
-    working once the place has moved, and the place is still theirs at its new link."""
+    working once the place has moved (mail still waiting to go there is dropped), and the
+    place is still theirs at its new link."""
     from coop.events import links
     from tests.conftest import PASSWORD
 
@@ -157,6 +160,13 @@ def test_registrations_that_follow_a_new_email_get_new_links(app, make_user, mak
     with app.app_context():
         reg = _db.session.scalar(sa.select(Registration))
         old_link = f"/events/registration/{links.link_token(reg)}"
+        for n, (to, status) in enumerate([("ann@example.org", "failed"),  # still to go: dropped
+                                          ("ann@example.org", "sent"),
+                                          ("someone@example.org", "failed")]):
+            _db.session.add(OutboxMessage(about=f"registration:{reg.id}", to_address=to,
+                                          subject="About your place", raw=b"...",
+                                          message_id=f"<{n}@test>", status=status))
+        _db.session.commit()
     assert app.test_client().get(old_link).status_code == 200
     client = app.test_client()
     client.post("/login", data={"email": user.email, "password": PASSWORD})
@@ -168,6 +178,11 @@ def test_registrations_that_follow_a_new_email_get_new_links(app, make_user, mak
         reg = _db.session.scalar(sa.select(Registration))
         assert reg.email == "ann.new@example.org"
         new_link = f"/events/registration/{links.link_token(reg)}"
+        left = _db.session.execute(sa.select(OutboxMessage.to_address, OutboxMessage.status)
+                                   .where(OutboxMessage.about == f"registration:{reg.id}")
+                                   .where(OutboxMessage.subject == "About your place")
+                                   .order_by(OutboxMessage.id)).all()
+        assert left == [("ann@example.org", "sent"), ("someone@example.org", "failed")]
     assert "A talk" in app.test_client().get(new_link).get_data(as_text=True)
 
 
@@ -247,3 +262,39 @@ def test_an_email_change_that_keeps_meeting_writes_asks_to_open_the_link_again(
     assert client.post(link).status_code == 302  # the link still works
     with app.app_context():
         assert _db.session.get(type(user), user.id).email == "cy.new@example.org"
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate):
+        super().__init__(f"sqlstate {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize("sqlstate, status, tried", [
+    ("40P01", 302, 2),  # a deadlock PostgreSQL broke: tried again, and the change is made
+    ("40001", 302, 2),  # a serialization failure: the same
+    (None, 503, 1),     # the database gone away: not tried again, the usual 503 page
+])
+def test_an_email_change_tries_again_after_a_deadlock_but_not_after_any_error(
+        app, make_user, outbox, monkeypatch, sqlstate, status, tried):
+    from tests.conftest import PASSWORD
+
+    user = make_user("member", email="di@example.org", name="Di")
+    real, tries = services.follow_account_email, []
+
+    def failing(session, old, new, *, user_id):
+        tries.append(new)
+        if sqlstate is None or len(tries) == 1:
+            raise sa.exc.OperationalError("UPDATE event_registrations", {}, _DriverError(sqlstate))
+        return real(session, old, new, user_id=user_id)
+
+    monkeypatch.setattr(services, "follow_account_email", failing)
+    client = app.test_client()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    client.post("/account/email", data={"new_email": "di.new@example.org",
+                                        "email_password": PASSWORD})
+    assert client.post(_confirm_link(outbox, "di.new@example.org")).status_code == status
+    assert len(tries) == tried
+    with app.app_context():
+        changed = _db.session.get(type(user), user.id).email == "di.new@example.org"
+    assert changed is (status == 302)

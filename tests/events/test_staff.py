@@ -282,6 +282,38 @@ def test_staff_take_someone_off_the_waiting_list(app, make_event, login_as, clie
     assert "cancelled your place on the waiting list at Small room" in told.get_content()
 
 
+def test_staff_taking_someone_off_the_list_just_as_they_move_up_are_told_it_was_a_place(
+        app, make_event, login_as, client, outbox, monkeypatch):
+    """The page showed them waiting, but a cancellation a moment before gave them the place:
+    the flash and their email say a place was cancelled (read under the event's lock)."""
+    from coop.events import services
+
+    event = make_event("Small room", capacity=1)
+    public = app.test_client()
+    for n in range(2):
+        register(public, event.slug, n)
+    login_as("staff")
+    with app.app_context():
+        first, second = _db.session.scalars(sa.select(Registration.id)
+                                            .order_by(Registration.id)).all()
+    real_lock = services.lock_event
+
+    def lock_after_a_move_up(session, locked):
+        real_lock(session, locked)
+        session.execute(sa.update(Registration).where(Registration.id == first)
+                        .values(status="cancelled"))
+        session.execute(sa.update(Registration).where(Registration.id == second)
+                        .values(status="registered"))
+
+    monkeypatch.setattr(services, "lock_event", lock_after_a_move_up)
+    response = client.post(f"/staff/events/{event.id}/registrations/{second}/cancel",
+                           data={"confirm": "y"}, follow_redirects=True)
+    page = html.unescape(response.get_data(as_text=True))
+    assert "Person 1's registration is cancelled, and they have been emailed." in page
+    [told] = [m for m in outbox() if m["Subject"].startswith("Your registration is cancelled")]
+    assert "The organisers have cancelled your place at Small room" in told.get_content()
+
+
 def test_message_everyone_with_a_place(app, make_event, login_as, client, outbox):
     event = make_event("Online talk", capacity=2, online=True,
                        joining_url="https://meet.example.org/t")
