@@ -799,20 +799,27 @@ def daily_report(session: Session, campaign: Campaign, day: dt.date, *,
     yesterday, bringing November's total to £6,572. £11,428 to go with 17 days left. Thanks
     to J. Smith of Leeds, …". Figures come from the ledger up to and including ``day``.
     """
-    day_total, up_to = session.execute(
+    on_day = Entry.received_on == day
+    gifts, corrected, up_to = (int(n) for n in session.execute(
         sa.select(
             sa.func.coalesce(sa.func.sum(
-                sa.case((Entry.received_on == day, Entry.amount_pence), else_=0)), 0),
+                sa.case((on_day & Entry.reason.is_(None), Entry.amount_pence), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(
+                sa.case((on_day & Entry.reason.is_not(None), Entry.amount_pence), else_=0)), 0),
             sa.func.coalesce(sa.func.sum(Entry.amount_pence), 0),
         ).where(Entry.campaign_id == campaign.id, Entry.received_on <= day)
-    ).one()
-    day_total, up_to = int(day_total), int(up_to)
+    ).one())
     month = f"{campaign.opens_on:%B}'s" if _is_calendar_month(campaign) else "the fund's"
-    if day_total > 0:
-        first = f"{money(day_total)} came in yesterday, bringing {month} total to {money(up_to)}."
-    elif day_total < 0:
-        first = (f"After a correction of {money(-day_total)} yesterday, {month} total stands "
-                 f"at {money(up_to)}.")
+    # corrections are told apart from gifts, each with its sign: this goes into print
+    correction = (f"a correction took {money(-corrected)} off" if corrected < 0
+                  else f"a correction added {money(corrected)}")
+    if gifts and corrected:
+        first = (f"{money(gifts)} came in yesterday and {correction}, bringing {month} total "
+                 f"to {money(up_to)}.")
+    elif gifts:
+        first = f"{money(gifts)} came in yesterday, bringing {month} total to {money(up_to)}."
+    elif corrected:
+        first = f"Yesterday {correction}: {month} total stands at {money(up_to)}."
     else:
         first = f"Nothing came in yesterday: {month} total stands at {money(up_to)}."
     # The paper comes out the day after `day`: count the days left from then.

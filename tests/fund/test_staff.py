@@ -432,6 +432,29 @@ def test_daily_report_text_variants(db, make_campaign):
         "That's our £100 target reached, with £25.50 to spare.")
 
 
+def test_daily_report_tells_corrections_from_gifts_with_their_sign(db, make_campaign):
+    """QA: £110 of gifts and a −£500 correction on one day printed "After a correction of
+    £390 yesterday". Each is named, and a correction keeps its sign."""
+    cid = make_campaign("2025-11", opens_on=dt.date(2025, 11, 1), deadline=dt.date(2025, 11, 30),
+                        target_pence=100_000)
+    c = db.session.get(Campaign, cid)
+    services.add_entry(db.session, c, 60_000, received_on=dt.date(2025, 11, 2), source="post")
+    services.add_entry(db.session, c, 11_000, received_on=dt.date(2025, 11, 3), source="post")
+    services.add_entry(db.session, c, -50_000, received_on=dt.date(2025, 11, 3), source="post",
+                       reason="Cheque entered twice")
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 3)).startswith(
+        "£110 came in yesterday and a correction took £500 off, bringing November's total to "
+        "£210.")
+    services.add_entry(db.session, c, -1_000, received_on=dt.date(2025, 11, 4), source="post",
+                       reason="Typo")
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 4)).startswith(
+        "Yesterday a correction took £10 off: November's total stands at £200.")
+    services.add_entry(db.session, c, 2_500, received_on=dt.date(2025, 11, 5), source="post",
+                       reason="A gift missed")
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 5)).startswith(
+        "Yesterday a correction added £25: November's total stands at £225.")
+
+
 def test_verify_page_and_cli(app, client, staff, campaign_id, runner):
     _gift(client, campaign_id, amount="10")
     assert "agree with the ledger to the penny" in client.get("/staff/fund/verify").text
