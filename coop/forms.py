@@ -69,8 +69,21 @@ class DateInRange:
             raise StopValidation(self.message)
 
 
+class OwnDateRules:
+    """Marks a date field whose service checks it by its own rules and words, in place of
+    the shared range (the register's dates: not in the future, not before the society was
+    founded in 1945, so well before the shared range's 2000): :func:`shared_checks` leaves
+    the shared check out, and the service's message appears next to the field."""
+
+    field_flags = {"own_date_rules": True}
+
+    def __call__(self, form, field):
+        return None
+
+
 SINGLE_LINE = SingleLine()
 DATE_IN_RANGE = DateInRange()
+OWN_DATE_RULES = OwnDateRules()
 _MULTI_LINE = (TextAreaField, PasswordField, HiddenField, ButtonField)
 _DATES = (DateField, DateTimeField, DateTimeLocalField)
 
@@ -79,7 +92,8 @@ def shared_checks(field) -> list:
     """The checks :class:`CoopMeta` puts in front of this field's own validators."""
     if isinstance(field, StringField) and not isinstance(field, _MULTI_LINE):
         return [SINGLE_LINE]
-    if isinstance(field, _DATES) and not isinstance(field, TimeField):
+    if (isinstance(field, _DATES) and not isinstance(field, TimeField)
+            and not field.flags.own_date_rules):
         return [DATE_IN_RANGE]
     return []
 

@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional
 
-from coop.forms import CoopForm, PlainForm, SentOnce, strip
+from coop.forms import OWN_DATE_RULES, CoopForm, PlainForm, SentOnce, strip
 from coop.register.models import ADDRESS_MAX, EMAIL_MAX, LEGAL_MAX_HOLDING, NAME_MAX, NOTE_MAX
 
 #: a little room over the stored maxima, so the service can say how long it was
@@ -55,7 +55,8 @@ class SharesField(StringField):
 
 
 def _on(label: str, hint: str = "") -> DateField:
-    return DateField(label, validators=[InputRequired(f"Enter the {label.lower()}.")],
+    return DateField(label, validators=[InputRequired(f"Enter the {label.lower()}."),
+                                        OWN_DATE_RULES],  # services.check_date's
                      description=hint or None)
 
 

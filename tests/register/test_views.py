@@ -77,6 +77,12 @@ def test_admit_form(app, client, login_as, make_user):
     page = client.get("/staff/register/1").get_data(as_text=True)
     assert "Ann Reader is member 1, holding 1,000 shares." in page
     assert "ann@example.org" in page and "Allotment" in page
+    # a member since before 2000 (the shared date range's start) is entered with their date
+    response = client.post("/staff/register/admit", data={
+        "name": "Old Hand", "email": "old.hand@example.org", "address": "2 Road\nLeeds",
+        "shares": "10", "on": "1985-06-01"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert "1 June 1985" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
 def test_admit_form_refusals_keep_what_was_typed_and_save_nothing(app, client, login_as):
@@ -89,7 +95,9 @@ def test_admit_form_refusals_keep_what_was_typed_and_save_nothing(app, client, l
         ({"shares": "2.5"}, "whole number of shares"),
         ({"shares": "100001"}, "from 1 to 100,000"),
         ({"shares": ""}, "Enter the number of shares."),
-        ({"on": "1999-12-31"}, "between 1 January 2000 and 31 December 2100"),
+        ({"on": "1944-12-31"}, "before the society was founded (1 January 1945)"),
+        ({"on": "0001-01-01"}, "before the society was founded (1 January 1945)"),
+        ({"on": "9999-12-31"}, "in the future"),
         ({"name": "Ann\nReader"}, "single line of ordinary text"),
         ({"on": (london_today() + dt.timedelta(days=1)).isoformat()}, "in the future"),
         ({"on": "31/02/2020"}, "Enter a date, like 31/12/2026."),
