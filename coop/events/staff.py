@@ -353,8 +353,9 @@ def message(event_id: int):
                             failures=len(failed), by=current_user)
     url = sent.leads_to(url_for("events_staff.attendees", event_id=event.id))
     db.session.commit()
-    flash(f"Sent to all {len(recipients)} people with a place. Any that can't be delivered "
-          "are listed under Undelivered mail.", "success")
+    flash(("Sent to the one person with a place." if len(recipients) == 1 else
+           f"Sent to all {len(recipients)} people with a place.")
+          + " Any that can't be delivered are listed under Undelivered mail.", "success")
     return redirect(url)
 
 

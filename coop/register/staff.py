@@ -108,7 +108,7 @@ def admit():
             member = line.member
             url = sent.leads_to(url_for("register_staff.member", number=member.number))
             db.session.commit()
-            flash(f"{member.name} is member {member.number}, holding "
+            flash(f"{member.name} is member {member.number_text}, holding "
                   f"{member.shares_held:,} shares.", "success")
             return redirect(url)
     return render_template("register/staff/admit.html", form=form, same_email=same_email), (
@@ -194,7 +194,7 @@ def allot(number: int):
     def apply(m, form):
         line = services.allot(db.session, m, form.shares.data, on=form.on.data, by=current_user,
                               note=form.note.data or "")
-        return (f"Allotted {_shares(line.shares)} to member {m.number}; they now hold "
+        return (f"Allotted {_shares(line.shares)} to member {m.number_text}; they now hold "
                 f"{m.shares_held:,}. Certificate {line.certificate_number} is ready.")
 
     return _run("allot", number, apply)
@@ -206,7 +206,7 @@ def withdraw(number: int):
     def apply(m, form):
         line = services.withdraw(db.session, m, form.shares.data, on=form.on.data,
                                  by=current_user, note=form.note.data or "")
-        return (f"Withdrew {_shares(-line.shares)} from member {m.number}; they now hold "
+        return (f"Withdrew {_shares(-line.shares)} from member {m.number_text}; they now hold "
                 f"{m.shares_held:,}.")
 
     return _run("withdraw", number, apply)
@@ -224,9 +224,11 @@ def transfer(number: int):
         out, _in = services.transfer(db.session, m, target, form.shares.data, on=form.on.data,
                                      by=current_user, note=form.note.data or "",
                                      cease_source=form.cease_source.data)
-        ceased = " Their membership has ceased." if form.cease_source.data else ""
-        return (f"Transferred {_shares(-out.shares)} from member {m.number} to member "
-                f"{target.number}.{ceased} Their certificate {_in.certificate_number} is ready.")
+        ceased = (f" Member {m.number_text}'s membership has ceased."
+                  if form.cease_source.data else "")
+        return (f"Transferred {_shares(-out.shares)} from member {m.number_text} to member "
+                f"{target.number_text}.{ceased} Member {target.number_text}'s certificate "
+                f"{_in.certificate_number} is ready.")
 
     return _run("transfer", number, apply)
 

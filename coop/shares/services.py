@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from coop import audit, limits, outbox
 from coop.db import now_utc
-from coop.formatting import joined, money
+from coop.formatting import joined, london_date, money
 from coop.mail import normalise_email
 from coop.register import services as register
 from coop.shares.countries import UK, countries, country_name
@@ -370,7 +370,7 @@ def record_payment(session: Session, enquiry: Enquiry, *, amount_pence: int,
     enquiry.paid_on = received_on
     enquiry.paid_method = method.value
     detail = (f"{money(amount_pence)} by {method.label.lower()}, received "
-              f"{received_on.isoformat()}")
+              f"{london_date(received_on, 'd MMMM y')}")
     audit.record(session, "enquiry.payment_recorded", "enquiry", enquiry.reference, by=by,
                  amount_pence=amount_pence, method=method.value,
                  received_on=received_on.isoformat())

@@ -292,6 +292,9 @@ def admit(enquiry_id: int):
     member with the same email to confirm or rule out, a tick; then the allotment.
     """
     enquiry = _get(enquiry_id)
+    if enquiry.status_enum == Status.ADMITTED:
+        flash("This enquiry has already been admitted: see the register.", "info")
+        return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     if enquiry.kind != Kind.SHARES or enquiry.status_enum != Status.PAYMENT_RECEIVED \
             or enquiry.is_erased:
         flash("Only a share enquiry whose payment has been received can be admitted.", "error")

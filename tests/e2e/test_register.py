@@ -51,7 +51,7 @@ def test_staff_work_the_register(new_context):
     page.get_by_role("link", name="Allot shares").click()
     page.get_by_label("Number of £1 shares").fill("30")
     page.get_by_role("button", name="Allot shares").click()
-    expect(page.get_by_text(re.compile("Allotted 30 shares to member 3"))).to_be_visible()
+    expect(page.get_by_text(re.compile("Allotted 30 shares to member 000003"))).to_be_visible()
     screenshot(page, "staff-register-member")
     page.get_by_role("link", name="Register of members").click()
     with page.expect_download() as info:

@@ -332,6 +332,11 @@ def test_message_everyone_with_a_place(app, make_event, login_as, client, outbox
     with app.app_context():
         [message] = _db.session.scalars(sa.select(EventMessage)).all()
         assert (message.recipients, message.failures) == (2, 0)
+    alone = make_event("Quiet talk")
+    register(public, alone.slug, 9)
+    response = client.post(f"/staff/events/{alone.id}/message", follow_redirects=True,
+                           data={"subject": "Room", "body": "Room 2 now."})
+    assert "Sent to the one person with a place." in response.get_data(as_text=True)
     assert client.post(f"/staff/events/{event.id}/message",
                        data={"subject": "", "body": ""}).status_code == 422
 

@@ -75,7 +75,7 @@ def test_admit_form(app, client, login_as, make_user):
         "shares": "1,000", "on": TODAY})
     assert response.status_code == 302 and response.headers["Location"] == "/staff/register/1"
     page = client.get("/staff/register/1").get_data(as_text=True)
-    assert "Ann Reader is member 1, holding 1,000 shares." in page
+    assert "Ann Reader is member 000001, holding 1,000 shares." in page
     assert "ann@example.org" in page and "Allotment" in page
     # a member since before 2000 (the shared date range's start) is entered with their date
     response = client.post("/staff/register/admit", data={
@@ -146,7 +146,7 @@ def test_allot_withdraw_transfer_and_cease_through_the_forms(app, client, login_
     with app.app_context():
         assert (get_member(1).shares_held, get_member(2).shares_held) == (100, 40)
     flashed = html.unescape(client.get("/staff/register/1").get_data(as_text=True))
-    assert "to member 2. Their certificate 0000" in flashed
+    assert "from member 000001 to member 000002. Member 000002's certificate 0000" in flashed
     page = client.get("/staff/register/1/cease").get_data(as_text=True)
     assert 'name="expected_shares" type="hidden" value="100"' in page
     r = client.post("/staff/register/1/cease", data={"on": TODAY, "expected_shares": "100",

@@ -214,7 +214,7 @@ def test_supporter_workflow_new_contacted_paid_completed(db, make_user):
     assert history == [
         ("new", "contacted", staff.id, t1, ""),
         ("contacted", "payment_received", staff.id, t2,
-         "£12.50 by bank transfer, received 2024-01-03"),
+         "£12.50 by bank transfer, received 3 January 2024"),
         ("payment_received", "completed", staff.id, t3, ""),
     ]
     actions = db.session.scalars(sa.select(AuditEvent.action).where(

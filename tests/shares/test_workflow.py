@@ -338,9 +338,12 @@ def test_admission_page_confirms_then_admits_and_emails_the_welcome(app, client,
     body = welcome.get_body(preferencelist=("plain",)).get_content()
     assert f"Membership number: {number:06d}" in body and "Shares allotted:   50" in body
     assert app.config["SOCIETY_REGISTERED_NUMBER"] in body
-    # Admitting twice is not possible: the page sends staff back.
-    again = client.post(url, data={"admit-on": today().isoformat(), "admit-confirm": "y"})
-    assert again.status_code == 302 and members(app) == [(number, email, 50)]
+    # Admitting twice is not possible: the page sends staff back, saying it's done.
+    again = client.post(url, data={"admit-on": today().isoformat(), "admit-confirm": "y"},
+                        follow_redirects=True)
+    assert members(app) == [(number, email, 50)]
+    text = again.get_data(as_text=True)
+    assert "This enquiry has already been admitted" in text and "whose payment" not in text
 
 
 def test_admission_asks_staff_to_confirm_an_email_match(app, client, login_as, make_enquiry):
