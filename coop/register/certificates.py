@@ -51,6 +51,10 @@ def wording(line: ShareTransaction, member: Member, soc: Society) -> dict[str, s
                       "rules of the society."),
         "note": "Shares are withdrawable and not transferable except as the rules allow. "
                 "The register of members is the proof of holding.",
+        # a ceased member holds nothing: the certificate stays for the record, marked so
+        "cancelled": (f"Cancelled: this membership ceased on {member.ceased_on.day} "
+                      f"{member.ceased_on:%B %Y}, and these shares are no longer held. "
+                      "This copy is for the record only." if member.ceased_on else ""),
     }
 
 
@@ -101,6 +105,12 @@ def render_pdf(line: ShareTransaction, member: Member, soc: Society) -> bytes:
             pdf.ln(gap)
 
     pdf.set_y(28)
+    if text["cancelled"]:
+        pdf.set_text_color(150, 20, 20)
+        pdf.set_y(18)
+        centred(text["cancelled"], 10, 5)
+        pdf.set_text_color(0, 0, 0)
+        pdf.set_y(30)
     centred(text["society"], 24, 11, 2)
     centred(text["registered"], 10, 5)
     centred(text["address"], 10, 5, 10)

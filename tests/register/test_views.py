@@ -286,6 +286,29 @@ def test_shares_transferred_in_have_a_certificate_and_those_transferred_out_none
     assert giving.get(f"/certificates/{in_id}").status_code == 404  # the taker's
 
 
+def test_a_ceased_members_certificate_is_marked_cancelled(app, client, login_as, admit):
+    """QA: a ceased member's certificate still read "is the registered holder of 250 fully
+    paid shares" with no mark. It stays for the record, marked cancelled, page and PDF."""
+    admit(name="Gone Member", shares=250)
+    login_as("staff")
+    assert "Cancelled" not in client.get("/certificates/1").get_data(as_text=True)
+    with app.app_context():
+        from coop.register import certificates, services
+
+        member = get_member(1)
+        services.cease(_db.session, member, on=london_today(), by=None, expected_shares=250)
+        _db.session.commit()
+        ceased_on = member.ceased_on
+        line = _db.session.get(ShareTransaction, 1)
+        text = certificates.wording(line, line.member, certificates.society(app.config))
+        assert certificates.render_pdf(line, line.member, certificates.society(app.config))
+    when = f"{ceased_on.day} {ceased_on:%B %Y}"
+    assert text["cancelled"] == (f"Cancelled: this membership ceased on {when}, and these "
+                                 "shares are no longer held. This copy is for the record only.")
+    page = client.get("/certificates/1").get_data(as_text=True)
+    assert f"Cancelled: this membership ceased on {when}" in page
+
+
 def test_pdf_certificate_holds_the_text(app, admit):
     admit(name="Siobhán Ní Bhriain", shares=1000)
     from coop.register import certificates
