@@ -94,3 +94,38 @@ def test_reader_finds_series_downloads_ics_registers_and_cancels_by_email(
     other = new_context().new_page()
     other.goto(meeting_url)
     expect(other.get_by_text(re.compile(r"(\d+) places? left")).first).to_have_text(places)
+
+
+def test_a_new_event_saved_then_back_and_save_again_is_not_made_twice(new_context, live_server):
+    """QA: Save a new event, press Back (the browser filled the form in again, under a new
+    submission key) and Save again: a second, identical event was made. Forms that make
+    something new are drawn with autocomplete="off", so Back shows them empty."""
+    from tests.e2e.conftest import log_in
+
+    page = new_context().new_page()
+    log_in(page, "staff")
+    page.goto("/staff/events/new")
+    title = f"Branch meeting {uuid.uuid4().hex[:6]}"
+    day = (dt.date.today() + dt.timedelta(days=40)).isoformat()
+    page.get_by_label("Title").fill(title)
+    page.get_by_label("Date", exact=True).fill(day)
+    page.get_by_label("Starts at (London time)").fill("19:00")
+    page.get_by_label("Ends at (London time)").fill("20:30")
+    page.get_by_role("button", name="Save event").click()
+    page.wait_for_url(lambda u: "/new" not in u)
+    page.go_back()
+    page.wait_for_url(lambda u: u.endswith("/staff/events/new"))
+    if page.get_by_label("Title").input_value() == title:  # what the browser restored
+        page.get_by_role("button", name="Save event").click()
+        page.wait_for_load_state()
+    page.goto("/staff/events")
+    expect(page.get_by_role("link", name=title)).to_have_count(1)
+    # the same for a message to everyone with a place: Back doesn't bring it back to send twice
+    page.get_by_role("link", name=title).click()
+    page.get_by_label("Subject").fill("Room change")
+    page.locator("textarea[name=body]").fill("We are in room 2.")
+    page.locator("#message-heading ~ form button[type=submit]").click()
+    page.wait_for_load_state()
+    page.go_back()
+    page.wait_for_load_state()
+    expect(page.get_by_label("Subject")).to_have_value("")
