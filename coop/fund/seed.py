@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from coop.formatting import money
 from coop.fund import services
-from coop.fund.models import Campaign
 from coop.money import parse_pence
 
 #: the shape of a campaign's takings by day: slow middle, a rush before the deadline
@@ -22,22 +20,12 @@ _DONORS = (
 CAMPAIGN_DAYS = 30
 
 
-def _name(session: Session, opens_on: dt.date, deadline: dt.date) -> str:
-    """The usual name; the demo's 30-day campaigns don't follow the months, so two in a row
-    can earn the same one: the earlier then takes its opening month's, or its dates."""
-    taken = set(session.scalars(sa.select(Campaign.name)))
-    for name in (services.campaign_name(opens_on, deadline),
-                 f"{opens_on:%B %Y} fighting fund"):
-        if name not in taken:
-            return name
-    return f"Fighting fund, {opens_on:%-d %B} to {deadline:%-d %B %Y}"
-
-
 def _campaign(session: Session, slug: str, target: int, opens_on: dt.date, deadline: dt.date,
               donate_url: str, thanks: str = ""):
     return services.create_campaign(
-        session, name=_name(session, opens_on, deadline), slug=slug, target_pence=target,
-        opens_on=opens_on, deadline=deadline, donate_url=donate_url, thank_you_text=thanks,
+        session, name=services.free_name(session, opens_on, deadline), slug=slug,
+        target_pence=target, opens_on=opens_on, deadline=deadline, donate_url=donate_url,
+        thank_you_text=thanks,
     )
 
 

@@ -702,33 +702,65 @@ def campaign_name(start: dt.date, end: dt.date) -> str:
     return f"{month:%B %Y} fighting fund"
 
 
+def free_name(session: Session, start: dt.date, end: dt.date) -> str:
+    """:func:`campaign_name`, unless a campaign already has it (one that doesn't follow the
+    months, as the demo's 30-day ones, can have taken the month's name): then the opening
+    month's, then the dates ("Fighting fund, 25 to 31 December 2026")."""
+    taken = set(session.scalars(sa.select(Campaign.name)))
+    for name in (campaign_name(start, end), f"{start:%B %Y} fighting fund"):
+        if name not in taken:
+            return name
+    if (start.year, start.month) == (end.year, end.month):
+        return f"Fighting fund, {start.day} to {end.day} {end:%B %Y}"
+    return f"Fighting fund, {start.day} {start:%B} to {end.day} {end:%B %Y}"
+
+
 def next_month_values(session: Session, today: dt.date) -> dict:
-    """What the one-click "next month's campaign" would create: from the day after the
-    latest campaign's deadline (so no day is left uncovered) to the end of that month (or of
-    the next, when fewer than a week would be left), with the latest target and donate URL.
-    With no campaign yet: this month."""
-    latest = session.scalar(sa.select(Campaign).order_by(Campaign.deadline.desc()).limit(1))
-    if latest is None:
+    """What the one-click "next month's campaign" would create: from the first day not
+    covered by a campaign, counting from today or from the day after the last one to close
+    before it (so no day is left uncovered, and none is covered twice), to the end of that
+    month (or of the next, when fewer than a week would be left), stopping short of a
+    campaign staff have already set up later (a January appeal, say). The target, donate URL
+    and thanks are those of the campaign it follows. With no campaign yet: this month."""
+    campaigns = session.scalars(sa.select(Campaign).order_by(Campaign.opens_on)).all()
+    if not campaigns:
         first, last = month_bounds(today.year, today.month)
-        target, url, thanks = 1_800_000, "", ""
-    elif latest.deadline >= limits.LATEST_DATE:
-        # past the range (a campaign saved before dates were bounded may even end in 9999,
-        # whose next day doesn't exist): offered, but create_campaign refuses it clearly
-        first, last = month_bounds(limits.LATEST_DATE.year + 1, 1)
-        target, url, thanks = latest.target_pence, latest.donate_url, latest.thank_you_text
-    else:
-        first = latest.deadline + dt.timedelta(days=1)
-        last = month_bounds(first.year, first.month)[1]
-        if (last - first).days + 1 < MIN_CAMPAIGN_DAYS:
-            following = last + dt.timedelta(days=1)
-            last = month_bounds(following.year, following.month)[1]
-        target, url, thanks = latest.target_pence, latest.donate_url, latest.thank_you_text
+        return {"name": campaign_name(first, last), "slug": f"{first:%Y-%m}",
+                "target_pence": 1_800_000, "opens_on": first, "deadline": last,
+                "donate_url": "", "thank_you_text": ""}
+    closed = [c.deadline for c in campaigns if c.deadline < today]
+    first = min(today, max(closed) + dt.timedelta(days=1)) if closed else today
+    later = None  # the first campaign after the gap, if staff have set one up
+    for campaign in campaigns:
+        if campaign.deadline < first:
+            continue
+        if campaign.opens_on > first:
+            later = campaign
+            break
+        if campaign.deadline >= limits.LATEST_DATE:
+            # past the range (a campaign saved before dates were bounded may even end in
+            # 9999, whose next day doesn't exist): offered, but create_campaign refuses it
+            first, last = month_bounds(limits.LATEST_DATE.year + 1, 1)
+            return {"name": campaign_name(first, last), "slug": f"{last:%Y-%m}",
+                    "target_pence": campaign.target_pence, "opens_on": first,
+                    "deadline": last, "donate_url": campaign.donate_url,
+                    "thank_you_text": campaign.thank_you_text}
+        first = campaign.deadline + dt.timedelta(days=1)
+    before = [c for c in campaigns if c.deadline < first]
+    follows = max(before, key=lambda c: c.deadline) if before else campaigns[0]
+    last = month_bounds(first.year, first.month)[1]
+    if (last - first).days + 1 < MIN_CAMPAIGN_DAYS:
+        following = last + dt.timedelta(days=1)
+        last = month_bounds(following.year, following.month)[1]
+    if later is not None:
+        last = min(last, later.opens_on - dt.timedelta(days=1))
     slug = f"{last.year:04d}-{last.month:02d}"
     if get_campaign(session, slug) is not None:
         slug = f"{slug}-{first:%d%b}".lower()
     return {
-        "name": campaign_name(first, last), "slug": slug, "target_pence": target,
-        "opens_on": first, "deadline": last, "donate_url": url, "thank_you_text": thanks,
+        "name": free_name(session, first, last), "slug": slug,
+        "target_pence": follows.target_pence, "opens_on": first, "deadline": last,
+        "donate_url": follows.donate_url, "thank_you_text": follows.thank_you_text,
     }
 
 

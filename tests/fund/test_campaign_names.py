@@ -95,3 +95,29 @@ def test_staff_rename_is_obvious_and_audited(app, client, login_as, make_campaig
         "name": "x" * 500, "target": "18,000", "opens_on": "2026-11-01",
         "deadline": "2026-11-30", "donate_url": "", "thank_you_text": ""})
     assert response.status_code == 422 and 'id="name-error"' in response.text
+
+
+def test_the_next_campaign_fills_the_gap_before_one_set_up_later(db, make_campaign):
+    """QA: with the demo's campaign ending on 24 December and a January appeal set up, the
+    one-click campaign skipped to February with the appeal's target, leaving 25 to 31
+    December uncovered. It fills the gap, with the target of the campaign it follows."""
+    make_campaign("2026-12", name="December 2026 fighting fund", target_pence=1_800_000,
+                  opens_on=D(2026, 11, 25), deadline=D(2026, 12, 24))
+    make_campaign("appeal", name="January appeal", target_pence=2_500_000,
+                  opens_on=D(2027, 1, 1), deadline=D(2027, 1, 31))
+    values = services.next_month_values(db.session, D(2026, 12, 7))
+    assert (values["opens_on"], values["deadline"]) == (D(2026, 12, 25), D(2026, 12, 31))
+    assert values["target_pence"] == 1_800_000
+    # the month's name is the demo campaign's already: this one is named by its dates
+    assert values["name"] == "Fighting fund, 25 to 31 December 2026"
+    services.create_next_month(db.session, D(2026, 12, 7))
+    after = services.next_month_values(db.session, D(2026, 12, 7))  # then after the appeal
+    assert (after["opens_on"], after["deadline"]) == (D(2027, 2, 1), D(2027, 2, 28))
+    assert (after["name"], after["target_pence"]) == ("February 2027 fighting fund", 2_500_000)
+
+
+def test_the_next_campaign_after_a_lapse_starts_where_the_last_one_closed(db, make_campaign):
+    """No campaign for a few days (the roll-over was off): the next covers them too."""
+    make_campaign("2026-10", opens_on=D(2026, 10, 1), deadline=D(2026, 10, 31))
+    values = services.next_month_values(db.session, D(2026, 11, 4))
+    assert (values["opens_on"], values["deadline"]) == (D(2026, 11, 1), D(2026, 11, 30))
