@@ -86,6 +86,10 @@ def test_reader_sees_bar_figures_countdown_widget_and_badge(new_context, live_se
     assert "£6,572 of £18,000" in svg and "36.5%" in svg
 
 
+#: the longest town the form takes, as one word: it must wrap, not widen the table
+LONG_TOWN = "Llanfairpwllgwyngyllgogerychwyrndrobwllllantysiliogogogoch" + "x" * 22
+
+
 def test_staff_add_a_days_post_and_a_correction_and_everything_public_changes(
         new_context, live_server):
     reader = new_context().new_page()
@@ -108,6 +112,8 @@ def test_staff_add_a_days_post_and_a_correction_and_everything_public_changes(
     page.get_by_label("Line 1: Yes", exact=True).check()
     page.get_by_label("Amount (£), line 2", exact=True).fill("£12.50")
     page.get_by_label("Amount (£), line 3", exact=True).fill("1,000")
+    page.get_by_label("Name, line 3", exact=True).fill("P. Jones")
+    page.get_by_label("Town, line 3", exact=True).fill(LONG_TOWN)
     screenshot(page, "staff-fund-batch")
     page.get_by_role("button", name="Add all these gifts").click()
     expect(page.get_by_text("Added 3 gifts totalling £1,037.50")).to_be_visible()
@@ -117,6 +123,14 @@ def test_staff_add_a_days_post_and_a_correction_and_everything_public_changes(
     page.get_by_label("Reason").fill("Cheque from line 2 bounced")
     page.get_by_role("button", name="Record correction").click()
     expect(page.get_by_text("Correction of -£12.50 recorded")).to_be_visible()
+    # QA: an 80-letter town with no spaces widened the entries past the screen, hiding the
+    # "Correct" links; it wraps now. A correction has no donor ("—", not "Anonymous").
+    page.goto(page.url.split("#")[0])
+    entries = page.get_by_role("table", name="The ten latest entries")
+    expect(entries.get_by_role("row").filter(has_text="Cheque from line 2 bounced")
+           .get_by_role("cell").nth(3)).to_have_text("—")
+    expect(entries.get_by_text(LONG_TOWN, exact=False)).to_be_visible()
+    assert entries.evaluate("t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
 
     # A reader sees the new figures at once: page, widget, badge and JSON all agree.
     added = 102_500
