@@ -6,9 +6,11 @@ import re
 
 from wtforms import StringField, ValidationError
 
-# 12 | 12.50 | 12.5 | £12.50 | 1,000 | £1,000.00 ; an optional leading minus where allowed.
+# 12 | 12.50 | 12.5 | £12.50 | £ 12.50 | 1,000 | £1,000.00 ; an optional leading minus where
+# allowed. One space after the £ is taken (it is how a pasted "£ 25" comes); none elsewhere.
 _AMOUNT = re.compile(
-    r"^(?P<sign>-?)£?(?P<sign2>-?)(?P<pounds>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<pence>\d{1,2}))?$",
+    r"^(?P<sign>-?)(?:£ ?)?(?P<sign2>-?)"
+    r"(?P<pounds>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<pence>\d{1,2}))?$",
     re.ASCII,  # \d is 0-9 only: "£١٢" and "£１２" are not amounts people type here
 )
 
@@ -43,7 +45,7 @@ def parse_pence(
 ) -> int:
     """``"£1,000.50"`` → ``100050``.
 
-    Accepts ``12``, ``12.50``, ``£12.50``, ``1,000``, ``£1,000.00`` (and ``-`` in front
+    Accepts ``12``, ``12.50``, ``£12.50``, ``£ 12.50``, ``1,000``, ``£1,000.00`` (and ``-`` in front
     when ``allow_negative``); refuses everything else, including ``1e3``, ``12.345``,
     ``0x10``, ``١٢`` and ``12_000`` that ``Decimal`` or ``int`` would take.
     """

@@ -11,6 +11,7 @@ from coop.money import AmountError, parse_pence
 @pytest.mark.parametrize("text,pence", [
     ("12", 1200), ("12.50", 1250), ("12.5", 1250), ("£12.50", 1250), ("1,000", 100_000),
     ("£1,000.00", 100_000), (" 7 ", 700), ("0.01", 1), ("1,234,567.89", 123_456_789),
+    ("£ 25", 2500), ("£ 1,000.50", 100_050),  # pasted with a space after the £ (QA)
 ])
 def test_accepted_amounts(text, pence):
     assert parse_pence(text) == pence
@@ -18,7 +19,8 @@ def test_accepted_amounts(text, pence):
 
 @pytest.mark.parametrize("text", [
     "abc", "-5", "0", "0.00", "12.345", "1e3", "", "   ", "1,00", "12,", "£", "12.", ".5",
-    "0x10", "1_000", "١٢", "12 50", "£-", "+5", "NaN", "Infinity", "12.5.0", "£ 12",
+    "0x10", "1_000", "١٢", "12 50", "£-", "+5", "NaN", "Infinity", "12.5.0", "£  12",
+    "£ -12", "- 12", "12 £",
 ])
 def test_refused_amounts(text):
     with pytest.raises(AmountError):
