@@ -123,8 +123,14 @@ def change_role(user_id: int):
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
 @access("admin", fresh=True)
 def deactivate(user_id: int):
+    """Stop someone logging in (a confirm tick: they are logged out everywhere at once)."""
     user = db.get_or_404(User, user_id)
-    if not EmptyForm().validate_on_submit():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("admin.users"))
+    if not form.confirm.data:
+        flash(f"Nothing was done: tick the box beside “Deactivate” for {user.email} first "
+              "(they would be logged out everywhere at once).", "error")
         return redirect(url_for("admin.users"))
     try:
         services.deactivate(db.session, user, by=current_user)

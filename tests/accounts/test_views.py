@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from tests.conftest import PASSWORD, login
@@ -171,7 +173,11 @@ def test_deactivated_user_is_logged_out_at_next_request(app, make_user):
     login(admin_client, admin.email)
     login(user_client, user.email)
     assert user_client.get("/account").status_code == 200
-    response = admin_client.post(f"/admin/users/{user.id}/deactivate")
+    unticked = admin_client.post(f"/admin/users/{user.id}/deactivate", follow_redirects=True)
+    assert "Nothing was done: tick the box beside" in html.unescape(  # one click alone (QA)
+        unticked.get_data(as_text=True))
+    assert user_client.get("/account").status_code == 200
+    response = admin_client.post(f"/admin/users/{user.id}/deactivate", data={"confirm": "y"})
     assert response.status_code == 302
     assert user_client.get("/account").status_code == 302
     assert login(user_client, user.email).status_code == 200  # refused, form shown again
