@@ -69,7 +69,9 @@ def test_members_and_the_public_cannot_see_the_register(client, login_as, admit)
 def test_admit_form(app, client, login_as, make_user):
     make_user("member", email="ann@example.org")
     login_as("staff")
-    assert client.get("/staff/register/admit").status_code == 200
+    form = client.get("/staff/register/admit")
+    assert form.status_code == 200
+    assert "emailed an invitation to choose a password" in form.get_data(as_text=True)
     response = client.post("/staff/register/admit", data={
         "name": "Ann Reader", "email": "ann@example.org", "address": "1 Road\nLeeds",
         "shares": "1,000", "on": TODAY})

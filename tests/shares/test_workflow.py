@@ -311,6 +311,7 @@ def test_admission_page_confirms_then_admits_and_emails_the_welcome(app, client,
     html = client.get(url).get_data(as_text=True)
     assert "Admit Rosa O&#39;Reader &amp; Co as a member" in html
     assert "50 at £1 each" in html and "already has this email" not in html
+    assert "they are emailed an invitation to choose a password" in html  # said before (QA)
     response = client.post(url, data={"admit-on": today().isoformat()})
     assert response.status_code == 422
     assert "Tick the box to confirm the admission." in response.get_data(as_text=True)
