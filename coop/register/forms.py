@@ -93,6 +93,11 @@ class AdmitForm(SentOnce, CoopForm):
     shares = SharesField()
     on = _on("Date of admission", "The day the board admitted them.")
     note = _note()
+    invite = BooleanField("Invite them to make an account on the site",
+                          description="Unticked, nobody is emailed about an account (a member "
+                                      "who applied by post may not want one); staff can link "
+                                      "one later.",
+                          default=True)
     #: asked only when a current member already has the email (the view says who)
     different_person = BooleanField("A different person: admit them as a new member anyway")
     submit = SubmitField("Admit and allot shares")

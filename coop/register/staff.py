@@ -100,7 +100,8 @@ def admit():
         try:
             line = services.admit(db.session, name=form.name.data, email=form.email.data,
                                   address=form.address.data, shares=form.shares.data,
-                                  on=form.on.data, by=current_user, note=form.note.data or "")
+                                  on=form.on.data, by=current_user, note=form.note.data or "",
+                                  invite=form.invite.data)
         except services.RegisterError as err:
             db.session.rollback()
             show_error(form, err)

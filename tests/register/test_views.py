@@ -87,6 +87,26 @@ def test_admit_form(app, client, login_as, make_user):
     assert "1 June 1985" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
+def test_a_postal_member_is_invited_to_an_account_only_when_staff_leave_the_box_ticked(
+        app, client, login_as, outbox):
+    """QA: admitting a postal applicant made an account and emailed an invitation unasked."""
+    from coop.accounts.models import User
+
+    login_as("staff")
+    assert 'checked id="invite" name="invite" type="checkbox"' in client.get(
+        "/staff/register/admit").get_data(as_text=True)  # ticked when drawn
+    base = {"address": "1 Road\nLeeds", "shares": "10", "on": TODAY}
+    client.post("/staff/register/admit", data={**base, "name": "By Post",
+                                               "email": "post@example.org"})
+    client.post("/staff/register/admit", data={**base, "name": "Online Too", "invite": "y",
+                                               "email": "online@example.org"})
+    with app.app_context():
+        accounts = set(_db.session.scalars(sa.select(User.email)))
+    assert "online@example.org" in accounts and "post@example.org" not in accounts
+    invited = {m["To"] for m in outbox() if "invited" in m["Subject"].lower()}
+    assert invited == {"online@example.org"}
+
+
 def test_admit_form_refusals_keep_what_was_typed_and_save_nothing(app, client, login_as):
     login_as("staff")
     cases = [
