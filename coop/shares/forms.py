@@ -7,6 +7,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     RadioField,
     SelectChoice,
     SelectField,
@@ -280,6 +281,9 @@ class PaymentForm(CoopForm):
     method = RadioField("How it arrived",
                         choices=[SelectChoice(m.value, m.label) for m in PaidMethod],
                         validators=[InputRequired("Choose how the payment arrived.")])
+    #: drawn into the form that corrects a recorded payment: the pence it corrects, so an
+    #: old "record the payment" form sent again (Back) isn't taken for a correction
+    recorded = HiddenField()
     submit = SubmitField("Record the payment")
 
 

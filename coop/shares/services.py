@@ -346,8 +346,13 @@ def change_status(session: Session, enquiry: Enquiry, new: Status | str, *, by,
 def record_payment(session: Session, enquiry: Enquiry, *, amount_pence: int,
                    received_on: dt.date, method: PaidMethod | str, by,
                    max_pence: int | None = None, now: dt.datetime | None = None) -> StatusChange:
-    """Payment received: the amount, the day it arrived (London) and how it came."""
-    old = _check_move(enquiry, Status.PAYMENT_RECEIVED)
+    """Payment received: the amount, the day it arrived (London) and how it came. Sent again
+    while the enquiry is at "payment received" (not yet admitted), it corrects what was
+    recorded (a mistyped amount or date), with the old and new values in the history."""
+    correcting = enquiry.status_enum == Status.PAYMENT_RECEIVED and not enquiry.is_erased
+    old = Status.PAYMENT_RECEIVED if correcting else _check_move(enquiry,
+                                                                  Status.PAYMENT_RECEIVED)
+    was = _payment_text(enquiry.paid_pence, enquiry.paid_on, enquiry.paid_method)
     now = now or now_utc()
     if isinstance(amount_pence, bool) or not isinstance(amount_pence, int) or amount_pence <= 0:
         raise FieldError("amount", "Enter the amount received, more than £0.")
@@ -366,15 +371,28 @@ def record_payment(session: Session, enquiry: Enquiry, *, amount_pence: int,
         method = PaidMethod(method)
     except ValueError:
         raise FieldError("method", "Choose how the payment arrived.") from None
+    detail = _payment_text(amount_pence, received_on, method.value)
+    if correcting and detail == was:
+        raise FieldError("amount", "That is the payment already recorded: change what was "
+                                   "typed wrongly.")
     enquiry.paid_pence = amount_pence
     enquiry.paid_on = received_on
     enquiry.paid_method = method.value
-    detail = (f"{money(amount_pence)} by {method.label.lower()}, received "
-              f"{london_date(received_on, 'd MMMM y')}")
-    audit.record(session, "enquiry.payment_recorded", "enquiry", enquiry.reference, by=by,
+    action = "enquiry.payment_corrected" if correcting else "enquiry.payment_recorded"
+    audit.record(session, action, "enquiry", enquiry.reference, by=by,
                  amount_pence=amount_pence, method=method.value,
                  received_on=received_on.isoformat())
+    if correcting:
+        detail = f"payment corrected from {was} to {detail}"
     return _move(session, enquiry, old, Status.PAYMENT_RECEIVED, by=by, detail=detail, now=now)
+
+
+def _payment_text(pence: int | None, on: dt.date | None, method: str | None) -> str:
+    """"£50 by cheque, received 1 December 2026" (for the history)."""
+    if not pence or on is None or not method:
+        return ""
+    return (f"{money(pence)} by {PaidMethod(method).label.lower()}, received "
+            f"{london_date(on, 'd MMMM y')}")
 
 
 def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,

@@ -149,15 +149,30 @@ _STEP_LABELS = {
 }
 
 
+def _payment_open(enquiry: Enquiry) -> bool:
+    """Whether a payment can be recorded, or the recorded one corrected (not yet admitted)."""
+    return (Status.PAYMENT_RECEIVED in enquiry.next_statuses
+            or (enquiry.status_enum == Status.PAYMENT_RECEIVED and not enquiry.is_erased))
+
+
 def _payment_form(enquiry: Enquiry, form: PaymentForm | None = None) -> PaymentForm | None:
-    if Status.PAYMENT_RECEIVED not in enquiry.next_statuses:
+    if not _payment_open(enquiry):
         return None
     if form is None:
         form = PaymentForm(formdata=None, prefix="payment")
+        if enquiry.status_enum == Status.PAYMENT_RECEIVED:  # correcting: what was recorded
+            form.recorded.data = str(enquiry.paid_pence)
+            form.amount.data = money_input(enquiry.paid_pence)
+            form.received_on.data = enquiry.paid_on
+            form.method.data = enquiry.paid_method
+            form.submit.label.text = "Correct the payment"
+            return form
         form.amount.data = money_input(enquiry.amount_pence)
         form.received_on.data = now_utc().astimezone(LONDON).date()
         if enquiry.payment_method in {m.value for m in PaidMethod}:
             form.method.data = enquiry.payment_method
+    elif enquiry.status_enum == Status.PAYMENT_RECEIVED:
+        form.submit.label.text = "Correct the payment"
     return form
 
 
@@ -223,7 +238,9 @@ def change_status(enquiry_id: int):
 def record_payment(enquiry_id: int):
     """Payment received: amount, date and method."""
     enquiry = _get(enquiry_id)
-    if Status.PAYMENT_RECEIVED not in enquiry.next_statuses:
+    correcting = enquiry.status_enum == Status.PAYMENT_RECEIVED
+    if not _payment_open(enquiry) or (
+            correcting and request.form.get("payment-recorded") != str(enquiry.paid_pence)):
         # sent twice (a double click, or Back and send again): the page has no payment form
         # now to put the error next to, so it says so at the top
         flash(f"A payment can't be recorded on {enquiry.reference} now: it is "
@@ -246,7 +263,7 @@ def record_payment(enquiry_id: int):
         else:
             db.session.commit()
             flash(f"Payment of {money(enquiry.paid_pence)} recorded on {enquiry.reference}.",
-                  "success")
+                  "success")  # a correction too: the history says what it was before
             return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     return _detail(enquiry, payment_form=form, code=422)
 

@@ -257,6 +257,44 @@ def test_status_form_refuses_steps_that_are_not_next(app, client, login_as, make
     assert reload(app, enquiry.id).status == "new"
 
 
+def test_a_mistyped_payment_is_flagged_and_corrected_before_admission(app, client, login_as,
+                                                                       make_enquiry):
+    """QA: £5 recorded for a £50 enquiry, with no warning and no way to correct it (withdraw
+    and reopen brought the £5 back). The page says it differs; the form below corrects it,
+    with the old and new payment in the history."""
+    import html as html_lib
+
+    enquiry = make_enquiry(amount_pence=5_000)
+    login_as("staff")
+    url = f"/staff/enquiries/{enquiry.id}/payment"
+    day = today().isoformat()
+    client.post(url, data={"payment-amount": "5", "payment-received_on": day,
+                           "payment-method": "cheque"})
+    page = html_lib.unescape(_page(client, enquiry.id))
+    assert "Not the amount of the enquiry: Ada Lovelace asked for £50 (50 shares)" in page
+    assert "Correct the recorded payment" in page and 'value="500"' in page
+    stale = client.post(url, data={"payment-amount": "50", "payment-received_on": day,
+                                   "payment-method": "cheque"}, follow_redirects=True)
+    assert "can&#39;t be recorded" in stale.get_data(as_text=True)  # an old form, sent again
+    same = client.post(url, data={"payment-amount": "5", "payment-received_on": day,
+                                  "payment-method": "cheque", "payment-recorded": "500"})
+    assert same.status_code == 422 and "already recorded" in same.get_data(as_text=True)
+    assert reload(app, enquiry.id).paid_pence == 500
+    fixed = client.post(url, data={"payment-amount": "50", "payment-received_on": day,
+                                   "payment-method": "cheque", "payment-recorded": "500"})
+    assert fixed.status_code == 302
+    saved = reload(app, enquiry.id)
+    assert (saved.status, saved.paid_pence) == ("payment_received", 5_000)
+    page = html_lib.unescape(_page(client, enquiry.id))
+    assert "payment corrected from £5 by cheque" in page and "to £50 by cheque" in page
+    assert "Not the amount of the enquiry" not in page and "50 shares to allot" in page
+    with app.app_context():
+        from coop.audit import AuditEvent
+
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "enquiry.payment_corrected")) == 1
+
+
 def test_record_payment_through_the_page(app, client, login_as, make_enquiry):
     enquiry = make_enquiry(amount_pence=25_000)
     login_as("staff")
