@@ -83,9 +83,10 @@ class SearchForm(PlainForm):
 class AdmitForm(SentOnce, CoopForm):
     name = StringField("Full name", validators=[InputRequired("Enter the member's name."),
                                                 Length(max=NAME_MAX + _SLACK)])
-    email = EmailField("Email", filters=[strip],
-                       validators=[InputRequired("Enter the member's email address."),
-                                   Length(max=EMAIL_MAX + _SLACK)])
+    email = EmailField("Email (optional)", filters=[strip],
+                       validators=[Optional(), Length(max=EMAIL_MAX + _SLACK)],
+                       description="Leave it empty for a member who has none: the society "
+                                   "writes to them by post.")
     address = TextAreaField("Postal address",
                             validators=[InputRequired("Enter the postal address."),
                                         Length(max=ADDRESS_MAX + _SLACK)],
@@ -154,9 +155,10 @@ class DetailsForm(CoopForm):
 
     name = StringField("Full name", validators=[InputRequired("Enter the member's name."),
                                                 Length(max=NAME_MAX + _SLACK)])
-    email = EmailField("Email", filters=[strip],
-                       validators=[InputRequired("Enter the member's email address."),
-                                   Length(max=EMAIL_MAX + _SLACK)])
+    email = EmailField("Email (optional)", filters=[strip],
+                       validators=[Optional(), Length(max=EMAIL_MAX + _SLACK)],
+                       description="Leave it empty for a member who has none: the society "
+                                   "writes to them by post.")
     reason = StringField("Why", validators=[InputRequired("Say why the entry is corrected."),
                                             Length(max=NOTE_MAX + _SLACK)],
                          description="For the register's history, e.g. “Typo at admission” or "

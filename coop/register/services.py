@@ -159,10 +159,16 @@ def clean_note(value) -> str:
     return _check_text(value, field="note", label="The note", limit=NOTE_MAX, required=False)
 
 
-def clean_email(value) -> str:
+def clean_email(value, *, required: bool = True) -> str:
+    """The address, normalised; with ``required=False`` an empty one is "" (a member who
+    applied by post may have none: the Act asks for a postal address, not an email)."""
+    if value is None and not required:
+        return ""
     if not isinstance(value, str):
         raise InvalidValue("The email address must be text.", field="email")
     email = normalise_email(value)
+    if not email and not required:
+        return ""
     if not email:
         raise InvalidValue("Enter the email address.", field="email")
     if len(email) > EMAIL_MAX:
@@ -340,7 +346,7 @@ def admit(session: Session, *, name: str, email: str, address: str, shares: int,
         return allot(session, member, shares, on=on, by=by, enquiry_id=enquiry_id, note=note)
 
     name = clean_name(name)
-    email = clean_email(email)
+    email = clean_email(email, required=False)
     address = clean_address(address)
     note = clean_note(note)
     shares = check_shares(shares)
@@ -529,7 +535,7 @@ def correct_details(session: Session, member: Member, *, name: str, email: str, 
     """Staff correct a member's name or email (a typo, a change of name). The audit log keeps
     the old and the new values with the reason: the register's own history of the entry.
     An account tied to the entry keeps its own email. False when nothing changed."""
-    name, email = clean_name(name), clean_email(email)
+    name, email = clean_name(name), clean_email(email, required=False)
     reason = _check_text(reason, field="reason", label="The reason", limit=NOTE_MAX)
     before = {"name": member.name, "email": member.email}
     if (name, email) == (member.name, member.email):
@@ -560,6 +566,8 @@ def link_account(session: Session, member: Member, user: User, *, by) -> bool:
 def _link_or_invite(session: Session, member: Member, *, by, invite: bool = True) -> None:
     from coop.accounts.services import get_by_email
 
+    if not member.email:  # by post only: no account to link or invite
+        return
     user = get_by_email(session, member.email)
     if user is not None:
         if member_for_user(session, user) is None:

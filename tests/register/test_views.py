@@ -107,6 +107,28 @@ def test_a_postal_member_is_invited_to_an_account_only_when_staff_leave_the_box_
     assert invited == {"online@example.org"}
 
 
+def test_a_member_who_applied_by_post_may_have_no_email(app, client, login_as, outbox):
+    """QA: the register couldn't hold a postal applicant without an email. The Act asks for a
+    postal address; two such members are not taken for one, and nobody is emailed."""
+    from coop.accounts.models import User
+
+    login_as("staff")
+    before = len(outbox())
+    for name in ("First Post", "Second Post"):
+        response = client.post("/staff/register/admit", data={
+            "name": name, "email": "  ", "address": "1 Road\nLeeds", "shares": "10",
+            "on": TODAY, "invite": "y"})
+        assert response.status_code == 302, response.get_data(as_text=True)
+    with app.app_context():
+        assert [(m.name, m.email, m.user_id) for m in _db.session.scalars(
+            sa.select(Member).order_by(Member.number))] == [("First Post", "", None),
+                                                             ("Second Post", "", None)]
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1  # staff
+    assert len(outbox()) == before
+    assert "None: by post" in client.get("/staff/register/1").get_data(as_text=True)
+    assert client.get("/staff/register/export.csv").status_code in (200, 302)
+
+
 def test_admit_form_refusals_keep_what_was_typed_and_save_nothing(app, client, login_as):
     login_as("staff")
     cases = [
