@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from decimal import Decimal
 from functools import lru_cache
 from urllib.parse import quote
@@ -124,6 +125,15 @@ def with_the(name: str) -> str:
     (never "the The People's Paper"). Used as ``{{ config.SITE_NAME | the }}``."""
     name = (name or "").strip()
     return name if name.lower().startswith("the ") else f"the {name}"
+
+
+def folded(text: str | None) -> str:
+    """Text as searches compare it: accents off, case folded, spaces single ("Siobhán Ní
+    Bhriain" → "siobhan ni bhriain"), so "ni bhriain" finds her on either database (SQLite's
+    LIKE folds ASCII case only, and neither folds accents)."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.casefold().split())
 
 
 def joined(names) -> str:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from coop.db import Base, UTCDateTime, now_utc
+from coop.formatting import folded
 
 if TYPE_CHECKING:
     from coop.accounts.models import User
@@ -76,6 +77,8 @@ class Member(Base):
     #: the membership number: allocated in order from register_counters, never reused
     number: Mapped[int] = mapped_column(unique=True)
     name: Mapped[str] = mapped_column(sa.String(NAME_MAX))
+    #: the name as searches compare it (coop.formatting.folded), kept by _fold_name below
+    name_folded: Mapped[str] = mapped_column(sa.String(NAME_MAX), default="", server_default="")
     #: the current postal address (lines separated by newlines); history in register_addresses
     address: Mapped[str] = mapped_column(sa.String(ADDRESS_MAX))
     #: normalised (trimmed, lower-case); not unique: two members may share an address
@@ -229,3 +232,9 @@ class Counter(Base):
     name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     #: the last number handed out
     value: Mapped[int] = mapped_column(default=0)
+
+
+@sa.event.listens_for(Member, "before_insert")
+@sa.event.listens_for(Member, "before_update")
+def _fold_name(_mapper, _connection, member: Member) -> None:
+    member.name_folded = folded(member.name)[:NAME_MAX]

@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from coop import audit
 from coop.accounts.models import User
 from coop.db import now_utc
+from coop.formatting import folded
 from coop.mail import normalise_email
 from coop.register.models import (
     ADDRESS_MAX,
@@ -687,7 +688,7 @@ def search_statement(q: str = "", status: str = "current") -> sa.Select:
         stmt = stmt.where(Member.ceased_on.is_not(None))
     q = " ".join((q or "").split())[:100]
     if q:
-        matches = [Member.name.icontains(q, autoescape=True),
+        matches = [Member.name_folded.contains(folded(q), autoescape=True),
                    Member.email.icontains(q, autoescape=True)]
         number = parse_number(q)
         if number is not None:

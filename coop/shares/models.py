@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from coop.db import Base, UTCDateTime, now_utc
-from coop.formatting import LONDON
+from coop.formatting import LONDON, folded
 from coop.outbox import OutboxMessage
 from coop.outbox import Status as MailStatus
 
@@ -194,6 +194,8 @@ class Enquiry(Base):
 
     # Personal data: blanked by erase().
     name: Mapped[str] = mapped_column(sa.String(NAME_MAX), default="")
+    #: the name as searches compare it (coop.formatting.folded), kept by _fold_name below
+    name_folded: Mapped[str] = mapped_column(sa.String(NAME_MAX), default="", server_default="")
     #: stored as typed but stripped; searched case-insensitively
     email: Mapped[str] = mapped_column(sa.String(EMAIL_MAX), default="", index=True)
     phone: Mapped[str] = mapped_column(sa.String(PHONE_MAX), default="")
@@ -341,3 +343,9 @@ class Note(Base):
 
     enquiry: Mapped[Enquiry] = relationship(back_populates="notes")
     by: Mapped[User | None] = relationship()
+
+
+@sa.event.listens_for(Enquiry, "before_insert")
+@sa.event.listens_for(Enquiry, "before_update")
+def _fold_name(_mapper, _connection, enquiry: Enquiry) -> None:
+    enquiry.name_folded = folded(enquiry.name)[:NAME_MAX]

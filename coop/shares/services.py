@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from coop import audit, limits, outbox
 from coop.db import now_utc
-from coop.formatting import joined, london_date, money
+from coop.formatting import folded, joined, london_date, money
 from coop.mail import normalise_email
 from coop.register import services as register
 from coop.shares.countries import UK, countries, country_name
@@ -623,7 +623,7 @@ def inbox_statement(filters: InboxFilter) -> sa.Select:
     q = " ".join(filters.q.split())[:100]
     if q:
         stmt = stmt.where(sa.or_(
-            Enquiry.name.icontains(q, autoescape=True),
+            Enquiry.name_folded.contains(folded(q), autoescape=True),
             Enquiry.email.icontains(q, autoescape=True),
             Enquiry.reference.icontains(q, autoescape=True),
         ))

@@ -61,6 +61,12 @@ def test_inbox_lists_newest_first_with_filters_and_search(client, login_as, make
     html = client.get("/staff/enquiries?date_to=2024-05-03&status=new").get_data(as_text=True)
     assert old.reference in html and new.reference not in html
     assert 'value="2024-05-03"' in html  # the filters are kept
+    irish = make_enquiry(name="Seán Ó Súilleabháin", email="sean@example.org")
+    for q in ("o suilleabhain", "Ó SÚILLEABHÁIN", "sean o"):  # QA: accents and case folded
+        html = client.get("/staff/enquiries", query_string={"q": q}).get_data(as_text=True)
+        assert irish.reference in html and old.reference not in html, q
+    html = client.get("/staff/enquiries", query_string={"q": "王秀"}).get_data(as_text=True)
+    assert new.reference in html and irish.reference not in html
 
 
 def test_inbox_survives_nonsense_filters(client, login_as, make_enquiry):
@@ -227,7 +233,7 @@ def test_erase_through_the_page(app, client, login_as, make_enquiry):
     response = client.post(f"/staff/enquiries/{enquiry.id}/erase", data={"confirm": "y"})
     assert response.status_code == 302
     saved = reload(app, enquiry.id)
-    assert saved.is_erased and saved.name == "" and saved.notes == []
+    assert saved.is_erased and saved.name == "" and saved.name_folded == "" and saved.notes == []
     html = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
     assert "Zoë Brown" not in html and "private note" not in html
     assert "Personal data erased" in html and enquiry.reference in html
