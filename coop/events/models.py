@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship,
 
 from coop.db import Base, UTCDateTime, now_utc
 from coop.outbox import failed_since
+from coop.timeutil import to_london
 
 SLUG_LENGTH = 120
 TITLE_LENGTH = 200
@@ -180,6 +181,11 @@ class Event(EventFlags, Base):
 
     def has_started(self, now: dt.datetime | None = None) -> bool:
         return self.starts_at <= (now or now_utc())
+
+    def attendance_open(self, now: dt.datetime | None = None) -> bool:
+        """Whether attendance can be marked: from the day of the event (London), when
+        people arrive; not for an event weeks away (QA marked one a year ahead)."""
+        return to_london(now or now_utc()).date() >= to_london(self.starts_at).date()
 
 
 class EventTag(Base):

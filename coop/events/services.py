@@ -926,6 +926,8 @@ def set_attendance(session: Session, registration: Registration, attended: bool 
                    *, by=None) -> Registration:
     if registration.status != RegistrationStatus.REGISTERED:
         raise EventError("Only people with a place can be marked as attending.")
+    if not registration.event.attendance_open():
+        raise EventError("Attendance can be marked from the day of the event.")
     registration.attended = attended
     session.flush()
     audit.record(session, "event_registration.attendance", "event_registration",

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from coop.db import now_utc
 from coop.events import services
 from coop.events.models import Event, Registration, Series
 from tests.events.conftest import future
@@ -274,9 +275,12 @@ def test_cancelling_twice_is_refused(db):
 def test_attendance_only_for_people_with_a_place(db):
     event = services.create_event(db.session, details(capacity=1), future(), future(11))
     first, second = register(db, event, 1), register(db, event, 2)
+    with pytest.raises(services.EventError, match="from the day of the event"):
+        services.set_attendance(db.session, first, True)  # ten days ahead
+    event.starts_at, event.ends_at = now_utc() - dt.timedelta(minutes=5), future(11)
     services.set_attendance(db.session, first, True)
     assert first.attended is True
-    with pytest.raises(services.EventError):
+    with pytest.raises(services.EventError, match="Only people with a place"):
         services.set_attendance(db.session, second, True)
 
 

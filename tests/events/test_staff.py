@@ -11,6 +11,7 @@ import io
 import pytest
 import sqlalchemy as sa
 
+from coop.db import now_utc
 from coop.events.models import Event, EventMessage, Registration, Series
 from coop.extensions import db as _db
 
@@ -203,8 +204,20 @@ def test_attendee_lists_csv_and_attendance(app, make_event, login_as, client):
         first = _db.session.scalar(sa.select(Registration).where(
             Registration.email == "a@example.org"))
         first_id = first.id
-    response = client.post(f"/staff/events/{event.id}/registrations/{first_id}/attendance",
-                           data={"attended": "yes"})
+    url = f"/staff/events/{event.id}/registrations/{first_id}/attendance"
+    # ten days ahead: nothing to mark yet (QA marked attendance a year ahead)
+    assert "From the day" in html and '"attended" value="yes"' not in html
+    refused = client.post(url, data={"attended": "yes"}, follow_redirects=True)
+    assert "Attendance can be marked from the day of the event." in refused.get_data(
+        as_text=True)
+    with app.app_context():  # the day comes: it has just started
+        row = _db.session.get(Event, event.id)
+        row.starts_at = now_utc() - dt.timedelta(minutes=10)
+        row.ends_at = now_utc() + dt.timedelta(hours=1)
+        _db.session.commit()
+    assert '"attended" value="yes"' in client.get(f"/staff/events/{event.id}").get_data(
+        as_text=True)
+    response = client.post(url, data={"attended": "yes"})
     assert response.status_code == 302
     with app.app_context():
         assert _db.session.get(Registration, first_id).attended is True
