@@ -97,6 +97,10 @@ CASES = {
     "events_staff.new_series": ("staff", lambda app: (
         "/staff/events/series/new", "/staff/events/series/new",
         series_form(description=LONG_TEXT))),
+    "events_staff.book": ("staff", lambda app: (
+        lambda event_id: (f"/staff/events/{event_id}", f"/staff/events/{event_id}/bookings",
+                          {"name": MARK, "email": "booked@example.org"}))(
+        event(app, "Stale token booking")[0])),
     "events_staff.message": ("staff", lambda app: (
         lambda event_id: (f"/staff/events/{event_id}", f"/staff/events/{event_id}/message",
                           {"subject": "Room change", "body": LONG_TEXT}))(

@@ -264,6 +264,20 @@ class RegistrationForm(CoopForm):
     submit = SubmitField("Register", id="registration-submit")
 
 
+class BookingForm(SentOnce, CoopForm):
+    """Staff put someone on the list: a booking by phone, by post or at the door."""
+
+    name = StringField("Their name", id="booking-name", filters=[strip],
+                       validators=[DataRequired("Enter their name."), Length(max=m.NAME_LENGTH)])
+    email = EmailField("Their email", id="booking-email", filters=[strip], validators=[
+        DataRequired("Enter their email address: it is how they get the details and "
+                     "their link to cancel."),
+        Email("Enter a valid email address, like name@example.org.",
+              check_deliverability=False),
+        Length(max=m.EMAIL_LENGTH)])
+    submit = SubmitField("Add them", id="booking-submit")
+
+
 class MemberRegistrationForm(CoopForm):
     """A logged-in member registers with their account's name and email."""
 

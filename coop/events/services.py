@@ -750,14 +750,17 @@ def registration_problem(event: Event, *, member: bool,
 
 
 def register(session: Session, event: Event, *, name: str, email: str, user=None,
-             now: dt.datetime | None = None) -> Registration:
-    """A place if one is free, else the end of the waiting list.
+             booked_by=None, now: dt.datetime | None = None) -> Registration:
+    """A place if one is free, else the end of the waiting list. ``booked_by``: the staff
+    member who put them on the list (a booking by phone), who may do so for a members-only
+    event (audited).
 
     :raise RegistrationClosed: cancelled, draft, started or members-only without a login.
     :raise AlreadyRegistered: this email already has a place or is waiting.
     """
     now = now or now_utc()
-    problem = registration_problem(event, member=user is not None, now=now)
+    problem = registration_problem(event, member=user is not None or booked_by is not None,
+                                   now=now)
     if problem:
         raise RegistrationClosed(problem)
     email = normalise_email(email)
@@ -793,6 +796,9 @@ def register(session: Session, event: Event, *, name: str, email: str, user=None
         registration.token = new_token()
     registration.user_id = getattr(user, "id", None)
     session.flush()
+    if booked_by is not None:
+        audit.record(session, "registration.booked", "registration", registration.id,
+                     by=booked_by, event_id=event.id, status=registration.status)
     return registration
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from coop import submissions
@@ -15,7 +16,7 @@ from coop.access import access
 from coop.csvexport import csv_response
 from coop.events import notify, services
 from coop.events.display import event_when
-from coop.events.forms import EventForm, MessageForm, SeriesEditForm, SeriesForm
+from coop.events.forms import BookingForm, EventForm, MessageForm, SeriesEditForm, SeriesForm
 from coop.events.models import Event, EventMessage, Registration, RegistrationStatus, Series
 from coop.extensions import db
 from coop.formatting import london_datetime
@@ -247,7 +248,7 @@ def attendees(event_id: int):
     return _render_attendees(event, MessageForm())
 
 
-def _render_attendees(event: Event, message_form, status: int = 200):
+def _render_attendees(event: Event, message_form, status: int = 200, booking_form=None):
     registered = services.registrations_for(db.session, event, [RegistrationStatus.REGISTERED])
     waiting = services.waiting_list(db.session, event.id)
     cancelled = services.registrations_for(db.session, event, [RegistrationStatus.CANCELLED])
@@ -258,6 +259,8 @@ def _render_attendees(event: Event, message_form, status: int = 200):
     return render_template("events/staff/attendees.html", event=event, registered=registered,
                            waiting=waiting, cancelled=cancelled, messages=messages,
                            message_form=message_form, empty_form=EmptyForm(),
+                           booking_form=booking_form or BookingForm(formdata=None),
+                           booking_problem=services.registration_problem(event, member=True),
                            when=event_when(event)), status
 
 
@@ -329,6 +332,38 @@ def cancel_registration(event_id: int, registration_id: int):
           f"{registration.name}'s registration is cancelled, and they have been emailed.",
           "success")
     return redirect(url_for("events_staff.attendees", event_id=event.id))
+
+
+@bp.route("/<int:event_id>/bookings", methods=["POST"])
+@redraws_on_stale_token
+@access("staff")
+def book(event_id: int):
+    """Put someone on the list (a booking by phone, by post or at the door): a place if one
+    is free, else the waiting list; they get the same confirmation email as anyone."""
+    event = _event_or_404(event_id)
+    form = BookingForm()
+    if not form.validate_on_submit():
+        return _render_attendees(event, MessageForm(formdata=None), 422, booking_form=form)
+    sent = submissions.claim(db.session, form)
+    try:
+        registration = services.register(db.session, event, name=form.name.data,
+                                          email=form.email.data, booked_by=current_user)
+        notify.confirm([registration])
+        url = sent.leads_to(url_for("events_staff.attendees", event_id=event.id))
+        db.session.commit()
+    except (services.AlreadyRegistered, IntegrityError):
+        db.session.rollback()
+        form.email.errors = [*form.email.errors, f"{form.email.data} is on this event's list "
+                             "already (with a place or waiting)."]
+        return _render_attendees(event, MessageForm(formdata=None), 422, booking_form=form)
+    except services.RegistrationClosed as err:
+        db.session.rollback()
+        form.email.errors = [*form.email.errors, str(err)]
+        return _render_attendees(event, MessageForm(formdata=None), 409, booking_form=form)
+    where = ("on the waiting list" if registration.status == RegistrationStatus.WAITING
+             else "registered")
+    flash(f"{registration.name} is {where}, and has been emailed the confirmation.", "success")
+    return redirect(url)
 
 
 @bp.route("/<int:event_id>/message", methods=["POST"])

@@ -327,6 +327,45 @@ def test_staff_taking_someone_off_the_list_just_as_they_move_up_are_told_it_was_
     assert "The organisers have cancelled your place at Small room" in told.get_content()
 
 
+def test_staff_add_a_phone_booking(app, make_event, login_as, client, outbox):
+    """QA: someone who rings to book couldn't be put on the list. Staff add them: a place
+    while there is one, then the waiting list; the same confirmation email; audited."""
+    event = make_event("Small room", capacity=1, visibility="members")
+    login_as("staff")
+    page = client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+    assert "Add someone" in page and 'name="email"' in page
+    url = f"/staff/events/{event.id}/bookings"
+    refused = client.post(url, data={"name": "Rita Caller", "email": ""})
+    assert refused.status_code == 422
+    assert 'value="Rita Caller"' in refused.get_data(as_text=True)  # kept as typed
+    assert client.post(url, data={"name": "Rita Caller", "email": "rita@example.org"},
+                       follow_redirects=True).status_code == 200
+    second = client.post(url, data={"name": "Sid Caller", "email": "sid@example.org"},
+                         follow_redirects=True)
+    assert "Sid Caller is on the waiting list" in second.get_data(as_text=True)
+    again = client.post(url, data={"name": "Rita", "email": "RITA@example.org"})
+    assert again.status_code == 422
+    assert "is on this event&#39;s list already" in again.get_data(as_text=True)
+    with app.app_context():
+        rows = _db.session.execute(sa.select(Registration.email, Registration.status)
+                                   .order_by(Registration.id)).all()
+        assert rows == [("rita@example.org", "registered"), ("sid@example.org", "waiting")]
+        from coop.audit import AuditEvent
+
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "registration.booked")) == 2
+    [confirmation] = [m for m in outbox() if m["To"] == "rita@example.org"]
+    assert "Small room" in confirmation["Subject"]
+    with app.app_context():  # once it has started, nobody can be added
+        row = _db.session.get(Event, event.id)
+        row.starts_at = now_utc() - dt.timedelta(minutes=1)
+        _db.session.commit()
+    page = client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+    assert "already started" in page and "booking-submit" not in page
+    late = client.post(url, data={"name": "Late", "email": "late@example.org"})
+    assert late.status_code == 409
+
+
 def test_message_everyone_with_a_place(app, make_event, login_as, client, outbox):
     event = make_event("Online talk", capacity=2, online=True,
                        joining_url="https://meet.example.org/t")
