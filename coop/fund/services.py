@@ -717,8 +717,9 @@ def free_name(session: Session, start: dt.date, end: dt.date) -> str:
 
 def next_month_values(session: Session, today: dt.date) -> dict:
     """What the one-click "next month's campaign" would create: from the first day not
-    covered by a campaign, counting from today or from the day after the last one to close
-    before it (so no day is left uncovered, and none is covered twice), to the end of that
+    covered by a campaign, counting from today or, after a lapse, from the day after the
+    latest campaign to have opened (so no day is left uncovered, and none is covered twice;
+    an older gap is history, not filled), to the end of that
     month (or of the next, when fewer than a week would be left), stopping short of a
     campaign staff have already set up later (a January appeal, say). The target, donate URL
     and thanks are those of the campaign it follows. With no campaign yet: this month."""
@@ -728,8 +729,10 @@ def next_month_values(session: Session, today: dt.date) -> dict:
         return {"name": campaign_name(first, last), "slug": f"{first:%Y-%m}",
                 "target_pence": 1_800_000, "opens_on": first, "deadline": last,
                 "donate_url": "", "thank_you_text": ""}
-    closed = [c.deadline for c in campaigns if c.deadline < today]
-    first = min(today, max(closed) + dt.timedelta(days=1)) if closed else today
+    # from the day after the latest campaign to have opened (a lapse since is covered), or
+    # today when one runs now; never an older gap (a month long past)
+    latest = max((c.deadline for c in campaigns if c.opens_on <= today), default=today)
+    first = latest + dt.timedelta(days=1) if latest < today else today
     later = None  # the first campaign after the gap, if staff have set one up
     for campaign in campaigns:
         if campaign.deadline < first:

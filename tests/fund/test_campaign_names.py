@@ -121,3 +121,16 @@ def test_the_next_campaign_after_a_lapse_starts_where_the_last_one_closed(db, ma
     make_campaign("2026-10", opens_on=D(2026, 10, 1), deadline=D(2026, 10, 31))
     values = services.next_month_values(db.session, D(2026, 11, 4))
     assert (values["opens_on"], values["deadline"]) == (D(2026, 11, 1), D(2026, 11, 30))
+
+
+def test_an_old_gap_is_history_not_the_next_campaign(db, make_campaign):
+    """Review: with October and December campaigns, the button on 7 December offered
+    November; and a gap from 2024 made the roll-over fill it a month an hour."""
+    make_campaign("2024-01", opens_on=D(2024, 1, 1), deadline=D(2024, 1, 31))
+    make_campaign("2026-10", opens_on=D(2026, 10, 1), deadline=D(2026, 10, 31))
+    make_campaign("2026-12", opens_on=D(2026, 12, 1), deadline=D(2026, 12, 31))
+    values = services.next_month_values(db.session, D(2026, 12, 7))
+    assert (values["opens_on"], values["deadline"]) == (D(2027, 1, 1), D(2027, 1, 31))
+    assert services.roll_over(db.session, D(2026, 12, 7)) is None  # tomorrow is covered
+    opened = services.roll_over(db.session, D(2026, 12, 31))
+    assert (opened.opens_on, opened.deadline) == (D(2027, 1, 1), D(2027, 1, 31))
