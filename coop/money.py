@@ -49,7 +49,8 @@ def parse_pence(
     when ``allow_negative``); refuses everything else, including ``1e3``, ``12.345``,
     ``0x10``, ``١٢`` and ``12_000`` that ``Decimal`` or ``int`` would take.
     """
-    raw = (text or "").strip().replace("\u2212", "-")  # a typographic minus is a minus
+    # a typographic minus is a minus; a no-break space (pasted "£ 25") a space
+    raw = (text or "").replace("\u00a0", " ").strip().replace("\u2212", "-")
     if not raw:
         raise AmountError("Enter an amount.")
     # a field that takes whole pounds shows an example it would take

@@ -11,7 +11,7 @@ from coop.money import AmountError, parse_pence
 @pytest.mark.parametrize("text,pence", [
     ("12", 1200), ("12.50", 1250), ("12.5", 1250), ("£12.50", 1250), ("1,000", 100_000),
     ("£1,000.00", 100_000), (" 7 ", 700), ("0.01", 1), ("1,234,567.89", 123_456_789),
-    ("£ 25", 2500), ("£ 1,000.50", 100_050),  # pasted with a space after the £ (QA)
+    ("£ 25", 2500), ("£ 1,000.50", 100_050), ("£\u00a025", 2500),  # pasted with a space (QA)
 ])
 def test_accepted_amounts(text, pence):
     assert parse_pence(text) == pence

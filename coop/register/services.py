@@ -275,24 +275,24 @@ def _move_holding(session: Session, member: Member, shares: int, *, floor: int, 
         set_committed_value(member, "ceased_on", current.ceased_on)
         held = current.shares_held
         if current.ceased_on is not None:
-            raise MemberCeased(f"Member {member.number} ceased on "
+            raise MemberCeased(f"Member {member.number_text} ceased on "
                                f"{current.ceased_on:%-d %B %Y}: their holding can't change.")
         if expected is not None and held != expected:
             raise HoldingChanged(
-                f"Member {member.number}'s holding changed while you had this form open: "
+                f"Member {member.number_text}'s holding changed while you had this form open: "
                 f"it is now {held:,} share{'s' if held != 1 else ''}. Nothing was saved."
             )
         if held + shares < 0:
-            raise HoldingRule(f"Member {member.number} holds only {held:,} "
+            raise HoldingRule(f"Member {member.number_text} holds only {held:,} "
                               f"share{'s' if held != 1 else ''}: a holding can't go below zero.")
         if held + shares < floor:
             raise HoldingRule(
-                f"Member {member.number} holds {held:,} share{'s' if held != 1 else ''}: this "
+                f"Member {member.number_text} holds {held:,} share{'s' if held != 1 else ''}: this "
                 f"would leave {held + shares:,}, below the minimum holding of {floor:,}. "
                 "To take every share, cease the membership."
             )
         raise HoldingRule(
-            f"Member {member.number} holds {held:,} share{'s' if held != 1 else ''}: this "
+            f"Member {member.number_text} holds {held:,} share{'s' if held != 1 else ''}: this "
             f"would make {held + shares:,}, above the maximum holding of {ceiling:,}."
         )
     set_committed_value(member, "shares_held", row.shares_held)
@@ -338,7 +338,7 @@ def admit(session: Session, *, name: str, email: str, address: str, shares: int,
     """
     if member is not None:
         if member.ceased_on is not None:
-            raise MemberCeased(f"Member {member.number} ceased on {member.ceased_on:%-d %B %Y}: "
+            raise MemberCeased(f"Member {member.number_text} ceased on {member.ceased_on:%-d %B %Y}: "
                                "admit them again as a new member instead.")
         if address is not None and str(address).strip():
             address = clean_address(address)
@@ -371,7 +371,8 @@ def admit(session: Session, *, name: str, email: str, address: str, shares: int,
     line = _ledger_line(session, new, Kind.ALLOTMENT, shares, balance, on=on, by=by,
                         note=note, enquiry_id=enquiry_id)
     audit.record(session, "register.admitted", "register_member", new.number, by=by,
-                 shares=shares, transaction=line.id, enquiry=enquiry_id)
+                 shares=shares, transaction=line.id, enquiry=enquiry_id,
+                 invited=bool(invite and new.email))
     _link_or_invite(session, new, by=by, invite=invite)
     session.flush()
     return line
@@ -426,7 +427,7 @@ def transfer(session: Session, source: Member, target: Member, shares: int, *, o
     on = check_date(on, label="The date of transfer", not_before=latest,
                     not_before_text="both were members")
     if target.ceased_on is not None:
-        raise MemberCeased(f"Member {target.number} ceased on {target.ceased_on:%-d %B %Y} "
+        raise MemberCeased(f"Member {target.number_text} ceased on {target.ceased_on:%-d %B %Y} "
                            "and can't receive shares.", field="to_number")
     moves = {
         source.id: (source, -shares,
@@ -465,7 +466,7 @@ def cease(session: Session, member: Member, *, on: dt.date, by, expected_shares:
     nothing is written. Returns the withdrawal, or None for a member who held nothing.
     """
     if member.ceased_on is not None:
-        raise MemberCeased(f"Member {member.number} already ceased on "
+        raise MemberCeased(f"Member {member.number_text} already ceased on "
                            f"{member.ceased_on:%-d %B %Y}.")
     note = clean_note(note)
     last = session.scalar(sa.select(sa.func.max(ShareTransaction.effective_on))
@@ -499,9 +500,9 @@ def _set_ceased(session: Session, member: Member, on: dt.date, *, by, withdrawn:
         current = session.execute(sa.select(table.c.shares_held, table.c.ceased_on)
                                   .where(table.c.id == member.id)).one()
         if current.ceased_on is not None:
-            raise MemberCeased(f"Member {member.number} already ceased.")
+            raise MemberCeased(f"Member {member.number_text} already ceased.")
         raise HoldingChanged(
-            f"Member {member.number}'s holding changed while you had this form open: it is now "
+            f"Member {member.number_text}'s holding changed while you had this form open: it is now "
             f"{current.shares_held:,} shares. Nothing was saved."
         )
     set_committed_value(member, "ceased_on", row.ceased_on)

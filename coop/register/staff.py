@@ -164,7 +164,7 @@ def _run(action: str, number: int, apply):
         if action == "details":
             form.name.data, form.email.data = m.name, m.email
         if m.ceased_on is not None and action not in ("address", "details"):
-            form.form_errors.append(f"Member {m.number} ceased on {m.ceased_on:%-d %B %Y}: "
+            form.form_errors.append(f"Member {m.number_text} ceased on {m.ceased_on:%-d %B %Y}: "
                                     "their holding can't change.")
         return _action_page(action, m, form)
     if form.validate_on_submit():
@@ -242,7 +242,7 @@ def cease(number: int):
         line = services.cease(db.session, m, on=form.on.data, by=current_user,
                               expected_shares=expected, note=form.note.data or "")
         withdrawn = f" and {_shares(-line.shares)} withdrawn" if line else ""
-        return f"Member {m.number}'s membership has ceased{withdrawn}."
+        return f"Member {m.number_text}'s membership has ceased{withdrawn}."
 
     return _run("cease", number, apply)
 
@@ -288,5 +288,5 @@ def link_account(number: int):
         flash(err.message, "error")
     else:
         db.session.commit()
-        flash(f"Member {m.number} is linked to the account {user.email}.", "success")
+        flash(f"Member {m.number_text} is linked to the account {user.email}.", "success")
     return redirect(url_for("register_staff.member", number=m.number))

@@ -297,6 +297,8 @@ class AdmitForm(CoopForm):
     new_address = BooleanField(
         "The same person has moved: change their address in the register to this enquiry's",
         description="Left unticked, the register keeps the address it has.")
+    #: the payment the page showed (services.payment_key): admitted only for that one
+    payment = HiddenField()
     confirm = BooleanField(
         "I confirm: enter this admission in the register of members",
         description="The allotment can't be deleted; a mistake is corrected in the register.",

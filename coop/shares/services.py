@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from coop import audit, limits, outbox
 from coop.db import now_utc
@@ -291,13 +292,17 @@ class ChangedMeanwhile(InvalidTransition):
     """Someone else moved the enquiry between loading it and this change."""
 
 
-def _claim(session: Session, enquiry: Enquiry, old: Status, new: Status) -> None:
-    """Move the row from ``old`` to ``new`` only if it is still at ``old``: one guarded
-    UPDATE, so two staff pressing "Admit" at once can't both admit (on PostgreSQL the second
-    waits for the first's row lock, then finds the status moved on and changes nothing)."""
+def _claim(session: Session, enquiry: Enquiry, old: Status, new: Status, *,
+           paid_pence: int | None = None) -> None:
+    """Move the row from ``old`` to ``new`` only if it is still at ``old`` (and, given
+    ``paid_pence``, still has that payment): one guarded UPDATE, so two staff pressing
+    "Admit" at once can't both admit, nor an admission allot for a payment corrected
+    meanwhile (on PostgreSQL the second waits for the first's row lock, then finds the row
+    moved on and changes nothing)."""
+    guard = [] if paid_pence is None else [Enquiry.paid_pence == paid_pence]
     result = session.execute(
         sa.update(Enquiry)
-        .where(Enquiry.id == enquiry.id, Enquiry.status == old.value)
+        .where(Enquiry.id == enquiry.id, Enquiry.status == old.value, *guard)
         .values(status=new.value)
         .execution_options(synchronize_session=False)
     )
@@ -345,14 +350,32 @@ def change_status(session: Session, enquiry: Enquiry, new: Status | str, *, by,
 
 def record_payment(session: Session, enquiry: Enquiry, *, amount_pence: int,
                    received_on: dt.date, method: PaidMethod | str, by,
-                   max_pence: int | None = None, now: dt.datetime | None = None) -> StatusChange:
-    """Payment received: the amount, the day it arrived (London) and how it came. Sent again
-    while the enquiry is at "payment received" (not yet admitted), it corrects what was
-    recorded (a mistyped amount or date), with the old and new values in the history."""
-    correcting = enquiry.status_enum == Status.PAYMENT_RECEIVED and not enquiry.is_erased
-    old = Status.PAYMENT_RECEIVED if correcting else _check_move(enquiry,
-                                                                  Status.PAYMENT_RECEIVED)
+                   max_pence: int | None = None, correcting: str | None = None,
+                   now: dt.datetime | None = None) -> StatusChange:
+    """Payment received: the amount, the day it arrived (London) and how it came.
+
+    ``correcting``: staff correct the payment recorded on an enquiry at "payment received"
+    (not yet admitted), a mistyped amount or date; the value is :func:`payment_key` of the
+    payment their form showed, and the correction is made only if that is still the one
+    recorded (one guarded UPDATE, so two corrections at once, or one racing an admission,
+    can't both land). Without it (an online payment arriving, a form sent again) an enquiry
+    at "payment received" is refused as before, never overwritten.
+
+    :raise ChangedMeanwhile: the payment or status changed since the form was drawn.
+    """
+    if correcting is not None:
+        if enquiry.status_enum != Status.PAYMENT_RECEIVED or enquiry.is_erased:
+            raise ChangedMeanwhile("This enquiry has moved on meanwhile (admitted, say): "
+                                   "reload the page and check it.")
+        if correcting != payment_key(enquiry):
+            raise ChangedMeanwhile("Someone else changed the recorded payment meanwhile: "
+                                   "reload the page and check it.")
+        old = Status.PAYMENT_RECEIVED
+    else:
+        old = _check_move(enquiry, Status.PAYMENT_RECEIVED)
     was = _payment_text(enquiry.paid_pence, enquiry.paid_on, enquiry.paid_method)
+    before = {"amount_pence": enquiry.paid_pence, "method": enquiry.paid_method,
+              "received_on": enquiry.paid_on.isoformat() if enquiry.paid_on else None}
     now = now or now_utc()
     if isinstance(amount_pence, bool) or not isinstance(amount_pence, int) or amount_pence <= 0:
         raise FieldError("amount", "Enter the amount received, more than £0.")
@@ -372,19 +395,49 @@ def record_payment(session: Session, enquiry: Enquiry, *, amount_pence: int,
     except ValueError:
         raise FieldError("method", "Choose how the payment arrived.") from None
     detail = _payment_text(amount_pence, received_on, method.value)
-    if correcting and detail == was:
+    if correcting is None:
+        enquiry.paid_pence = amount_pence
+        enquiry.paid_on = received_on
+        enquiry.paid_method = method.value
+        audit.record(session, "enquiry.payment_recorded", "enquiry", enquiry.reference, by=by,
+                     amount_pence=amount_pence, method=method.value,
+                     received_on=received_on.isoformat())
+        return _move(session, enquiry, old, Status.PAYMENT_RECEIVED, by=by, detail=detail,
+                     now=now)
+    if detail == was:
         raise FieldError("amount", "That is the payment already recorded: change what was "
                                    "typed wrongly.")
-    enquiry.paid_pence = amount_pence
-    enquiry.paid_on = received_on
-    enquiry.paid_method = method.value
-    action = "enquiry.payment_corrected" if correcting else "enquiry.payment_recorded"
-    audit.record(session, action, "enquiry", enquiry.reference, by=by,
-                 amount_pence=amount_pence, method=method.value,
+    claimed = session.execute(
+        sa.update(Enquiry)
+        .where(Enquiry.id == enquiry.id, Enquiry.status == Status.PAYMENT_RECEIVED.value,
+               Enquiry.paid_pence == enquiry.paid_pence, Enquiry.paid_on == enquiry.paid_on,
+               Enquiry.paid_method == enquiry.paid_method)
+        .values(paid_pence=amount_pence, paid_on=received_on, paid_method=method.value,
+                updated_at=now)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        raise ChangedMeanwhile("Someone else changed this enquiry meanwhile: reload the page "
+                               "and check it.")
+    set_committed_value(enquiry, "paid_pence", amount_pence)
+    set_committed_value(enquiry, "paid_on", received_on)
+    set_committed_value(enquiry, "paid_method", method.value)
+    set_committed_value(enquiry, "updated_at", now)
+    audit.record(session, "enquiry.payment_corrected", "enquiry", enquiry.reference, by=by,
+                 before=before, amount_pence=amount_pence, method=method.value,
                  received_on=received_on.isoformat())
-    if correcting:
-        detail = f"payment corrected from {was} to {detail}"
-    return _move(session, enquiry, old, Status.PAYMENT_RECEIVED, by=by, detail=detail, now=now)
+    change = StatusChange(enquiry=enquiry, at=now, by_id=getattr(by, "id", by),
+                          old_status=old.value, new_status=old.value,
+                          detail=f"payment corrected from {was} to {detail}")
+    session.add(change)
+    session.flush()
+    return change
+
+
+def payment_key(enquiry: Enquiry) -> str:
+    """The recorded payment as one value ("500|2026-12-01|cheque"), drawn into the forms
+    that act on it (correcting it, admitting for it) so they act only on the one shown."""
+    paid_on = enquiry.paid_on.isoformat() if enquiry.paid_on else ""
+    return f"{enquiry.paid_pence or 0}|{paid_on}|{enquiry.paid_method or ''}"
 
 
 def _payment_text(pence: int | None, on: dt.date | None, method: str | None) -> str:
@@ -396,7 +449,8 @@ def _payment_text(pence: int | None, on: dt.date | None, method: str | None) -> 
 
 
 def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
-          new_address: bool = False, now: dt.datetime | None = None):
+          new_address: bool = False, payment: str | None = None,
+          now: dt.datetime | None = None):
     """Admitted: put the reader on the register of members (or add the shares to the
     ``member`` staff matched by email) and record the membership number. An enquiry sent
     without an account joins the account tied to the member's entry.
@@ -406,7 +460,12 @@ def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
     ``new_address`` (staff said they have moved to the enquiry's): an old enquiry must not
     undo a move the member has since made.
 
+    ``payment``: :func:`payment_key` of the payment the admission page showed; the admission
+    is made only if it is still the one recorded (a correction meanwhile would otherwise
+    allot a number of shares nobody saw).
+
     :raise EnquiryError: for a supporter, or an enquiry not at "payment received".
+    :raise ChangedMeanwhile: the payment changed since the page was drawn.
     :raise coop.register.services.RegisterError: when the register refuses; nothing written.
     """
     if enquiry.kind != Kind.SHARES:
@@ -416,7 +475,11 @@ def admit(session: Session, enquiry: Enquiry, *, on: dt.date, by, member=None,
     if enquiry.paid_on is not None and on < enquiry.paid_on:
         raise FieldError("on", f"The payment was received on {enquiry.paid_on:%-d %B %Y}: "
                                "admission can't be before then.")
-    _claim(session, enquiry, old, Status.ADMITTED)  # before the register: one admission only
+    if payment is not None and payment != payment_key(enquiry):
+        raise ChangedMeanwhile("The recorded payment was corrected meanwhile: check the "
+                               "shares to allot below, then confirm again.")
+    # before the register: one admission only, and for the payment read here
+    _claim(session, enquiry, old, Status.ADMITTED, paid_pence=enquiry.paid_pence)
     address = register_address(enquiry.address, enquiry.postcode, enquiry.country)
     if member is not None and not new_address:
         address = None

@@ -161,7 +161,7 @@ def _payment_form(enquiry: Enquiry, form: PaymentForm | None = None) -> PaymentF
     if form is None:
         form = PaymentForm(formdata=None, prefix="payment")
         if enquiry.status_enum == Status.PAYMENT_RECEIVED:  # correcting: what was recorded
-            form.recorded.data = str(enquiry.paid_pence)
+            form.recorded.data = services.payment_key(enquiry)
             form.amount.data = money_input(enquiry.paid_pence)
             form.received_on.data = enquiry.paid_on
             form.method.data = enquiry.paid_method
@@ -238,9 +238,10 @@ def change_status(enquiry_id: int):
 def record_payment(enquiry_id: int):
     """Payment received: amount, date and method."""
     enquiry = _get(enquiry_id)
-    correcting = enquiry.status_enum == Status.PAYMENT_RECEIVED
-    if not _payment_open(enquiry) or (
-            correcting and request.form.get("payment-recorded") != str(enquiry.paid_pence)):
+    correcting = (request.form.get("payment-recorded")
+                  if enquiry.status_enum == Status.PAYMENT_RECEIVED else None)
+    if not _payment_open(enquiry) or (enquiry.status_enum == Status.PAYMENT_RECEIVED
+                                      and correcting != services.payment_key(enquiry)):
         # sent twice (a double click, or Back and send again): the page has no payment form
         # now to put the error next to, so it says so at the top
         flash(f"A payment can't be recorded on {enquiry.reference} now: it is "
@@ -254,6 +255,7 @@ def record_payment(enquiry_id: int):
             services.record_payment(
                 db.session, enquiry, amount_pence=form.amount.pence,
                 received_on=form.received_on.data, method=form.method.data, by=current_user,
+                correcting=correcting,
                 max_pence=current_app.config[
                     "SHARES_MAX_POUNDS" if enquiry.kind == Kind.SHARES
                     else "SUPPORT_MAX_POUNDS"] * 100)
@@ -321,6 +323,7 @@ def admit(enquiry_id: int):
     form.match.choices = _match_choices(enquiry, match)
     if request.method == "GET":
         form.on.data = now_utc().astimezone(LONDON).date()
+        form.payment.data = services.payment_key(enquiry)
     elif form.validate_on_submit():
         if match is not None and form.match.data not in ("existing", "new"):
             form.match.errors = ["Say whether this is the same person as member "
@@ -330,10 +333,13 @@ def admit(enquiry_id: int):
             try:
                 allotment = services.admit(db.session, enquiry, on=form.on.data,
                                            by=current_user, member=member,
-                                           new_address=bool(form.new_address.data))
+                                           new_address=bool(form.new_address.data),
+                                           payment=form.payment.data or None)
             except (services.EnquiryError, register.RegisterError, MailError) as err:
                 db.session.rollback()
                 _show_register_error(form, err)
+                if isinstance(err, services.ChangedMeanwhile):  # confirm what is shown now
+                    form.payment.data = services.payment_key(enquiry)
             else:
                 row = mail.enqueue(db.session, mail.admitted(enquiry, allotment))
                 db.session.commit()

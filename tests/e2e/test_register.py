@@ -47,7 +47,7 @@ def test_staff_work_the_register(new_context):
     expect(page.get_by_text("Nothing was saved")).to_be_visible()
     expect(page.get_by_text(re.compile("To take every share, cease the membership"))
            .first).to_be_visible()
-    page.get_by_role("link", name=re.compile("Member 000003")).click()
+    page.get_by_role("link", name=re.compile("^Member 000003: ")).click()
     page.get_by_role("link", name="Allot shares").click()
     page.get_by_label("Number of £1 shares").fill("30")
     page.get_by_role("button", name="Allot shares").click()

@@ -100,6 +100,17 @@ def test_admit_form(app, client, login_as, make_user):
         "shares": "10", "on": "1985-06-01"})
     assert response.status_code == 302, response.get_data(as_text=True)
     assert "1 June 1985" in client.get(response.headers["Location"]).get_data(as_text=True)
+    number = response.headers["Location"].rsplit("/", 1)[1]
+    for action, extra in (("allot", {}), ("withdraw", {"confirm": "y"})):  # their later
+        response = client.post(f"/staff/register/{number}/{action}", data={  # dates too
+            "shares": "2", "on": "1990-03-01", **extra})
+        assert response.status_code == 302, (action, response.get_data(as_text=True)[-3000:])
+    page = client.get(f"/staff/register/{number}").get_data(as_text=True)
+    assert page.count("1 Mar 1990") == 2  # the allotment and the withdrawal
+    early = client.post(f"/staff/register/{number}/allot",
+                        data={"shares": "2", "on": "1985-05-31"})
+    assert early.status_code == 422 and "before the member was admitted" in early.get_data(
+        as_text=True)
 
 
 def test_a_postal_member_is_invited_to_an_account_only_when_staff_leave_the_box_ticked(

@@ -261,8 +261,9 @@ def test_a_mistyped_payment_is_flagged_and_corrected_before_admission(app, clien
                                                                        make_enquiry):
     """QA: £5 recorded for a £50 enquiry, with no warning and no way to correct it (withdraw
     and reopen brought the £5 back). The page says it differs; the form below corrects it,
-    with the old and new payment in the history."""
+    with the old and new payment in the history and the audit log."""
     import html as html_lib
+    import re
 
     enquiry = make_enquiry(amount_pence=5_000)
     login_as("staff")
@@ -272,16 +273,19 @@ def test_a_mistyped_payment_is_flagged_and_corrected_before_admission(app, clien
                            "payment-method": "cheque"})
     page = html_lib.unescape(_page(client, enquiry.id))
     assert "Not the amount of the enquiry: Ada Lovelace asked for £50 (50 shares)" in page
-    assert "Correct the recorded payment" in page and 'value="500"' in page
-    stale = client.post(url, data={"payment-amount": "50", "payment-received_on": day,
-                                   "payment-method": "cheque"}, follow_redirects=True)
-    assert "can&#39;t be recorded" in stale.get_data(as_text=True)  # an old form, sent again
-    same = client.post(url, data={"payment-amount": "5", "payment-received_on": day,
-                                  "payment-method": "cheque", "payment-recorded": "500"})
+    assert "Correct the recorded payment" in page and 'value="5"' in page
+    key = re.search(r'name="payment-recorded" type="hidden" value="([^"]+)"', page)[1]
+    assert key == f"500|{day}|cheque"
+    fields = {"payment-received_on": day, "payment-method": "cheque"}
+    for stale in ({}, {"payment-recorded": f"5000|{day}|cheque"},  # an old form; another's
+                  {"payment-recorded": "garbage"}):
+        refused = client.post(url, data={**fields, "payment-amount": "50", **stale},
+                              follow_redirects=True)
+        assert "can&#39;t be recorded" in refused.get_data(as_text=True), stale
+    same = client.post(url, data={**fields, "payment-amount": "5", "payment-recorded": key})
     assert same.status_code == 422 and "already recorded" in same.get_data(as_text=True)
     assert reload(app, enquiry.id).paid_pence == 500
-    fixed = client.post(url, data={"payment-amount": "50", "payment-received_on": day,
-                                   "payment-method": "cheque", "payment-recorded": "500"})
+    fixed = client.post(url, data={**fields, "payment-amount": "50", "payment-recorded": key})
     assert fixed.status_code == 302
     saved = reload(app, enquiry.id)
     assert (saved.status, saved.paid_pence) == ("payment_received", 5_000)
@@ -291,8 +295,62 @@ def test_a_mistyped_payment_is_flagged_and_corrected_before_admission(app, clien
     with app.app_context():
         from coop.audit import AuditEvent
 
+        [entry] = _db.session.scalars(sa.select(AuditEvent).where(
+            AuditEvent.action == "enquiry.payment_corrected")).all()
+        assert entry.details["before"]["amount_pence"] == 500
+        assert entry.details["amount_pence"] == 5_000
         assert _db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
-            AuditEvent.action == "enquiry.payment_corrected")) == 1
+            AuditEvent.action == "enquiry.status_changed")) == 1  # the correction isn't one
+    # the same key again (a second tab): the payment it showed is no longer the one recorded
+    again = client.post(url, data={**fields, "payment-amount": "60", "payment-recorded": key},
+                        follow_redirects=True)
+    assert "can&#39;t be recorded" in again.get_data(as_text=True)
+    assert reload(app, enquiry.id).paid_pence == 5_000
+
+
+def test_an_online_payment_never_overwrites_a_recorded_one(app, make_enquiry):
+    """Review: the payment webhook calls record_payment; on an enquiry already at "payment
+    received" it is refused (the service's correcting= is the staff form's alone)."""
+    enquiry = make_enquiry(amount_pence=5_000)
+    with app.app_context():
+        row = _db.session.get(Enquiry, enquiry.id)
+        services.record_payment(_db.session, row, amount_pence=5_000, received_on=today(),
+                                method="cheque", by=None)
+        _db.session.commit()
+        with pytest.raises(services.InvalidTransition):
+            services.record_payment(_db.session, row, amount_pence=50_000,
+                                    received_on=today(), method="online", by=None)
+        _db.session.rollback()
+    assert reload(app, enquiry.id).paid_pence == 5_000
+
+
+def test_an_admission_is_for_the_payment_its_page_showed(app, client, login_as, make_enquiry):
+    """Review: the admit page showed 5 shares, someone corrected the payment to £50, and
+    confirming allotted 50. It is refused, the page shows 50, and confirming then admits."""
+    import re
+
+    enquiry = make_enquiry(amount_pence=5_000)
+    login_as("staff")
+    day = today().isoformat()
+    client.post(f"/staff/enquiries/{enquiry.id}/payment", data={
+        "payment-amount": "5", "payment-received_on": day, "payment-method": "cheque"})
+    url = f"/staff/enquiries/{enquiry.id}/admit"
+    shown = client.get(url).get_data(as_text=True)
+    assert "5 at £1 each" in shown
+    seen = re.search(r'name="admit-payment" type="hidden" value="([^"]+)"', shown)[1]
+    client.post(f"/staff/enquiries/{enquiry.id}/payment", data={
+        "payment-amount": "50", "payment-received_on": day, "payment-method": "cheque",
+        "payment-recorded": seen})
+    refused = client.post(url, data={"admit-on": day, "admit-confirm": "y",
+                                     "admit-payment": seen})
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "corrected meanwhile" in body
+    assert "50 at £1 each" in body and members(app) == []
+    fresh = re.search(r'name="admit-payment" type="hidden" value="([^"]+)"', body)[1]
+    admitted = client.post(url, data={"admit-on": day, "admit-confirm": "y",
+                                      "admit-payment": fresh})
+    assert admitted.status_code == 302
+    assert [held for _number, _email, held in members(app)] == [50]
 
 
 def test_record_payment_through_the_page(app, client, login_as, make_enquiry):
