@@ -338,8 +338,9 @@ def admit(session: Session, *, name: str, email: str, address: str, shares: int,
     """
     if member is not None:
         if member.ceased_on is not None:
-            raise MemberCeased(f"Member {member.number_text} ceased on {member.ceased_on:%-d %B %Y}: "
-                               "admit them again as a new member instead.")
+            raise MemberCeased(f"Member {member.number_text} ceased on "
+                               f"{member.ceased_on:%-d %B %Y}: admit them again as a new member "
+                               "instead.")
         if address is not None and str(address).strip():
             address = clean_address(address)
             if address != member.address:
@@ -502,8 +503,8 @@ def _set_ceased(session: Session, member: Member, on: dt.date, *, by, withdrawn:
         if current.ceased_on is not None:
             raise MemberCeased(f"Member {member.number_text} already ceased.")
         raise HoldingChanged(
-            f"Member {member.number_text}'s holding changed while you had this form open: it is now "
-            f"{current.shares_held:,} shares. Nothing was saved."
+            f"Member {member.number_text}'s holding changed while you had this form open: it is "
+            f"now {current.shares_held:,} shares. Nothing was saved."
         )
     set_committed_value(member, "ceased_on", row.ceased_on)
     audit.record(session, "register.ceased", "register_member", member.number, by=by,
