@@ -835,19 +835,22 @@ def daily_report(session: Session, campaign: Campaign, day: dt.date, *,
     to J. Smith of Leeds, …". Figures come from the ledger up to and including ``day``.
     """
     on_day = Entry.received_on == day
-    gifts, corrected, up_to = (int(n) for n in session.execute(
+    correcting = on_day & Entry.reason.is_not(None)
+    gifts, corrected, corrections, up_to = (int(n) for n in session.execute(
         sa.select(
             sa.func.coalesce(sa.func.sum(
                 sa.case((on_day & Entry.reason.is_(None), Entry.amount_pence), else_=0)), 0),
             sa.func.coalesce(sa.func.sum(
-                sa.case((on_day & Entry.reason.is_not(None), Entry.amount_pence), else_=0)), 0),
+                sa.case((correcting, Entry.amount_pence), else_=0)), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((correcting, 1), else_=0)), 0),
             sa.func.coalesce(sa.func.sum(Entry.amount_pence), 0),
         ).where(Entry.campaign_id == campaign.id, Entry.received_on <= day)
     ).one())
     month = f"{campaign.opens_on:%B}'s" if _is_calendar_month(campaign) else "the fund's"
     # corrections are told apart from gifts, each with its sign: this goes into print
-    correction = (f"a correction took {money(-corrected)} off" if corrected < 0
-                  else f"a correction added {money(corrected)}")
+    which = "a correction" if corrections == 1 else "corrections"
+    correction = (f"{which} took {money(-corrected)} off" if corrected < 0
+                  else f"{which} added {money(corrected)}")
     if gifts and corrected:
         first = (f"{money(gifts)} came in yesterday and {correction}, bringing {month} total "
                  f"to {money(up_to)}.")

@@ -453,6 +453,11 @@ def test_daily_report_tells_corrections_from_gifts_with_their_sign(db, make_camp
                        reason="A gift missed")
     assert services.daily_report(db.session, c, dt.date(2025, 11, 5)).startswith(
         "Yesterday a correction added £25: November's total stands at £225.")
+    for pence in (-300, -200):
+        services.add_entry(db.session, c, pence, received_on=dt.date(2025, 11, 6),
+                           source="post", reason="Bounced")
+    assert services.daily_report(db.session, c, dt.date(2025, 11, 6)).startswith(
+        "Yesterday corrections took £5 off: November's total stands at £220.")
 
 
 def test_verify_page_and_cli(app, client, staff, campaign_id, runner):
