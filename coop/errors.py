@@ -104,6 +104,10 @@ def init_app(app: Flask) -> None:
                        "the page and send it again.")
         elif err.code in (400, 403, 404, 410, 422) and _custom(err):
             message = err.description
+        elif err.code == 429 and _seconds_to_wait(err):
+            minutes = max(1, -(-int(_seconds_to_wait(err)) // 60))  # rounded up
+            message = ("You've made too many requests in a short time. Please try again in "
+                       + ("a minute." if minutes == 1 else f"about {minutes} minutes."))
         body, code = error_response(err.code, message)
         if err.code == 405:
             return body, code, {"Allow": ", ".join(err.valid_methods or [])}
@@ -135,6 +139,21 @@ def init_app(app: Flask) -> None:
             db.session.remove()
         _forget_user_if_unloaded()
         return error_response(500)
+
+
+def _seconds_to_wait(err: HTTPException) -> float | None:
+    """How long a refused client waits: our own throttles say (``retry_after``); for a
+    Flask-Limiter limit, the reset time of the limit this request broke."""
+    if getattr(err, "retry_after", None):
+        return float(err.retry_after)
+    import time
+
+    from coop.extensions import limiter
+
+    current = limiter.current_limit
+    if current is None or not getattr(current, "breached", False):
+        return None
+    return max(1.0, current.reset_at - time.time())
 
 
 def _custom(err: HTTPException) -> bool:

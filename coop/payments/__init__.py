@@ -24,8 +24,9 @@ DEFAULTS = {
     "STRIPE_MAX_NETWORK_RETRIES": 1,
     #: the amounts offered on the gift page, in whole pounds
     "PAYMENTS_PRESET_POUNDS": "5 10 25 50",
-    #: Checkouts one address may start (each costs a call to Stripe)
-    "PAYMENTS_RATE_LIMIT": "10 per 10 minutes",
+    #: Checkouts one address may start (each costs a call to Stripe); as for share
+    #: enquiries, enough for a readers' meeting giving on one wifi (one address)
+    "PAYMENTS_RATE_LIMIT": "60 per hour",
 }
 
 

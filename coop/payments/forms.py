@@ -64,6 +64,11 @@ class GiftForm(CoopForm):
 
     def validate_other_amount(self, field):
         if self.amount.data != OTHER:
+            if (field.data or "").strip() and self.amount.data:  # two amounts: which one?
+                chosen = (money(int(self.amount.data)) if str(self.amount.data).isdigit()
+                          else "an amount")
+                raise ValidationError(f"You ticked {chosen} and typed another amount: choose "
+                                      "“Another amount” to give this one, or clear it.")
             return
         if not (field.data or "").strip():
             raise ValidationError("Enter the amount you'd like to give.")
@@ -82,6 +87,9 @@ class GiftForm(CoopForm):
             self.pence = int(field.data)
 
     def validate(self, extra_validators=None) -> bool:
+        if (self.other_amount.data or "").strip() and not self.amount.data:
+            # an amount typed and nothing ticked: that amount is the choice (QA)
+            self.amount.data, self.amount.raw_data = OTHER, [OTHER]
         return super().validate(extra_validators) and self.pence is not None
 
     def validate_may_thank(self, field):

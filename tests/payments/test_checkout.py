@@ -119,6 +119,8 @@ def test_a_monthly_gift_is_a_subscription(app, client, stripe_api, campaign_id):
     ("other", "", "Enter the amount you'd like to give"),
     ("7", "", "Not a valid choice"),
     ("", "", "Choose an amount"),
+    ("1000", "30", "You ticked £10 and typed another amount"),  # which one? (QA)
+    ("", "0.5", "The smallest gift"),  # typed, nothing ticked: that amount, checked
 ])
 def test_bad_amounts_are_refused_next_to_the_field(app, client, stripe_api, campaign_id,
                                                    amount, other, message):
@@ -130,6 +132,25 @@ def test_bad_amounts_are_refused_next_to_the_field(app, client, stripe_api, camp
         assert f'value="{other}"' in text  # what was typed is kept
     assert stripe_api.checkout_requests() == []
     assert _count(app) == 0
+
+
+def test_an_amount_typed_with_nothing_ticked_is_the_gift(app, client, stripe_api, campaign_id):
+    """QA: "30" typed in Other amount with no option ticked got "Choose an amount"."""
+    assert start_checkout(client, "", "30").status_code == 303
+    [request] = stripe_api.checkout_requests()
+    assert "3000" in str(request)
+
+
+def test_the_429_page_says_how_long_to_wait(make_app, stripe_config, stripe_api, campaign_id):
+    """QA: after the limit the page said only "Please wait a little"."""
+    app = make_app(**{**stripe_config, "RATELIMIT_ENABLED": True},
+                   PAYMENTS_RATE_LIMIT="1 per hour")
+    client = app.test_client()
+    assert start_checkout(client).status_code == 303
+    refused = start_checkout(client)
+    assert refused.status_code == 429
+    assert "Please try again in about 60 minutes." in refused.get_data(as_text=True)
+    assert make_app().config["PAYMENTS_RATE_LIMIT"] == "60 per hour"  # a meeting on one wifi
 
 
 def test_the_gift_limit_is_the_funds(make_app, stripe_config, stripe_api, campaign_id):
