@@ -437,7 +437,7 @@ def cancel_mine(registration_id: int):
         abort(400)
     if not form.confirm.data:
         flash(not_confirmed(f"Cancel my registration for {registration.event.title}"), "error")
-        return redirect(url_for("accounts.account") + "#event-registrations-heading")
+        return redirect(url_for("accounts.account") + "#messages")  # the reason, in view (QA)
     _cancel(registration)
     return redirect(url_for("accounts.account"))
 

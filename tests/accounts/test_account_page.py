@@ -211,6 +211,8 @@ def test_download_my_data(app, client, login_as, outbox):
 
 def test_delete_account_needs_password_and_runs_hooks(app, client, login_as, outbox):
     user = login_as("member")
+    assert "cancels your places at events to come" in client.get("/account").get_data(
+        as_text=True)  # said before anyone deletes (QA)
     client.post("/account/newsletter", data={"topics": ["events"]})
     wrong = client.post("/account/delete", data={"delete_password": "wrong", "understood": "y"})
     assert wrong.status_code == 422

@@ -517,7 +517,10 @@ def test_member_registers_sees_it_on_account_and_cancels_there(client, app, make
     assert "You have a place" in client.get(f"/events/{event.slug}").get_data(as_text=True)
     assert 'name="confirm"' in account and "Give up my place" in account
     # a tap without the tick cancels nothing
-    refused = client.post(f"/events/registrations/{reg.id}/cancel", follow_redirects=True)
+    refused = client.post(f"/events/registrations/{reg.id}/cancel")
+    assert refused.headers["Location"] == "/account#messages"  # scrolled to the reason (QA)
+    refused = client.get(refused.headers["Location"])
+    assert 'id="messages"' in refused.get_data(as_text=True)
     assert "needs the box beside the button ticked" in html.unescape(
         refused.get_data(as_text=True))
     assert registrations(app)[0].status == "registered"
