@@ -7,6 +7,7 @@ import logging
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -101,9 +102,13 @@ def confirm(token: str):
         if request.method == "POST":
             if not form.validate_on_submit():
                 abort(400)
-            services.confirm(db.session, token)
+            subscriber = services.confirm(db.session, token)
             db.session.commit()
-            return render_template("newsletter/confirmed.html")
+            manage = url_for("newsletter.manage", token=services.unsubscribe_token(subscriber))
+            response = Response(render_template("newsletter/confirmed.html", manage=manage))
+            response.headers["Cache-Control"] = "no-store"  # the page carries their link
+            response.headers["Referrer-Policy"] = "no-referrer"
+            return response
         services.check_token(db.session, token)
     except services.ExpiredToken as err:
         db.session.rollback()

@@ -110,6 +110,12 @@ def test_confirm_link_get_changes_nothing_post_confirms(app, client, outbox):
     assert done.status_code == 200
     assert "You're subscribed" in done.get_data(as_text=True)
     assert subscriber(app).status == Status.CONFIRMED
+    # topics can be chosen at once, not only from the first newsletter (QA)
+    import re
+
+    manage = re.search(r'href="(/newsletter/manage/[^"]+)"', done.get_data(as_text=True))[1]
+    assert done.headers["Cache-Control"] == "no-store"
+    assert 'name="topics"' in client.get(manage).get_data(as_text=True)
     again = client.post(f"/newsletter/confirm/{token}")
     assert again.status_code == 404
     assert "This link isn" in again.get_data(as_text=True)

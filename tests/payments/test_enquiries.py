@@ -66,6 +66,8 @@ def test_a_share_enquiry_is_paid_once_for_its_amount(app, client, stripe_api, ou
             "payment_received", 25_000, "online")
     thanks = client.get(f"/payments/thank-you/{checkout.token}").get_data(as_text=True)
     assert "Your payment of £250 is in" in thanks
+    assert "enters you in the register of members" in thanks
+    assert "once the payment is in" not in thanks  # it is in (QA)
     # paid: the link no longer offers to pay again
     again = client.get(link).get_data(as_text=True)
     assert "This has been paid online" in again and "by card</button>" not in again
