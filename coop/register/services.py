@@ -319,6 +319,13 @@ def _max_holding() -> int:
     return min(rules().max_holding, LEGAL_MAX_HOLDING)
 
 
+def room_to_hold(member: Member) -> tuple[int, int]:
+    """(shares ``member`` may still take, the most one member may hold): what a member's
+    share enquiry is checked against before anything is paid."""
+    most = _max_holding()
+    return max(0, most - member.shares_held), most
+
+
 # ---------------------------------------------------------------------------------------------
 # Admission and share transactions
 

@@ -90,7 +90,7 @@ def index():
     if request.method == "POST":
         if form.is_spam:
             return _discard_spam()
-        if form.validate_on_submit():
+        if form.validate_on_submit() and not _over_the_holding_limit(form):
             return _save(form, Kind.SHARES, payment_method=form.payment_method.data,
                          existing_holder=form.existing_holder.data,
                          member_number=form.member_number.data,
@@ -98,6 +98,26 @@ def index():
                          max_pence=current_app.config["SHARES_MAX_POUNDS"] * 100)
         return _form_page(Kind.SHARES, form, 422)
     return _form_page(Kind.SHARES, form)
+
+
+def _over_the_holding_limit(form) -> bool:
+    """A logged-in member asking for more shares than they may still hold (the Act's
+    £100,000 less what they hold): said next to the amount before anything is paid (QA: a
+    member with 150 shares could ask for, and pay online for, 100,000 more)."""
+    if not current_user.is_authenticated or form.amount.pence is None:
+        return False
+    member = register.member_for_user(db.session, current_user)
+    if member is None or member.ceased_on is not None:
+        return False
+    room, most = register.room_to_hold(member)
+    if form.amount.pence <= room * 100:
+        return False
+    form.amount.errors = [*form.amount.errors, (
+        f"You hold {member.shares_held:,} shares and one member may hold at most {most:,}: "
+        + (f"you can buy up to {room:,} more (£{room:,})." if room else
+           "you hold the most already.")
+    )]
+    return True
 
 
 @bp.route("/support", methods=["GET", "POST"])

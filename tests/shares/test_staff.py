@@ -361,6 +361,14 @@ def test_a_member_buying_more_shares_finds_the_register_s_details_filled_in(
     [ack] = [m for m in outbox() if m["To"] == "held@example.org"]
     text = ack.get_content()
     assert "the shares are added to your holding" in text and "one vote" not in text
+    # more than the Act lets one member hold is refused before anything is paid (QA)
+    form = share_form(name="Hal Holder", email="held@example.org", address="3 Marx Walk",
+                      postcode="EC1R 0DU", existing_holder="y", member_number=number)
+    over = client.post("/shares", data={**form, "amount": "100000"})
+    assert over.status_code == 422
+    assert ("You hold 100 shares and one member may hold at most 100,000: you can buy up to "
+            "99,900 more (£99,900).") in unescape(over.get_data(as_text=True))
+    assert client.post("/shares", data={**form, "amount": "99900"}).status_code == 302
 
 
 def test_a_register_address_splits_back_into_the_form_s_fields():
