@@ -69,6 +69,24 @@ class DateInRange:
             raise StopValidation(self.message)
 
 
+class MailableAddress:
+    """Refuses an address with accents or other non-ASCII letters before the @ ("zoë@…"):
+    our mail goes out without SMTPUTF8, so such an address can't be written on a message and
+    never receives one. Said next to the field, where a new address is given (sign-ups,
+    registrations, enquiries, a change of email); an accented domain is fine (IDNA)."""
+
+    message = ("Our email can't reach an address with accents or other special letters before "
+               "the @: please give one with plain letters there (like zoe@example.org).")
+
+    def __call__(self, form, field):
+        local, at, _domain = (field.data or "").rpartition("@")
+        if at and not local.isascii():
+            raise StopValidation(self.message)
+
+
+MAILABLE_ADDRESS = MailableAddress()
+
+
 class OwnDateRules:
     """Marks a date field whose service checks it by its own rules and words, in place of
     the shared range (the register's dates: not in the future, not before the society was

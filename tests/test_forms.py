@@ -269,3 +269,45 @@ def test_a_month_field_keeps_its_own_format(app):
     form = Months(MultiDict({"month": "2026-12"}))
     assert form.validate(), form.errors
     assert form.month.data.isoformat() == "2026-12-01"
+
+
+@pytest.mark.parametrize("path, data, login_role", [
+    ("/newsletter", {"email": "{}", "topics": ["events"], "consent": "y"}, None),
+    ("/shares", None, None),
+    ("/account/email", {"new_email": "{}", "email_password": "x"}, "member"),
+    ("/admin/users", {"email": "{}", "role": "member"}, "admin"),
+])
+def test_an_address_with_accents_before_the_at_is_refused_where_one_is_given(
+        app, make_user, path, data, login_role):
+    """QA: "zoë@example.net" was taken and its email written as "=?utf-8?q?zo=C3=AB?=@…",
+    which reaches nobody. Refused next to the field, what was typed kept."""
+    import html
+
+    from tests.conftest import PASSWORD, login
+    from tests.shares.conftest import share_form
+
+    client = app.test_client()
+    if login_role:
+        user = make_user(login_role)
+        assert login(client, user.email).status_code == 302
+        data = {**data, "email_password": PASSWORD} if "email_password" in data else data
+    address = "zoë@example.net"
+    form = share_form(email=address) if data is None else {
+        k: (v.format(address) if isinstance(v, str) else v) for k, v in data.items()}
+    response = client.post(path, data=form)
+    page = html.unescape(response.get_data(as_text=True))
+    assert response.status_code == 422, page[-2000:]
+    assert "Our email can't reach an address with accents" in page
+    assert address in page
+
+
+def test_an_accented_domain_is_fine(app):
+    from tests.records import event
+
+    _event_id, slug = event(app)
+    response = app.test_client().post(f"/events/{slug}/register",
+                                      data={"name": "Zoe", "email": "zoe@bücher.example"})
+    assert response.status_code == 302
+    response = app.test_client().post(f"/events/{slug}/register",
+                                      data={"name": "Zoë", "email": "zoë@example.net"})
+    assert response.status_code == 422

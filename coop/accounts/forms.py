@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, V
 
 from coop.accounts.models import Role
 from coop.accounts.passwords import MAX_LENGTH, password_problems
-from coop.forms import CoopForm, strip
+from coop.forms import MAILABLE_ADDRESS, CoopForm, strip
 
 ROLE_CHOICES = [SelectChoice(r.value, r.value.capitalize()) for r in Role]
 
@@ -173,7 +173,8 @@ class NewUserForm(CoopForm):
     email = EmailField(
         "Email", filters=[strip],
         validators=[DataRequired("Enter an email."), Email("Enter a valid email address."),
-                    Length(max=254, message="An email can be at most 254 characters.")],
+                    Length(max=254, message="An email can be at most 254 characters."),
+                    MAILABLE_ADDRESS],
     )
     name = StringField(
         "Name", validators=[Optional(), Length(max=200, message="At most 200 characters.")],
@@ -201,7 +202,7 @@ class EmailChangeForm(CoopForm):
         filters=[strip],
         validators=[DataRequired("Enter the new email address."),
                     Length(max=254, message="An email can be at most 254 characters."),
-                    Email("Enter an email address like name@example.com.")],
+                    Email("Enter an email address like name@example.com."), MAILABLE_ADDRESS],
         render_kw={"autocomplete": "email", "maxlength": 254},
     )
     email_password = PasswordField(

@@ -40,7 +40,7 @@ from coop.events.services import (
     london_to_utc,
     parse_tags,
 )
-from coop.forms import CoopForm, GuardsEdits, SentOnce, strip
+from coop.forms import MAILABLE_ADDRESS, CoopForm, GuardsEdits, SentOnce, strip
 
 
 class LondonDateField(DateField):
@@ -260,7 +260,7 @@ class RegistrationForm(CoopForm):
         DataRequired("Enter your email address."),
         Email("Enter a valid email address, like name@example.org.",
               check_deliverability=False),
-        Length(max=m.EMAIL_LENGTH)])
+        Length(max=m.EMAIL_LENGTH), MAILABLE_ADDRESS])
     submit = SubmitField("Register", id="registration-submit")
 
 
@@ -274,7 +274,7 @@ class BookingForm(SentOnce, CoopForm):
                      "their link to cancel."),
         Email("Enter a valid email address, like name@example.org.",
               check_deliverability=False),
-        Length(max=m.EMAIL_LENGTH)])
+        Length(max=m.EMAIL_LENGTH), MAILABLE_ADDRESS])
     submit = SubmitField("Add them", id="booking-submit")
 
 

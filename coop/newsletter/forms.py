@@ -15,7 +15,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from coop.forms import CoopForm, strip
+from coop.forms import MAILABLE_ADDRESS, CoopForm, strip
 
 EMAIL_MAX = 254
 NAME_MAX = 200
@@ -51,7 +51,7 @@ def _email_field(**kwargs) -> EmailField:
         validators=[DataRequired("Enter your email address."),
                     Length(max=EMAIL_MAX, message=f"An email can be at most {EMAIL_MAX} "
                                                   "characters."),
-                    Email("Enter an email address like name@example.com.")],
+                    Email("Enter an email address like name@example.com."), MAILABLE_ADDRESS],
         render_kw={"autocomplete": "email", "maxlength": EMAIL_MAX},
         **kwargs,
     )

@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional
 
-from coop.forms import OWN_DATE_RULES, CoopForm, PlainForm, SentOnce, strip
+from coop.forms import MAILABLE_ADDRESS, OWN_DATE_RULES, CoopForm, PlainForm, SentOnce, strip
 from coop.register.models import ADDRESS_MAX, EMAIL_MAX, LEGAL_MAX_HOLDING, NAME_MAX, NOTE_MAX
 
 #: a little room over the stored maxima, so the service can say how long it was
@@ -84,7 +84,7 @@ class AdmitForm(SentOnce, CoopForm):
     name = StringField("Full name", validators=[InputRequired("Enter the member's name."),
                                                 Length(max=NAME_MAX + _SLACK)])
     email = EmailField("Email (optional)", filters=[strip],
-                       validators=[Optional(), Length(max=EMAIL_MAX + _SLACK)],
+                       validators=[Optional(), Length(max=EMAIL_MAX + _SLACK), MAILABLE_ADDRESS],
                        description="Leave it empty for a member who has none: the society "
                                    "writes to them by post.")
     address = TextAreaField("Postal address",
@@ -156,7 +156,7 @@ class DetailsForm(CoopForm):
     name = StringField("Full name", validators=[InputRequired("Enter the member's name."),
                                                 Length(max=NAME_MAX + _SLACK)])
     email = EmailField("Email (optional)", filters=[strip],
-                       validators=[Optional(), Length(max=EMAIL_MAX + _SLACK)],
+                       validators=[Optional(), Length(max=EMAIL_MAX + _SLACK), MAILABLE_ADDRESS],
                        description="Leave it empty for a member who has none: the society "
                                    "writes to them by post.")
     reason = StringField("Why", validators=[InputRequired("Say why the entry is corrected."),

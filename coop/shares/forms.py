@@ -26,7 +26,15 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from coop.forms import CoopForm, FixedSelectField, GuardsEdits, PlainForm, SentOnce, strip
+from coop.forms import (
+    MAILABLE_ADDRESS,
+    CoopForm,
+    FixedSelectField,
+    GuardsEdits,
+    PlainForm,
+    SentOnce,
+    strip,
+)
 from coop.money import AmountField
 from coop.shares.countries import UK, countries
 from coop.shares.models import (
@@ -78,7 +86,7 @@ class ContactFields(CoopForm):
         validators=[DataRequired("Enter your email address."),
                     Length(max=EMAIL_MAX, message=f"An email can be at most {EMAIL_MAX} "
                                                   "characters."),
-                    Email("Enter an email address like name@example.com.")],
+                    Email("Enter an email address like name@example.com."), MAILABLE_ADDRESS],
         render_kw={"autocomplete": "email", "maxlength": EMAIL_MAX},
     )
     phone = TelField(
