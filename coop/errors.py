@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
@@ -108,6 +108,10 @@ def init_app(app: Flask) -> None:
             minutes = max(1, -(-int(_seconds_to_wait(err)) // 60))  # rounded up
             message = ("You've made too many requests in a short time. Please try again in "
                        + ("a minute." if minutes == 1 else f"about {minutes} minutes."))
+        if err.code == 405 and request.method in ("GET", "HEAD"):
+            page = _form_page_for(request.path)
+            if page is not None:
+                return redirect(page, 303)
         body, code = error_response(err.code, message)
         if err.code == 405:
             return body, code, {"Allow": ", ".join(err.valid_methods or [])}
@@ -139,6 +143,32 @@ def init_app(app: Flask) -> None:
             db.session.remove()
         _forget_user_if_unloaded()
         return error_response(500)
+
+
+def _form_page_for(path: str) -> str | None:
+    """The page a form-only address belongs to: its nearest ancestor a GET can open.
+
+    After a refused post the address bar shows where the form was sent
+    (``/events/<slug>/register#errors``, ``/account/email#errors``); opened again from a
+    bookmark or history it was a dead end ("405: this page can't be used that way"). A GET
+    there is led to the form's page instead (and does nothing else). Not for the JSON API,
+    whose clients want the 405."""
+    from flask import current_app
+    from werkzeug.exceptions import HTTPException as Routing
+
+    if path.startswith("/api/"):
+        return None
+    adapter = current_app.url_map.bind("localhost")
+    parts = path.rstrip("/").split("/")
+    while len(parts) > 1:
+        parts.pop()
+        candidate = "/".join(parts) or "/"
+        try:
+            adapter.match(candidate, method="GET")
+        except Routing:
+            continue
+        return candidate
+    return None
 
 
 def _seconds_to_wait(err: HTTPException) -> float | None:

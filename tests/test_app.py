@@ -115,7 +115,7 @@ def test_home_page(client):
 
 @pytest.mark.parametrize("path,code", [("/no-such-page", 404), ("/logout", 405)])
 def test_error_pages_use_the_layout(client, path, code):
-    response = client.get(path)
+    response = client.put(path) if code == 405 else client.get(path)
     assert response.status_code == code
     html = response.get_data(as_text=True)
     assert "Skip to main content" in html
@@ -219,3 +219,19 @@ def test_database_down_gives_503_and_recovers_without_restart(
     assert client.get("/healthz").status_code == 200
     assert client.post("/login", data={"email": "someone@example.org",
                                        "password": "x" * 12}).status_code == 200
+
+
+@pytest.mark.parametrize("path, page", [
+    ("/events/some-event/register", "/events/some-event"),
+    ("/account/email", "/account"),
+    ("/account/register/address", "/account"),
+    ("/logout", "/"),
+])
+def test_a_form_only_address_opened_again_leads_to_its_page(client, path, page):
+    """QA: after a refused post the address bar shows where the form went (…/register#errors);
+    opened again (a bookmark, history) it was a 405 dead end. A GET leads to the form's page
+    and does nothing else; the JSON API keeps its 405."""
+    response = client.get(path)
+    assert response.status_code == 303 and response.headers["Location"] == page
+    assert client.get("/api/fund/entries").status_code != 303  # the API answers for itself
+
