@@ -156,7 +156,7 @@ def _form_page_for(path: str) -> str | None:
     from flask import current_app
     from werkzeug.exceptions import HTTPException as Routing
 
-    if path.startswith("/api/"):
+    if path.startswith("/api/") or "//" in path:  # never a "//host" address to redirect to
         return None
     adapter = current_app.url_map.bind("localhost")
     parts = path.rstrip("/").split("/")
