@@ -334,7 +334,10 @@ def test_links_keep_working_with_the_old_key_in_fallbacks(app, make_event, make_
 def test_waiting_person_is_moved_up_and_emailed_when_someone_cancels(client, app, make_event,
                                                                       outbox):
     event = make_event("Small room", capacity=1, venue="Room 1")
+    assert 'value="Register"' in client.get(f"/events/{event.slug}").get_data(as_text=True)
     client.post(f"/events/{event.slug}/register", data={"name": "A", "email": "a@example.org"})
+    full = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    assert 'value="Join the waiting list"' in full  # the button says what it does (QA)
     response = client.post(f"/events/{event.slug}/register",
                            data={"name": "B", "email": "b@example.org"})
     assert response.status_code == 302

@@ -184,3 +184,11 @@ def test_topics_come_from_the_config(make_app, outbox):
     assert checked(html) == {"books", "gigs"}  # every topic offered ticked
     client.post("/newsletter", data={**SIGNUP, "topics": ["gigs", "events"]})
     assert subscriber(app).topic_keys == ["gigs"]  # an unknown topic is dropped
+
+
+def test_the_confirmation_lists_topics_in_the_form_s_order(client, outbox):
+    """QA: it listed them backwards (Fund appeals, Events, New publications)."""
+    client.post("/newsletter", data={**SIGNUP, "topics": ["appeals", "publications", "events"]})
+    text = outbox()[-1].get_content()
+    listed = [line[2:].strip() for line in text.splitlines() if line.startswith("- ")]
+    assert listed == ["New publications", "Events", "Fund appeals"]
