@@ -38,10 +38,11 @@ def test_public_pages_offer_the_newsletter_in_the_footer(client, path):
     html = client.get(path).get_data(as_text=True)
     footer = html.split('<footer class="site-footer">', 1)[1]
     assert SIGNUP in footer
-    # one address and one button: a GET to /newsletter, which asks for topics and consent
+    # one address and one button: a POST that only draws /newsletter's form (topics, consent,
+    # token) with the address filled in, so the address is in no URL
     form = footer.split("<form", 1)[1].split("</form>", 1)[0]
-    assert 'method="get" action="/newsletter"' in form
-    assert form.count("<input") == 2 and form.count("<button") == 1  # source + email
+    assert 'method="post" action="/newsletter/start"' in form
+    assert form.count("<input") == 1 and form.count("<button") == 1  # the email
 
 
 @pytest.mark.parametrize("path", ["/newsletter", "/no-such-page", "/login"])

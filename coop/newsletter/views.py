@@ -83,6 +83,20 @@ def signup():
     return render_template("newsletter/signup.html", form=form, source=source)
 
 
+@bp.route("/newsletter/start", methods=["POST"])
+@access("public")
+def start():
+    """Where the footer's short form posts (it carries no CSRF token: every reader gets the
+    same bytes). It saves nothing: it draws the sign-up page with the address filled in, for
+    the real form there, token and consent box and all. A POST, so the address goes into no
+    address bar, history or server log (QA: ``/newsletter?email=…`` did)."""
+    form = SignupForm(formdata=None)
+    form.email.data = (request.form.get("email") or "").strip()[:EMAIL_MAX] or None
+    response = Response(render_template("newsletter/signup.html", form=form, source="footer"))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.route("/newsletter/check-your-email")
 @access("public")
 def check_email():

@@ -39,17 +39,25 @@ def test_signup_page_and_footer_form_render(client):
     assert 'id="email"' in html and 'id="footer-email"' not in html  # no second form here
     home = client.get("/").get_data(as_text=True)
     # the footer only leads to /newsletter: no token, the same bytes for every reader
-    assert 'id="footer-email"' in home and 'method="get" action="/newsletter"' in home
+    assert 'id="footer-email"' in home and 'method="post" action="/newsletter/start"' in home
     assert "csrf_token" not in home
 
 
-def test_footer_form_fills_in_the_address_on_the_real_form(client, app, outbox):
-    page = client.get("/newsletter?email=%20ann%40example.org%20&source=footer&x=1")
+def test_footer_form_fills_in_the_address_on_the_real_form(client, app, outbox, make_app):
+    """A POST (QA: as a GET the address went into the address bar, history and logs), that
+    saves nothing and needs no token: the real form, with its token, is on the page."""
+    guarded = make_app(WTF_CSRF_ENABLED=True).test_client()
+    drawn = guarded.post("/newsletter/start", data={"email": "ann@example.org"})
+    assert drawn.status_code == 200 and 'name="csrf_token"' in drawn.get_data(as_text=True)
+    page = client.post("/newsletter/start", data={"email": " ann@example.org ", "x": "1"})
     html = page.get_data(as_text=True)
-    assert page.status_code == 200
+    assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     assert 'value="ann@example.org"' in html and 'name="source" value="footer"' in html
     assert len(outbox()) == 0, "nothing is sent before the real form is"
     assert subscriber(app, "ann@example.org") is None
+    # an old link with ?email= still fills it in
+    old = client.get("/newsletter?email=%20ann%40example.org%20&source=footer&x=1")
+    assert 'value="ann@example.org"' in old.get_data(as_text=True)
 
 
 def test_signup_sends_confirmation_and_shows_neutral_page(app, client, outbox):
