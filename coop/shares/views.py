@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import (
@@ -19,6 +20,7 @@ from limits import parse
 from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
+from coop.db import now_utc
 from coop.extensions import db
 from coop.forms import redraws_on_stale_token
 from coop.mail import normalise_email
@@ -32,7 +34,7 @@ from coop.shares.forms import (
     ShareEnquiryForm,
     SupportForm,
 )
-from coop.shares.models import Enquiry, Kind
+from coop.shares.models import Enquiry, Kind, Status
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ bp = Blueprint("shares", __name__)
 
 #: the session key holding the last reference, for the thank-you page after the redirect
 THANKS_KEY = "shares_thanks"
+#: how long the same enquiry sent again from the same browser is taken for the first
+REPEAT_WITHIN = dt.timedelta(hours=1)
 
 
 def privacy_url() -> str:
@@ -194,6 +198,17 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
         if services.is_repeat(made, kind, form.email.data, form.amount.pence):
             return _repeat(made)
         key = None  # changed before it was sent again: a new enquiry
+    elif key is not None and request.form.get("submission"):  # drawn by a page of ours
+        # Back after sending draws the form again under a new key (QA made a second pledge
+        # that way): the enquiry this browser sent last, the same one and still new, within
+        # the hour, is the one it already made (a post without a key of ours, a script's,
+        # is taken as it comes)
+        reference = (session.get(THANKS_KEY) or {}).get("reference")
+        last = services.get_by_reference(db.session, reference) if reference else None
+        if (last is not None and last.status_enum == Status.NEW
+                and last.created_at > now_utc() - REPEAT_WITHIN
+                and services.is_repeat(last, kind, form.email.data, form.amount.pence)):
+            return _repeat(last)
     try:
         outcome = ratelimit.acquire(normalise_email(form.email.data),
                                     request.remote_addr or "unknown")

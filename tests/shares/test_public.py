@@ -400,9 +400,29 @@ def test_the_same_form_sent_twice_makes_one_enquiry(app, client, outbox, path, f
     assert [e.reference for e in enquiries(app)] == [reference]
     assert len(outbox()) == 1
     for n in range(4):  # the limit (5 an hour per address) still has four left
-        assert client.post(path, data=form(submission=drawn_key(client, path))
-                           ).status_code == 302, n
+        assert client.post(path, data=form(submission=drawn_key(client, path),
+                                           amount=str(300 + n))).status_code == 302, n
     assert len(enquiries(app)) == 5
+
+
+@pytest.mark.parametrize("path, form", [("/shares", share_form), ("/support", support_form)])
+def test_back_and_send_again_under_a_new_key_makes_one_enquiry(app, client, outbox, path,
+                                                               form):
+    """QA: Back after sending draws the form under a new key, and sending it again made a
+    second pledge. The same enquiry again from the same browser, within the hour and while
+    the first is new, leads to the first; another amount, or another browser, is new."""
+    first = client.post(path, data=form(submission=drawn_key(client, path)))
+    [made] = enquiries(app)
+    again = client.post(path, data=form(submission=drawn_key(client, path)))
+    assert again.status_code == 302
+    assert made.reference in client.get("/shares/thank-you").get_data(as_text=True)
+    assert [e.reference for e in enquiries(app)] == [made.reference] and len(outbox()) == 1
+    assert first.headers["Location"] == again.headers["Location"]
+    client.post(path, data=form(submission=drawn_key(client, path), amount="400"))
+    assert len(enquiries(app)) == 2
+    other = app.test_client()  # someone else on the same address: not this browser's
+    other.post(path, data=form(submission=drawn_key(other, path), amount="400"))
+    assert len(enquiries(app)) == 3
 
 
 def test_a_form_sent_back_with_errors_keeps_its_key(client):
