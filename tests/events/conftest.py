@@ -36,3 +36,32 @@ def make_event(app):
             return event
 
     return factory
+
+
+def ask_to_change_email(app, outbox, user, new: str):
+    """Log ``user`` in (a client of its own), ask for ``new`` as their email, and return
+    (that client, the path of the confirmation link emailed to ``new``)."""
+    import re
+
+    from tests.conftest import PASSWORD
+
+    client = app.test_client()
+    client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert client.post("/account/email", data={"new_email": new,
+                                               "email_password": PASSWORD}).status_code == 302
+    [message] = [m for m in outbox() if m["Subject"].startswith("Confirm") and m["To"] == new]
+    return client, re.search(r"https?://\S+?(/account/email/confirm/\S+)",
+                             message.get_content())[1]
+
+
+def member_with_places(app, make_user, make_event, name: str, *titles: str):
+    """A member ``name`` (email ``<name>@example.org``) registered, without logging in, for a
+    new event of each title: (the user, the events)."""
+    email = f"{name.lower()}@example.org"
+    user = make_user("member", email=email, name=name)
+    events = [make_event(title) for title in titles]
+    public = app.test_client()
+    for event in events:
+        public.post(f"/events/{event.slug}/register", data={"name": name, "email": email})
+    return user, events
+

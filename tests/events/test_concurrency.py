@@ -105,22 +105,12 @@ def test_a_registration_for_a_new_email_while_it_is_confirmed(app, make_user, ma
     other commits, is rolled back whole and made again, and leaves that place alone; on SQLite
     the writers queue for the one lock, so the other's commit comes first. Either way: no
     error, the change made once, the other's place kept."""
-    import re
+    from tests.conftest import ENGINE
+    from tests.events.conftest import ask_to_change_email, member_with_places
 
-    from tests.conftest import ENGINE, PASSWORD
-
-    user = make_user("member", email="eve@example.org", name="Eve")
-    talk, contested = make_event("A talk"), make_event("Contested")
-    public = app.test_client()
-    for event in (talk, contested):
-        public.post(f"/events/{event.slug}/register",
-                    data={"name": "Eve", "email": "eve@example.org"})
-    client = app.test_client()
-    client.post("/login", data={"email": user.email, "password": PASSWORD})
-    client.post("/account/email", data={"new_email": "eve.new@example.org",
-                                        "email_password": PASSWORD})
-    [message] = [m for m in outbox() if m["To"] == "eve.new@example.org"]
-    link = re.search(r"https?://\S+?(/account/email/confirm/\S+)", message.get_content())[1]
+    user, (_talk, contested) = member_with_places(app, make_user, make_event, "Eve", "A talk",
+                                                  "Contested")
+    client, link = ask_to_change_email(app, outbox, user, "eve.new@example.org")
 
     with app.app_context():
         engine = _db.engine

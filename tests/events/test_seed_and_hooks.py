@@ -14,6 +14,7 @@ from coop.events.models import Event, Registration, Series
 from coop.extensions import db as _db
 from coop.outbox import OutboxMessage
 from coop.timeutil import LONDON
+from tests.events.conftest import ask_to_change_email, member_with_places
 
 
 def test_seed_has_the_science_for_the_future_series_and_is_idempotent(db):
@@ -92,9 +93,7 @@ def test_registrations_follow_a_confirmed_change_of_account_email(app, make_user
                                                                   outbox):
     """A member who confirmed a new email gets the emails about their places there (a
     change of time, here); a place the new address already holds keeps its own."""
-    import re
 
-    from tests.conftest import PASSWORD
 
     user = make_user("member", email="mo@example.org", name="Mo")
     talk, both = make_event("A talk"), make_event("Both addresses")
@@ -110,13 +109,7 @@ def test_registrations_follow_a_confirmed_change_of_account_email(app, make_user
         _db.session.add(Registration(event_id=other.id, user_id=stranger.id, name="S",
                                      email="mo@example.org", status="registered"))
         _db.session.commit()
-    client = app.test_client()
-    client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert client.post("/account/email", data={"new_email": "mo.new@example.org",
-                                               "email_password": PASSWORD}).status_code == 302
-    [message] = [m for m in outbox() if m["Subject"].startswith("Confirm")
-                 and m["To"] == "mo.new@example.org"]
-    path = re.search(r"https?://\S+?(/account/email/confirm/\S+)", message.get_content())[1]
+    client, path = ask_to_change_email(app, outbox, user, "mo.new@example.org")
     assert client.post(path).status_code == 302
 
     with app.app_context():
@@ -138,20 +131,12 @@ def test_registrations_follow_a_confirmed_change_of_account_email(app, make_user
     assert changed == ["mo.new@example.org"]
 
 
-def _confirm_link(outbox, to):
-    import re
-
-    [message] = [m for m in outbox() if m["Subject"].startswith("Confirm") and m["To"] == to]
-    return re.search(r"https?://\S+?(/account/email/confirm/\S+)", message.get_content())[1]
-
-
 def test_registrations_that_follow_a_new_email_get_new_links(app, make_user, make_event,
                                                              outbox):
     """The old mailbox may not be the member's any more: the links already sent there stop
     working once the place has moved (mail still waiting to go there is dropped), and the
     place is still theirs at its new link."""
     from coop.events import links
-    from tests.conftest import PASSWORD
 
     user = make_user("member", email="ann@example.org", name="Ann")
     talk = make_event("A talk")
@@ -168,11 +153,8 @@ def test_registrations_that_follow_a_new_email_get_new_links(app, make_user, mak
                                           message_id=f"<{n}@test>", status=status))
         _db.session.commit()
     assert app.test_client().get(old_link).status_code == 200
-    client = app.test_client()
-    client.post("/login", data={"email": user.email, "password": PASSWORD})
-    client.post("/account/email", data={"new_email": "ann.new@example.org",
-                                        "email_password": PASSWORD})
-    assert client.post(_confirm_link(outbox, "ann.new@example.org")).status_code == 302
+    client, link = ask_to_change_email(app, outbox, user, "ann.new@example.org")
+    assert client.post(link).status_code == 302
     assert app.test_client().get(old_link).status_code == 404
     with app.app_context():
         reg = _db.session.scalar(sa.select(Registration))
@@ -191,14 +173,8 @@ def test_a_registration_for_the_new_email_at_the_same_moment_is_no_500(
     """Someone registers the new address for an event while the member confirms the change:
     the unique constraint fails the first try (a real IntegrityError from the database), the
     change is rolled back whole and made again, and that event keeps the other's place."""
-    from tests.conftest import PASSWORD
-
-    user = make_user("member", email="bo@example.org", name="Bo")
-    talk, contested = make_event("A talk"), make_event("Contested")
-    public = app.test_client()
-    for event in (talk, contested):
-        public.post(f"/events/{event.slug}/register",
-                    data={"name": "Bo", "email": "bo@example.org"})
+    user, (_talk, contested) = member_with_places(app, make_user, make_event, "Bo", "A talk",
+                                                  "Contested")
     real, tries = services.follow_account_email, []
 
     def racing(session, old, new, *, user_id):
@@ -212,11 +188,8 @@ def test_a_registration_for_the_new_email_at_the_same_moment_is_no_500(
             return real(session, old, new, user_id=user_id)
 
     monkeypatch.setattr(services, "follow_account_email", racing)
-    client = app.test_client()
-    client.post("/login", data={"email": user.email, "password": PASSWORD})
-    client.post("/account/email", data={"new_email": "bo.new@example.org",
-                                        "email_password": PASSWORD})
-    assert client.post(_confirm_link(outbox, "bo.new@example.org")).status_code == 302
+    client, link = ask_to_change_email(app, outbox, user, "bo.new@example.org")
+    assert client.post(link).status_code == 302
     assert len(tries) == 2
     with app.app_context():
         rows = _db.session.execute(sa.select(Event.title, Registration.name, Registration.email)
@@ -232,7 +205,6 @@ def test_a_registration_for_the_new_email_at_the_same_moment_is_no_500(
 
 def test_an_email_change_that_keeps_meeting_writes_asks_to_open_the_link_again(
         app, make_user, make_event, outbox, monkeypatch):
-    from tests.conftest import PASSWORD
 
     user = make_user("member", email="cy@example.org", name="Cy")
     talk = make_event("A talk")
@@ -246,11 +218,7 @@ def test_an_email_change_that_keeps_meeting_writes_asks_to_open_the_link_again(
         session.flush()
 
     monkeypatch.setattr(services, "follow_account_email", always_racing)
-    client = app.test_client()
-    client.post("/login", data={"email": user.email, "password": PASSWORD})
-    client.post("/account/email", data={"new_email": "cy.new@example.org",
-                                        "email_password": PASSWORD})
-    link = _confirm_link(outbox, "cy.new@example.org")
+    client, link = ask_to_change_email(app, outbox, user, "cy.new@example.org")
     refused = client.post(link)
     assert refused.status_code == 409
     page = refused.get_data(as_text=True)
@@ -277,7 +245,6 @@ class _DriverError(Exception):
 ])
 def test_an_email_change_tries_again_after_a_deadlock_but_not_after_any_error(
         app, make_user, outbox, monkeypatch, sqlstate, status, tried):
-    from tests.conftest import PASSWORD
 
     user = make_user("member", email="di@example.org", name="Di")
     real, tries = services.follow_account_email, []
@@ -289,11 +256,8 @@ def test_an_email_change_tries_again_after_a_deadlock_but_not_after_any_error(
         return real(session, old, new, user_id=user_id)
 
     monkeypatch.setattr(services, "follow_account_email", failing)
-    client = app.test_client()
-    client.post("/login", data={"email": user.email, "password": PASSWORD})
-    client.post("/account/email", data={"new_email": "di.new@example.org",
-                                        "email_password": PASSWORD})
-    assert client.post(_confirm_link(outbox, "di.new@example.org")).status_code == status
+    client, link = ask_to_change_email(app, outbox, user, "di.new@example.org")
+    assert client.post(link).status_code == status
     assert len(tries) == tried
     with app.app_context():
         changed = _db.session.get(type(user), user.id).email == "di.new@example.org"
