@@ -156,8 +156,8 @@ def _form_page_for(path: str) -> str | None:
     from flask import current_app
     from werkzeug.exceptions import HTTPException as Routing
 
-    if path.startswith("/api/") or "//" in path:  # never a "//host" address to redirect to
-        return None
+    if path.startswith("/api/") or "//" in path or not path.isprintable():
+        return None  # never a "//host" address, nor a header Werkzeug would refuse
     adapter = current_app.url_map.bind("localhost")
     parts = path.rstrip("/").split("/")
     while len(parts) > 1:

@@ -73,7 +73,8 @@ class MailableAddress:
     """Refuses an address with accents or other non-ASCII letters before the @ ("zoë@…"):
     our mail goes out without SMTPUTF8, so such an address can't be written on a message and
     never receives one. Said next to the field, where a new address is given (sign-ups,
-    registrations, enquiries, a change of email); an accented domain is fine (IDNA)."""
+    registrations, enquiries, a change of email); an accented domain is fine: mail writes it
+    in its IDNA form (coop.mail.wire_address)."""
 
     message = ("Our email can't reach an address with accents or other special letters before "
                "the @: please give one with plain letters there (like zoe@example.org).")

@@ -10,7 +10,7 @@ from email import policy
 from email.errors import NonASCIILocalPartDefect
 from email.message import EmailMessage
 from email.policy import EmailPolicy
-from email.utils import format_datetime, getaddresses, make_msgid
+from email.utils import format_datetime, formataddr, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 
 from flask import current_app
@@ -102,6 +102,7 @@ def build_message(
     msg = EmailMessage()
     try:
         msg["From"] = sender or current_app.config["MAIL_DEFAULT_SENDER"]
+        to = wire_address(to)
         msg["To"] = to
         _check_recipients(msg["To"], to)
         msg["Subject"] = subject
@@ -115,6 +116,22 @@ def build_message(
     except (ValueError, TypeError, IndexError, UnicodeError) as err:
         raise MailError(f"the message could not be built: {err}") from err
     return msg
+
+
+def wire_address(to: str) -> str:
+    """``to`` as it can go on a message and to the mail server: an accented domain in its
+    ASCII (IDNA) form, ``zoe@bücher.example`` → ``zoe@xn--bcher-kva.example``. Without it
+    the header came out as ``zoe@=?utf-8?…?=.example`` and the server couldn't take it.
+    (A non-ASCII local part has no such form: the forms refuse it, ``MAILABLE_ADDRESS``.)
+    Raises ``UnicodeError`` for a domain IDNA can't write."""
+    if to.isascii():
+        return to
+    name, address = parseaddr(to)
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return to
+    address = f"{local}@{domain.encode('idna').decode('ascii')}"
+    return formataddr((name, address)) if name else address
 
 
 def _check_recipients(header, to: str) -> None:
@@ -154,7 +171,7 @@ def transmit(raw: bytes, to: list[str]) -> None:
     config = current_app.config
     try:
         if config.get("MAIL_SERVER"):
-            _send_smtp(raw, to, config)
+            _send_smtp(raw, [wire_address(address) for address in to], config)
         else:
             _write_outbox(raw, Path(config["MAIL_OUTBOX"]))
     except (OSError, smtplib.SMTPException, ValueError, UnicodeError) as err:

@@ -301,13 +301,18 @@ def test_an_address_with_accents_before_the_at_is_refused_where_one_is_given(
     assert address in page
 
 
-def test_an_accented_domain_is_fine(app):
+def test_an_accented_domain_is_fine(make_app, smtp_server):
+    """It is written in its ASCII (IDNA) form on the message and to the server, so the mail
+    goes (review: it was written "zoe@=?utf-8?q?b=C3=BCcher?=.example")."""
     from tests.records import event
 
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port)
     _event_id, slug = event(app)
     response = app.test_client().post(f"/events/{slug}/register",
                                       data={"name": "Zoe", "email": "zoe@bücher.example"})
     assert response.status_code == 302
+    [message] = smtp_server.messages
+    assert message["To"] == "zoe@xn--bcher-kva.example"
     response = app.test_client().post(f"/events/{slug}/register",
                                       data={"name": "Zoë", "email": "zoë@example.net"})
     assert response.status_code == 422

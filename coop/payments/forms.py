@@ -65,8 +65,8 @@ class GiftForm(CoopForm):
     def validate_other_amount(self, field):
         if self.amount.data != OTHER:
             if (field.data or "").strip() and self.amount.data:  # two amounts: which one?
-                chosen = (money(int(self.amount.data)) if str(self.amount.data).isdigit()
-                          else "an amount")
+                labels = {str(choice.value): choice.label for choice in self.amount.choices}
+                chosen = labels.get(str(self.amount.data), "an amount")
                 raise ValidationError(f"You ticked {chosen} and typed another amount: choose "
                                       "“Another amount” to give this one, or clear it.")
             return

@@ -207,7 +207,10 @@ def _save(form: EnquiryForm, kind: Kind, **fields):
         last = services.get_by_reference(db.session, reference) if reference else None
         if (last is not None and last.status_enum == Status.NEW
                 and last.created_at > now_utc() - REPEAT_WITHIN
-                and services.is_repeat(last, kind, form.email.data, form.amount.pence)):
+                and services.is_repeat(last, kind, form.email.data, form.amount.pence)
+                and " ".join(last.name.split()) == " ".join((form.name.data or "").split())
+                and all(getattr(last, name) == value for name, value in fields.items()
+                        if name in ("payment_method", "frequency"))):
             return _repeat(last)
     try:
         outcome = ratelimit.acquire(normalise_email(form.email.data),

@@ -120,6 +120,8 @@ def test_a_monthly_gift_is_a_subscription(app, client, stripe_api, campaign_id):
     ("7", "", "Not a valid choice"),
     ("", "", "Choose an amount"),
     ("1000", "30", "You ticked £10 and typed another amount"),  # which one? (QA)
+    ("²", "30", "Not a valid choice"),  # a digit int() can't read: never a 500 (review)
+    ("9" * 5000, "30", "Not a valid choice"),
     ("", "0.5", "The smallest gift"),  # typed, nothing ticked: that amount, checked
 ])
 def test_bad_amounts_are_refused_next_to_the_field(app, client, stripe_api, campaign_id,

@@ -423,6 +423,30 @@ def test_back_and_send_again_under_a_new_key_makes_one_enquiry(app, client, outb
     other = app.test_client()  # someone else on the same address: not this browser's
     other.post(path, data=form(submission=drawn_key(other, path), amount="400"))
     assert len(enquiries(app)) == 3
+    # another name (a parent buying for each child), or a script's post without a key of
+    # ours, is a new enquiry too
+    other.post(path, data=form(submission=drawn_key(other, path), amount="400",
+                               name="Second Child"))
+    other.post(path, data=form(amount="400", name="Second Child"))
+    assert len(enquiries(app)) == 5
+
+
+@pytest.mark.parametrize("change", ["status", "age"])
+def test_a_repeat_is_only_of_a_new_enquiry_sent_within_the_hour(app, client, change):
+    """Once staff have moved the first on, or an hour has passed, the same enquiry again is
+    a new one (review: the conditions were untested)."""
+    import datetime as dt
+
+    client.post("/shares", data=share_form(submission=drawn_key(client, "/shares")))
+    with app.app_context():
+        [first] = _db.session.scalars(sa.select(Enquiry)).all()
+        if change == "status":
+            first.status = "contacted"
+        else:
+            first.created_at = first.created_at - dt.timedelta(hours=1, minutes=1)
+        _db.session.commit()
+    client.post("/shares", data=share_form(submission=drawn_key(client, "/shares")))
+    assert len(enquiries(app)) == 2
 
 
 def test_a_form_sent_back_with_errors_keeps_its_key(client):
