@@ -72,6 +72,10 @@ def test_a_reader_gives_25_pounds_and_the_fund_moves(browser, paying_site, strip
         screenshot(page, "payments-give-error")
 
         page.get_by_label("£25").check()
+        page.get_by_role("button", name="Continue to payment").click()  # 0.50 still typed
+        expect(page.get_by_role("alert")).to_contain_text("You ticked £25 and typed another "
+                                                          "amount")  # which one? (QA)
+        page.get_by_label("Other amount (£)").fill("")
         page.get_by_label("Name for the thanks list").fill("J. Smith")
         page.get_by_label("Town").fill("Leeds")
         page.get_by_label("Thank me by name").check()
