@@ -61,8 +61,8 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test system-deps lint
 	$(BIN)/python -m pytest
 
-## make test-fast: the inner loop: no servers, browsers, Java or faults (1,500 tests: 39–48 s on
-## the 2-core machine, 2026-12-07, stop 25; tests share one app per worker, and
+## make test-fast: the inner loop: no servers, browsers, Java or faults (1,585 tests: 30–35 s on
+## the 2-core machine, 2026-12-07, stop 27; tests share one app per worker, and
 ## the tests of the seeded demo site run on one worker: --dist loadgroup).
 ## Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: without it every run
 ## recompiles the app and pytest rewrites every test module's asserts again, in each worker.
