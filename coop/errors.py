@@ -104,8 +104,8 @@ def init_app(app: Flask) -> None:
                        "the page and send it again.")
         elif err.code in (400, 403, 404, 410, 422) and _custom(err):
             message = err.description
-        elif err.code == 429 and _seconds_to_wait(err):
-            minutes = max(1, -(-int(_seconds_to_wait(err)) // 60))  # rounded up
+        elif err.code == 429 and (wait := _seconds_to_wait(err)):
+            minutes = max(1, -(-int(wait) // 60))  # rounded up
             message = ("You've made too many requests in a short time. Please try again in "
                        + ("a minute." if minutes == 1 else f"about {minutes} minutes."))
         if err.code == 405 and request.method in ("GET", "HEAD"):
@@ -180,10 +180,14 @@ def _seconds_to_wait(err: HTTPException) -> float | None:
 
     from coop.extensions import limiter
 
-    current = limiter.current_limit
-    if current is None or not getattr(current, "breached", False):
+    try:  # the limit's store answers this: should it fail now, the page says "a little"
+        current = limiter.current_limit
+        if current is None or not getattr(current, "breached", False):
+            return None
+        return max(1.0, current.reset_at - time.time())
+    except Exception:  # noqa: BLE001 - a wording nicety must never turn a 429 into a 500
+        log.warning("rate limit: could not read when it resets", exc_info=True)
         return None
-    return max(1.0, current.reset_at - time.time())
 
 
 def _custom(err: HTTPException) -> bool:

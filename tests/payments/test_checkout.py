@@ -155,6 +155,26 @@ def test_the_429_page_says_how_long_to_wait(make_app, stripe_config, stripe_api,
     assert make_app().config["PAYMENTS_RATE_LIMIT"] == "60 per hour"  # a meeting on one wifi
 
 
+def test_a_429_whose_reset_time_cant_be_read_is_still_a_429(make_app, stripe_config, stripe_api,
+                                                            campaign_id, monkeypatch):
+    """Review: reading when the limit resets asks the limits' store; should that fail at that
+    moment, the page says "wait a little", never a 500."""
+    app = make_app(**{**stripe_config, "RATELIMIT_ENABLED": True},
+                   PAYMENTS_RATE_LIMIT="1 per hour")
+    client = app.test_client()
+    assert start_checkout(client).status_code == 303
+
+    class Unreadable:  # what the 429 page asks, with the store gone at that moment
+        @property
+        def current_limit(self):
+            raise ConnectionError("the limits' store went away")
+
+    monkeypatch.setattr("coop.extensions.limiter", Unreadable())
+    refused = start_checkout(client)
+    assert refused.status_code == 429
+    assert "Please wait a little and try again." in refused.get_data(as_text=True)
+
+
 def test_the_gift_limit_is_the_funds(make_app, stripe_config, stripe_api, campaign_id):
     app = make_app(**stripe_config, FUND_MAX_GIFT_PENCE=2_500)
     client = app.test_client()
