@@ -693,6 +693,17 @@ def inbox_statement(filters: InboxFilter) -> sa.Select:
     return stmt
 
 
+def open_share_pence(session: Session, user) -> int:
+    """What ``user``'s open share enquiries (not yet admitted, declined or withdrawn) ask for,
+    in pence: the payment where one is recorded, else the amount asked."""
+    asked = sa.func.coalesce(Enquiry.paid_pence, Enquiry.amount_pence)
+    return int(session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(asked), 0)).where(
+            Enquiry.user_id == user.id, Enquiry.kind == Kind.SHARES.value,
+            Enquiry.status.not_in([status.value for status in CLOSED]),
+            Enquiry.erased_at.is_(None))) or 0)
+
+
 def for_user(session: Session, user) -> list[Enquiry]:
     return list(session.scalars(
         sa.select(Enquiry).where(Enquiry.user_id == user.id)

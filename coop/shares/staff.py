@@ -259,6 +259,12 @@ def record_payment(enquiry_id: int):
                 max_pence=current_app.config[
                     "SHARES_MAX_POUNDS" if enquiry.kind == Kind.SHARES
                     else "SUPPORT_MAX_POUNDS"] * 100)
+        except services.ChangedMeanwhile as err:
+            db.session.rollback()
+            if not _payment_open(enquiry):  # admitted meanwhile: the form isn't drawn now
+                flash(str(err), "error")
+                return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
+            _show_error(form, err)
         except services.EnquiryError as err:
             db.session.rollback()
             _show_error(form, err)

@@ -114,12 +114,15 @@ def _over_the_holding_limit(form) -> bool:
     if member is None or member.ceased_on is not None:
         return False
     room, most = register.room_to_hold(member)
+    asked = services.open_share_pence(db.session, current_user) // 100  # not yet allotted
+    room = max(0, room - asked)
     if form.amount.pence <= room * 100:
         return False
+    waiting = f" and have asked for {asked:,} more in enquiries still open" if asked else ""
     form.amount.errors = [*form.amount.errors, (
-        f"You hold {member.shares_held:,} shares and one member may hold at most {most:,}: "
-        + (f"you can buy up to {room:,} more (£{room:,})." if room else
-           "you hold the most already.")
+        f"You hold {member.shares_held:,} shares{waiting}, and one member may hold at most "
+        f"{most:,}: " + (f"you can buy up to {room:,} more (£{room:,})." if room else
+                         "you can't buy more now.")
     )]
     return True
 

@@ -705,3 +705,47 @@ def test_the_same_address_typed_with_other_spacing_is_not_a_move(app, client, lo
     page = client.get(f"/staff/enquiries/{second.id}/admit").get_data(as_text=True)
     assert "A member already has this email address" in page
     assert "The address differs." not in page
+
+
+def test_two_corrections_at_once_cannot_both_land(app, make_enquiry):
+    """The correction's UPDATE is guarded by the payment its form showed: one made meanwhile
+    (here written straight to the table, as another request would) makes this one refused."""
+    enquiry = make_enquiry(amount_pence=5_000)
+    with app.app_context():
+        row = _db.session.get(Enquiry, enquiry.id)
+        services.record_payment(_db.session, row, amount_pence=500, received_on=today(),
+                                method="cheque", by=None)
+        _db.session.commit()
+        key = services.payment_key(row)
+        _db.session.execute(sa.update(Enquiry).where(Enquiry.id == row.id)
+                            .values(paid_pence=4_000))  # the other correction, first
+        with pytest.raises(services.ChangedMeanwhile):
+            services.record_payment(_db.session, row, amount_pence=5_000, received_on=today(),
+                                    method="cheque", by=None, correcting=key)
+        _db.session.rollback()
+
+
+def test_a_correction_refused_because_of_an_admission_says_so_at_the_top(
+        app, client, login_as, make_enquiry, monkeypatch):
+    """Admitted in the instant between the page's check and the correction: the form is no
+    longer drawn, so the reason is said at the top (review)."""
+    enquiry = make_enquiry(amount_pence=5_000)
+    login_as("staff")
+    url = f"/staff/enquiries/{enquiry.id}/payment"
+    day = today().isoformat()
+    client.post(url, data={"payment-amount": "5", "payment-received_on": day,
+                           "payment-method": "cheque"})
+    key = f"500|{day}|cheque"
+
+    def admitted_meanwhile(session, enquiry, **kwargs):
+        enquiry.status = "admitted"
+        session.commit()
+        raise services.ChangedMeanwhile("This enquiry has moved on meanwhile (admitted, "
+                                        "say): reload the page and check it.")
+
+    monkeypatch.setattr(services, "record_payment", admitted_meanwhile)
+    response = client.post(url, data={"payment-amount": "50", "payment-received_on": day,
+                                      "payment-method": "cheque", "payment-recorded": key})
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "This enquiry has moved on meanwhile" in page
