@@ -257,6 +257,17 @@ def test_status_form_refuses_steps_that_are_not_next(app, client, login_as, make
     assert reload(app, enquiry.id).status == "new"
 
 
+def _five_pounds_recorded(client, login_as, make_enquiry):
+    """A £50 share enquiry on which staff (logged in) recorded £5 by cheque today: (the
+    enquiry, the payment form's address, today as typed)."""
+    enquiry = make_enquiry(amount_pence=5_000)
+    login_as("staff")
+    url, day = f"/staff/enquiries/{enquiry.id}/payment", today().isoformat()
+    client.post(url, data={"payment-amount": "5", "payment-received_on": day,
+                           "payment-method": "cheque"})
+    return enquiry, url, day
+
+
 def test_a_mistyped_payment_is_flagged_and_corrected_before_admission(app, client, login_as,
                                                                        make_enquiry):
     """QA: £5 recorded for a £50 enquiry, with no warning and no way to correct it (withdraw
@@ -265,12 +276,7 @@ def test_a_mistyped_payment_is_flagged_and_corrected_before_admission(app, clien
     import html as html_lib
     import re
 
-    enquiry = make_enquiry(amount_pence=5_000)
-    login_as("staff")
-    url = f"/staff/enquiries/{enquiry.id}/payment"
-    day = today().isoformat()
-    client.post(url, data={"payment-amount": "5", "payment-received_on": day,
-                           "payment-method": "cheque"})
+    enquiry, url, day = _five_pounds_recorded(client, login_as, make_enquiry)
     page = html_lib.unescape(_page(client, enquiry.id))
     assert "Not the amount of the enquiry: Ada Lovelace asked for £50 (50 shares)" in page
     assert "Correct the recorded payment" in page and 'value="5"' in page
@@ -329,11 +335,7 @@ def test_an_admission_is_for_the_payment_its_page_showed(app, client, login_as, 
     confirming allotted 50. It is refused, the page shows 50, and confirming then admits."""
     import re
 
-    enquiry = make_enquiry(amount_pence=5_000)
-    login_as("staff")
-    day = today().isoformat()
-    client.post(f"/staff/enquiries/{enquiry.id}/payment", data={
-        "payment-amount": "5", "payment-received_on": day, "payment-method": "cheque"})
+    enquiry, _payment, day = _five_pounds_recorded(client, login_as, make_enquiry)
     url = f"/staff/enquiries/{enquiry.id}/admit"
     shown = client.get(url).get_data(as_text=True)
     assert "5 at £1 each" in shown
@@ -729,12 +731,7 @@ def test_a_correction_refused_because_of_an_admission_says_so_at_the_top(
         app, client, login_as, make_enquiry, monkeypatch):
     """Admitted in the instant between the page's check and the correction: the form is no
     longer drawn, so the reason is said at the top (review)."""
-    enquiry = make_enquiry(amount_pence=5_000)
-    login_as("staff")
-    url = f"/staff/enquiries/{enquiry.id}/payment"
-    day = today().isoformat()
-    client.post(url, data={"payment-amount": "5", "payment-received_on": day,
-                           "payment-method": "cheque"})
+    enquiry, url, day = _five_pounds_recorded(client, login_as, make_enquiry)
     key = f"500|{day}|cheque"
 
     def admitted_meanwhile(session, enquiry, **kwargs):
