@@ -148,12 +148,14 @@ class CampaignFigures:
     entry_count: int
     updated_at: dt.datetime
     closed_at: dt.datetime | None
+    #: goes up with each decision about a name waiting to be thanked
+    thanks_version: int = 0
 
     @property
     def version(self) -> str:
-        """Changes with every entry and every edit of the campaign."""
+        """Changes with every entry, every edit of the campaign and every name decided."""
         stamp = int(self.updated_at.timestamp() * 1_000_000)
-        return f"{self.id}-{self.entry_count}-{stamp}"
+        return f"{self.id}-{self.entry_count}-{stamp}-{self.thanks_version}"
 
     def status(self, now: dt.datetime) -> str:
         return status(self.opens_on, self.deadline, london_today(now),

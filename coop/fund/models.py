@@ -29,6 +29,9 @@ REASON_MAX = 500
 VIA_MAX = 64
 #: the staff's forms and the API refuse ``may_thank`` without a donor name with this
 THANKS_NEED_A_NAME = "Only a gift with a donor name can be thanked in print."
+#: ``Entry.thanks_check``: a name given online waits for staff before it is thanked in public
+THANKS_WAITING, THANKS_SHOWN, THANKS_DECLINED = "waiting", "shown", "declined"
+THANKS_CHECKS = (THANKS_WAITING, THANKS_SHOWN, THANKS_DECLINED)
 
 
 class Campaign(Base):
@@ -64,6 +67,9 @@ class Campaign(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
     #: set when staff close the campaign: no more entries
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: goes up each time staff decide about a name waiting to be thanked, so every process's
+    #: thanks list (:mod:`coop.fund.tally`) knows to read the names again
+    thanks_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     entries: Mapped[list[Entry]] = relationship(
         back_populates="campaign", lazy="raise_on_sql", passive_deletes="all"
@@ -83,6 +89,10 @@ class Entry(Base):
         sa.CheckConstraint(
             "source IN (" + ", ".join(f"'{s}'" for s in SOURCES) + ")", name="source_valid"
         ),
+        sa.CheckConstraint(
+            "thanks_check IN (" + ", ".join(f"'{s}'" for s in THANKS_CHECKS) + ")",
+            name="thanks_check_valid",
+        ),
         sa.Index("ix_fund_entries_campaign_day", "campaign_id", "received_on"),
     )
 
@@ -99,6 +109,11 @@ class Entry(Base):
     donor_town: Mapped[str | None] = mapped_column(sa.String(DONOR_TOWN_MAX))
     #: the donor agreed to be thanked by name in print and on the site
     may_thank: Mapped[bool] = mapped_column(default=False)
+    #: None for a name staff typed or the paper's systems sent (thanked as it is); for a name
+    #: a reader typed online, "waiting" until staff check it, then "shown" or "declined".
+    #: The donor's wish (``may_thank``) is kept as given; this is the one column of a ledger
+    #: line that changes after it is written, and each change is audited.
+    thanks_check: Mapped[str | None] = mapped_column(sa.String(10), index=True)
     #: required for corrections; null for ordinary gifts
     reason: Mapped[str | None] = mapped_column(sa.String(REASON_MAX))
     entered_by_id: Mapped[int | None] = mapped_column(
@@ -114,6 +129,20 @@ class Entry(Base):
     @property
     def is_correction(self) -> bool:
         return self.reason is not None
+
+    @property
+    def thanked(self) -> bool:
+        """Thanked by name in public: the donor agreed and, for a name typed online, staff
+        checked it (:func:`thanked_clause` says the same in SQL)."""
+        return (self.may_thank and self.donor_name is not None and self.amount_pence > 0
+                and self.thanks_check in (None, THANKS_SHOWN))
+
+
+def thanked_clause(entries=None):
+    """The SQL of :attr:`Entry.thanked` over ``entries`` (the table, or the mapped class)."""
+    c = entries.c if entries is not None else Entry
+    return sa.and_(c.may_thank.is_(True), c.donor_name.is_not(None), c.amount_pence > 0,
+                   sa.or_(c.thanks_check.is_(None), c.thanks_check == THANKS_SHOWN))
 
     def __repr__(self) -> str:
         return f"<Entry {self.id} {self.amount_pence} {self.source}>"

@@ -70,6 +70,7 @@ def load(session: Session, data: dict, today: dt.date) -> str:
             received_on=opens_on + dt.timedelta(days=item["day"]), source=item["source"],
             via="seed", donor_name=item.get("donor_name"), donor_town=item.get("donor_town"),
             may_thank=item.get("may_thank", False),
+            name_to_check=item.get("name_to_check", False),
         )
     expected = parse_pence(current["raised"])
     if campaign.raised_pence != expected:

@@ -47,11 +47,15 @@ from coop.fund.models import (
     SLUG_MAX,
     SOURCE_LABELS,
     SOURCES,
+    THANKS_DECLINED,
     THANKS_MAX,
+    THANKS_SHOWN,
+    THANKS_WAITING,
     URL_MAX,
     VIA_MAX,
     Campaign,
     Entry,
+    thanked_clause,
 )
 from coop.money import MAX_PENCE, PENCE_COLUMN_MAX, pence_problem
 from coop.security import is_safe_next
@@ -169,7 +173,7 @@ def figures_of(campaign: Campaign) -> CampaignFigures:
         deadline=campaign.deadline, donate_url=campaign.donate_url or "",
         thank_you_text=campaign.thank_you_text or "", raised_pence=campaign.raised_pence,
         entry_count=campaign.entry_count, updated_at=campaign.updated_at,
-        closed_at=campaign.closed_at,
+        closed_at=campaign.closed_at, thanks_version=campaign.thanks_version or 0,
     )
 
 
@@ -256,9 +260,13 @@ def add_entry(
     donor_town: str | None = None,
     may_thank: bool = False,
     reason: str | None = None,
+    name_to_check: bool = False,
 ) -> Entry:
     """Record a gift (or, with a ``reason``, a correction of either sign) and move the running
     total in the same transaction.
+
+    ``name_to_check``: the donor typed their name themselves (online), so it isn't thanked in
+    public until staff have checked it (:func:`decide_thanks`).
 
     The total moves by one conditional UPDATE, so concurrent writers never lose an amount, a
     closed campaign takes nothing, and a correction can't take the total below zero.
@@ -281,6 +289,8 @@ def add_entry(
         donor_name=donor_name,
         donor_town=donor_town,
         may_thank=bool(may_thank) and donor_name is not None,
+        thanks_check=(THANKS_WAITING if name_to_check and may_thank and donor_name is not None
+                      and amount_pence > 0 else None),
         reason=reason,
         entered_by_id=getattr(by, "id", by),
         via=via,
@@ -469,8 +479,7 @@ def thanked_donors(session: Session, campaign_id: int, *, day: dt.date | None = 
     """"J. Smith of Leeds" for donors who agreed to be thanked, newest first, each once."""
     stmt = (
         sa.select(Entry.donor_name, Entry.donor_town)
-        .where(Entry.campaign_id == campaign_id, Entry.may_thank.is_(True),
-               Entry.donor_name.is_not(None), Entry.amount_pence > 0)
+        .where(Entry.campaign_id == campaign_id, thanked_clause())
         .order_by(Entry.id.desc())
         .limit(limit * 3)
     )
@@ -484,6 +493,56 @@ def thanked_donors(session: Session, campaign_id: int, *, day: dt.date | None = 
         if len(names) >= limit:
             break
     return names
+
+
+#: how many waiting names the staff page lists at once
+NAMES_LISTED = 50
+
+
+class NameAlreadyDecided(FundError):
+    """Someone else decided about the name first (two staff at once, or a resent form)."""
+
+
+def names_to_check(session: Session, *, limit: int = NAMES_LISTED) -> list[Entry]:
+    """Gifts whose name, typed online, waits for staff before it is thanked; oldest first."""
+    return list(session.scalars(
+        sa.select(Entry).where(Entry.thanks_check == THANKS_WAITING)
+        .order_by(Entry.id).limit(limit)
+    ))
+
+
+def count_names_to_check(session: Session) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(Entry)
+                          .where(Entry.thanks_check == THANKS_WAITING)) or 0
+
+
+def decide_thanks(session: Session, entry_id: int, *, show: bool, by=None) -> Entry:
+    """Show (``show``) or decline a name waiting to be thanked, once: one guarded UPDATE, so
+    two staff deciding at once can't both win. The campaign's ``thanks_version`` goes up so
+    every process reads its thanks list again; the decision is audited.
+
+    :raise NameAlreadyDecided: when the name no longer waits (or there is no such entry).
+    """
+    decision = THANKS_SHOWN if show else THANKS_DECLINED
+    row = session.execute(  # ORM updates: the session's copies of the rows follow
+        sa.update(Entry)
+        .where(Entry.id == entry_id, Entry.thanks_check == THANKS_WAITING)
+        .values(thanks_check=decision)
+        .returning(Entry.campaign_id)
+    ).first()
+    if row is None:
+        entry = session.get(Entry, entry_id)
+        if entry is None or entry.thanks_check is None:
+            raise NameAlreadyDecided("That gift has no name waiting to be checked.")
+        session.refresh(entry, ["thanks_check"])
+        shown = "is shown in the thanks" if entry.thanks_check == THANKS_SHOWN else (
+            "is not shown" if entry.thanks_check == THANKS_DECLINED else "still waits")
+        raise NameAlreadyDecided(f"Someone decided about that name first: it {shown}.")
+    session.execute(sa.update(Campaign).where(Campaign.id == row.campaign_id)
+                    .values(thanks_version=Campaign.thanks_version + 1))
+    audit.record(session, f"fund.thanks_{decision}", "fund_entry", entry_id, by=by,
+                 campaign_id=row.campaign_id)
+    return session.get(Entry, entry_id)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,7 +89,30 @@ def index():
         "fund/staff/index.html", campaigns=campaigns, current=current, now=now_utc(),
         next_values=services.next_month_values(db.session, _today()), action_form=EmptyForm(),
         next_form=SentOnceButton(), figures_of=services.figures_of,
+        names=services.names_to_check(db.session),
+        names_waiting=services.count_names_to_check(db.session),
     )
+
+
+@bp.route("/names/<int:entry_id>", methods=["POST"])
+@access("staff")
+def decide_name(entry_id: int):
+    """Thank a name given online in public, or not (the buttons of "Names to check")."""
+    form = EmptyForm()
+    decision = request.form.get("decision")
+    if form.validate_on_submit() and decision in ("show", "decline"):
+        try:
+            entry = services.decide_thanks(db.session, entry_id, show=decision == "show",
+                                           by=current_user)
+        except services.NameAlreadyDecided as err:
+            db.session.rollback()
+            flash(err.message, "error")
+        else:
+            db.session.commit()
+            label = entry.donor_name + (f" of {entry.donor_town}" if entry.donor_town else "")
+            flash(f"“{label}” is now in the thanks." if decision == "show" else
+                  f"“{label}” won’t be thanked in public. The gift still counts.", "success")
+    return redirect(url_for(".index", _anchor="names-heading"))
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -526,7 +549,7 @@ def ledger_csv(campaign_id: int):
         selectinload(Entry.entered_by))
     header = ["id", "received_on", "amount", "amount_pence", "source", "donor_name",
               "donor_town", "may_thank", "correction_reason", "entered_by", "via",
-              "entered_at_utc"]
+              "entered_at_utc", "name_check"]
 
     def rows():
         for entry in db.session.scalars(stmt.execution_options(yield_per=1000)):
@@ -536,7 +559,7 @@ def ledger_csv(campaign_id: int):
                 entry.amount_pence, entry.source, entry.donor_name, entry.donor_town,
                 entry.may_thank, entry.reason,
                 entry.entered_by.email if entry.entered_by else None, entry.via,
-                entry.created_at.isoformat(),
+                entry.created_at.isoformat(), entry.thanks_check,
             ]
 
     return csv_response(f"fund-{campaign.slug}-ledger.csv", header, rows())
@@ -593,4 +616,5 @@ def staff_today(session) -> dict:
     ).one()
     return {"template": "fund/staff/_today.html", "order": 20, "gifts_today": int(count),
             "total_today_pence": int(total),
+            "names_waiting": services.count_names_to_check(session),
             "current": services.current_campaign(session, _today())}

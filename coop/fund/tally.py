@@ -6,6 +6,10 @@ in one statement, so both come from the same snapshot: if the tally then disagre
 running total (an entry committed out of id order, or a ledger replaced by a bulk load), the
 tally is rebuilt from scratch. A million-entry ledger costs one full pass per process, then a
 few rows per new gift.
+
+The one thing that changes about a line already read is whether its donor's name, typed
+online, has been checked (``Entry.thanks_check``). Each decision moves the campaign's
+``thanks_version``; a tally behind it reads the thanks list again (one query, not the ledger).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from coop.fund.models import Campaign, Entry
+from coop.fund.models import Campaign, Entry, thanked_clause
 
 #: how many thanked donors a page keeps
 THANKS_KEPT = 40
@@ -37,6 +41,8 @@ class Tally:
     daily: dict[dt.date, int] = field(default_factory=dict)
     #: "J. Smith of Leeds", newest first, each once
     thanks: list[str] = field(default_factory=list)
+    #: the campaign's ``thanks_version`` the list was read at
+    thanks_version: int = 0
 
     def daily_rows(self) -> list[tuple[dt.date, int, int]]:
         return [(day, pence, 0) for day, pence in sorted(self.daily.items())]
@@ -74,16 +80,25 @@ def _full(conn, campaign_id: int) -> tuple[Tally, int, int]:
         tally.count += int(n)
         tally.raised += int(pence)
         tally.last_id = max(tally.last_id, int(last_id))
-    names = conn.execute(
+    _read_thanks(conn, tally)
+    return tally, raised, count
+
+
+def _read_thanks(conn, tally: Tally) -> None:
+    """The thanks list from the ledger (up to the tally's last line), read after the
+    campaign's ``thanks_version`` so the names are at least as new as the version kept."""
+    tally.thanks_version = int(conn.scalar(
+        sa.select(_campaigns.c.thanks_version).where(_campaigns.c.id == tally.campaign_id)
+    ) or 0)
+    rows = conn.execute(
         sa.select(_entries.c.donor_name, _entries.c.donor_town)
-        .where(_entries.c.campaign_id == campaign_id, _entries.c.id <= tally.last_id,
-               _entries.c.may_thank.is_(True), _entries.c.donor_name.is_not(None),
-               _entries.c.amount_pence > 0)
+        .where(_entries.c.campaign_id == tally.campaign_id, _entries.c.id <= tally.last_id,
+               thanked_clause(_entries))
         .order_by(_entries.c.id.desc())
         .limit(THANKS_KEPT * 3)
     ).all()
-    tally.add_thanks([_label(name, town) for name, town in names])
-    return tally, raised, count
+    tally.thanks = []
+    tally.add_thanks([_label(name, town) for name, town in rows])
 
 
 def _increment(conn, old: Tally) -> tuple[Tally, int, int] | None:
@@ -91,7 +106,7 @@ def _increment(conn, old: Tally) -> tuple[Tally, int, int] | None:
     rows = conn.execute(
         sa.select(_campaigns.c.raised_pence, _campaigns.c.entry_count, _entries.c.id,
                   _entries.c.received_on, _entries.c.amount_pence, _entries.c.donor_name,
-                  _entries.c.donor_town, _entries.c.may_thank)
+                  _entries.c.donor_town, thanked_clause(_entries))
         .select_from(_campaigns.outerjoin(
             _entries, sa.and_(_entries.c.campaign_id == _campaigns.c.id,
                               _entries.c.id > old.last_id)))
@@ -102,19 +117,23 @@ def _increment(conn, old: Tally) -> tuple[Tally, int, int] | None:
     if len(rows) > INCREMENT_LIMIT or not rows:
         return None
     tally = Tally(old.campaign_id, old.last_id, old.count, old.raised, dict(old.daily),
-                  list(old.thanks))
+                  list(old.thanks), old.thanks_version)
     thanked = []
-    for _raised, _count, entry_id, day, pence, name, town, may_thank in rows:
+    for _raised, _count, entry_id, day, pence, name, town, is_thanked in rows:
         if entry_id is None:
             continue
         tally.last_id = max(tally.last_id, entry_id)
         tally.count += 1
         tally.raised += pence
         tally.daily[day] = tally.daily.get(day, 0) + pence
-        if may_thank and name and pence > 0:
+        if is_thanked:
             thanked.append(_label(name, town))
     tally.add_thanks(list(reversed(thanked)))
     return tally, int(rows[0][0]), int(rows[0][1])
+
+
+def _up_to(tally: Tally | None, count: int, thanks_version: int) -> bool:
+    return tally is not None and tally.count >= count and tally.thanks_version >= thanks_version
 
 
 class TallyKeeper:
@@ -124,25 +143,36 @@ class TallyKeeper:
         self._tallies: dict[int, Tally] = {}
         self._lock = threading.Lock()
 
-    def get(self, engine: sa.Engine, campaign_id: int, *, count: int) -> Tally:
-        """The tally, brought up to date when the figures (``count`` entries) are ahead of it.
+    def get(self, engine: sa.Engine, campaign_id: int, *, count: int,
+            thanks_version: int = 0) -> Tally:
+        """The tally, brought up to date when the figures (``count`` entries, names checked up
+        to ``thanks_version``) are ahead of it.
 
-        A tally ahead of the figures is kept: the figures may be up to a second old, and the
-        ledger only grows.
+        A tally ahead of the figures is kept: the figures may be a moment old, and the ledger
+        only grows.
         """
         tally = self._tallies.get(campaign_id)
-        if tally is not None and tally.count >= count:
+        if _up_to(tally, count, thanks_version):
             return tally
         with self._lock:  # one rebuild at a time; others wait and reuse it
             tally = self._tallies.get(campaign_id)
-            if tally is not None and tally.count >= count:
+            if _up_to(tally, count, thanks_version):
                 return tally
             with engine.connect() as conn:
-                result = _increment(conn, tally) if tally is not None else None
-                if result is None or (result[0].raised, result[0].count) != result[1:]:
-                    result = _full(conn, campaign_id)
-            self._tallies[campaign_id] = result[0]
-            return result[0]
+                if tally is not None and tally.count >= count:
+                    result = None  # only a name was decided: read the thanks list again
+                    tally = Tally(tally.campaign_id, tally.last_id, tally.count, tally.raised,
+                                  dict(tally.daily))
+                    _read_thanks(conn, tally)
+                else:
+                    result = _increment(conn, tally) if tally is not None else None
+                    if result is None or (result[0].raised, result[0].count) != result[1:]:
+                        result = _full(conn, campaign_id)
+                    tally = result[0]
+                    if tally.thanks_version < thanks_version:
+                        _read_thanks(conn, tally)
+            self._tallies[campaign_id] = tally
+            return tally
 
     def forget(self) -> None:
         with self._lock:

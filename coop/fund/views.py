@@ -29,7 +29,8 @@ def page_details(fig: CampaignFigures, now: dt.datetime) -> dict:
     page, from the process's running tally of the ledger (see :mod:`coop.fund.tally`)."""
     today = london_today(now)
     keeper = current_app.extensions["coop.fund.tally"]
-    tally = keeper.get(db.engine, fig.id, count=fig.entry_count)
+    tally = keeper.get(db.engine, fig.id, count=fig.entry_count,
+                       thanks_version=fig.thanks_version)
     daily = tally.daily_rows()
     rows = chart.tally_rows(fig, daily, today)
     return {

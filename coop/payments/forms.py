@@ -48,7 +48,8 @@ class GiftForm(CoopForm):
                             description=f"Optional, up to {MESSAGE_MAX} characters.")
     may_thank = BooleanField("Thank me by name in the paper and on this site",
                              description="We print the name and town you give above, "
-                                         "never the amount.")
+                                         "never the amount, once someone here has read "
+                                         "them.")
     submit = SubmitField("Continue to payment")
 
     def __init__(self, *args, presets: list[int] | None = None, **kwargs):

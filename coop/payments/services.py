@@ -404,12 +404,16 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
             session.flush()
             if campaign is not None:
                 gift = amount_pence > 0 and checkout is not None
+                checks = _earlier_checks(session, checkout) if gift and checkout.may_thank \
+                    else set()
                 entry = fund.add_entry(
                     session, campaign, amount_pence, received_on=day, source="online",
                     by=getattr(placement, "by", None), via=VIA, reason=reason,
                     donor_name=checkout.donor_name if gift else None,
                     donor_town=checkout.donor_town if gift else None,
-                    may_thank=checkout.may_thank if gift else False,
+                    may_thank=(gift and checkout.may_thank
+                               and fund.THANKS_DECLINED not in checks),
+                    name_to_check=fund.THANKS_SHOWN not in checks,
                 )
                 payment.entry_id = entry.id
                 session.flush()
@@ -421,6 +425,17 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
     where = f" in {campaign.name}" if campaign is not None else ""
     return Outcome("processed",
                    f"Recorded {money(amount_pence, always_pence=True)}{where} ({ref}).")
+
+
+def _earlier_checks(session: Session, checkout: Checkout) -> set[str]:
+    """What staff decided about this checkout's name on its earlier payments: a monthly gift
+    pays again and again under one name, checked once. A name shown before is thanked at
+    once; one declined before isn't thanked again."""
+    return set(session.scalars(
+        sa.select(Entry.thanks_check).distinct()
+        .join(Payment, Payment.entry_id == Entry.id)
+        .where(Payment.checkout_id == checkout.id, Entry.thanks_check.is_not(None))
+    ))
 
 
 def _note_enquiry(session: Session, checkout: Checkout | None, text: str) -> None:

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import DESKTOP, run_server, screenshot
+from tests.e2e.conftest import DESKTOP, log_in, run_server, screenshot
 from tests.payments.conftest import (
     SECRET_KEY,
     WEBHOOK_SECRET,
@@ -76,8 +76,8 @@ def test_a_reader_gives_25_pounds_and_the_fund_moves(browser, paying_site, strip
         expect(page.get_by_role("alert")).to_contain_text("You ticked £25 and typed another "
                                                           "amount")  # which one? (QA)
         page.get_by_label("Other amount (£)").fill("")
-        page.get_by_label("Name for the thanks list").fill("J. Smith")
-        page.get_by_label("Town").fill("Leeds")
+        page.get_by_label("Name for the thanks list").fill("Rosa Ward")
+        page.get_by_label("Town").fill("Hebden Bridge")
         page.get_by_label("Thank me by name").check()
         screenshot(page, "payments-give")
         page.get_by_role("button", name="Continue to payment").click()
@@ -108,6 +108,7 @@ def test_a_reader_gives_25_pounds_and_the_fund_moves(browser, paying_site, strip
                                                               "status": "processed"})
         page.get_by_role("link", name="Refresh this page").click()
         expect(page.get_by_text("Your £25 is in: the fund now stands at £6,597")).to_be_visible()
+        expect(page.get_by_text("once someone here has read the name")).to_be_visible()
         screenshot(page, "payments-thanks")
 
         # the public figures moved (the fund page may be up to FUND_CACHE_SECONDS old)
@@ -119,7 +120,21 @@ def test_a_reader_gives_25_pounds_and_the_fund_moves(browser, paying_site, strip
             page.reload()
         page.goto("/fund")
         expect(page.get_by_text("You’ve raised £6,597")).to_be_visible()
-        expect(page.get_by_text("J. Smith of Leeds")).to_be_visible()
+        expect(page.get_by_text("J. Smith of Leeds")).to_be_visible()  # thanked before
+        expect(page.get_by_text("Rosa Ward")).to_have_count(0)  # the name waits for staff
+
+        # staff read the name and thank her by it
+        log_in(page, "staff")
+        page.goto("/staff")
+        page.get_by_role("link", name="1 name given online waits to be checked").click()
+        names = page.get_by_role("region", name=re.compile("Names to check"))
+        expect(names.get_by_role("row", name=re.compile("Rosa Ward of Hebden Bridge"))
+               ).to_be_visible()
+        names.get_by_role("button", name="Thank by name (Rosa Ward)").click()
+        expect(page.get_by_text("“Rosa Ward of Hebden Bridge” is now in the thanks."))\
+            .to_be_visible()
+        page.goto("/fund")
+        expect(page.get_by_text("Rosa Ward of Hebden Bridge")).to_be_visible()
     finally:
         context.close()
 

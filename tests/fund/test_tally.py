@@ -95,3 +95,26 @@ def test_a_replaced_ledger_is_rebuilt(db, campaign_id):
     db.session.commit()
     tally = _get(keeper, db, campaign_id)
     assert (tally.count, tally.raised) == (6000, 42_000)
+
+
+def test_a_name_decided_in_another_process_reaches_the_tally_with_one_query(db, campaign_id):
+    """The keeper only learns of a decision from the figures' ``thanks_version`` (another
+    process made it): it reads the thanks list again, not the ledger, and only then."""
+    keeper = TallyKeeper()
+    _add(db, campaign_id, 1000, donor_name="A. One", donor_town="Ayr", may_thank=True)
+    _add(db, campaign_id, 500, donor_name="Typed Online", may_thank=True, name_to_check=True)
+    tally = _get(keeper, db, campaign_id)
+    assert tally.thanks == ["A. One of Ayr"] and tally.thanks_version == 0
+    waiting = db.session.scalar(sa.select(Entry.id).where(Entry.thanks_check == "waiting"))
+    services.decide_thanks(db.session, waiting, show=True)
+    db.session.commit()
+    # figures still a moment old (version 0): the tally is kept as it is
+    assert keeper.get(db.engine, campaign_id, count=2, thanks_version=0) is tally
+    with Counter(db.engine) as counter:
+        fresh = keeper.get(db.engine, campaign_id, count=2, thanks_version=1)
+    assert fresh.thanks == ["Typed Online", "A. One of Ayr"] and fresh.thanks_version == 1
+    assert (fresh.count, fresh.raised, fresh.daily) == (tally.count, tally.raised, tally.daily)
+    assert len(counter.statements) == 1 and "GROUP BY" not in counter.statements[0]
+    with Counter(db.engine) as counter:
+        assert keeper.get(db.engine, campaign_id, count=2, thanks_version=1) is fresh
+    assert counter.statements == []
