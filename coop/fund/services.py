@@ -524,25 +524,58 @@ def decide_thanks(session: Session, entry_id: int, *, show: bool, by=None) -> En
     :raise NameAlreadyDecided: when the name no longer waits (or there is no such entry).
     """
     decision = THANKS_SHOWN if show else THANKS_DECLINED
-    row = session.execute(  # ORM updates: the session's copies of the rows follow
-        sa.update(Entry)
-        .where(Entry.id == entry_id, Entry.thanks_check == THANKS_WAITING)
-        .values(thanks_check=decision)
-        .returning(Entry.campaign_id)
+    if _set_thanks(session, entry_id, decision, Entry.thanks_check == THANKS_WAITING, by=by):
+        return session.get(Entry, entry_id)
+    entry = session.get(Entry, entry_id)
+    if entry is None or entry.thanks_check is None:
+        raise NameAlreadyDecided("That gift has no name waiting to be checked.")
+    session.refresh(entry, ["thanks_check"])
+    shown = "is shown in the thanks" if entry.thanks_check == THANKS_SHOWN else (
+        "is not shown" if entry.thanks_check == THANKS_DECLINED else "still waits")
+    raise NameAlreadyDecided(f"Someone decided about that name first: it {shown}.")
+
+
+def withdraw_thanks(session: Session, entry_id: int, *, by=None) -> Entry:
+    """Stop thanking a gift's donor by name (they asked, or the name was shown by mistake):
+    from then on the line is "declined", like a name staff never showed; the gift and the
+    donor's recorded wish stay. Audited; later payments of the same monthly gift follow it.
+
+    :raise NameAlreadyDecided: when the gift isn't thanked by name (any more).
+    """
+    if _set_thanks(session, entry_id, THANKS_DECLINED, thanked_clause(), by=by,
+                   action="withdrawn"):
+        return session.get(Entry, entry_id)
+    raise NameAlreadyDecided("That gift’s donor isn’t thanked by name, so there was nothing "
+                             "to stop.")
+
+
+def _set_thanks(session: Session, entry_id: int, decision: str, condition, *, by,
+                action: str | None = None) -> bool:
+    """One guarded UPDATE of a line's ``thanks_check`` (ORM, so the session's copy follows),
+    the campaign's ``thanks_version`` moved and the audit row; False when ``condition`` no
+    longer holds."""
+    row = session.execute(
+        sa.update(Entry).where(Entry.id == entry_id, condition)
+        .values(thanks_check=decision).returning(Entry.campaign_id)
     ).first()
     if row is None:
-        entry = session.get(Entry, entry_id)
-        if entry is None or entry.thanks_check is None:
-            raise NameAlreadyDecided("That gift has no name waiting to be checked.")
-        session.refresh(entry, ["thanks_check"])
-        shown = "is shown in the thanks" if entry.thanks_check == THANKS_SHOWN else (
-            "is not shown" if entry.thanks_check == THANKS_DECLINED else "still waits")
-        raise NameAlreadyDecided(f"Someone decided about that name first: it {shown}.")
+        return False
     session.execute(sa.update(Campaign).where(Campaign.id == row.campaign_id)
                     .values(thanks_version=Campaign.thanks_version + 1))
-    audit.record(session, f"fund.thanks_{decision}", "fund_entry", entry_id, by=by,
+    audit.record(session, f"fund.thanks_{action or decision}", "fund_entry", entry_id, by=by,
                  campaign_id=row.campaign_id)
-    return session.get(Entry, entry_id)
+    return True
+
+
+def others_thanked(session: Session, entry: Entry) -> int:
+    """How many other gifts to the same campaign still thank the same name and town."""
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(Entry)
+        .where(Entry.campaign_id == entry.campaign_id, Entry.id != entry.id, thanked_clause(),
+               Entry.donor_name == entry.donor_name,
+               Entry.donor_town.is_(None) if entry.donor_town is None
+               else Entry.donor_town == entry.donor_town)
+    ) or 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from coop.fund.forms import (
 )
 from coop.fund.models import SOURCE_LABELS, Campaign, Entry
 from coop.limits import current_page
+from coop.security import is_safe_next
 from coop.timeutil import london_midnight, london_today
 
 bp = Blueprint("fund_staff", __name__, url_prefix="/staff/fund")
@@ -113,6 +114,35 @@ def decide_name(entry_id: int):
             flash(f"“{label}” is now in the thanks." if decision == "show" else
                   f"“{label}” won’t be thanked in public. The gift still counts.", "success")
     return redirect(url_for(".index", _anchor="names-heading"))
+
+
+@bp.route("/names/<int:entry_id>/withdraw", methods=["POST"])
+@access("staff")
+def withdraw_name(entry_id: int):
+    """"Stop thanking" on a ledger line: a donor who asks not to be named any more."""
+    entry = db.get_or_404(Entry, entry_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            services.withdraw_thanks(db.session, entry.id, by=current_user)
+        except services.NameAlreadyDecided as err:
+            db.session.rollback()
+            flash(err.message, "error")
+        else:
+            others = services.others_thanked(db.session, entry)
+            db.session.commit()
+            label = entry.donor_name + (f" of {entry.donor_town}" if entry.donor_town else "")
+            more = ""
+            if others == 1:
+                more = (f" One other gift to this campaign still thanks “{label}”: stop it "
+                        "too to take the name off the list.")
+            elif others:
+                more = (f" {others} other gifts to this campaign still thank “{label}”: stop "
+                        "those too to take the name off the list.")
+            flash(f"Gift {entry.id} no longer thanks “{label}” in public.{more}", "success")
+    back = request.form.get("back", "")
+    if not (is_safe_next(back) and back.startswith(f"/staff/fund/{entry.campaign_id}")):
+        back = url_for(".ledger", campaign_id=entry.campaign_id)
+    return redirect(back.split("#")[0] + "#messages")
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])
@@ -535,7 +565,7 @@ def ledger(campaign_id: int):
     return render_template(
         "fund/staff/ledger.html", campaign=campaign, page=page, filters=filters,
         filter_total=int(total), filter_count=int(count), args=args,
-        source_labels=SOURCE_LABELS,
+        source_labels=SOURCE_LABELS, action_form=EmptyForm(),
     )
 
 

@@ -1,0 +1,97 @@
+"""Stopping a donor's thanks: a donor who asks not to be named any more, or a name shown by
+mistake. The gift stays; the name leaves every public list."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from coop.audit import AuditEvent
+from coop.extensions import db as _db
+from coop.fund import services
+from coop.fund.models import Campaign, Entry
+from tests.fund.conftest import london_today
+
+
+def _add(app, campaign_id, name, town="Leeds", **extra) -> int:
+    with app.app_context():
+        campaign = _db.session.get(Campaign, campaign_id)
+        entry = services.add_entry(_db.session, campaign, 500, received_on=london_today(),
+                                   source="post", donor_name=name, donor_town=town,
+                                   may_thank=True, **extra)
+        _db.session.commit()
+        return entry.id
+
+
+def _fund_page(app) -> str:
+    return app.test_client().get("/fund").get_data(as_text=True)
+
+
+def _stop(client, entry_id, back=""):
+    return client.post(f"/staff/fund/names/{entry_id}/withdraw", data={"back": back})
+
+
+def test_staff_stop_thanking_a_donor_and_the_name_leaves_the_fund_page(app, client,
+                                                                        campaign_id, login_as):
+    first = _add(app, campaign_id, "Ann Lee")
+    _add(app, campaign_id, "Bob Crow", town="London")
+    assert "Ann Lee of Leeds" in _fund_page(app)  # built and kept before the change
+    login_as("staff")
+    ledger = client.get(f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+    assert ledger.count(">Stop thanking<") == 2 and "thanked by name" in ledger
+
+    back = f"/staff/fund/{campaign_id}/ledger?source=post"
+    response = _stop(client, first, back=back)
+    assert response.status_code == 302 and response.headers["Location"] == back + "#messages"
+    page = client.get(back).get_data(as_text=True)
+    assert f"Gift {first} no longer thanks “Ann Lee of Leeds” in public." in page
+    assert "asked to be thanked: name not printed" in page
+    public = _fund_page(app)
+    assert "Ann Lee" not in public and "Bob Crow of London" in public
+    with app.app_context():
+        assert services.thanked_donors(_db.session, campaign_id) == ["Bob Crow of London"]
+        assert _db.session.get(Campaign, campaign_id).raised_pence == 1000  # the gift stays
+        audit = _db.session.scalar(sa.select(AuditEvent).where(
+            AuditEvent.action == "fund.thanks_withdrawn"))
+        assert audit.subject_id == str(first) and "Ann" not in str(audit.details)
+
+    # again (a resent form): nothing to stop, said so
+    _stop(client, first)
+    assert "isn’t thanked by name, so there was nothing to stop" in client.get(
+        f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+
+
+def test_stopping_one_gift_says_how_many_more_thank_the_same_name(app, client, campaign_id,
+                                                                   login_as):
+    first = _add(app, campaign_id, "Ann Lee")
+    _add(app, campaign_id, "Ann Lee")
+    _add(app, campaign_id, "Ann Lee", town="York")  # another Ann Lee
+    login_as("staff")
+    _stop(client, first)
+    page = client.get(f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+    assert ("One other gift to this campaign still thanks “Ann Lee of Leeds”: stop it too to "
+            "take the name off the list.") in page
+    assert "Ann Lee of Leeds" in _fund_page(app)
+
+
+def test_a_name_waiting_or_unthanked_has_nothing_to_stop_and_strangers_cant(
+        app, client, campaign_id, login_as):
+    waiting = _add(app, campaign_id, "Typed Online", name_to_check=True)
+    login_as("staff")
+    assert ">Stop thanking<" not in client.get(
+        f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+    _stop(client, waiting)
+    with app.app_context():
+        assert _db.session.get(Entry, waiting).thanks_check == "waiting"
+    # a back address that leaves the campaign's pages is not followed
+    shown = _add(app, campaign_id, "Ann Lee")
+    for back in ("//evil.example/x", "https://evil.example/", "/staff/admin", "/\\evil"):
+        response = _stop(client, shown, back=back)
+        assert response.headers["Location"] == (
+            f"/staff/fund/{campaign_id}/ledger#messages"), back
+    assert _stop(client, 999_999).status_code == 404
+    client.post("/logout")
+    login_as("member")
+    other = _add(app, campaign_id, "Bob Crow")
+    assert _stop(client, other).status_code == 403
+    with app.app_context():
+        assert _db.session.get(Entry, other).thanks_check is None
