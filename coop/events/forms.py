@@ -10,6 +10,7 @@ from wtforms import (
     DateField,
     EmailField,
     IntegerField,
+    RadioField,
     SelectChoice,
     SelectField,
     StringField,
@@ -285,8 +286,11 @@ class MemberRegistrationForm(CoopForm):
 
 
 class MessageForm(SentOnce, CoopForm):
+    audience = RadioField("Send it to", default=m.AUDIENCE_PLACES, choices=[
+        SelectChoice(value, label) for value, label in m.AUDIENCES.items()],
+        validators=[InputRequired("Choose who gets it.")])
     subject = StringField("Subject", validators=[DataRequired("Enter a subject."),
                                                  Length(max=m.SUBJECT_LENGTH)])
     body = TextAreaField("Message", validators=[DataRequired("Write the message."),
                                                 Length(max=m.MESSAGE_LENGTH)])
-    submit = SubmitField("Send to everyone with a place", id="message-submit")
+    submit = SubmitField("Send the message", id="message-submit")

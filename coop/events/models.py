@@ -237,10 +237,22 @@ class Registration(Base):
     event: Mapped[Event] = relationship(back_populates="registrations")
 
 
+#: whom a staff message about an event goes to (``EventMessage.audience``), as the form says it
+AUDIENCE_PLACES, AUDIENCE_WAITING, AUDIENCE_BOTH = "places", "waiting", "both"
+AUDIENCES = {
+    AUDIENCE_PLACES: "Everyone with a place",
+    AUDIENCE_WAITING: "Everyone on the waiting list",
+    AUDIENCE_BOTH: "Both: everyone with a place or on the waiting list",
+}
+
+
 class EventMessage(Base):
-    """A message staff sent to everyone registered for an event."""
+    """A message staff sent to everyone with a place, on the waiting list, or both."""
 
     __tablename__ = "event_messages"
+    __table_args__ = (
+        sa.CheckConstraint("audience IN ('places', 'waiting', 'both')", name="audience_valid"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(
@@ -250,6 +262,9 @@ class EventMessage(Base):
     subject: Mapped[str] = mapped_column(sa.String(SUBJECT_LENGTH))
     body: Mapped[str] = mapped_column(sa.Text)
     sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
+    #: AUDIENCE_PLACES, AUDIENCE_WAITING or AUDIENCE_BOTH
+    audience: Mapped[str] = mapped_column(sa.String(10), default=AUDIENCE_PLACES,
+                                          server_default=AUDIENCE_PLACES)
     #: how many people it went to, and for how many sending failed
     recipients: Mapped[int] = mapped_column(default=0)
     failures: Mapped[int] = mapped_column(default=0)

@@ -150,7 +150,10 @@ def message(registrations: Sequence[Registration], subject: str, body: str
             ) -> list[Registration]:
     failed = []
     for registration in registrations:
-        text = "\n".join([body.strip(), "", "--", *_event_lines(registration)]) + _signature()
+        waiting = ([_status_line(registration), ""]
+                   if registration.status == RegistrationStatus.WAITING else [])
+        text = "\n".join([body.strip(), "", "--", *waiting, *_event_lines(registration)]
+                         ) + _signature()
         if not _send(registration, subject, text, kind="events.message"):
             failed.append(registration)
     return failed

@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session, selectinload
 from coop import audit, cache, limits, outbox, timeutil
 from coop.db import now_utc, rows, windowed
 from coop.events.models import (
+    AUDIENCE_BOTH,
+    AUDIENCE_PLACES,
+    AUDIENCE_WAITING,
     SLUG_LENGTH,
     TAG_LENGTH,
     Event,
@@ -952,14 +955,25 @@ def registrations_for(session: Session, event: Event,
 
 
 def record_message(session: Session, event: Event, *, subject: str, body: str, recipients: int,
-                   failures: int, by=None) -> EventMessage:
+                   failures: int, by=None, audience: str = AUDIENCE_PLACES) -> EventMessage:
     message = EventMessage(event_id=event.id, subject=subject, body=body, recipients=recipients,
-                           failures=failures, sent_by_id=getattr(by, "id", by))
+                           failures=failures, sent_by_id=getattr(by, "id", by),
+                           audience=audience)
     session.add(message)
     session.flush()
     audit.record(session, "event.messaged", "event", event.id, by=by, recipients=recipients,
-                 failures=failures)
+                 failures=failures, audience=audience)
     return message
+
+
+def message_recipients(session: Session, event: Event, audience: str) -> list[Registration]:
+    """Who a staff message goes to: the people with a place, then (for ``waiting`` or
+    ``both``) the waiting list in its order."""
+    places = (registrations_for(session, event, [RegistrationStatus.REGISTERED])
+              if audience in (AUDIENCE_PLACES, AUDIENCE_BOTH) else [])
+    waiting = (waiting_list(session, event.id)
+               if audience in (AUDIENCE_WAITING, AUDIENCE_BOTH) else [])
+    return [*places, *waiting]
 
 
 # --- a member's data ------------------------------------------------------------------------

@@ -17,7 +17,15 @@ from coop.csvexport import csv_response
 from coop.events import notify, services
 from coop.events.display import event_when
 from coop.events.forms import BookingForm, EventForm, MessageForm, SeriesEditForm, SeriesForm
-from coop.events.models import Event, EventMessage, Registration, RegistrationStatus, Series
+from coop.events.models import (
+    AUDIENCE_PLACES,
+    AUDIENCE_WAITING,
+    Event,
+    EventMessage,
+    Registration,
+    RegistrationStatus,
+    Series,
+)
 from coop.extensions import db
 from coop.formatting import london_datetime
 from coop.forms import ConfirmForm, EmptyForm, not_confirmed, redraws_on_stale_token
@@ -261,7 +269,7 @@ def _render_attendees(event: Event, message_form, status: int = 200, booking_for
                            message_form=message_form, empty_form=EmptyForm(),
                            booking_form=booking_form or BookingForm(formdata=None),
                            booking_problem=services.registration_problem(event, member=True),
-                           when=event_when(event)), status
+                           when=event_when(event), sent_to=sent_to), status
 
 
 @bp.route("/<int:event_id>/attendees.csv")
@@ -376,22 +384,32 @@ def message(event_id: int):
     if not form.validate_on_submit():
         return _render_attendees(event, form, 422)
     sent = submissions.claim(db.session, form)
-    recipients = services.registrations_for(db.session, event, [RegistrationStatus.REGISTERED])
+    audience = form.audience.data
+    recipients = services.message_recipients(db.session, event, audience)
     if not recipients:
         db.session.rollback()  # its key too: nothing was sent
-        form.body.errors = [*form.body.errors, "Nobody has a place yet: there's no one to send "
-                                               "it to."]
+        nobody = {AUDIENCE_PLACES: "Nobody has a place yet",
+                  AUDIENCE_WAITING: "Nobody is on the waiting list"}.get(
+                      audience, "Nobody has a place or is waiting yet")
+        form.audience.errors = [*form.audience.errors,
+                                f"{nobody}: there's no one to send it to."]
         return _render_attendees(event, form, 422)
     failed = notify.message(recipients, form.subject.data.strip(), form.body.data)
     services.record_message(db.session, event, subject=form.subject.data.strip(),
                             body=form.body.data, recipients=len(recipients),
-                            failures=len(failed), by=current_user)
+                            failures=len(failed), by=current_user, audience=audience)
     url = sent.leads_to(url_for("events_staff.attendees", event_id=event.id))
     db.session.commit()
-    flash(("Sent to the one person with a place." if len(recipients) == 1 else
-           f"Sent to all {len(recipients)} people with a place.")
-          + " Any that can't be delivered are listed under Undelivered mail.", "success")
+    flash(f"Sent to {sent_to(audience, len(recipients))}. Any that can't be delivered are "
+          "listed under Undelivered mail.", "success")
     return redirect(url)
+
+
+def sent_to(audience: str, count: int) -> str:
+    """"the one person with a place", "all 12 people on the waiting list"."""
+    where = {AUDIENCE_PLACES: "with a place", AUDIENCE_WAITING: "on the waiting list"}.get(
+        audience, "with a place or on the waiting list")
+    return f"the one person {where}" if count == 1 else f"all {count} people {where}"
 
 
 def staff_today(session) -> dict:

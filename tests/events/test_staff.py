@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import html
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -375,7 +376,8 @@ def test_message_everyone_with_a_place(app, make_event, login_as, client, outbox
     login_as("staff")
     before = len(outbox())
     response = client.post(f"/staff/events/{event.id}/message",
-                           data={"subject": "Link changed", "body": "Use the new link."})
+                           data={"audience": "places", "subject": "Link changed",
+                                 "body": "Use the new link."})
     assert response.status_code == 302
     sent = outbox()[before:]
     assert sorted(m["To"] for m in sent) == ["p0@example.org", "p1@example.org"]
@@ -387,10 +389,71 @@ def test_message_everyone_with_a_place(app, make_event, login_as, client, outbox
     alone = make_event("Quiet talk")
     register(public, alone.slug, 9)
     response = client.post(f"/staff/events/{alone.id}/message", follow_redirects=True,
-                           data={"subject": "Room", "body": "Room 2 now."})
+                           data={"audience": "places", "subject": "Room", "body": "Room 2 now."})
     assert "Sent to the one person with a place." in response.get_data(as_text=True)
     assert client.post(f"/staff/events/{event.id}/message",
                        data={"subject": "", "body": ""}).status_code == 422
+
+
+def test_message_the_waiting_list_or_everyone(app, make_event, login_as, client, outbox):
+    """A changed room reaches the people waiting too: they may yet get a place."""
+    event = make_event("Online talk", capacity=1, online=True,
+                       joining_url="https://meet.example.org/t")
+    public = app.test_client()
+    for n in range(3):
+        register(public, event.slug, n)  # p0 has the place; p1 and p2 wait, in that order
+    login_as("staff")
+    page = client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+    assert "Everyone on the waiting list" in page
+    assert re.search(r'<input checked[^>]* value="places"', page)  # the default
+
+    before = len(outbox())
+    response = client.post(f"/staff/events/{event.id}/message", follow_redirects=True,
+                           data={"audience": "waiting", "subject": "Bigger room?",
+                                 "body": "We may find a bigger room."})
+    html = response.get_data(as_text=True)
+    assert "Sent to all 2 people on the waiting list." in html
+    assert "“Bigger room?” to all 2 people on the waiting list" in html
+    sent = outbox()[before:]
+    assert [m["To"] for m in sent] == ["p1@example.org", "p2@example.org"]
+    text = sent[1].get_content()
+    assert "We may find a bigger room." in text and "number 2 in line" in text
+    assert "meet.example.org" not in text  # no joining link without a place
+
+    before = len(outbox())
+    response = client.post(f"/staff/events/{event.id}/message", follow_redirects=True,
+                           data={"audience": "both", "subject": "Time", "body": "Now 8pm."})
+    assert "Sent to all 3 people with a place or on the waiting list." in response.get_data(
+        as_text=True)
+    sent = outbox()[before:]
+    assert [m["To"] for m in sent] == ["p0@example.org", "p1@example.org", "p2@example.org"]
+    assert "Joining link: https://meet.example.org/t" in sent[0].get_content()
+    assert "in line" not in sent[0].get_content()
+    with app.app_context():
+        audiences = _db.session.scalars(sa.select(EventMessage.audience)
+                                        .order_by(EventMessage.id)).all()
+        assert audiences == ["waiting", "both"]
+
+
+def test_a_message_to_nobody_or_to_an_odd_audience_is_refused_as_typed(
+        app, make_event, login_as, client, outbox):
+    event = make_event("A talk", capacity=5)
+    register(app.test_client(), event.slug, 0)  # one place, nobody waiting
+    login_as("staff")
+    before = len(outbox())
+    response = client.post(f"/staff/events/{event.id}/message",
+                           data={"audience": "waiting", "subject": "Hi", "body": "Kept text"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Nobody is on the waiting list: there&#39;s no one to send it to." in html
+    assert "Kept text" in html and re.search(r'<input checked[^>]* value="waiting"', html)
+    for odd in ("", "everyone", "places\n", "x" * 5000):
+        response = client.post(f"/staff/events/{event.id}/message",
+                               data={"audience": odd, "subject": "Hi", "body": "Hi"})
+        assert response.status_code == 422, odd
+    assert len(outbox()) == before
+    with app.app_context():
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(EventMessage)) == 0
 
 
 def test_message_failures_are_recorded_and_flagged(make_app, make_event, make_user):
@@ -406,7 +469,8 @@ def test_message_failures_are_recorded_and_flagged(make_app, make_event, make_us
 
     login(client, make_user("staff").email)
     response = client.post(f"/staff/events/{event.id}/message",
-                           data={"subject": "Hello", "body": "Hi"}, follow_redirects=True)
+                           data={"audience": "places", "subject": "Hello", "body": "Hi"},
+                           follow_redirects=True)
     assert "Sent to all 2 people" in response.get_data(as_text=True)
     with app.app_context():
         message = _db.session.scalar(sa.select(EventMessage))
