@@ -114,6 +114,10 @@ class Entry(Base):
     #: The donor's wish (``may_thank``) is kept as given; this is the one column of a ledger
     #: line that changes after it is written, and each change is audited.
     thanks_check: Mapped[str | None] = mapped_column(sa.String(10), index=True)
+    #: when staff last decided about the name (shown, declined, or thanks stopped); a name
+    #: shown after the day it came in is thanked in the paper's paragraph for the day it was
+    #: shown, so no name misses the paper
+    thanks_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: required for corrections; null for ordinary gifts
     reason: Mapped[str | None] = mapped_column(sa.String(REASON_MAX))
     entered_by_id: Mapped[int | None] = mapped_column(
@@ -137,12 +141,12 @@ class Entry(Base):
         return (self.may_thank and self.donor_name is not None and self.amount_pence > 0
                 and self.thanks_check in (None, THANKS_SHOWN))
 
+    def __repr__(self) -> str:
+        return f"<Entry {self.id} {self.amount_pence} {self.source}>"
+
 
 def thanked_clause(entries=None):
     """The SQL of :attr:`Entry.thanked` over ``entries`` (the table, or the mapped class)."""
     c = entries.c if entries is not None else Entry
     return sa.and_(c.may_thank.is_(True), c.donor_name.is_not(None), c.amount_pence > 0,
                    sa.or_(c.thanks_check.is_(None), c.thanks_check == THANKS_SHOWN))
-
-    def __repr__(self) -> str:
-        return f"<Entry {self.id} {self.amount_pence} {self.source}>"

@@ -59,6 +59,7 @@ from coop.fund.models import (
 )
 from coop.money import MAX_PENCE, PENCE_COLUMN_MAX, pence_problem
 from coop.security import is_safe_next
+from coop.timeutil import london_midnight
 
 #: the largest single gift accepted unless FUND_MAX_GIFT_PENCE says otherwise (£100,000)
 DEFAULT_MAX_GIFT_PENCE = 10_000_000
@@ -261,12 +262,15 @@ def add_entry(
     may_thank: bool = False,
     reason: str | None = None,
     name_to_check: bool = False,
+    name_declined: bool = False,
 ) -> Entry:
     """Record a gift (or, with a ``reason``, a correction of either sign) and move the running
     total in the same transaction.
 
     ``name_to_check``: the donor typed their name themselves (online), so it isn't thanked in
-    public until staff have checked it (:func:`decide_thanks`).
+    public until staff have checked it (:func:`decide_thanks`). ``name_declined``: staff
+    declined this name before (a monthly gift's earlier payment), so it isn't thanked; the
+    donor's wish is recorded all the same.
 
     The total moves by one conditional UPDATE, so concurrent writers never lose an amount, a
     closed campaign takes nothing, and a correction can't take the total below zero.
@@ -289,8 +293,8 @@ def add_entry(
         donor_name=donor_name,
         donor_town=donor_town,
         may_thank=bool(may_thank) and donor_name is not None,
-        thanks_check=(THANKS_WAITING if name_to_check and may_thank and donor_name is not None
-                      and amount_pence > 0 else None),
+        thanks_check=_first_check(may_thank and donor_name is not None and amount_pence > 0,
+                                  to_check=name_to_check, declined=name_declined),
         reason=reason,
         entered_by_id=getattr(by, "id", by),
         via=via,
@@ -302,6 +306,13 @@ def add_entry(
         campaign=campaign.slug, amount_pence=amount_pence, via=via,
     )
     return entry
+
+
+def _first_check(named: bool, *, to_check: bool, declined: bool) -> str | None:
+    """A new line's ``thanks_check``: only a named gift the donor wants thanked has one."""
+    if not named:
+        return None
+    return THANKS_DECLINED if declined else THANKS_WAITING if to_check else None
 
 
 def _move_total(session: Session, campaign: Campaign, amount_pence: int,
@@ -476,7 +487,13 @@ def daily_totals(session: Session, campaign_id: int) -> list[tuple[dt.date, int,
 
 def thanked_donors(session: Session, campaign_id: int, *, day: dt.date | None = None,
                    limit: int = 30) -> list[str]:
-    """"J. Smith of Leeds" for donors who agreed to be thanked, newest first, each once."""
+    """"J. Smith of Leeds" for donors who agreed to be thanked, newest first, each once.
+
+    With ``day``: those to thank in that day's paragraph for the paper. A name is thanked on
+    the day its gift came in or, when staff showed it (a name typed online) only after that
+    day, on the day they showed it: so each name is in one paragraph, and none misses the
+    paper because it was checked late.
+    """
     stmt = (
         sa.select(Entry.donor_name, Entry.donor_town)
         .where(Entry.campaign_id == campaign_id, thanked_clause())
@@ -484,7 +501,14 @@ def thanked_donors(session: Session, campaign_id: int, *, day: dt.date | None = 
         .limit(limit * 3)
     )
     if day is not None:
-        stmt = stmt.where(Entry.received_on == day)
+        start, end = london_midnight(day), london_midnight(day + dt.timedelta(days=1))
+        checked = Entry.thanks_check == THANKS_SHOWN
+        stmt = stmt.where(sa.or_(
+            sa.and_(Entry.received_on == day,
+                    sa.or_(Entry.thanks_check.is_(None), Entry.thanks_decided_at < end)),
+            sa.and_(checked, Entry.received_on < day, Entry.thanks_decided_at >= start,
+                    Entry.thanks_decided_at < end),
+        ))
     names: list[str] = []
     for name, town in session.execute(stmt):
         label = f"{name} of {town}" if town else name
@@ -556,7 +580,8 @@ def _set_thanks(session: Session, entry_id: int, decision: str, condition, *, by
     longer holds."""
     row = session.execute(
         sa.update(Entry).where(Entry.id == entry_id, condition)
-        .values(thanks_check=decision).returning(Entry.campaign_id)
+        .values(thanks_check=decision, thanks_decided_at=now_utc())
+        .returning(Entry.campaign_id)
     ).first()
     if row is None:
         return False

@@ -96,7 +96,7 @@ def index():
 
 
 @bp.route("/names/<int:entry_id>", methods=["POST"])
-@access("staff")
+@access("staff", fresh=True)
 def decide_name(entry_id: int):
     """Thank a name given online in public, or not (the buttons of "Names to check")."""
     form = EmptyForm()
@@ -117,7 +117,7 @@ def decide_name(entry_id: int):
 
 
 @bp.route("/names/<int:entry_id>/withdraw", methods=["POST"])
-@access("staff")
+@access("staff", fresh=True)
 def withdraw_name(entry_id: int):
     """"Stop thanking" on a ledger line: a donor who asks not to be named any more."""
     entry = db.get_or_404(Entry, entry_id)
@@ -324,6 +324,7 @@ def _entry_page(template: str, campaign: Campaign, form, status: int = 200, **ex
 def add_gift(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     form = GiftForm()
+    unchecked = None  # the name "Gift like this" started from isn't thanked in public
     if request.method == "GET":
         form.received_on.data = _default_day(campaign)
         form.source.data = "post"
@@ -332,7 +333,10 @@ def add_gift(campaign_id: int):
             form.source.data = like.source
             form.donor_name.data = like.donor_name
             form.donor_town.data = like.donor_town
-            form.may_thank.data = like.may_thank
+            # a name typed online and not (yet) shown is not ticked for print by a copy
+            form.may_thank.data = like.thanked
+            if like.may_thank and not like.thanked:
+                unchecked = like.thanks_check
     if form.validate_on_submit():
         sent = submissions.claim(db.session, form)
         try:
@@ -352,7 +356,7 @@ def add_gift(campaign_id: int):
                   f"{money(campaign.raised_pence)}.", "success")
             return redirect(url)
     return _entry_page("fund/staff/gift.html", campaign, form,
-                       422 if request.method == "POST" else 200)
+                       422 if request.method == "POST" else 200, unchecked=unchecked)
 
 
 @bp.route("/<int:campaign_id>/batch", methods=["GET", "POST"])

@@ -411,9 +411,9 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
                     by=getattr(placement, "by", None), via=VIA, reason=reason,
                     donor_name=checkout.donor_name if gift else None,
                     donor_town=checkout.donor_town if gift else None,
-                    may_thank=(gift and checkout.may_thank
-                               and fund.THANKS_DECLINED not in checks),
+                    may_thank=gift and checkout.may_thank,
                     name_to_check=fund.THANKS_SHOWN not in checks,
+                    name_declined=fund.THANKS_DECLINED in checks,
                 )
                 payment.entry_id = entry.id
                 session.flush()

@@ -43,4 +43,5 @@ def test_money_changing_staff_views_ask_for_a_fresh_login(app):
              if name.startswith("fund_staff.") and getattr(view, "access_fresh", False)}
     assert {"fund_staff.add_gift", "fund_staff.batch", "fund_staff.set_total",
             "fund_staff.add_correction", "fund_staff.new_campaign",
-            "fund_staff.edit_campaign", "fund_staff.close", "fund_staff.next_campaign"} <= fresh
+            "fund_staff.edit_campaign", "fund_staff.close", "fund_staff.next_campaign",
+            "fund_staff.decide_name", "fund_staff.withdraw_name"} <= fresh

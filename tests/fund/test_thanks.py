@@ -3,6 +3,8 @@ mistake. The gift stays; the name leaves every public list."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from coop.audit import AuditEvent
@@ -13,11 +15,11 @@ from tests.fund.conftest import london_today
 
 
 def _add(app, campaign_id, name, town="Leeds", **extra) -> int:
+    extra.setdefault("received_on", london_today())
     with app.app_context():
         campaign = _db.session.get(Campaign, campaign_id)
-        entry = services.add_entry(_db.session, campaign, 500, received_on=london_today(),
-                                   source="post", donor_name=name, donor_town=town,
-                                   may_thank=True, **extra)
+        entry = services.add_entry(_db.session, campaign, 500, source="post", donor_name=name,
+                                   donor_town=town, may_thank=True, **extra)
         _db.session.commit()
         return entry.id
 
@@ -95,3 +97,57 @@ def test_a_name_waiting_or_unthanked_has_nothing_to_stop_and_strangers_cant(
     assert _stop(client, other).status_code == 403
     with app.app_context():
         assert _db.session.get(Entry, other).thanks_check is None
+
+
+def _report(app, campaign_id, day) -> str:
+    with app.app_context():
+        return services.daily_report(_db.session, _db.session.get(Campaign, campaign_id), day)
+
+
+def _shown_at(app, entry_id, when: dt.datetime) -> None:
+    with app.app_context():
+        services.decide_thanks(_db.session, entry_id, show=True)
+        _db.session.get(Entry, entry_id).thanks_decided_at = when
+        _db.session.commit()
+
+
+def test_a_name_shown_after_its_day_is_thanked_in_the_paragraph_for_the_day_it_was_shown(
+        app, campaign_id):
+    """The paragraph for a day is drafted the morning after: a name checked later would
+    otherwise never reach the paper (review)."""
+    today = london_today()
+    yesterday = today - dt.timedelta(days=1)
+    late = _add(app, campaign_id, "Late Check", received_on=yesterday, name_to_check=True)
+    prompt = _add(app, campaign_id, "Prompt Check", received_on=yesterday, name_to_check=True)
+    typed = _add(app, campaign_id, "Typed By Staff", received_on=yesterday)
+    assert "Late Check" not in _report(app, campaign_id, yesterday)  # still waiting
+    from coop.timeutil import london_midnight
+    _shown_at(app, prompt, london_midnight(today) - dt.timedelta(minutes=5))  # yesterday
+    _shown_at(app, late, london_midnight(today) + dt.timedelta(hours=9))  # this morning
+    before = _report(app, campaign_id, yesterday)
+    assert "Prompt Check" in before and "Typed By Staff" in before
+    assert "Late Check" not in before
+    assert "Late Check" in _report(app, campaign_id, today)  # once, on the day it was shown
+    assert "Prompt Check" not in _report(app, campaign_id, today)
+    assert "Typed By Staff" not in _report(app, campaign_id, today)
+    assert typed
+
+
+def test_gift_like_this_ticks_thanks_only_for_a_name_already_thanked(app, client, campaign_id,
+                                                                     login_as):
+    declined = _add(app, campaign_id, "Somebody Rude", name_to_check=True)
+    waiting = _add(app, campaign_id, "Not Read Yet", name_to_check=True)
+    thanked = _add(app, campaign_id, "Ann Lee")
+    login_as("staff")
+    client.post(f"/staff/fund/names/{declined}", data={"decision": "decline"})
+    url = f"/staff/fund/{campaign_id}/gifts/new?entry="
+    for entry_id, note in ((declined, "is not printed"), (waiting, "still waiting")):
+        form = client.get(url + str(entry_id)).get_data(as_text=True)
+        assert "<input checked" not in form and note in form, entry_id
+    form = client.get(url + str(thanked)).get_data(as_text=True)
+    assert '<input checked id="may_thank"' in form and "unchecked-note" not in form
+
+
+def test_an_entry_keeps_its_repr(app):
+    with app.app_context():
+        assert repr(Entry(id=1, amount_pence=500, source="post")) == "<Entry 1 500 post>"

@@ -179,6 +179,7 @@ def test_a_monthly_gifts_declined_name_stays_unthanked(app, client, campaign_id,
     decide(client, the_entry(app).id, "decline")
     deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_2")))
     second = the_entry(app)
-    assert (second.may_thank, second.thanks_check) == (False, None)
+    # not thanked, and the donor's wish is kept as they gave it (review)
+    assert (second.may_thank, second.thanks_check) == (True, "declined")
     assert "No names are waiting" in client.get("/staff/fund").get_data(as_text=True)
     assert "Not Nice" not in public_fund(app)

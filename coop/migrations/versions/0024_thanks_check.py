@@ -14,6 +14,8 @@ Create Date: 2026-12-07 17:30:00
 import sqlalchemy as sa
 from alembic import op
 
+import coop.db
+
 # revision identifiers, used by Alembic.
 revision = '0024'
 down_revision = '0023'
@@ -24,6 +26,8 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('fund_entries', schema=None) as batch_op:
         batch_op.add_column(sa.Column('thanks_check', sa.String(length=10), nullable=True))
+        batch_op.add_column(sa.Column('thanks_decided_at', coop.db.UTCDateTime(timezone=True),
+                                      nullable=True))
         batch_op.create_check_constraint(
             op.f('ck_fund_entries_thanks_check_valid'),
             "thanks_check IN ('waiting', 'shown', 'declined')")
@@ -40,4 +44,5 @@ def downgrade():
     with op.batch_alter_table('fund_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fund_entries_thanks_check'))
         batch_op.drop_constraint(op.f('ck_fund_entries_thanks_check_valid'), type_='check')
+        batch_op.drop_column('thanks_decided_at')
         batch_op.drop_column('thanks_check')
