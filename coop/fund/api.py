@@ -109,7 +109,8 @@ def _record(token, new: schemas.NewFundEntry) -> tuple[int, dict]:
     entry = services.add_entry(
         db.session, campaign, new.amount_pence, received_on=new.received_day,
         source=new.source, via=token.via, donor_name=new.donor_name,
-        donor_town=new.donor_town, may_thank=new.may_thank)
+        donor_town=new.donor_town, may_thank=new.may_thank,
+        name_to_check=True)  # a name a reader typed somewhere staff haven't seen
     return 201, {"entry": entry_json(entry, campaign.slug),
                  "campaign": services.figures_of(campaign).as_json(now_utc())}
 

@@ -77,7 +77,8 @@ class NewFundEntry(BaseModel):
         default=None, json_schema_extra={"maxLength": DONOR_TOWN_MAX, "pattern": ONE_LINE})]
     may_thank: Annotated[StrictBool, Field(
         default=False, description="The donor agreed to be thanked by name in print; needs "
-                                   "donor_name.")]
+                                   "donor_name. The name is thanked in public once staff "
+                                   "have read it (\"Names to check\" on /staff/fund).")]
 
     @field_validator("received_on")
     @classmethod

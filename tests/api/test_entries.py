@@ -25,6 +25,13 @@ def test_records_a_gift_and_answers_the_new_figures(app, post_entry, campaign):
     assert entry["may_thank"] is True
     assert entry["via"] == "api:payments"
     assert entry["created_at"].endswith("Z")
+    with app.app_context():
+        from coop.extensions import db
+        from coop.fund.models import Entry
+
+        # a name sent through the API was typed by a reader: it waits for staff to read it
+        assert db.session.get(Entry, entry["id"]).thanks_check == "waiting"
+    assert "J. Smith" not in app.test_client().get("/fund").get_data(as_text=True)
     figures = body["campaign"]
     assert figures["slug"] == campaign
     assert figures["raised_pence"] == 2500
