@@ -29,7 +29,7 @@ REASON_MAX = 500
 VIA_MAX = 64
 #: the staff's forms and the API refuse ``may_thank`` without a donor name with this
 THANKS_NEED_A_NAME = "Only a gift with a donor name can be thanked in print."
-#: ``Entry.thanks_check``: a name given online waits for staff before it is thanked in public
+#: ``Entry.thanks_check``: a name a reader typed waits for staff before it is thanked in public
 THANKS_WAITING, THANKS_SHOWN, THANKS_DECLINED = "waiting", "shown", "declined"
 THANKS_CHECKS = (THANKS_WAITING, THANKS_SHOWN, THANKS_DECLINED)
 
@@ -109,8 +109,9 @@ class Entry(Base):
     donor_town: Mapped[str | None] = mapped_column(sa.String(DONOR_TOWN_MAX))
     #: the donor agreed to be thanked by name in print and on the site
     may_thank: Mapped[bool] = mapped_column(default=False)
-    #: None for a name staff typed or the paper's systems sent (thanked as it is); for a name
-    #: a reader typed online, "waiting" until staff check it, then "shown" or "declined".
+    #: None for a name staff typed (thanked as it is); for a name a reader typed (online
+    #: here, or sent through the API), "waiting" until staff check it, then "shown" or
+    #: "declined".
     #: The donor's wish (``may_thank``) is kept as given; this is the one column of a ledger
     #: line that changes after it is written, and each change is audited.
     thanks_check: Mapped[str | None] = mapped_column(sa.String(10), index=True)
