@@ -90,7 +90,7 @@ def test_text_areas_passwords_and_plain_text_are_left_alone(app):
     from coop.events.forms import MessageForm, RegistrationForm
 
     with app.test_request_context("/", method="POST"):
-        form = MessageForm(formdata=MultiDict({"subject": "Tonight's talk",
+        form = MessageForm(formdata=MultiDict({"audience": "places", "subject": "Tonight's talk",
                                                "body": "Line one\r\nLine two\tindented"}),
                            meta={"csrf": False})
         assert form.validate(), form.errors

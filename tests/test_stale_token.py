@@ -103,7 +103,7 @@ CASES = {
         event(app, "Stale token booking")[0])),
     "events_staff.message": ("staff", lambda app: (
         lambda event_id: (f"/staff/events/{event_id}", f"/staff/events/{event_id}/message",
-                          {"subject": "Room change", "body": LONG_TEXT}))(
+                          {"audience": "places", "subject": "Room change", "body": LONG_TEXT}))(
         event(app, "Stale token message", places=["ann@example.org"])[0])),
     "shares_staff.contact": ("staff", lambda app: (
         lambda enquiry_id: (f"/staff/enquiries/{enquiry_id}/contact",

@@ -102,7 +102,7 @@ CASES = {
         {"name": "Rita Caller", "email": "rita@example.org"}))(event(app)[0]),
     "events_staff.message": lambda app: (lambda e: (
         f"/staff/events/{e}", f"/staff/events/{e}/message",
-        {"subject": "Room change", "body": "We're in room 2 now."}))(
+        {"audience": "places", "subject": "Room change", "body": "We're in room 2 now."}))(
         event(app, places=["ann@example.org"])[0]),
 }
 

@@ -67,6 +67,6 @@ def test_a_days_post_of_25_lines_typed_in_three_goes_is_saved_whole(new_context,
         number = int(re.search(rf"{tag} (\d\d)", text).group(1))
         amount = re.search(r"£([\d,]+\.\d\d)", text).group(1).replace(",", "")
         seen[number] = round(float(amount) * 100)
-        assert ("(may thank)" in text) == bool(number % 2), text
+        assert ("(thanked by name)" in text) == bool(number % 2), text
     assert seen == {n: n * 101 for n in range(1, 26)}
     assert sum(seen.values()) == expected
