@@ -573,6 +573,19 @@ def withdraw_thanks(session: Session, entry_id: int, *, by=None) -> Entry:
                              "to stop.")
 
 
+def thank_again(session: Session, entry_id: int, *, by=None) -> Entry:
+    """Undo "Don't print it" or "Stop thanking": the line's name is thanked again (a
+    mis-click, or a donor who changes their mind). Audited like the others.
+
+    :raise NameAlreadyDecided: when the name isn't declined (any more).
+    """
+    declined = sa.and_(Entry.thanks_check == THANKS_DECLINED, Entry.may_thank.is_(True),
+                       Entry.donor_name.is_not(None))
+    if _set_thanks(session, entry_id, THANKS_SHOWN, declined, by=by, action="restored"):
+        return session.get(Entry, entry_id)
+    raise NameAlreadyDecided("That gift’s name isn’t declined, so there was nothing to undo.")
+
+
 def _set_thanks(session: Session, entry_id: int, decision: str, condition, *, by,
                 action: str | None = None) -> bool:
     """One guarded UPDATE of a line's ``thanks_check`` (ORM, so the session's copy follows),

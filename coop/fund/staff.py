@@ -39,6 +39,9 @@ from coop.timeutil import london_midnight, london_today
 
 bp = Blueprint("fund_staff", __name__, url_prefix="/staff/fund")
 
+#: ledger lines a page
+LEDGER_PAGE = 100
+
 #: service error fields → form fields
 FIELD_MAP = {"amount_pence": "amount", "target_pence": "target", "total": "new_total"}
 
@@ -90,7 +93,8 @@ def index():
         "fund/staff/index.html", campaigns=campaigns, current=current, now=now_utc(),
         next_values=services.next_month_values(db.session, _today()), action_form=EmptyForm(),
         next_form=SentOnceButton(), figures_of=services.figures_of,
-        names=services.names_to_check(db.session),
+        names=[(e, services.others_thanked(db.session, e))
+               for e in services.names_to_check(db.session)],
         names_waiting=services.count_names_to_check(db.session),
     )
 
@@ -109,10 +113,17 @@ def decide_name(entry_id: int):
             db.session.rollback()
             flash(err.message, "error")
         else:
+            others = services.others_thanked(db.session, entry)
             db.session.commit()
-            label = entry.donor_name + (f" of {entry.donor_town}" if entry.donor_town else "")
-            flash(f"“{label}” is now in the thanks." if decision == "show" else
-                  f"“{label}” won’t be thanked in public. The gift still counts.", "success")
+            label = _label(entry)
+            if decision == "show":
+                flash(f"“{label}” is now in the thanks.", "success")
+            else:
+                also = (f" It is still thanked for {_gifts(others)} staff entered or showed "
+                        "before: “Stop thanking” on the ledger takes it off." if others else "")
+                flash(f"Gift {entry.id} won’t thank “{label}” in public. The gift still "
+                      "counts; “Thank by name again” on its ledger line undoes this."
+                      f"{also}", "success")
     return redirect(url_for(".index", _anchor="names-heading"))
 
 
@@ -130,7 +141,7 @@ def withdraw_name(entry_id: int):
         else:
             others = services.others_thanked(db.session, entry)
             db.session.commit()
-            label = entry.donor_name + (f" of {entry.donor_town}" if entry.donor_town else "")
+            label = _label(entry)
             more = ""
             if others == 1:
                 more = (f" One other gift to this campaign still thanks “{label}”: stop it "
@@ -139,6 +150,38 @@ def withdraw_name(entry_id: int):
                 more = (f" {others} other gifts to this campaign still thank “{label}”: stop "
                         "those too to take the name off the list.")
             flash(f"Gift {entry.id} no longer thanks “{label}” in public.{more}", "success")
+    return _back_to_ledger(entry)
+
+
+@bp.route("/names/<int:entry_id>/again", methods=["POST"])
+@access("staff", fresh=True)
+def thank_again(entry_id: int):
+    """"Thank by name again" on a declined ledger line: undoes "Don't print it" or "Stop
+    thanking"."""
+    entry = db.get_or_404(Entry, entry_id)
+    if EmptyForm().validate_on_submit():
+        try:
+            services.thank_again(db.session, entry.id, by=current_user)
+        except services.NameAlreadyDecided as err:
+            db.session.rollback()
+            flash(err.message, "error")
+        else:
+            db.session.commit()
+            flash(f"Gift {entry.id} thanks “{_label(entry)}” in public again.", "success")
+    return _back_to_ledger(entry)
+
+
+def _gifts(count: int) -> str:
+    return "one other gift" if count == 1 else f"{count} other gifts"
+
+
+def _label(entry: Entry) -> str:
+    return entry.donor_name + (f" of {entry.donor_town}" if entry.donor_town else "")
+
+
+def _back_to_ledger(entry: Entry):
+    """Back to the ledger page the button was on (its filters and page kept), at the
+    message; any other address given is ignored."""
     back = request.form.get("back", "")
     if not (is_safe_next(back) and back.startswith(f"/staff/fund/{entry.campaign_id}")):
         back = url_for(".ledger", campaign_id=entry.campaign_id)
@@ -559,7 +602,7 @@ def ledger(campaign_id: int):
     filters, source, day = _ledger_filters()
     stmt = services.ledger_statement(campaign.id, source=source, day=day)
     page = db.paginate(stmt.options(selectinload(Entry.entered_by)), page=current_page(),
-                       per_page=100, error_out=False)
+                       per_page=LEDGER_PAGE, error_out=False)
     matching = stmt.order_by(None).subquery()
     total, count = db.session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(matching.c.amount_pence), 0), sa.func.count())
@@ -571,6 +614,19 @@ def ledger(campaign_id: int):
         filter_total=int(total), filter_count=int(count), args=args,
         source_labels=SOURCE_LABELS, action_form=EmptyForm(),
     )
+
+
+@bp.route("/entries/<int:entry_id>")
+@access("staff")
+def ledger_entry(entry_id: int):
+    """One ledger line: the page of its campaign's ledger that holds it, at the line."""
+    entry = db.get_or_404(Entry, entry_id)
+    newer = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Entry)
+        .where(Entry.campaign_id == entry.campaign_id, Entry.id > entry.id)) or 0
+    page = newer // LEDGER_PAGE + 1
+    return redirect(url_for(".ledger", campaign_id=entry.campaign_id,
+                            **({"page": page} if page > 1 else {}), _anchor=f"entry-{entry.id}"))
 
 
 @bp.route("/<int:campaign_id>/ledger.csv")

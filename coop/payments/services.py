@@ -404,16 +404,16 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
             session.flush()
             if campaign is not None:
                 gift = amount_pence > 0 and checkout is not None
-                checks = _earlier_checks(session, checkout) if gift and checkout.may_thank \
-                    else set()
+                decided = _last_decision(session, checkout) if gift and checkout.may_thank \
+                    else None
                 entry = fund.add_entry(
                     session, campaign, amount_pence, received_on=day, source="online",
                     by=getattr(placement, "by", None), via=VIA, reason=reason,
                     donor_name=checkout.donor_name if gift else None,
                     donor_town=checkout.donor_town if gift else None,
                     may_thank=gift and checkout.may_thank,
-                    name_to_check=fund.THANKS_SHOWN not in checks,
-                    name_declined=fund.THANKS_DECLINED in checks,
+                    name_to_check=decided is None,
+                    name_declined=decided == fund.THANKS_DECLINED,
                 )
                 payment.entry_id = entry.id
                 session.flush()
@@ -427,15 +427,17 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
                    f"Recorded {money(amount_pence, always_pence=True)}{where} ({ref}).")
 
 
-def _earlier_checks(session: Session, checkout: Checkout) -> set[str]:
-    """What staff decided about this checkout's name on its earlier payments: a monthly gift
-    pays again and again under one name, checked once. A name shown before is thanked at
-    once; one declined before isn't thanked again."""
-    return set(session.scalars(
-        sa.select(Entry.thanks_check).distinct()
+def _last_decision(session: Session, checkout: Checkout) -> str | None:
+    """What staff last decided about this checkout's name on its earlier payments ("shown" or
+    "declined"; None if nobody has yet): a monthly gift pays again and again under one name,
+    checked once, and its later payments follow the latest decision."""
+    return session.scalar(
+        sa.select(Entry.thanks_check)
         .join(Payment, Payment.entry_id == Entry.id)
-        .where(Payment.checkout_id == checkout.id, Entry.thanks_check.is_not(None))
-    ))
+        .where(Payment.checkout_id == checkout.id, Entry.thanks_decided_at.is_not(None))
+        .order_by(Entry.thanks_decided_at.desc(), Entry.id.desc())
+        .limit(1)
+    )
 
 
 def _note_enquiry(session: Session, checkout: Checkout | None, text: str) -> None:

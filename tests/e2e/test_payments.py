@@ -131,7 +131,7 @@ def test_a_reader_gives_25_pounds_and_the_fund_moves(browser, paying_site, strip
         names = page.get_by_role("region", name=re.compile("Names to check"))
         expect(names.get_by_role("listitem").filter(has_text="Rosa Ward of Hebden Bridge")
                ).to_be_visible()
-        names.get_by_role("button", name="Thank by name (Rosa Ward)").click()
+        names.get_by_role("button", name="Thank by name (Rosa Ward of Hebden Bridge)").click()
         expect(page.get_by_text("“Rosa Ward of Hebden Bridge” is now in the thanks."))\
             .to_be_visible()
         page.goto("/fund")

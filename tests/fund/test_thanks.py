@@ -151,3 +151,68 @@ def test_gift_like_this_ticks_thanks_only_for_a_name_already_thanked(app, client
 def test_an_entry_keeps_its_repr(app):
     with app.app_context():
         assert repr(Entry(id=1, amount_pence=500, source="post")) == "<Entry 1 500 post>"
+
+
+def test_thank_by_name_again_undoes_a_decline_or_a_stop(app, client, campaign_id, login_as):
+    declined = _add(app, campaign_id, "Mis Clicked", name_to_check=True)
+    stopped = _add(app, campaign_id, "Changed Mind")
+    login_as("staff")
+    response = client.post(f"/staff/fund/names/{declined}", data={"decision": "decline"})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "“Thank by name again” on its ledger line undoes this." in page
+    _stop(client, stopped)
+    assert "Mis Clicked" not in _fund_page(app) and "Changed Mind" not in _fund_page(app)
+    ledger = client.get(f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+    assert ledger.count(">Thank by name again<") == 2
+
+    for entry_id in (declined, stopped):
+        response = client.post(f"/staff/fund/names/{entry_id}/again", data={"back": ""})
+        assert response.headers["Location"] == f"/staff/fund/{campaign_id}/ledger#messages"
+    page = client.get(f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+    assert f"Gift {stopped} thanks “Changed Mind of Leeds” in public again." in page
+    public = _fund_page(app)
+    assert "Mis Clicked of Leeds" in public and "Changed Mind of Leeds" in public
+    with app.app_context():
+        assert [_db.session.get(Entry, i).thanks_check for i in (declined, stopped)] == [
+            "shown", "shown"]
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "fund.thanks_restored")) == 2
+    # again: nothing declined to undo, said so
+    client.post(f"/staff/fund/names/{declined}/again")
+    assert "isn’t declined, so there was nothing to undo" in client.get(
+        f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+
+
+def test_declining_a_name_another_gift_thanks_says_so(app, client, campaign_id, login_as):
+    _add(app, campaign_id, "J. Smith")  # typed by staff: thanked
+    waiting = _add(app, campaign_id, "J. Smith", name_to_check=True)
+    login_as("staff")
+    listed = client.get("/staff/fund").get_data(as_text=True)
+    assert "already thanked for one other gift" in listed
+    assert "Thank by name<span class=\"visually-hidden\"> (J. Smith of Leeds)" in listed
+    response = client.post(f"/staff/fund/names/{waiting}", data={"decision": "decline"})
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert ("It is still thanked for one other gift staff entered or showed before: "
+            "“Stop thanking” on the ledger takes it off.") in page
+
+
+def test_an_entry_link_opens_the_ledger_page_that_holds_it(app, client, campaign_id,
+                                                          login_as):
+    first = _add(app, campaign_id, "Early Bird", name_to_check=True)
+    with app.app_context():
+        campaign = _db.session.get(Campaign, campaign_id)
+        for _ in range(105):
+            services.add_entry(_db.session, campaign, 100, received_on=london_today(),
+                               source="post")
+        _db.session.commit()
+    login_as("staff")
+    assert f'href="/staff/fund/entries/{first}"' in client.get("/staff/fund").get_data(
+        as_text=True)
+    response = client.get(f"/staff/fund/entries/{first}")
+    assert response.headers["Location"] == (
+        f"/staff/fund/{campaign_id}/ledger?page=2#entry-{first}")
+    assert f'id="entry-{first}"' in client.get(response.headers["Location"]).get_data(
+        as_text=True)
+    newest = client.get(f"/staff/fund/entries/{first + 105}")
+    assert newest.headers["Location"] == f"/staff/fund/{campaign_id}/ledger#entry-{first + 105}"
+    assert client.get("/staff/fund/entries/999999").status_code == 404

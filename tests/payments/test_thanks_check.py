@@ -97,7 +97,7 @@ def test_a_declined_name_is_never_thanked_but_the_gift_counts(app, client, campa
     login_as("staff")
     assert decide(client, entry.id, "decline").status_code == 302
     page = client.get("/staff/fund").get_data(as_text=True)
-    assert "won’t be thanked in public. The gift still counts." in page
+    assert "won’t thank “Somebody Rude of Hebden Bridge” in public. The gift still" in page
     assert "Somebody Rude" not in public_fund(app)
     with app.app_context():
         assert _db.session.get(Campaign, campaign_id).raised_pence == 2500
@@ -183,3 +183,23 @@ def test_a_monthly_gifts_declined_name_stays_unthanked(app, client, campaign_id,
     assert (second.may_thank, second.thanks_check) == (True, "declined")
     assert "No names are waiting" in client.get("/staff/fund").get_data(as_text=True)
     assert "Not Nice" not in public_fund(app)
+
+
+def test_a_monthly_gift_follows_the_latest_decision(app, client, campaign_id, stripe_api,
+                                                    login_as):
+    """Declined by mistake, then thanked again: later payments are thanked (QA)."""
+    assert start_checkout(client, "1000", frequency="monthly", donor_name="Tom Mann",
+                          may_thank="y").status_code == 303
+    monthly = checkout_row(app)
+    deliver(client, event("checkout.session.completed", session_completed(monthly)))
+    deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_1")))
+    first = the_entry(app)
+    login_as("staff")
+    decide(client, first.id, "decline")
+    client.post(f"/staff/fund/names/{first.id}/again")
+    deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_2")))
+    second = the_entry(app)
+    assert (second.may_thank, second.thanks_check) == (True, None)
+    client.post(f"/staff/fund/names/{second.id}/withdraw")  # and stopped after all
+    deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_3")))
+    assert the_entry(app).thanks_check == "declined"

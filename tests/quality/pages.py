@@ -29,7 +29,10 @@ ROLE_FOR_LEVEL = {"public": "anonymous", "member": "member", "staff": "staff",
 EXEMPT = {"static"}
 
 #: routes that are not rendered, with the reason (the reason is the point: keep it true)
-UNRENDERABLE: dict[str, str] = {}
+UNRENDERABLE: dict[str, str] = {
+    "fund_staff.ledger_entry": "a redirect to the ledger page that holds the line (its "
+                               "page and anchor: tests/fund/test_thanks.py)",
+}
 
 #: POST routes never sent an empty form by the inventory, with the reason
 NO_EMPTY_POST = {
