@@ -29,9 +29,9 @@ def users():
 def _users_page(new_form: NewUserForm, status: int = 200):
     q = (request.args.get("q") or "").strip()[:100]
     stmt = sa.select(User).order_by(User.email)
-    if q:
-        like = f"%{q.lower()}%"
-        stmt = stmt.where(sa.or_(User.email.like(like), sa.func.lower(User.name).like(like)))
+    if q:  # "%" and "_" are searched for as themselves, not as wildcards
+        stmt = stmt.where(sa.or_(User.email.icontains(q, autoescape=True),
+                                 User.name.icontains(q, autoescape=True)))
     page = db.paginate(stmt, page=current_page(), per_page=50, error_out=False)
     role_forms = {}
     for user in page.items:
@@ -110,13 +110,15 @@ def change_role(user_id: int):
         flash("Choose a role from the list.", "error")
         return redirect(url_for("admin.users"))
     try:
-        services.set_role(db.session, user, form.role.data, by=current_user)
+        changed = services.set_role(db.session, user, form.role.data, by=current_user)
     except services.AccountError as err:
         db.session.rollback()
         flash(str(err), "error")
     else:
         db.session.commit()
-        flash(f"{user.email} is now {user.role}.", "success")
+        flash(f"{user.email} is now {user.role}." if changed else
+              f"Nothing changed: {user.email} is {user.role} already.",
+              "success" if changed else "info")
     return redirect(url_for("admin.users"))
 
 

@@ -399,25 +399,31 @@ def _other_active_admins(session: Session, user: User) -> int:
     )
 
 
-def set_role(session: Session, user: User, role: str, *, by: User) -> None:
-    """Change the role (audited; the person is told by email).
+def set_role(session: Session, user: User, role: str, *, by: User) -> bool:
+    """Change the role (audited; the person is told by email); False when it was that
+    already (nothing done).
 
-    :raise AccountError: for an unknown role or the last active admin.
+    :raise AccountError: for an unknown role, the last active admin, or your own role (an
+        admin who demoted themselves would land on a page they may no longer see, and only
+        another admin could undo it).
     """
     try:
         role = Role(role)
     except ValueError:
         raise AccountError(f"Unknown role {role!r}.") from None
-    if user.role == Role.ADMIN and role != Role.ADMIN and _other_active_admins(session, user) == 0:
-        raise AccountError("This is the last active admin; make someone else an admin first.")
     old = user.role
     if old == role:
-        return
+        return False
+    if user.id == getattr(by, "id", by):
+        raise AccountError("You can't change your own role: ask another admin.")
+    if user.role == Role.ADMIN and role != Role.ADMIN and _other_active_admins(session, user) == 0:
+        raise AccountError("This is the last active admin; make someone else an admin first.")
     user.role = role.value
     audit.record(session, "user.role_changed", "user", user.id, by=by, old=old, new=role.value)
     emails.send(session, "role_changed", user.email, name=user.name, old=old, new=role.value,
                 when=_when())
     session.flush()
+    return True
 
 
 def deactivate(session: Session, user: User, *, by: User) -> None:

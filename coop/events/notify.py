@@ -38,7 +38,9 @@ def _event_lines(registration: Registration) -> list[str]:
         elif event.online:
             lines.append("Joining link: we'll email it to you before the event.")
     lines.append(f"About the event: {external_url('events.event', slug=event.slug)}")
-    lines.append(f"See or cancel this registration: {_manage_url(registration)}")
+    # once it has started, a place can no longer be cancelled (a message after it: slides)
+    see = "See this registration" if event.has_started() else "See or cancel this registration"
+    lines.append(f"{see}: {_manage_url(registration)}")
     return lines
 
 
@@ -150,8 +152,10 @@ def message(registrations: Sequence[Registration], subject: str, body: str
             ) -> list[Registration]:
     failed = []
     for registration in registrations:
+        # the waiting list's place in line means nothing once the event has begun
         waiting = ([_status_line(registration), ""]
-                   if registration.status == RegistrationStatus.WAITING else [])
+                   if registration.status == RegistrationStatus.WAITING
+                   and not registration.event.has_started() else [])
         text = "\n".join([body.strip(), "", "--", *waiting, *_event_lines(registration)]
                          ) + _signature()
         if not _send(registration, subject, text, kind="events.message"):

@@ -119,8 +119,11 @@ def test_last_admin_cannot_be_demoted_or_deactivated(db):
     admin = services.create_user(db.session, "admin@example.org", PASSWORD, role="admin")
     other = services.create_user(db.session, "other@example.org", PASSWORD, role="staff")
     with pytest.raises(services.AccountError, match="last active admin"):
+        services.set_role(db.session, admin, "staff", by=None)  # the command line
+    with pytest.raises(services.AccountError, match="can't change your own role"):
         services.set_role(db.session, admin, "staff", by=admin)
-    services.set_role(db.session, other, "admin", by=admin)
+    assert services.set_role(db.session, other, "admin", by=admin) is True
+    assert services.set_role(db.session, other, "admin", by=admin) is False  # already
     services.set_role(db.session, admin, "staff", by=other)
     assert admin.role == Role.STAFF
 

@@ -196,6 +196,51 @@ def test_admin_changes_role(app, make_user):
     assert member_client.get("/staff").status_code == 200
 
 
+def test_an_admin_cannot_change_their_own_role_and_a_no_change_says_so(app, client, login_as,
+                                                                      make_user, outbox):
+    """QA: an admin demoted themselves in one click and landed on "Not allowed"."""
+    admin = login_as("admin")
+    make_user("admin")  # not the last admin: the refusal is about it being their own
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert f'action="/admin/users/{admin.id}/role"' not in page
+    assert "Admin (you: another admin can change it)" in page
+    response = client.post(f"/admin/users/{admin.id}/role", data={"role": "member"},
+                           follow_redirects=True)
+    assert response.status_code == 200  # still on the admin page
+    assert "You can&#39;t change your own role: ask another admin." in response.get_data(
+        as_text=True)
+    other = make_user("member")
+    before = len(outbox())
+    response = client.post(f"/admin/users/{other.id}/role", data={"role": "member"},
+                           follow_redirects=True)
+    assert f"Nothing changed: {other.email} is member already." in response.get_data(
+        as_text=True)
+    assert len(outbox()) == before  # no "your role changed" email for nothing
+
+
+def test_admin_search_takes_percent_and_underscore_as_themselves(client, login_as, make_user):
+    login_as("admin")
+    make_user("member", email="j_smith@example.org")
+    make_user("member", email="j-smith@example.org")
+    make_user("member", email="plain@example.org", name="100% reader")
+    page = client.get("/admin/users?q=j_smith").get_data(as_text=True)
+    assert "j_smith@example.org" in page and "j-smith@example.org" not in page
+    page = client.get("/admin/users?q=%25").get_data(as_text=True)
+    assert "<caption>1 account</caption>" in page and "100% reader" in page
+
+
+def test_names_with_direction_overrides_are_refused(client, login_as):
+    """QA: "\u202eevil\u202c name" showed as "live name" in the users list."""
+    login_as("admin")
+    response = client.post("/admin/users", data={"email": "rtl@example.org", "role": "member",
+                                                 "name": "\u202eevil\u202c name"})
+    assert response.status_code == 422
+    assert "no line breaks, tabs or control characters" in response.get_data(as_text=True)
+    hebrew = client.post("/admin/users", data={"email": "he@example.org", "role": "member",
+                                               "name": "\u05d3\u05e0\u05d4 \u200fכהן"})
+    assert hebrew.status_code == 302  # a right-to-left name, with a right-to-left mark
+
+
 def test_admin_creates_account_with_field_errors(client, login_as):
     login_as("admin")
     response = client.post("/admin/users", data={"email": "not-an-email", "role": "staff"})

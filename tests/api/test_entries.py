@@ -296,6 +296,14 @@ def test_rule_failures_422(app, post_entry, campaign, overrides, field, words):
     assert ledger(app) == [] and raised(app, campaign) == 0
 
 
+def test_a_refused_name_is_the_only_error_when_thanks_are_asked(app, post_entry, campaign):
+    """QA: a name too long also drew "Only a gift with a donor name can be thanked"."""
+    for name in ("x" * 121, "Bad\x1bname", "\u202eevil"):
+        response = post_entry(gift(donor_name=name, may_thank=True))
+        assert response.status_code == 422
+        assert set(_field_errors(response)) == {"donor_name"}, name
+
+
 def test_a_future_day_422(app, post_entry, make_campaign):
     today = london_today()
     make_campaign(opens_on=today - dt.timedelta(days=1), deadline=today + dt.timedelta(days=9))

@@ -435,6 +435,29 @@ def test_message_the_waiting_list_or_everyone(app, make_event, login_as, client,
         assert audiences == ["waiting", "both"]
 
 
+def test_a_message_after_the_event_began_tells_no_one_their_place_in_line(
+        app, make_event, login_as, client, outbox):
+    """QA: slides sent after the talk told the waiting list they were still in line."""
+    event = make_event("A talk", capacity=1)
+    public = app.test_client()
+    for n in range(2):
+        register(public, event.slug, n)  # p0 has the place, p1 waits
+    with app.app_context():
+        row = _db.session.get(Event, event.id)
+        row.starts_at, row.ends_at = (now_utc() - dt.timedelta(hours=2),
+                                      now_utc() - dt.timedelta(hours=1))
+        _db.session.commit()
+    login_as("staff")
+    before = len(outbox())
+    client.post(f"/staff/events/{event.id}/message",
+                data={"audience": "both", "subject": "Slides", "body": "Thanks for coming."})
+    texts = {m["To"]: m.get_content() for m in outbox()[before:]}
+    assert set(texts) == {"p0@example.org", "p1@example.org"}
+    for text in texts.values():
+        assert "in line" not in text and "See or cancel" not in text
+        assert "See this registration: " in text
+
+
 def test_a_message_to_nobody_or_to_an_odd_audience_is_refused_as_typed(
         app, make_event, login_as, client, outbox):
     event = make_event("A talk", capacity=5)
