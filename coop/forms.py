@@ -54,8 +54,17 @@ class SingleLine:
         self.message = message
 
     def __call__(self, form, field):
-        if isinstance(field.data, str) and limits.has_control_characters(field.data):
+        if isinstance(field.data, str) and limits.has_control_characters(field.data) \
+                and not _kept(form, field):
             raise StopValidation(self.message)
+
+
+def _kept(form, field) -> bool:
+    """The value is the one already stored, given back unchanged (``form.kept``, a dict of
+    field name → stored value, set by an edit form's view): a rule made after it was stored
+    doesn't stop staff correcting the record's other fields."""
+    kept = getattr(form, "kept", None)
+    return bool(kept) and field.name in kept and kept[field.name] == field.data
 
 
 class DateInRange:
@@ -81,7 +90,7 @@ class MailableAddress:
 
     def __call__(self, form, field):
         local, at, _domain = (field.data or "").rpartition("@")
-        if at and not local.isascii():
+        if at and not local.isascii() and not _kept(form, field):
             raise StopValidation(self.message)
 
 

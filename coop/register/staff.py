@@ -154,6 +154,8 @@ def _run(action: str, number: int, apply):
     redirects to the member's page, or shows the form again with the message at its field."""
     m = _member(number)
     form = ACTIONS[action][0]()
+    if action == "details":  # stored before today's rules: given back unchanged, still fine
+        form.kept = {"name": m.name, "email": m.email}
     if request.method == "GET":
         if hasattr(form, "on"):
             form.on.data = services.london_today()

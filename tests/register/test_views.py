@@ -583,3 +583,25 @@ def test_staff_correct_a_members_name_or_email_with_a_reason(app, client, login_
         "name": "Ann Reader", "email": "ann@example.org", "reason": "Again"},
         follow_redirects=True)
     assert "nothing changed" in same.get_data(as_text=True)
+
+
+def test_an_entry_stored_with_an_accented_address_can_still_be_corrected(app, client, login_as,
+                                                                         admit):
+    """An address stored before the rule that refuses accents before the @ ("zoë@…") is given
+    back unchanged by the correction form: it doesn't stop staff correcting the name; a new
+    accented address is still refused."""
+    admit(shares=10, name="Zoe Fox", email="zoe@example.org")
+    with app.app_context():
+        get_member(1)  # stored as an older version of the app allowed
+        _db.session.execute(sa.text("UPDATE register_members SET email = 'zoë@example.org'"))
+        _db.session.commit()
+    login_as("staff")
+    done = client.post("/staff/register/1/details", data={
+        "name": "Zoë Fox", "email": "zoë@example.org", "reason": "Accent in her name"})
+    assert done.status_code == 302, done.get_data(as_text=True)
+    with app.app_context():
+        assert (get_member(1).name, get_member(1).email) == ("Zoë Fox", "zoë@example.org")
+    other = client.post("/staff/register/1/details", data={
+        "name": "Zoë Fox", "email": "zoë.fox@example.org", "reason": "New address"})
+    assert other.status_code == 422
+    assert "before the @" in other.get_data(as_text=True)
