@@ -28,8 +28,8 @@ _PAGE = re.compile(r"[0-9]{1,9}")
 #: account named "\u202eevil" reads backwards in a list). Right-to-left names need none of
 #: them; the left-to-right and right-to-left marks (U+200E, U+200F) stay allowed.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-SINGLE_LINE_MESSAGE = "Use a single line of ordinary text: no line breaks, tabs or control " \
-                      "characters."
+SINGLE_LINE_MESSAGE = ("Use a single line of ordinary text: no line breaks, tabs or control "
+                       "characters (some can't be seen: if you pasted it, try typing it).")
 
 
 def date_in_range(value: dt.date) -> bool:
