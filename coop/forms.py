@@ -48,14 +48,17 @@ from coop import limits
 
 class SingleLine:
     """Refuses control characters (line feed, carriage return, tab, NUL, escape…) in a
-    one-line field, with a message next to it; later checks on the field don't run."""
+    one-line field, with a message next to it; later checks on the field don't run. The
+    invisible text-direction controls are dropped first (``limits.DIRECTION_CONTROLS``)."""
 
     def __init__(self, message: str = limits.SINGLE_LINE_MESSAGE):
         self.message = message
 
     def __call__(self, form, field):
-        if isinstance(field.data, str) and limits.has_control_characters(field.data) \
-                and not _kept(form, field):
+        if not isinstance(field.data, str):
+            return
+        field.data = limits.without_direction_controls(field.data)
+        if limits.has_control_characters(field.data) and not _kept(form, field):
             raise StopValidation(self.message)
 
 

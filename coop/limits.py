@@ -22,14 +22,17 @@ MAX_PAGE = 100_000
 _PAGE = re.compile(r"[0-9]{1,9}")
 
 #: characters that have no place in a one-line value: C0 and C1 controls (tab, line feed,
-#: carriage return, escape, NUL…), DEL, the Unicode line and paragraph separators, and the
-#: bidirectional embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069).
-#: They break email headers, calendar lines and CSV rows, or hide or reorder text (an
-#: account named "\u202eevil" reads backwards in a list). Right-to-left names need none of
-#: them; the left-to-right and right-to-left marks (U+200E, U+200F) stay allowed.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-SINGLE_LINE_MESSAGE = ("Use a single line of ordinary text: no line breaks, tabs or control "
-                       "characters (some can't be seen: if you pasted it, try typing it).")
+#: carriage return, escape, NUL…), DEL, and the Unicode line and paragraph separators.
+#: They break email headers, calendar lines and CSV rows, or hide text.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: the bidirectional embedding, override and isolate controls (U+202A–U+202E, U+2066–U+2069):
+#: invisible, they reorder the text around them (an account named "\u202eevil" reads
+#: backwards in a list). One-line values drop them (:func:`without_direction_controls`), rather
+#: than being refused for a character nobody can see (pasted right-to-left text brings them);
+#: right-to-left names need none of them, and the marks U+200E and U+200F are kept.
+DIRECTION_CONTROLS = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
+SINGLE_LINE_MESSAGE = "Use a single line of ordinary text: no line breaks, tabs or control " \
+                      "characters."
 
 
 def date_in_range(value: dt.date) -> bool:
@@ -73,6 +76,10 @@ def current_page() -> int:
 
 def has_control_characters(text: str | None) -> bool:
     return bool(text) and CONTROL_CHARACTERS.search(text) is not None
+
+
+def without_direction_controls(text: str) -> str:
+    return DIRECTION_CONTROLS.sub("", text) if text else text
 
 
 def one_line(text: str | None) -> str:

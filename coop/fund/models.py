@@ -115,10 +115,14 @@ class Entry(Base):
     #: The donor's wish (``may_thank``) is kept as given; this is the one column of a ledger
     #: line that changes after it is written, and each change is audited.
     thanks_check: Mapped[str | None] = mapped_column(sa.String(10), index=True)
-    #: when staff last decided about the name (shown, declined, or thanks stopped); a name
-    #: shown after the day it came in is thanked in the paper's paragraph for the day it was
-    #: shown, so no name misses the paper
+    #: when staff last decided about the name (shown, declined, thanks stopped or restored):
+    #: the latest decision is the one a monthly gift's later payments follow
     thanks_decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: when the name first went public: set by the first "shown" (kept through a stop and a
+    #: restore), or, for a name staff typed, the start of the day its gift came in. A name is
+    #: thanked in the paper's paragraph for the later of that day and the day its gift came
+    #: in, so a late check never keeps it out of the paper and no name is in two paragraphs
+    thanks_shown_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: required for corrections; null for ordinary gifts
     reason: Mapped[str | None] = mapped_column(sa.String(REASON_MAX))
     entered_by_id: Mapped[int | None] = mapped_column(

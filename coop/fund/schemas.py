@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from coop.fund.models import DONOR_NAME_MAX, DONOR_TOWN_MAX, SLUG_MAX, SOURCES, THANKS_NEED_A_NAME
-from coop.limits import CONTROL_CHARACTERS
+from coop.limits import CONTROL_CHARACTERS, without_direction_controls
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CONTROL_RE = CONTROL_CHARACTERS
@@ -42,7 +42,7 @@ def _rule(message: str) -> PydanticCustomError:
 def _text(value: str | None, limit: int) -> str | None:
     if value is None:
         return None
-    value = " ".join(value.split())
+    value = " ".join(without_direction_controls(value).split())  # invisible reordering
     if CONTROL_RE.search(value):
         raise _rule("Must not contain control characters.")
     if len(value) > limit:
@@ -52,7 +52,7 @@ def _text(value: str | None, limit: int) -> str | None:
 
 #: one line of text, as documented: no control characters (NUL is refused for every route
 #: with 400, the rest by the API's rules with 422; see coop/limits.py)
-ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]*$"
+ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
 
 class NewFundEntry(BaseModel):
     """The body of ``POST /api/fund/entries``."""

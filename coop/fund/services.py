@@ -501,13 +501,12 @@ def thanked_donors(session: Session, campaign_id: int, *, day: dt.date | None = 
         .limit(limit * 3)
     )
     if day is not None:
+        # the later of the day the gift came in and the day its name first went public
         start, end = london_midnight(day), london_midnight(day + dt.timedelta(days=1))
-        checked = Entry.thanks_check == THANKS_SHOWN
+        shown_at = Entry.thanks_shown_at
         stmt = stmt.where(sa.or_(
-            sa.and_(Entry.received_on == day,
-                    sa.or_(Entry.thanks_check.is_(None), Entry.thanks_decided_at < end)),
-            sa.and_(checked, Entry.received_on < day, Entry.thanks_decided_at >= start,
-                    Entry.thanks_decided_at < end),
+            sa.and_(Entry.received_on == day, sa.or_(shown_at.is_(None), shown_at < end)),
+            sa.and_(Entry.received_on < day, shown_at >= start, shown_at < end),
         ))
     names: list[str] = []
     for name, town in session.execute(stmt):
@@ -566,8 +565,11 @@ def withdraw_thanks(session: Session, entry_id: int, *, by=None) -> Entry:
 
     :raise NameAlreadyDecided: when the gift isn't thanked by name (any more).
     """
+    entry = session.get(Entry, entry_id)
+    # a name thanked from the start (staff typed it) went public the day its gift came in
+    since = london_midnight(entry.received_on) if entry is not None else None
     if _set_thanks(session, entry_id, THANKS_DECLINED, thanked_clause(), by=by,
-                   action="withdrawn"):
+                   action="withdrawn", shown_since=since):
         return session.get(Entry, entry_id)
     raise NameAlreadyDecided("That gift’s donor isn’t thanked by name, so there was nothing "
                              "to stop.")
@@ -587,14 +589,19 @@ def thank_again(session: Session, entry_id: int, *, by=None) -> Entry:
 
 
 def _set_thanks(session: Session, entry_id: int, decision: str, condition, *, by,
-                action: str | None = None) -> bool:
+                action: str | None = None, shown_since: dt.datetime | None = None) -> bool:
     """One guarded UPDATE of a line's ``thanks_check`` (ORM, so the session's copy follows),
     the campaign's ``thanks_version`` moved and the audit row; False when ``condition`` no
-    longer holds."""
+    longer holds. ``thanks_shown_at`` is set once: by the first "shown", or to
+    ``shown_since`` (a name thanked from the start, stopped)."""
+    now = now_utc()
+    first_shown = now if decision == THANKS_SHOWN else shown_since
+    values = {"thanks_check": decision, "thanks_decided_at": now}
+    if first_shown is not None:
+        values["thanks_shown_at"] = sa.func.coalesce(Entry.thanks_shown_at, first_shown)
     row = session.execute(
         sa.update(Entry).where(Entry.id == entry_id, condition)
-        .values(thanks_check=decision, thanks_decided_at=now_utc())
-        .returning(Entry.campaign_id)
+        .values(**values).returning(Entry.campaign_id)
     ).first()
     if row is None:
         return False

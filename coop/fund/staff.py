@@ -4,7 +4,9 @@ campaigns, the printed paper's daily paragraph and the totals check."""
 from __future__ import annotations
 
 import datetime as dt
+import posixpath
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -183,7 +185,10 @@ def _back_to_ledger(entry: Entry):
     """Back to the ledger page the button was on (its filters and page kept), at the
     message; any other address given is ignored."""
     back = request.form.get("back", "")
-    if not (is_safe_next(back) and back.startswith(f"/staff/fund/{entry.campaign_id}")):
+    home = f"/staff/fund/{entry.campaign_id}"
+    path = unquote(urlsplit(back).path)
+    if not (is_safe_next(back) and (path == home or path.startswith(home + "/"))
+            and posixpath.normpath(path) == path):  # no "/staff/fund/1/../../admin"
         back = url_for(".ledger", campaign_id=entry.campaign_id)
     return redirect(back.split("#")[0] + "#messages")
 

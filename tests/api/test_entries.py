@@ -298,10 +298,17 @@ def test_rule_failures_422(app, post_entry, campaign, overrides, field, words):
 
 def test_a_refused_name_is_the_only_error_when_thanks_are_asked(app, post_entry, campaign):
     """QA: a name too long also drew "Only a gift with a donor name can be thanked"."""
-    for name in ("x" * 121, "Bad\x1bname", "\u202eevil"):
+    for name in ("x" * 121, "Bad\x1bname"):
         response = post_entry(gift(donor_name=name, may_thank=True))
         assert response.status_code == 422
         assert set(_field_errors(response)) == {"donor_name"}, name
+
+
+def test_invisible_direction_controls_are_dropped_from_names(app, post_entry, campaign):
+    response = post_entry(gift(donor_name="\u202eevil\u202c name", donor_town="\u2067Hull"))
+    assert response.status_code == 201
+    entry = response.get_json()["entry"]
+    assert (entry["donor_name"], entry["donor_town"]) == ("evil name", "Hull")
 
 
 def test_a_future_day_422(app, post_entry, make_campaign):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from coop.audit import AuditEvent
@@ -107,7 +108,7 @@ def _report(app, campaign_id, day) -> str:
 def _shown_at(app, entry_id, when: dt.datetime) -> None:
     with app.app_context():
         services.decide_thanks(_db.session, entry_id, show=True)
-        _db.session.get(Entry, entry_id).thanks_decided_at = when
+        _db.session.get(Entry, entry_id).thanks_shown_at = when
         _db.session.commit()
 
 
@@ -216,3 +217,35 @@ def test_an_entry_link_opens_the_ledger_page_that_holds_it(app, client, campaign
     newest = client.get(f"/staff/fund/entries/{first + 105}")
     assert newest.headers["Location"] == f"/staff/fund/{campaign_id}/ledger#entry-{first + 105}"
     assert client.get("/staff/fund/entries/999999").status_code == 404
+
+
+@pytest.mark.parametrize("back", ["/staff/fund/{cid}0/ledger",
+                                  "/staff/fund/{cid}/../../../admin/users",
+                                  "/staff/fund/{cid}/%2E%2E/%2E%2E/%2E%2E/account",
+                                  "/staff/fund/{cid}/ledger/../../../x"])
+def test_back_stays_on_this_campaigns_pages(app, client, campaign_id, login_as, back):
+    """Review: a prefix check let "/staff/fund/10" and "/staff/fund/1/../.." through."""
+    entry = _add(app, campaign_id, "Ann Lee")
+    login_as("staff")
+    response = _stop(client, entry, back=back.format(cid=campaign_id))
+    assert response.headers["Location"] == f"/staff/fund/{campaign_id}/ledger#messages"
+
+
+def test_undoing_a_mistaken_stop_keeps_the_name_in_the_paragraph_it_was_in(app, campaign_id):
+    """Review: a stop and its undo moved a name printed yesterday into today's paragraph."""
+    yesterday = london_today() - dt.timedelta(days=1)
+    typed = _add(app, campaign_id, "Ann Lee", received_on=yesterday)
+    checked = _add(app, campaign_id, "Bob Crow", received_on=yesterday, name_to_check=True)
+    with app.app_context():
+        services.decide_thanks(_db.session, checked, show=True)
+        _db.session.commit()
+    assert "Bob Crow of Leeds" in _report(app, campaign_id, london_today())  # shown today
+    with app.app_context():
+        for entry_id in (typed, checked):
+            services.withdraw_thanks(_db.session, entry_id)
+            services.thank_again(_db.session, entry_id)
+        _db.session.commit()
+        assert services.thanked_donors(_db.session, campaign_id, day=yesterday) == [
+            "Ann Lee of Leeds"]  # typed by staff: the day it came in, still
+        assert services.thanked_donors(_db.session, campaign_id, day=london_today()) == [
+            "Bob Crow of Leeds"]  # first shown today: today, still

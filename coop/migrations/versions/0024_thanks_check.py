@@ -28,6 +28,8 @@ def upgrade():
         batch_op.add_column(sa.Column('thanks_check', sa.String(length=10), nullable=True))
         batch_op.add_column(sa.Column('thanks_decided_at', coop.db.UTCDateTime(timezone=True),
                                       nullable=True))
+        batch_op.add_column(sa.Column('thanks_shown_at', coop.db.UTCDateTime(timezone=True),
+                                      nullable=True))
         batch_op.create_check_constraint(
             op.f('ck_fund_entries_thanks_check_valid'),
             "thanks_check IN ('waiting', 'shown', 'declined')")
@@ -44,5 +46,6 @@ def downgrade():
     with op.batch_alter_table('fund_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fund_entries_thanks_check'))
         batch_op.drop_constraint(op.f('ck_fund_entries_thanks_check_valid'), type_='check')
+        batch_op.drop_column('thanks_shown_at')
         batch_op.drop_column('thanks_decided_at')
         batch_op.drop_column('thanks_check')
