@@ -133,26 +133,19 @@ def decide_name(entry_id: int):
 @access("staff", fresh=True)
 def withdraw_name(entry_id: int):
     """"Stop thanking" on a ledger line: a donor who asks not to be named any more."""
-    entry = db.get_or_404(Entry, entry_id)
-    if EmptyForm().validate_on_submit():
-        try:
-            services.withdraw_thanks(db.session, entry.id, by=current_user)
-        except services.NameAlreadyDecided as err:
-            db.session.rollback()
-            flash(err.message, "error")
-        else:
-            others = services.others_thanked(db.session, entry)
-            db.session.commit()
-            label = _label(entry)
-            more = ""
-            if others == 1:
-                more = (f" One other gift to this campaign still thanks “{label}”: stop it "
-                        "too to take the name off the list.")
-            elif others:
-                more = (f" {others} other gifts to this campaign still thank “{label}”: stop "
-                        "those too to take the name off the list.")
-            flash(f"Gift {entry.id} no longer thanks “{label}” in public.{more}", "success")
-    return _back_to_ledger(entry)
+
+    def done(entry: Entry) -> str:
+        label, others = _label(entry), services.others_thanked(db.session, entry)
+        more = ""
+        if others == 1:
+            more = (f" One other gift to this campaign still thanks “{label}”: stop it too to "
+                    "take the name off the list.")
+        elif others:
+            more = (f" {others} other gifts to this campaign still thank “{label}”: stop those "
+                    "too to take the name off the list.")
+        return f"Gift {entry.id} no longer thanks “{label}” in public.{more}"
+
+    return _ledger_line_action(entry_id, services.withdraw_thanks, done)
 
 
 @bp.route("/names/<int:entry_id>/again", methods=["POST"])
@@ -160,16 +153,25 @@ def withdraw_name(entry_id: int):
 def thank_again(entry_id: int):
     """"Thank by name again" on a declined ledger line: undoes "Don't print it" or "Stop
     thanking"."""
+    return _ledger_line_action(
+        entry_id, services.thank_again,
+        lambda entry: f"Gift {entry.id} thanks “{_label(entry)}” in public again.")
+
+
+def _ledger_line_action(entry_id: int, change, done):
+    """A ledger line's thanks button: ``change(session, id, by=)``, then ``done(entry)``'s
+    message (read before the commit), or the refusal's; back to the ledger page it was on."""
     entry = db.get_or_404(Entry, entry_id)
     if EmptyForm().validate_on_submit():
         try:
-            services.thank_again(db.session, entry.id, by=current_user)
+            change(db.session, entry.id, by=current_user)
         except services.NameAlreadyDecided as err:
             db.session.rollback()
             flash(err.message, "error")
         else:
+            message = done(entry)
             db.session.commit()
-            flash(f"Gift {entry.id} thanks “{_label(entry)}” in public again.", "success")
+            flash(message, "success")
     return _back_to_ledger(entry)
 
 

@@ -52,6 +52,16 @@ def report(app, campaign_id) -> str:
         return fund.daily_report(_db.session, campaign, london_today())
 
 
+def first_monthly_payment(app, client, name):
+    """A £10 monthly gift thanked by ``name``, its first month paid: the checkout."""
+    assert start_checkout(client, "1000", frequency="monthly", donor_name=name,
+                          may_thank="y").status_code == 303
+    monthly = checkout_row(app)
+    deliver(client, event("checkout.session.completed", session_completed(monthly)))
+    deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_1")))
+    return monthly
+
+
 def decide(client, entry_id, decision):
     return client.post(f"/staff/fund/names/{entry_id}", data={"decision": decision})
 
@@ -153,11 +163,7 @@ def test_a_name_staff_type_is_thanked_at_once(app, campaign_id):
 
 def test_a_monthly_gifts_name_is_asked_about_once(app, client, campaign_id, stripe_api,
                                                   login_as):
-    assert start_checkout(client, "1000", frequency="monthly", donor_name="Tom Mann",
-                          may_thank="y").status_code == 303
-    monthly = checkout_row(app)
-    deliver(client, event("checkout.session.completed", session_completed(monthly)))
-    deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_1")))
+    monthly = first_monthly_payment(app, client, "Tom Mann")
     first = the_entry(app)
     assert first.thanks_check == "waiting"
     login_as("staff")
@@ -170,11 +176,7 @@ def test_a_monthly_gifts_name_is_asked_about_once(app, client, campaign_id, stri
 
 def test_a_monthly_gifts_declined_name_stays_unthanked(app, client, campaign_id, stripe_api,
                                                        login_as):
-    assert start_checkout(client, "1000", frequency="monthly", donor_name="Not Nice",
-                          may_thank="y").status_code == 303
-    monthly = checkout_row(app)
-    deliver(client, event("checkout.session.completed", session_completed(monthly)))
-    deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_1")))
+    monthly = first_monthly_payment(app, client, "Not Nice")
     login_as("staff")
     decide(client, the_entry(app).id, "decline")
     deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_2")))
@@ -188,11 +190,7 @@ def test_a_monthly_gifts_declined_name_stays_unthanked(app, client, campaign_id,
 def test_a_monthly_gift_follows_the_latest_decision(app, client, campaign_id, stripe_api,
                                                     login_as):
     """Declined by mistake, then thanked again: later payments are thanked (QA)."""
-    assert start_checkout(client, "1000", frequency="monthly", donor_name="Tom Mann",
-                          may_thank="y").status_code == 303
-    monthly = checkout_row(app)
-    deliver(client, event("checkout.session.completed", session_completed(monthly)))
-    deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_1")))
+    monthly = first_monthly_payment(app, client, "Tom Mann")
     first = the_entry(app)
     login_as("staff")
     decide(client, first.id, "decline")
