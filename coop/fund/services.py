@@ -534,6 +534,24 @@ def names_to_check(session: Session, *, limit: int = NAMES_LISTED) -> list[Entry
     ))
 
 
+def names_to_check_with_others(session: Session) -> list[tuple[Entry, int]]:
+    """:func:`names_to_check`, each with how many gifts to its campaign already thank the
+    same name and town (one query for them all, not one a name)."""
+    waiting = names_to_check(session)
+    if not waiting:
+        return []
+    key = (Entry.campaign_id, Entry.donor_name, sa.func.coalesce(Entry.donor_town, ""))
+    counts = {
+        (campaign, name, town): int(n) for campaign, name, town, n in session.execute(
+            sa.select(*key, sa.func.count())
+            .where(thanked_clause(), Entry.campaign_id.in_({e.campaign_id for e in waiting}),
+                   Entry.donor_name.in_({e.donor_name for e in waiting}))
+            .group_by(*key))
+    }
+    return [(e, counts.get((e.campaign_id, e.donor_name, e.donor_town or ""), 0))
+            for e in waiting]
+
+
 def count_names_to_check(session: Session) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(Entry)
                           .where(Entry.thanks_check == THANKS_WAITING)) or 0

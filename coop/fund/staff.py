@@ -95,8 +95,7 @@ def index():
         "fund/staff/index.html", campaigns=campaigns, current=current, now=now_utc(),
         next_values=services.next_month_values(db.session, _today()), action_form=EmptyForm(),
         next_form=SentOnceButton(), figures_of=services.figures_of,
-        names=[(e, services.others_thanked(db.session, e))
-               for e in services.names_to_check(db.session)],
+        names=services.names_to_check_with_others(db.session),
         names_waiting=services.count_names_to_check(db.session),
     )
 
