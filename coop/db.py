@@ -84,6 +84,19 @@ def is_write_conflict(err: BaseException) -> bool:
             and getattr(err.orig, "sqlstate", None) in RETRYABLE_SQLSTATES)
 
 
+def lock_until_commit(session, key: int, table: sa.Table) -> None:
+    """Serialise a check with the write it guards until the transaction ends, so two requests
+    can't both pass it (check-then-act). PostgreSQL: a transaction-scoped advisory lock on
+    ``key`` (any constant used for this one purpose); SQLite: a no-op ``UPDATE`` of ``table``,
+    which takes the database's write lock at once, even when it matches no row."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+    else:
+        session.execute(sa.update(table).where(
+            table.c.id == sa.select(sa.func.min(table.c.id)).scalar_subquery())
+            .values(id=table.c.id))
+
+
 def normalise_database_url(url: str) -> str:
     """Let ``postgres://`` and ``postgresql://`` URLs use psycopg 3."""
     for prefix in ("postgres://", "postgresql://"):

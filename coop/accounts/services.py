@@ -22,7 +22,7 @@ from coop.accounts import emails, sessions, throttle
 from coop.accounts.models import Role, User, unusable_password
 from coop.accounts.passwords import hash_password, needs_rehash, password_problems, verify_password
 from coop.accounts.throttle import Throttled  # noqa: F401 - part of this module's errors
-from coop.db import now_utc
+from coop.db import lock_until_commit, now_utc
 from coop.formatting import london_datetime
 from coop.mail import normalise_email
 from coop.urls import external_url
@@ -391,7 +391,15 @@ def set_password(session: Session, user: User, new: str, *,
     session.flush()
 
 
+#: the advisory lock key of :func:`_other_active_admins` (any constant the app uses once)
+ADMINS_LOCK = 0x636F6F70_61646D6E  # "coopadmn"
+
+
 def _other_active_admins(session: Session, user: User) -> int:
+    """How many active admins there are besides ``user``, holding the count until the
+    transaction ends: two admins demoting (or deactivating) each other at the same moment
+    would otherwise both see the other one left, and leave nobody to manage staff."""
+    lock_until_commit(session, ADMINS_LOCK, User.__table__)
     return session.scalar(
         sa.select(sa.func.count(User.id)).where(
             User.role == Role.ADMIN.value, User.active.is_(True), User.id != user.id

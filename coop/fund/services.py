@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from coop import audit, cache, limits
-from coop.db import now_utc
+from coop.db import lock_until_commit, now_utc
 from coop.formatting import joined, money
 from coop.fund.figures import (  # noqa: F401 - re-exported: the figures live with the rules
     CLOSED,
@@ -680,17 +680,9 @@ def _check_campaign_values(*, name: str, slug: str, target_pence: int, opens_on:
 
 
 def _lock_campaign_dates(session: Session) -> None:
-    """Serialise the overlap check with its write until the transaction ends, so two staff
-    (or the hourly roll-over and a staff form) can't both find the days free. PostgreSQL: a
-    transaction-scoped advisory lock; SQLite: a no-op write, which takes the database's write
-    lock at once (as :func:`coop.events.services.lock_event`)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_advisory_xact_lock(CAMPAIGN_DATES_LOCK)))
-    else:
-        table = Campaign.__table__
-        session.execute(sa.update(table).where(
-            table.c.id == sa.select(sa.func.min(table.c.id)).scalar_subquery())
-            .values(id=table.c.id))
+    """Serialise the overlap check with its write, so two staff (or the hourly roll-over and
+    a staff form) can't both find the days free."""
+    lock_until_commit(session, CAMPAIGN_DATES_LOCK, Campaign.__table__)
 
 
 #: the advisory lock key of :func:`_lock_campaign_dates` (any constant the app uses once)
