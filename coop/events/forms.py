@@ -41,7 +41,9 @@ from coop.events.services import (
     london_to_utc,
     parse_tags,
 )
+from coop.formatting import london_datetime
 from coop.forms import MAILABLE_ADDRESS, CoopForm, GuardsEdits, SentOnce, strip
+from coop.timeutil import now_utc
 
 
 class LondonDateField(DateField):
@@ -169,6 +171,8 @@ class EventForm(SentOnce, GuardsEdits, DetailsMixin, CoopForm):
     #: set by validate(): the aware UTC start and end
     starts_at: dt.datetime | None = None
     ends_at: dt.datetime | None = None
+    #: set by the edit view: the event's start before this edit (None: a new event)
+    was_starting: dt.datetime | None = None
 
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
@@ -189,6 +193,13 @@ class EventForm(SentOnce, GuardsEdits, DetailsMixin, CoopForm):
         if self.ends_at <= self.starts_at:
             self.end_time.errors = [*self.end_time.errors,
                                     "The end must be after the start."]
+            return False
+        now = now_utc()
+        if self.starts_at < now and (self.was_starting is None or self.was_starting >= now):
+            # a slip of the year or month would hide it among past events and close its
+            # registrations; an event that has begun may still have its times corrected
+            which = "A new event" if self.was_starting is None else "An event still to come"
+            self.start_date.errors = [*self.start_date.errors, _passed(self.starts_at, which)]
             return False
         return ok
 
@@ -242,7 +253,17 @@ class SeriesForm(SentOnce, DetailsMixin, CoopForm):
             except TimeError as err:
                 self.start_time.errors = [*self.start_time.errors, str(err)]
                 return False
+        first = london_to_utc(dates[0], self.start_time.data)
+        if first < now_utc():
+            self.first_date.errors = [*self.first_date.errors,
+                                      _passed(first, "A new series")]
+            return False
         return True
+
+
+def _passed(start: dt.datetime, which: str) -> str:
+    return (f"{london_datetime(start)} has passed: check the date and the year. {which} "
+            "can only start at a time still to come.")
 
 
 class SeriesEditForm(CoopForm):

@@ -112,6 +112,7 @@ def edit_event(event_id: int):
         form.seen.data = version
     else:
         form = EventForm()  # only what was sent: never the event's own values as a fallback
+    form.was_starting = event.starts_at
     _status_choices(form, event)
     valid = form.validate_on_submit()
     if valid:

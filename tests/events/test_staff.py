@@ -92,7 +92,7 @@ def test_bad_event_input_gives_field_errors_and_keeps_input(client, app, login_a
 def test_time_in_the_spring_gap_is_a_field_error(client, app, login_as):
     login_as("staff")
     response = client.post("/staff/events/new", data=event_form(
-        start_date="2022-03-27", start_time="01:30", end_time="03:00"))
+        start_date="2030-03-31", start_time="01:30", end_time="03:00"))
     assert response.status_code == 422
     assert "doesn&#39;t exist in London" in response.get_data(as_text=True)
     assert events(app) == []
@@ -101,9 +101,9 @@ def test_time_in_the_spring_gap_is_a_field_error(client, app, login_as):
 def test_ambiguous_autumn_time_takes_the_first_occurrence(client, app, login_as):
     login_as("staff")
     client.post("/staff/events/new", data=event_form(
-        start_date="2022-10-30", start_time="01:30", end_time="03:00"))
+        start_date="2030-10-27", start_time="01:30", end_time="03:00"))
     [event] = events(app)
-    assert event.starts_at == dt.datetime(2022, 10, 30, 0, 30, tzinfo=dt.UTC)
+    assert event.starts_at == dt.datetime(2030, 10, 27, 0, 30, tzinfo=dt.UTC)
 
 
 def test_event_running_past_midnight(client, app, login_as):
@@ -152,7 +152,7 @@ def test_monthly_series_by_weekday(client, app, login_as):
     ({"duration": "0"}, "Enter a length from 5"),
     ({"repeat": "daily"}, "Not a valid choice"),
     ({"first_date": "2031-02-29"}, "Enter a real date"),
-    ({"first_date": "2022-03-13", "start_time": "01:30"}, "doesn&#39;t exist in London"),
+    ({"first_date": "2030-03-17", "start_time": "01:30"}, "doesn&#39;t exist in London"),
     ({"details_url": "ftp://example.org"}, "Enter a full web address"),
 ])
 def test_bad_series_input(client, app, login_as, overrides, message):
@@ -538,7 +538,7 @@ def test_empty_post_to_edit_is_reshown_not_saved(client, app, login_as, make_eve
 
 def _edit(client, event, **changes):
     return client.post(f"/staff/events/{event.id}/edit", data=event_form(
-        title=event.title, slug=event.slug, start_date="2030-11-06", **changes))
+        **{"title": event.title, "slug": event.slug, "start_date": "2030-11-06", **changes}))
 
 
 def test_editing_cant_cancel_hide_or_bring_back_an_event_people_were_told_about(
@@ -593,3 +593,45 @@ def test_an_event_nobody_registered_for_can_go_back_to_draft(client, login_as, m
     event = make_event("Nobody yet")
     assert _edit(client, event, status="draft").status_code == 302
     assert _edit(client, event, status="published").status_code == 302
+
+
+def _london_day(when: dt.datetime) -> str:
+    from coop.timeutil import to_london
+
+    return to_london(when).date().isoformat()
+
+
+def test_a_new_event_or_series_in_the_past_is_refused_next_to_its_date(client, app, login_as):
+    login_as("staff")
+    yesterday = _london_day(now_utc() - dt.timedelta(days=1))
+    response = client.post("/staff/events/new", data=event_form(start_date=yesterday))
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert "has passed: check the date and the year. A new event can only start" in page
+    assert 'value="Science for the Future"' in page  # what was typed is kept
+    response = client.post("/staff/events/series/new", data=series_form(first_date=yesterday))
+    assert response.status_code == 422
+    assert "A new series can only start" in html.unescape(response.get_data(as_text=True))
+    assert events(app) == []
+
+
+def test_an_upcoming_event_cant_be_moved_into_the_past(client, app, login_as, make_event):
+    event = make_event("Next month")
+    login_as("staff")
+    last_year = _london_day(now_utc() - dt.timedelta(days=365))
+    response = _edit(client, event, start_date=last_year)
+    assert response.status_code == 422
+    assert "An event still to come can only start" in html.unescape(
+        response.get_data(as_text=True))
+    assert events(app)[0].starts_at == event.starts_at
+
+
+def test_an_event_that_has_begun_can_still_have_its_times_corrected(
+        client, app, login_as, make_event):
+    began = (now_utc() - dt.timedelta(days=3)).replace(hour=18, minute=0, second=0,
+                                                      microsecond=0)
+    event = make_event("Last week", starts_at=began)
+    login_as("staff")
+    response = _edit(client, event, start_date=_london_day(began - dt.timedelta(days=1)))
+    assert response.status_code == 302
+    assert events(app)[0].starts_at < event.starts_at
