@@ -371,12 +371,14 @@ def test_a_ceased_members_certificate_is_marked_cancelled(app, client, login_as,
         ceased_on = member.ceased_on
         line = _db.session.get(ShareTransaction, 1)
         text = certificates.wording(line, line.member, certificates.society(app.config))
-        assert certificates.render_pdf(line, line.member, certificates.society(app.config))
     when = f"{ceased_on.day} {ceased_on:%B %Y}"
     assert text["cancelled"] == (f"Cancelled: this membership ceased on {when}, and these "
                                  "shares are no longer held. This copy is for the record only.")
     page = client.get("/certificates/1").get_data(as_text=True)
     assert f"Cancelled: this membership ceased on {when}" in page
+    pdf = pdf_text(client.get("/certificates/1.pdf").data)
+    assert f"Cancelled: this membership ceased on {when}" in pdf
+    assert "is the registered holder of 250 fully paid shares" in pdf  # kept for the record
 
 
 def test_pdf_certificate_holds_the_text(app, admit):
@@ -386,7 +388,19 @@ def test_pdf_certificate_holds_the_text(app, admit):
     with app.app_context():
         line = _db.session.get(ShareTransaction, 1)
         pdf = certificates.render_pdf(line, line.member, certificates.society(app.config))
-    assert pdf.startswith(b"%PDF-") and len(pdf) > 2000
+    assert pdf.startswith(b"%PDF-")
+    text = pdf_text(pdf)
+    assert "This is to certify that Siobhán Ní Bhriain, membership number 000001" in text
+    assert "1,000 fully paid shares of £1 each (£1,000)" in text
+    assert "Cancelled" not in text
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The PDF's text as a reader's viewer would copy it, lines joined with spaces."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    return " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
 
 
 def test_the_member_sees_their_membership_and_changes_their_address(app, client, make_user,
