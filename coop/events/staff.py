@@ -250,9 +250,12 @@ def series(series_id: int):
 
 
 @bp.route("/<int:event_id>")
-@access("staff")
+@access("staff", fresh=True)
 def attendees(event_id: int):
-    """Who has a place, who is waiting (in order), attendance and messages sent."""
+    """Who has a place, who is waiting (in order), attendance and messages sent. A fresh
+    login, like the message form it holds: a remembered session (a cookie left on a shared
+    computer, or stolen) must not email everyone registered in the paper's name, and is asked
+    for the password before the message is typed rather than after."""
     event = _event_or_404(event_id)
     return _render_attendees(event, MessageForm())
 
@@ -377,7 +380,7 @@ def book(event_id: int):
 
 @bp.route("/<int:event_id>/message", methods=["POST"])
 @redraws_on_stale_token
-@access("staff")
+@access("staff", fresh=True)
 def message(event_id: int):
     """Email everyone with a place; the message is recorded and failures are flagged."""
     event = _event_or_404(event_id)

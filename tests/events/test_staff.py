@@ -635,3 +635,11 @@ def test_an_event_that_has_begun_can_still_have_its_times_corrected(
     response = _edit(client, event, start_date=_london_day(began - dt.timedelta(days=1)))
     assert response.status_code == 302
     assert events(app)[0].starts_at < event.starts_at
+
+
+def test_emailing_everyone_registered_asks_for_a_fresh_login(app):
+    """A remembered session (not a password typed in this browser session) is asked for the
+    password before it opens the page with the message form, and before it sends."""
+    views = app.view_functions
+    assert views["events_staff.message"].access_fresh is True
+    assert views["events_staff.attendees"].access_fresh is True
