@@ -49,6 +49,23 @@ def _enquiry(app) -> int:
         return enquiry.id
 
 
+def _member(app, name: str = "Ann Member") -> int:
+    """A member holding 300 shares; their membership number."""
+    from coop.register import services
+
+    with app.app_context():
+        line = services.admit(_db.session, name=name, email=f"{name.split()[0]}@example.org",
+                              address="1 Road\nLeeds", shares=300, on=london_today(), by=None,
+                              invite=False)
+        _db.session.commit()
+        return line.member.number
+
+
+def _register(app, action: str, data: dict):
+    number = _member(app)
+    return (f"/staff/register/{number}/{action}", f"/staff/register/{number}/{action}", data)
+
+
 #: endpoint -> a function of the app giving the page that draws the form, where it posts
 #: and what is typed into it
 CASES = {
@@ -74,6 +91,14 @@ CASES = {
         "/staff/register/admit", "/staff/register/admit",
         {"name": "Ann Reader", "email": "ann@example.org", "address": "1 Road\nLeeds",
          "shares": "100", "on": TODAY}),
+    "register_staff.allot": lambda app: _register(app, "allot", {"shares": "10", "on": TODAY}),
+    "register_staff.withdraw": lambda app: _register(
+        app, "withdraw", {"shares": "5", "on": TODAY, "confirm": "y"}),
+    "register_staff.transfer": lambda app: (lambda to: _register(
+        app, "transfer", {"to_number": str(to), "shares": "5", "on": TODAY,
+                          "confirm": "y"}))(_member(app, "Bea Taker")),
+    "register_staff.cease": lambda app: _register(
+        app, "cease", {"on": TODAY, "expected_shares": "300", "confirm": "y"}),
     "shares_staff.add_note": lambda app: (lambda e: (
         f"/staff/enquiries/{e}", f"/staff/enquiries/{e}/notes",
         {"body": "Rang back: cheque in the post"}))(_enquiry(app)),
@@ -133,6 +158,7 @@ def test_a_form_sent_twice_records_once(endpoint, app, client, login_as, outbox)
     again = client.post(action, data={**data, "submission": _key(
         client.get(page).get_data(as_text=True), action)})
     if endpoint not in ("fund_staff.new_campaign", "register_staff.admit",
+                        "register_staff.cease",
                         "fund_staff.next_campaign", "events_staff.new_event",
                         "events_staff.new_series", "events_staff.book"):  # those refuse or
         # rename a second one (a booking: that address is on the list already)
@@ -154,7 +180,8 @@ def test_every_form_that_records_draws_its_key(app):
     assert names == {"GiftForm", "BatchForm", "CorrectionForm", "CampaignForm",
                      "EditCampaignForm", "AdmitForm", "NoteForm", "NoticeForm", "EventForm",
                      "SeriesForm", "MessageForm", "BookingForm", "SentOnceButton", "EnquiryForm",
-                     "ShareEnquiryForm", "SupportForm"}
+                     "ShareEnquiryForm", "SupportForm", "AllotForm", "WithdrawForm",
+                     "TransferForm", "CeaseForm"}
 
 
 def test_a_sending_that_failed_takes_no_key(app, client, login_as):

@@ -104,14 +104,14 @@ class AdmitForm(SentOnce, CoopForm):
     submit = SubmitField("Admit and allot shares")
 
 
-class AllotForm(CoopForm):
+class AllotForm(SentOnce, CoopForm):
     shares = SharesField()
     on = _on("Date of allotment")
     note = _note()
     submit = SubmitField("Allot shares")
 
 
-class WithdrawForm(CoopForm):
+class WithdrawForm(SentOnce, CoopForm):
     shares = SharesField("Number of £1 shares to withdraw")
     on = _on("Date of withdrawal")
     note = _note()
@@ -119,7 +119,7 @@ class WithdrawForm(CoopForm):
     submit = SubmitField("Withdraw shares")
 
 
-class TransferForm(CoopForm):
+class TransferForm(SentOnce, CoopForm):
     to_number = StringField("To membership number",
                             validators=[InputRequired("Enter the membership number of the "
                                                       "member receiving the shares."),
@@ -133,7 +133,7 @@ class TransferForm(CoopForm):
     submit = SubmitField("Transfer shares")
 
 
-class CeaseForm(CoopForm):
+class CeaseForm(SentOnce, CoopForm):
     on = _on("Date of cessation")
     expected_shares = HiddenField()
     note = _note()

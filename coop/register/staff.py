@@ -12,7 +12,7 @@ from coop.accounts.services import get_by_email
 from coop.csvexport import csv_response
 from coop.extensions import db
 from coop.formatting import money_input
-from coop.forms import EmptyForm
+from coop.forms import EmptyForm, SentOnce
 from coop.limits import current_page
 from coop.register import forms, services
 from coop.register.models import Member
@@ -170,6 +170,8 @@ def _run(action: str, number: int, apply):
                                     "their holding can't change.")
         return _action_page(action, m, form)
     if form.validate_on_submit():
+        # a change to the holding sent twice (a double click, Back and send) is made once
+        sent = submissions.claim(db.session, form) if isinstance(form, SentOnce) else None
         try:
             message = apply(m, form)
         except services.RegisterError as err:
@@ -181,9 +183,12 @@ def _run(action: str, number: int, apply):
                 form.expected_shares.data = str(m.shares_held)
                 form.confirm.data = False
         else:
+            url = url_for("register_staff.member", number=m.number)
+            if sent is not None:
+                sent.leads_to(url)
             db.session.commit()
             flash(message, "success")
-            return redirect(url_for("register_staff.member", number=m.number))
+            return redirect(url)
     return _action_page(action, m, form, 422)
 
 
