@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from wtforms import StringField, ValidationError
 
@@ -20,6 +21,11 @@ PENCE_COLUMN_MAX = 2**31 - 1
 #: the largest amount anyone may enter anywhere (a target, a gift, a correction, a total, an
 #: enquiry): £10 million, well inside a column, so sums of a few still fit
 MAX_PENCE = 1_000_000_000
+
+
+def pounds(pence: int) -> Decimal:
+    """Exact pounds for a spreadsheet cell: ``-100000`` → ``Decimal('-1000.00')``."""
+    return Decimal(pence).scaleb(-2)
 
 
 def pence_problem(value: int, what: str = "The amount") -> str | None:

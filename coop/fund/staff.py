@@ -36,6 +36,7 @@ from coop.fund.forms import (
 )
 from coop.fund.models import SOURCE_LABELS, Campaign, Entry
 from coop.limits import current_page
+from coop.money import pounds
 from coop.security import is_safe_next
 from coop.timeutil import london_midnight, london_today
 
@@ -651,7 +652,7 @@ def ledger_csv(campaign_id: int):
         for entry in db.session.scalars(stmt.execution_options(yield_per=1000)):
             yield [
                 entry.id, entry.received_on.isoformat(),
-                money(entry.amount_pence, always_pence=True).replace("£", "").replace(",", ""),
+                pounds(entry.amount_pence),  # a number, a correction's minus included
                 entry.amount_pence, entry.source, entry.donor_name, entry.donor_town,
                 entry.may_thank, entry.reason,
                 entry.entered_by.email if entry.entered_by else None, entry.via,

@@ -337,6 +337,7 @@ def test_ledger_csv_neutralises_formulas(app, client, staff, campaign_id):
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert [r["amount_pence"] for r in rows] == ["-250", "1000"]  # numbers stay numbers
+    assert [r["amount"] for r in rows] == ["-2.50", "10.00"]  # QA: was '-2.50, text to a sum
     assert rows[0]["correction_reason"] == "'-typo fixed"
     assert rows[1]["donor_name"] == "'=HYPERLINK(\"http://evil\")"
     assert rows[1]["donor_town"] == "'@SUM(A1)"
