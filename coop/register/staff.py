@@ -43,13 +43,15 @@ def _member(number: int) -> Member:
 def index():
     """The register: search by name, email or number, current or ceased, 50 to a page."""
     form = forms.SearchForm(request.args)
-    form.validate()
-    q = "" if form.q.errors else (form.q.data or "").strip()
-    status = form.status.data if form.status.data in services.STATUSES else "current"
+    totals = services.totals(db.session)
+    if not form.validate():  # a search that can't be read lists nobody rather than everyone
+        return render_template("register/staff/index.html", form=form, page=None, args={},
+                               totals=totals), 422
+    q = (form.q.data or "").strip()
+    status = form.status.data
     page = db.paginate(services.search_statement(q, status), page=current_page(),
                        per_page=PER_PAGE, error_out=False)
     args = {k: v for k, v in (("q", q), ("status", status)) if v}
-    totals = services.totals(db.session)
     return render_template("register/staff/index.html", form=form, page=page, args=args,
                            totals=totals)
 
