@@ -81,7 +81,10 @@ def http_url(form, field):
 def slug_format(form, field):
     value = (field.data or "").strip().lower()
     field.data = value
-    if value and (not SLUG_RE.match(value) or value in RESERVED_SLUGS):
+    if value and value in RESERVED_SLUGS:
+        raise ValidationError(f"“{value}” is one of the site's own addresses (like "
+                              "/events/past): choose another.")
+    if value and not SLUG_RE.match(value):
         raise ValidationError(
             "Use lower-case letters, digits and single hyphens, like science-for-the-future."
         )

@@ -52,7 +52,11 @@ class TimeError(EventError):
 
 
 class SlugTaken(EventError):
-    pass
+    """The web address can't be used (the form shows it next to that field)."""
+
+
+class SlugFixed(SlugTaken):
+    """A published event keeps its address: people have it in emails, calendars and links."""
 
 
 class DateOutOfRange(EventError):
@@ -322,6 +326,10 @@ def update_event(session: Session, event: Event, details: EventDetails,
     anything changed. Returns the people moved up from the waiting list if places grew."""
     details.check()
     _check_times(starts_at, ends_at)
+    if slug and slug != event.slug and event.published_at is not None:
+        raise SlugFixed(f"A published event keeps its address, /events/{event.slug}: people "
+                        "have it in emails, calendars and shared links, which would stop "
+                        "working.")
     if slug and slug != event.slug:
         if slug in RESERVED_SLUGS or not SLUG_RE.match(slug):
             raise SlugTaken(f"“{slug}” can't be used as an address; choose another.")

@@ -113,6 +113,10 @@ def edit_event(event_id: int):
     else:
         form = EventForm()  # only what was sent: never the event's own values as a fallback
     form.was_starting = event.starts_at
+    if event.published_at is not None:  # see services.SlugFixed
+        form.slug.render_kw = {"readonly": True}
+        form.slug.description = ("Fixed once the event is published: people have it in emails, "
+                                 "calendars and shared links.")
     _status_choices(form, event)
     valid = form.validate_on_submit()
     if valid:

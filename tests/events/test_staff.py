@@ -72,7 +72,7 @@ def test_staff_creates_an_event(client, app, login_as):
     ("capacity", "lots", "Enter a whole number, like 12."),
     ("capacity", "1.5", "Enter a whole number, like 12."),
     ("slug", "Not A Slug!", "Use lower-case letters"),
-    ("slug", "past", "Use lower-case letters"),
+    ("slug", "past", "is one of the site&#39;s own addresses (like /events/past): choose another"),
     ("status", "exploded", "Not a valid choice"),
     ("title", "", "Enter a title."),
     ("title", "x" * 201, "200 characters"),
@@ -643,3 +643,23 @@ def test_emailing_everyone_registered_asks_for_a_fresh_login(app):
     views = app.view_functions
     assert views["events_staff.message"].access_fresh is True
     assert views["events_staff.attendees"].access_fresh is True
+
+
+def test_a_published_event_keeps_its_web_address(client, app, login_as, make_event):
+    """QA: renaming a published event's address broke the links already emailed and the
+    calendar feeds (404). A draft's can still change."""
+    published = make_event("Out there", slug="out-there")
+    draft = make_event("Not yet", slug="not-yet", status="draft")
+    login_as("staff")
+    form = client.get(f"/staff/events/{published.id}/edit").get_data(as_text=True)
+    assert re.search(r'<input[^>]*id="slug"[^>]*readonly', form)
+    assert "Fixed once the event is published" in form
+    response = _edit(client, published, slug="somewhere-else")
+    assert response.status_code == 422
+    assert "A published event keeps its address, /events/out-there" in response.get_data(
+        as_text=True)
+    assert client.get("/events/out-there").status_code == 200
+    retitled = _edit(client, published, slug="out-there", title="Out there, retitled")
+    assert retitled.status_code == 302
+    assert _edit(client, draft, slug="not-yet-2", status="draft").status_code == 302
+    assert {e.slug for e in events(app)} == {"out-there", "not-yet-2"}
