@@ -27,6 +27,17 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+def id_or_none(value) -> int | None:
+    """A row's id sent in a query string or a form (``?entry=12``), or None for anything that
+    can't be one (as :class:`IdConverter` reads a route's): a bigger number would reach the
+    database and fail there (PostgreSQL: "integer out of range", a 500)."""
+    text = value if isinstance(value, str) else ""
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID))):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
 def init_app(app: Flask) -> None:
     """Before any route is added: routes take their converters when they are registered."""
     app.url_map.converters["int"] = IdConverter

@@ -47,3 +47,14 @@ def test_the_largest_id_still_reaches_the_view(app):
         "notices.dismiss", {"notice_id": MAX_ID})
     with pytest.raises(NotFound):
         urls.match(f"/notices/{MAX_ID + 1}/dismiss", method="POST")
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("12", 12), (str(2**31 - 1), 2**31 - 1), (str(2**31), None), ("99999999999", None),
+    ("0", None), ("-5", None), ("１２", None), ("12 ", None), ("", None), (None, None),
+])
+def test_an_id_from_a_query_string_is_one_a_table_can_hold(value, expected):
+    from coop.urls import id_or_none
+
+    assert id_or_none(value) == expected
+

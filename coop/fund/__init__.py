@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli.verify_command)
     app.jinja_env.globals["donate_href"] = donate_href
     app.jinja_env.globals["entry_links"] = entry_links
+    app.jinja_env.globals["corrections_of"] = corrections_of
     hooks.register(app, "home_sections", views.home_panel)
     hooks.register(app, "staff_links", staff.staff_links)
     hooks.register(app, "staff_today", staff.staff_today)
@@ -64,3 +65,11 @@ def entry_links(entries) -> dict:
     for links in hooks.call("entry_links", db.session, list(entries)):
         merged.update(links)
     return merged
+
+
+def corrections_of(entries) -> dict:
+    """Beside each ledger row corrected by name: by which entries, and how much in all."""
+    from coop.extensions import db
+    from coop.fund import services
+
+    return services.corrections_of(db.session, [e.id for e in entries])

@@ -143,6 +143,8 @@ class CorrectionForm(SentOnce, CoopForm):
     source = SelectField("Source", choices=SOURCE_CHOICES, default="other")
     reason = StringField("Reason", validators=[DataRequired("Give a reason for the correction."),
                                                Length(max=REASON_MAX)])
+    #: the ledger line being corrected ("Correct" on that line), by id; empty for none
+    corrects = HiddenField()
     submit = SubmitField("Record correction")
 
 

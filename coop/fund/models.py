@@ -125,6 +125,11 @@ class Entry(Base):
     thanks_shown_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: required for corrections; null for ordinary gifts
     reason: Mapped[str | None] = mapped_column(sa.String(REASON_MAX))
+    #: for a correction made with "Correct" on a ledger line: that line (corrections made
+    #: otherwise, or before migration 0026, name none)
+    corrects_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("fund_entries.id", ondelete="RESTRICT"), index=True
+    )
     entered_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

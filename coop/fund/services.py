@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -263,6 +263,7 @@ def add_entry(
     reason: str | None = None,
     name_to_check: bool = False,
     name_declined: bool = False,
+    corrects_id: int | None = None,
 ) -> Entry:
     """Record a gift (or, with a ``reason``, a correction of either sign) and move the running
     total in the same transaction.
@@ -296,6 +297,7 @@ def add_entry(
         thanks_check=_first_check(may_thank and donor_name is not None and amount_pence > 0,
                                   to_check=name_to_check, declined=name_declined),
         reason=reason,
+        corrects_id=corrects_id if reason else None,
         entered_by_id=getattr(by, "id", by),
         via=via,
     )
@@ -304,6 +306,7 @@ def add_entry(
     audit.record(
         session, "fund.correction" if reason else "fund.entry", "fund_entry", entry.id, by=by,
         campaign=campaign.slug, amount_pence=amount_pence, via=via,
+        **({"corrects": entry.corrects_id} if entry.corrects_id else {}),
     )
     return entry
 
@@ -369,12 +372,41 @@ def _move_total(session: Session, campaign: Campaign, amount_pence: int,
 
 def add_correction(session: Session, campaign: Campaign, amount_pence: int, *, reason: str,
                    received_on: dt.date, by=None, source: str = "other",
-                   via: str = "staff") -> Entry:
-    """A correction entry: either sign, never zero, with a required reason."""
+                   via: str = "staff", corrects: Entry | None = None) -> Entry:
+    """A correction entry: either sign, never zero, with a required reason; ``corrects``, the
+    ledger line it puts right (one of this campaign's)."""
     if not reason or not reason.strip():
         raise InvalidEntry("Give a reason for the correction.", field="reason")
+    if corrects is not None and corrects.campaign_id != campaign.id:
+        raise InvalidEntry("That entry isn't in this campaign's ledger.", field="amount")
     return add_entry(session, campaign, amount_pence, received_on=received_on, source=source,
-                     by=by, via=via, reason=reason)
+                     by=by, via=via, reason=reason,
+                     corrects_id=corrects.id if corrects is not None else None)
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """What earlier corrections of one ledger line add up to."""
+
+    #: the corrections' ids, oldest first
+    by: tuple[int, ...]
+    #: their amounts added together
+    pence: int
+
+
+def corrections_of(session: Session, entry_ids: Iterable[int]) -> dict[int, Corrected]:
+    """For each of ``entry_ids`` that has been corrected by name: by which entries, and by how
+    much in all (one query for a page of the ledger)."""
+    ids = list(entry_ids)
+    if not ids:
+        return {}
+    found: dict[int, list[tuple[int, int]]] = {}
+    for corrects_id, entry_id, pence in session.execute(
+            sa.select(Entry.corrects_id, Entry.id, Entry.amount_pence)
+            .where(Entry.corrects_id.in_(ids)).order_by(Entry.id)):
+        found.setdefault(corrects_id, []).append((entry_id, pence))
+    return {key: Corrected(tuple(i for i, _ in rows), sum(p for _, p in rows))
+            for key, rows in found.items()}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from coop.limits import current_page
 from coop.money import pounds
 from coop.security import is_safe_next
 from coop.timeutil import london_midnight, london_today
+from coop.urls import id_or_none
 
 bp = Blueprint("fund_staff", __name__, url_prefix="/staff/fund")
 
@@ -74,7 +75,10 @@ def line_number(entry) -> int:
 
 def _entry_from_args(campaign: Campaign) -> Entry | None:
     """The campaign's entry named by ``?entry=`` (a ledger row's links), if there is one."""
-    entry_id = request.args.get("entry", type=int)
+    return _campaign_entry(campaign, id_or_none(request.args.get("entry")))
+
+
+def _campaign_entry(campaign: Campaign, entry_id: int | None) -> Entry | None:
     entry = db.session.get(Entry, entry_id) if entry_id else None
     return entry if entry is not None and entry.campaign_id == campaign.id else None
 
@@ -564,17 +568,25 @@ def add_correction(campaign_id: int):
     form = CorrectionForm()
     if request.method == "GET":
         form.received_on.data = _default_day(campaign)
-        entry = _entry_from_args(campaign)
-        if entry is not None:  # "Correct" on a ledger row: its reversal, to edit
-            form.amount.data = money_input(-entry.amount_pence)
-            form.source.data = entry.source
-            form.reason.data = f"Correcting entry {entry.id}: "
+        correcting = _entry_from_args(campaign)
+    else:
+        correcting = _campaign_entry(campaign, id_or_none(form.corrects.data))
+    corrected = (services.corrections_of(db.session, [correcting.id]).get(correcting.id)
+                 if correcting is not None else None)
+    if request.method == "GET" and correcting is not None:
+        # "Correct" on a ledger row: what is left of it to reverse, to edit (nothing, once
+        # earlier corrections have reversed it all: the page says so)
+        form.corrects.data = str(correcting.id)
+        left = correcting.amount_pence + (corrected.pence if corrected else 0)
+        form.amount.data = money_input(-left) if left else ""
+        form.source.data = correcting.source
     if form.validate_on_submit():
         sent = submissions.claim(db.session, form)
         try:
             services.add_correction(
                 db.session, campaign, form.amount.pence, reason=form.reason.data,
                 received_on=form.received_on.data, source=form.source.data, by=current_user,
+                corrects=correcting,
             )
         except services.FundError as err:
             db.session.rollback()
@@ -586,7 +598,9 @@ def add_correction(campaign_id: int):
                   f"{campaign.name} now stands at {money(campaign.raised_pence)}.", "success")
             return redirect(url)
     return _entry_page("fund/staff/correction.html", campaign, form,
-                       422 if request.method == "POST" else 200)
+                       422 if request.method == "POST" else 200, correcting=correcting,
+                       corrected=corrected, source_labels=SOURCE_LABELS)
+
 
 
 # ---------------------------------------------------------------------------------------------

@@ -496,7 +496,8 @@ def test_ledger_rows_start_a_correction_or_a_gift_like_them(app, client, staff, 
     assert f'href="{correct}"' in ledger and f'href="{like}"' in ledger
 
     html = client.get(correct).get_data(as_text=True)
-    assert 'value="-12.50"' in html and f'value="Correcting entry {entry.id}: "' in html
+    assert 'value="-12.50"' in html and f'name="corrects" type="hidden" value="{entry.id}"' in html
+    assert re.search(r'<input[^>]*id="reason"[^>]*value=""', html)  # the reason is staff's own
     assert '<option selected value="standing_order">' in html
     html = client.get(like).get_data(as_text=True)
     assert 'value="J. Smith"' in html and 'value="Leeds"' in html
@@ -529,3 +530,56 @@ def test_a_set_totals_reason_fits_beside_what_happened(app, client, staff, campa
     reason = "Bank statement " * 20
     assert _set_total(client, campaign_id, "50", 0, 0, reason=reason).status_code == 302
     assert _entries(app)[-1].reason.endswith(reason.strip())
+
+
+def test_a_correction_names_the_line_it_corrects_and_a_second_is_warned(
+        app, client, staff, campaign_id):
+    """QA: "Correct" pre-filled a reason that passed sent unchanged, and offered the same
+    reversal again after a gift had been reversed, with nothing on the ledger line to say so."""
+    _gift(client, campaign_id, amount="1000", source="post", donor_name="A. Giver")
+    [gift] = _entries(app)
+    correct = f"/staff/fund/{campaign_id}/corrections/new?entry={gift.id}"
+    html = client.get(correct).get_data(as_text=True)
+    assert "Correcting" in html and f"entry {gift.id}</a>: £1,000.00 received" in html
+    key = re.search(r'name="submission"[^>]*value="([^"]+)"', html).group(1)
+    data = {"amount": "-1000", "received_on": london_today().isoformat(), "source": "post",
+            "corrects": str(gift.id), "submission": key}
+    response = client.post(correct.split("?")[0], data={**data, "reason": ""})
+    assert response.status_code == 422 and "Give a reason for the correction." in response.text
+    assert "Correcting" in response.text  # the line being corrected is still named
+    assert client.post(correct.split("?")[0],
+                       data={**data, "reason": "Cheque bounced"}).status_code == 302
+    reversal = _entries(app)[-1]
+    assert reversal.corrects_id == gift.id and reversal.amount_pence == -100_000
+
+    ledger = client.get(f"/staff/fund/{campaign_id}/ledger").get_data(as_text=True)
+    assert f"Corrected by <a href=\"/staff/fund/entries/{reversal.id}\">entry {reversal.id}</a>" \
+        in ledger and "(-£1,000.00)" in ledger
+    assert f'(corrects <a href="/staff/fund/entries/{gift.id}">entry {gift.id}</a>)' in ledger
+
+    html = client.get(correct).get_data(as_text=True)
+    assert "It has been corrected before" in html and "Nothing of it is left to reverse" in html
+    amount = re.search(r'<input[^>]*id="amount"[^>]*>', html).group(0)
+    assert 'value=""' in amount  # no second reversal offered
+
+    # a line of another campaign, or nonsense, names nothing
+    for other in ("999999", "x", "99999999999999", "-1"):
+        fresh = re.search(r'name="submission"[^>]*value="([^"]+)"',
+                          client.get(correct).text).group(1)
+        assert client.post(correct.split("?")[0], data={
+            **data, "amount": "1", "reason": "Found a pound", "corrects": other,
+            "submission": fresh}).status_code == 302
+        assert _entries(app)[-1].corrects_id is None
+    with app.app_context():
+        from coop.audit import AuditEvent
+
+        details = _db.session.scalars(sa.select(AuditEvent.details).where(
+            AuditEvent.action == "fund.correction")).all()
+    assert details[0]["corrects"] == gift.id
+
+
+def test_a_ledger_link_with_a_huge_entry_id_starts_a_blank_form(client, staff, campaign_id):
+    """On PostgreSQL ``?entry=99999999999`` reached the database: "integer out of range", a 500."""
+    for form in ("corrections", "gifts"):
+        assert client.get(f"/staff/fund/{campaign_id}/{form}/new?entry=99999999999",
+                          ).status_code == 200
