@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 MIN_PENCE = 100
 #: how ledger entries made from Stripe say where they came from
 VIA = "stripe"
+#: Stripe Checkout sessions expire after 24 hours; we stop offering (or reusing) one a bit before
+CHECKOUT_LIFETIME = dt.timedelta(hours=23)
 
 
 class PaymentError(Exception):
@@ -142,8 +144,13 @@ def start_enquiry_payment(session: Session, enquiry) -> tuple[Checkout, str]:
 
     if enquiry.is_erased or enquiry.is_closed:
         raise PaymentError("This enquiry is closed; please contact the membership secretary.")
+    if nothing_to_pay(session, enquiry):
+        raise PaymentError("This has been paid already, so nothing more was taken.")
     if enquiry.amount_pence < MIN_PENCE:
         raise PaymentError(f"The smallest payment we can take online is {money(MIN_PENCE)}.")
+    open_ = open_checkout(session, enquiry)
+    if open_ is not None:  # pressed twice, or from the page and the email: one payment page
+        return open_, open_.checkout_url
     shares = enquiry.kind == Kind.SHARES
     monthly = not shares and enquiry.frequency == Frequency.MONTHLY
     checkout = Checkout(
@@ -465,6 +472,14 @@ def _enquiry_paid(session: Session, checkout: Checkout | None, amount_pence: int
     enquiry = session.get(Enquiry, checkout.enquiry_id)
     if enquiry is None or enquiry.is_erased:
         return
+    if enquiry.paid_pence is not None:  # a Stripe page left open, paid after another payment
+        shares.add_note(session, enquiry, (
+            f"{text} PAID TWICE: {money(enquiry.paid_pence)} had already been received "
+            f"({enquiry.paid_method_label.lower()}, {enquiry.paid_on.day} "
+            f"{enquiry.paid_on:%B %Y}). Ask the reader whether they meant to pay both, and "
+            "refund this payment in Stripe if not."), by=None)
+        log.warning("enquiry %s paid twice (checkout %s)", enquiry.reference, checkout.id)
+        return
     try:
         with session.begin_nested():
             shares.record_payment(session, enquiry, amount_pence=amount_pence, received_on=day,
@@ -684,4 +699,23 @@ def enquiry_paid(session: Session, enquiry) -> Checkout | None:
     return session.scalar(
         sa.select(Checkout).where(Checkout.enquiry_id == enquiry.id,
                                   Checkout.status.in_(("paid", "ended")))
+        .order_by(Checkout.id.desc()).limit(1))
+
+
+def nothing_to_pay(session: Session, enquiry) -> bool:
+    """Whether an enquiry's money is in: paid online, or a payment staff recorded (a cheque,
+    a bank transfer). No further card payment is offered or handed on to Stripe then."""
+    return enquiry.paid_pence is not None or enquiry_paid(session, enquiry) is not None
+
+
+def open_checkout(session: Session, enquiry, *, now: dt.datetime | None = None
+                  ) -> Checkout | None:
+    """The enquiry's Stripe page still open for its amount (not paid, not expired), if any."""
+    since = (now or now_utc()) - CHECKOUT_LIFETIME
+    return session.scalar(
+        sa.select(Checkout).where(Checkout.enquiry_id == enquiry.id,
+                                  Checkout.status == "created",
+                                  Checkout.checkout_url.is_not(None),
+                                  Checkout.amount_pence == enquiry.amount_pence,
+                                  Checkout.created_at > since)
         .order_by(Checkout.id.desc()).limit(1))

@@ -3,7 +3,6 @@ pages Stripe Checkout sends the reader back to."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 from flask import (
@@ -29,8 +28,6 @@ bp = Blueprint("payments", __name__, url_prefix="/payments")
 
 #: our checkout tokens: secrets.token_urlsafe(24)
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32}")
-#: Stripe Checkout sessions expire after 24 hours; the hand-off stops offering them a bit before
-CHECKOUT_LIFETIME = dt.timedelta(hours=23)
 UNREACHABLE = ("We couldn't reach our card payment provider just now, so nothing was taken. "
                "Please try again in a minute.")
 
@@ -114,10 +111,18 @@ def handoff(token: str):
     checkout = _checkout_or_404(token)
     if checkout.status != "created" or not checkout.checkout_url:
         return redirect(url_for("payments.thanks", token=checkout.token))
-    expired = now_utc() - checkout.created_at > CHECKOUT_LIFETIME
+    enquiry = _enquiry_of(checkout)
+    if enquiry is not None and (enquiry.is_erased or enquiry.is_closed
+                                or services.nothing_to_pay(db.session, enquiry)):
+        # an older page of an enquiry since paid (by card, or by cheque or transfer that
+        # staff recorded) or closed: never on to a second payment; its page says why
+        if enquiry.is_erased:
+            abort(404)
+        return redirect(enquiry_payment_url(enquiry.reference), code=303)
+    expired = now_utc() - checkout.created_at > services.CHECKOUT_LIFETIME
     response = current_app.make_response(render_template(
         "payments/handoff.html", checkout=checkout, url=checkout.checkout_url, expired=expired,
-        enquiry=_enquiry_of(checkout)))
+        enquiry=enquiry))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -156,6 +161,8 @@ def cancelled(token: str):
     :raise 404: for a token that is not one of our checkouts.
     """
     checkout = _checkout_or_404(token)
+    if checkout.status != "created":  # it was paid after all (another tab, Back): say so
+        return redirect(url_for("payments.thanks", token=checkout.token))
     return render_template("payments/cancelled.html", checkout=checkout,
                            enquiry=_enquiry_of(checkout))
 
@@ -214,8 +221,9 @@ def enquiry(token: str):
     if not isinstance(enquiry_, Enquiry) or enquiry_.is_erased:
         abort(404)
     paid = services.enquiry_paid(db.session, enquiry_)
+    settled = services.nothing_to_pay(db.session, enquiry_) or enquiry_.is_closed
     error = None
-    if request.method == "POST" and not paid and not enquiry_.is_closed:
+    if request.method == "POST" and not settled:
         from coop.forms import EmptyForm
 
         if EmptyForm().validate_on_submit():
@@ -234,7 +242,7 @@ def enquiry(token: str):
             error = "The form expired; please press the button again."
     if request.method == "GET":
         status = 200
-    elif paid or enquiry_.is_closed:
+    elif settled:
         status = 409
     else:
         status = 503 if error == UNREACHABLE else 422

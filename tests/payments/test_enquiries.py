@@ -122,3 +122,70 @@ def test_without_stripe_the_thank_you_page_offers_no_online_payment(plain_app):
     assert client.post("/shares", data=share_form()).status_code == 302
     page = client.get("/shares/thank-you").get_data(as_text=True)
     assert "/payments/enquiry/" not in page and "Pay online" not in page
+
+
+def _enquiry_checkouts(app) -> list[Checkout]:
+    with app.app_context():
+        rows = list(_db.session.scalars(sa.select(Checkout).order_by(Checkout.id)))
+        for row in rows:
+            _db.session.expunge(row)
+        return rows
+
+
+def _record_bank_transfer(app, enquiry_id: int, pence: int) -> None:
+    from coop.shares import services as shares
+    from coop.shares.models import Enquiry, PaidMethod
+
+    with app.app_context():
+        enquiry = _db.session.get(Enquiry, enquiry_id)
+        shares.record_payment(_db.session, enquiry, amount_pence=pence,
+                              received_on=enquiry.created_at.date(),
+                              method=PaidMethod.BANK_TRANSFER, by=None)
+        _db.session.commit()
+
+
+def test_pressing_pay_twice_opens_one_payment_page(app, client, stripe_api):
+    """QA: the button on the thank-you page and the email's link each made a Stripe page, and
+    both could be paid."""
+    link = _pay_link(client, "/shares", share_form(amount="250"))
+    first, second = client.post(link), client.post(link)
+    assert first.headers["Location"] == second.headers["Location"]
+    assert len(stripe_api.checkout_requests()) == 1 and len(_enquiry_checkouts(app)) == 1
+
+
+def test_an_enquiry_paid_by_transfer_offers_no_card_payment(app, client, stripe_api):
+    """QA: an enquiry staff had marked paid by bank transfer still offered "Pay £250 by
+    card", and a page opened before still led on to Stripe: the reader paid twice."""
+    link = _pay_link(client, "/shares", share_form(amount="250"))
+    handoff = client.post(link).headers["Location"]
+    [checkout] = _enquiry_checkouts(app)
+    _record_bank_transfer(app, checkout.enquiry_id, 25_000)
+
+    page = client.get(link).get_data(as_text=True)
+    assert "A payment of £250 (bank transfer) was received on" in page
+    assert "nothing more to pay" in page and "by card</button>" not in page
+    assert client.post(link).status_code == 409
+    older = client.get(handoff)  # the Stripe page opened before the transfer came in
+    assert older.status_code == 303 and older.headers["Location"] == link
+    assert stripe_api.url not in client.get(handoff, follow_redirects=True).get_data(
+        as_text=True)
+    assert len(stripe_api.checkout_requests()) == 1
+
+
+def test_a_payment_after_the_enquiry_was_paid_is_flagged_for_a_refund(app, client, stripe_api):
+    """A Stripe page left open in another tab and paid after a transfer came in: staff are
+    told plainly, on the enquiry, to check and refund."""
+    link = _pay_link(client, "/shares", share_form(amount="250"))
+    client.post(link)
+    [checkout] = _enquiry_checkouts(app)
+    _record_bank_transfer(app, checkout.enquiry_id, 25_000)
+    body = event("checkout.session.completed", session_completed(checkout, intent="pi_twice"))
+    assert deliver(client, body).get_json()["status"] == "processed"
+    [note] = [n for n in _notes(app) if "pi_twice" in n]
+    assert "PAID TWICE: £250 had already been received (bank transfer," in note
+    assert "refund this payment in Stripe" in note
+    # the reader who comes back from the cancel link of a page that was paid is not told
+    # that nothing was taken
+    cancelled = client.get(f"/payments/cancelled/{checkout.token}")
+    assert cancelled.status_code == 302
+    assert cancelled.headers["Location"] == f"/payments/thank-you/{checkout.token}"
