@@ -114,6 +114,12 @@ class PaidMethod(enum.StrEnum):
         return {"bank_transfer": "Bank transfer", "cheque": "Cheque", "cash": "Cash",
                 "online": "Online"}[self.value]
 
+    @property
+    def how(self) -> str:
+        """In a sentence: "£50 by cheque", "£250 paid online" (QA: "£250 by online")."""
+        return {"bank_transfer": "by bank transfer", "cheque": "by cheque", "cash": "in cash",
+                "online": "paid online"}[self.value]
+
 
 class Frequency(enum.StrEnum):
     ONE_OFF = "one_off"
@@ -276,6 +282,10 @@ class Enquiry(Base):
     @property
     def paid_method_label(self) -> str:
         return PaidMethod(self.paid_method).label if self.paid_method else ""
+
+    @property
+    def paid_how(self) -> str:
+        return PaidMethod(self.paid_method).how if self.paid_method else ""
 
     @property
     def can_reopen(self) -> bool:

@@ -444,7 +444,7 @@ def _payment_text(pence: int | None, on: dt.date | None, method: str | None) -> 
     """"£50 by cheque, received 1 December 2026" (for the history)."""
     if not pence or on is None or not method:
         return ""
-    return (f"{money(pence)} by {PaidMethod(method).label.lower()}, received "
+    return (f"{money(pence)} {PaidMethod(method).how}, received "
             f"{london_date(on, 'd MMMM y')}")
 
 

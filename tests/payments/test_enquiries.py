@@ -162,7 +162,7 @@ def test_an_enquiry_paid_by_transfer_offers_no_card_payment(app, client, stripe_
     _record_bank_transfer(app, checkout.enquiry_id, 25_000)
 
     page = client.get(link).get_data(as_text=True)
-    assert "A payment of £250 (bank transfer) was received on" in page
+    assert "A payment of £250 by bank transfer was received on" in page
     assert "nothing more to pay" in page and "by card</button>" not in page
     assert client.post(link).status_code == 409
     older = client.get(handoff)  # the Stripe page opened before the transfer came in
@@ -182,7 +182,7 @@ def test_a_payment_after_the_enquiry_was_paid_is_flagged_for_a_refund(app, clien
     body = event("checkout.session.completed", session_completed(checkout, intent="pi_twice"))
     assert deliver(client, body).get_json()["status"] == "processed"
     [note] = [n for n in _notes(app) if "pi_twice" in n]
-    assert "PAID TWICE: £250 had already been received (bank transfer," in note
+    assert "PAID TWICE: £250 had already been received (by bank transfer," in note
     assert "refund this payment in Stripe" in note
     # the reader who comes back from the cancel link of a page that was paid is not told
     # that nothing was taken

@@ -398,3 +398,13 @@ def test_member_export_and_account_deletion(db, make_user):
     assert not open_one.is_erased and open_one.user_id is None
     assert open_one.email == "ada.open@example.org"
     assert [n.body for n in open_one.notes] == [services.ACCOUNT_DELETED_NOTE]
+
+
+@pytest.mark.parametrize("method, text", [
+    ("bank_transfer", "£50 by bank transfer, received 3 January 2024"),
+    ("cheque", "£50 by cheque, received 3 January 2024"),
+    ("cash", "£50 in cash, received 3 January 2024"),
+    ("online", "£50 paid online, received 3 January 2024"),  # QA: was "£50 by online"
+])
+def test_a_payment_reads_as_a_sentence_whatever_its_method(method, text):
+    assert services._payment_text(5000, dt.date(2024, 1, 3), method) == text
