@@ -913,11 +913,15 @@ def cancel_registration(session: Session, registration: Registration, *, by=None
     """Give up a place (or a place in the queue); the first waiting moves up. Audited, with
     ``by`` the staff member who cancelled someone else's (None: the person themselves).
 
-    :raise NotCancellable: already cancelled, or the event is over.
+    :raise NotCancellable: already cancelled, the event is over, or the event itself was
+        cancelled (everyone on its list was told then; a second email would only confuse).
     """
     event = registration.event
     if registration.status == RegistrationStatus.CANCELLED:
         raise NotCancellable("This registration was already cancelled.")
+    if event.is_cancelled:
+        raise NotCancellable("The event itself has been cancelled, and everyone registered "
+                             "or waiting was told: there is no place to give up.")
     if event.has_ended():
         raise NotCancellable("This event has already taken place.")
     lock_event(session, event)

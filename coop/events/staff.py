@@ -198,8 +198,12 @@ def cancel_event(event_id: int):
     services.cancel_event(db.session, event, by=current_user)
     told = 0 if was_cancelled else notify.cancelled(db.session, event)
     db.session.commit()
-    flash(f"“{event.title}” is cancelled. It stays listed, marked cancelled; the {told} "
-          "people registered or waiting are emailed.", "success")
+    if was_cancelled:  # sent twice, or from a page opened before: nobody is told again
+        flash(f"“{event.title}” was already cancelled; nobody was emailed again.", "info")
+    else:
+        flash(f"“{event.title}” is cancelled. It stays listed, marked cancelled; the {told} "
+              f"{'person' if told == 1 else 'people'} registered or waiting "
+              f"{'is' if told == 1 else 'are'} emailed.", "success")
     return redirect(url_for("events_staff.attendees", event_id=event.id))
 
 

@@ -475,8 +475,9 @@ def _enquiry_paid(session: Session, checkout: Checkout | None, amount_pence: int
     if enquiry.paid_pence is not None:  # a Stripe page left open, paid after another payment
         shares.add_note(session, enquiry, (
             f"{text} PAID TWICE: {money(enquiry.paid_pence)} had already been received "
-            f"({enquiry.paid_how}, {enquiry.paid_on.day} {enquiry.paid_on:%B %Y}). Ask the reader whether they meant to pay both, and "
-            "refund this payment in Stripe if not."), by=None)
+            f"({enquiry.paid_how}, {enquiry.paid_on.day} {enquiry.paid_on:%B %Y}). Ask the "
+            "reader whether they meant to pay both, and refund this payment in Stripe if "
+            "not."), by=None)
         log.warning("enquiry %s paid twice (checkout %s)", enquiry.reference, checkout.id)
         return
     try:

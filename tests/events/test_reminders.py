@@ -115,8 +115,27 @@ def test_cancelling_an_event_tells_everyone_with_a_raised_sequence(app, client, 
     assert int(calendar.vevent.sequence.value) == 1
     assert "reply" in told["has@example.org"].get_body(("plain",)).get_content().lower()
     assert told["has@example.org"]["Reply-To"]
-    # cancelling again tells nobody again
-    client.post(f"/staff/events/{event.id}/cancel", data={"confirm": "y"})
+    # cancelling again tells nobody again, and says so (QA: "the 0 people … are emailed")
+    again = client.post(f"/staff/events/{event.id}/cancel", data={"confirm": "y"},
+                        follow_redirects=True).get_data(as_text=True)
+    assert "“Called off” was already cancelled; nobody was emailed again." in again
+    assert len(outbox()) == 2
+    # nor can a place on it be given up, which would email a second, misleading message
+    staff_page = client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+    assert "Cancel place" not in staff_page and "Take off the list" not in staff_page
+    with app.app_context():
+        from coop.events.links import link_token
+
+        waiting = _db.session.scalar(sa.select(Registration).where(
+            Registration.email == "waits@example.org"))
+        with pytest.raises(services.NotCancellable, match="event itself has been cancelled"):
+            services.cancel_registration(_db.session, waiting)
+        _db.session.rollback()
+        token = link_token(_db.session.scalar(sa.select(Registration).where(
+            Registration.email == "has@example.org")))
+    manage = client.get(f"/events/registration/{token}")
+    assert "This event has been cancelled" in manage.get_data(as_text=True)
+    assert "Cancel my registration" not in manage.get_data(as_text=True)
     assert len(outbox()) == 2
 
 
