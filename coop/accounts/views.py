@@ -453,11 +453,15 @@ def confirm_email(token: str):
             if not form.validate_on_submit():
                 abort(400)
             user = _apply_email_change(secret, token, max_age)
-            flash(f"Your account's email is now {user.email}.", "success")
+            if _someone_else(user):  # the link of another account, opened in this browser
+                flash(f"The account's email is now {user.email}. You're still logged in as "
+                      f"{current_user.email}: log out to use the other account.", "success")
+            else:
+                flash(f"Your account's email is now {user.email}.", "success")
             if current_user.is_authenticated:
                 return redirect(url_for("accounts.account"))
             return redirect(url_for("accounts.login"))
-        _user, new = services.read_email_change_token(db.session, secret, token, max_age=max_age)
+        user, new = services.read_email_change_token(db.session, secret, token, max_age=max_age)
     except services.AccountError as err:
         db.session.rollback()
         code = 410 if isinstance(err, services.LinkExpired) else 404
@@ -465,7 +469,13 @@ def confirm_email(token: str):
             code = 409
         return render_template("accounts/email_link_problem.html", message=str(err),
                                interrupted=isinstance(err, Interrupted)), code
-    return render_template("accounts/confirm_email.html", form=form, token=token, new_email=new)
+    return render_template("accounts/confirm_email.html", form=form, token=token, new_email=new,
+                           old_email=user.email, someone_else=_someone_else(user))
+
+
+def _someone_else(user) -> bool:
+    """Whether this browser is logged in to an account other than ``user``."""
+    return current_user.is_authenticated and current_user.id != user.id
 
 
 def _apply_email_change(secret: str, token: str, max_age: dt.timedelta):

@@ -289,3 +289,28 @@ def test_account_emails_read_well_with_a_site_name_beginning_the(make_app):
         text = render_template("accounts/email/password_changed.txt", name="Ann",
                                when="today")
         assert "your account on The People's Paper" in text
+
+
+def test_another_accounts_email_link_opened_while_logged_in_says_whose_it_is(
+        app, make_user, outbox):
+    """QA: Mo, logged in, opened Rosa's link; the page read as if it changed Mo's account, and
+    Mo's page then said "Your account's email is now rosa.new@…" above Mo's own address."""
+    rosa, mo = make_user("member", email="rosa@example.org"), make_user("member",
+                                                                       email="mo@example.org")
+    rosas = app.test_client()
+    login(rosas, rosa.email)
+    rosas.post("/account/email", data={"new_email": "rosa.new@example.org",
+                                       "email_password": PASSWORD})
+    path = LINK.search(outbox()[-1].get_content()).group(1)
+    mos = app.test_client()
+    login(mos, mo.email)
+    page = html.unescape(mos.get(path).get_data(as_text=True))
+    assert "from rosa@example.org to <strong>rosa.new@example.org</strong>" in page
+    assert "This link is for a different account</strong> from the one logged in here " \
+           "(mo@example.org), which it doesn't change." in page
+    shown = html.unescape(mos.post(path, follow_redirects=True).get_data(as_text=True))
+    assert user_row(app, rosa.id).email == "rosa.new@example.org"
+    assert user_row(app, mo.id).email == "mo@example.org"
+    assert "Your account's email is now" not in shown
+    assert "The account's email is now rosa.new@example.org. You're still logged in as " \
+           "mo@example.org" in shown
