@@ -416,6 +416,11 @@ def move_email(session: Session, old: str, new: str) -> None:
         return
     subscriber.email = normalise_email(new)
     subscriber.unsubscribe_key = secrets.token_hex(16)
+    if subscriber.status == Status.PENDING:
+        # its link went to the old address: it no longer confirms, and the account page
+        # offers a new one to the new address (QA: it said one had been sent there)
+        subscriber.confirm_token_hash = None
+        subscriber.confirm_sent_at = None
     session.flush()
 
 

@@ -268,6 +268,32 @@ def test_newsletter_subscription_follows_a_confirmed_email_change(app, client, l
         assert moved.status == "confirmed" and moved.topic_keys == ["events"]
 
 
+def test_a_pending_newsletter_subscription_moves_unconfirmed_with_the_email(
+        app, client, login_as, outbox):
+    """QA: the account page then said "We've sent a link to <new address>", but the only
+    link had gone to the old one (and still confirmed)."""
+    from coop.extensions import db
+    from coop.newsletter import services
+
+    login_as("member")
+    client.post("/account/newsletter", data={"topics": ["events"]})
+    old_link = NEWSLETTER_CONFIRM.search(outbox()[-1].get_content()).group(1)
+    client.post("/account/email", data={"new_email": "moved@example.org",
+                                        "email_password": PASSWORD})
+    client.post(LINK.search(outbox()[-1].get_content()).group(1))
+    page = html.unescape(client.get("/account").get_data(as_text=True))
+    assert "We've sent a link to moved@example.org: open it to confirm" not in page
+    assert ("Your subscription isn't confirmed yet. Press “Subscribe” and we'll email "
+            "moved@example.org a link to confirm it.") in page
+    assert client.post(f"/newsletter/confirm/{old_link}").status_code != 302
+    client.post("/account/newsletter", data={"topics": ["events"]})
+    message = outbox()[-1]
+    assert message["To"] == "moved@example.org"
+    client.post(f"/newsletter/confirm/{NEWSLETTER_CONFIRM.search(message.get_content()).group(1)}")
+    with app.app_context():
+        assert services.get_by_email(db.session, "moved@example.org").status == "confirmed"
+
+
 def test_account_emails_read_well_with_a_site_name_beginning_the(make_app):
     """"your The People's Paper account" read badly: each says "your account on The
     People's Paper" (or "the Morning Star" for a name without "The")."""
