@@ -213,9 +213,18 @@ def reauthenticate():
 
 
 @bp.route("/logout", methods=["POST"])
-@access("member")
+@access("public")
 def logout():
-    """End this session: its row is revoked, so copied cookies (and remember-me) stop working."""
+    """End this session: its row is revoked, so copied cookies (and remember-me) stop working.
+
+    Sent from a page whose session has ended already (logged out in another tab, or
+    pressed twice), there is nothing to end: it says so rather than "This form has expired"
+    (the token is checked here, not before, for that reason: exempted in ``init_app``)."""
+    if not current_user.is_authenticated:
+        flash("You're logged out.", "info")
+        return redirect(url_for("main.index"))
+    if not EmptyForm().validate_on_submit():
+        abort(400)
     session_id = sessions.current_id(current_user)
     if session_id is not None:
         sessions.revoke(db.session, current_user, session_id)

@@ -292,3 +292,23 @@ def test_the_login_page_says_who_is_logged_in_already(client, login_as):
     user = login_as("member")
     page = client.get("/login").get_data(as_text=True)
     assert f"You're logged in as {user.email}" in page.replace("&#39;", "'")
+
+
+def test_logging_out_again_from_an_older_page_says_you_are_logged_out(make_app, make_user):
+    """QA: "Log out" in a second tab, after the first had logged out, gave a 400 "This form
+    has expired" page. With a session it still needs the page's token (no cross-site logout)."""
+    import re
+
+    app = make_app(WTF_CSRF_ENABLED=True)
+    user = make_user()
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert login(client, user.email, csrf_token=token).status_code == 302
+    page = client.get("/account").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/logout").status_code == 400  # no token: a forged logout
+    assert client.get("/account").status_code == 200  # still logged in
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    again = client.post("/logout", data={"csrf_token": token}, follow_redirects=True)
+    assert again.status_code == 200 and "You&#39;re logged out." in again.get_data(as_text=True)
