@@ -34,6 +34,9 @@ def test_new_address_is_pending_with_consent_and_gets_one_email(db, outbox):
     messages = outbox()
     assert len(messages) == 1
     assert messages[0]["To"] == "reader@example.org"
+    # not "Hello Ann": whoever typed the address chose that (QA: a stranger's "News Reader"
+    # greeted the address's owner)
+    assert messages[0].get_content().startswith("Hello,\r\n") and "Ann" not in str(messages[0])
     token = token_from(messages[0])
     # only the hash is stored
     assert sub.confirm_token_hash == services.hash_token(token)
