@@ -12,7 +12,7 @@ from flask_login import current_user
 from coop.access import access
 from coop.accounts import services, twofactor
 from coop.accounts.forms import NewUserForm, RoleForm
-from coop.accounts.models import User
+from coop.accounts.models import Role, User
 from coop.extensions import db
 from coop.forms import ConfirmForm, EmptyForm, not_confirmed
 from coop.limits import current_page
@@ -116,8 +116,9 @@ def change_role(user_id: int):
         flash(str(err), "error")
     else:
         db.session.commit()
-        flash(f"{user.email} is now {user.role}." if changed else
-              f"Nothing changed: {user.email} is {user.role} already.",
+        role = Role(user.role).as_noun
+        flash(f"{user.email} is now {role}." if changed else
+              f"Nothing changed: {user.email} is {role} already.",
               "success" if changed else "info")
     return redirect(url_for("admin.users"))
 

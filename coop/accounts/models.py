@@ -22,6 +22,11 @@ class Role(enum.StrEnum):
     def rank(self) -> int:
         return ROLE_RANK[self]
 
+    @property
+    def as_noun(self) -> str:
+        """For a sentence: "is now a member", "is now staff", "is now an admin"."""
+        return {"member": "a member", "staff": "staff", "admin": "an admin"}[self.value]
+
 
 ROLE_RANK = {Role.MEMBER: 1, Role.STAFF: 2, Role.ADMIN: 3}
 

@@ -211,7 +211,8 @@ def changed(session: Session, event, before: tuple) -> int:
         has_place = registration.status == RegistrationStatus.REGISTERED
         text = "\n".join([
             f"Hello {registration.name or 'there'},", "",
-            f"The {what} of {event.title} has changed. {was}".rstrip(), "",
+            f"The {what} of {event.title} {'have' if ' and ' in what else 'has'} changed. "
+            f"{was}".rstrip(), "",
             "Here are the details as they are now"
             + ("; the attached calendar file updates the entry in your calendar."
                if has_place else ". " + _status_line(registration)), "",

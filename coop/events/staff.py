@@ -81,6 +81,8 @@ def _form_error(form, exc: services.EventError) -> None:
 @access("staff")
 def new_event():
     form = EventForm()
+    # a new event can't start out cancelled (QA): nobody was told anything to be cancelled
+    form.status.choices = [c for c in form.status.choices if c.value != "cancelled"]
     if form.validate_on_submit():
         sent = submissions.claim(db.session, form)
         try:

@@ -213,9 +213,12 @@ def test_an_admin_cannot_change_their_own_role_and_a_no_change_says_so(app, clie
     before = len(outbox())
     response = client.post(f"/admin/users/{other.id}/role", data={"role": "member"},
                            follow_redirects=True)
-    assert f"Nothing changed: {other.email} is member already." in response.get_data(
+    assert f"Nothing changed: {other.email} is a member already." in response.get_data(
         as_text=True)
     assert len(outbox()) == before  # no "your role changed" email for nothing
+    response = client.post(f"/admin/users/{other.id}/role", data={"role": "staff"},
+                           follow_redirects=True)
+    assert f"{other.email} is now staff." in response.get_data(as_text=True)
 
 
 def test_admin_search_takes_percent_and_underscore_as_themselves(client, login_as, make_user):

