@@ -222,7 +222,32 @@ def _default_format(field_class) -> object:
     return None if parameter is None else parameter.default
 
 
+class HouseWording:
+    """WTForms' own messages in the site's words, through WTForms' translations hook (QA:
+    "Field cannot be longer than 500 characters." beside fields that said "Keep it to 500
+    characters."). Anything not listed is WTForms' own."""
+
+    PLURALS = {
+        "Field cannot be longer than %(max)d character.":
+            ("Keep it to %(max)d character.", "Keep it to %(max)d characters."),
+        "Field must be at least %(min)d character long.":
+            ("Enter at least %(min)d character.", "Enter at least %(min)d characters."),
+    }
+
+    def gettext(self, string: str) -> str:
+        return string
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        ours = self.PLURALS.get(singular)
+        if ours is None:
+            return singular if n == 1 else plural
+        return ours[0] if n == 1 else ours[1]
+
+
 class CoopMeta(DefaultMeta):
+    def get_translations(self, form):
+        return HOUSE_WORDING
+
     def bind_field(self, form, unbound_field, options):
         # day-first dates are read too (a browser without a date picker shows a text box)
         if "format" not in unbound_field.kwargs:
@@ -240,6 +265,8 @@ class CoopMeta(DefaultMeta):
             field.option_widget = own_widget(field.option_widget)
         return field
 
+
+HOUSE_WORDING = HouseWording()
 
 #: WTForms' words when what was typed can't be read as a number or a date (meant for
 #: developers), and what people are told instead

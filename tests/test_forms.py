@@ -316,3 +316,20 @@ def test_an_accented_domain_is_fine(make_app, smtp_server):
     response = app.test_client().post(f"/events/{slug}/register",
                                       data={"name": "Zoë", "email": "zoë@example.net"})
     assert response.status_code == 422
+
+
+def test_wtforms_own_length_messages_are_in_the_sites_words(app):
+    """QA: "Field cannot be longer than 500 characters." beside "Keep it to 500 characters."."""
+    from wtforms.validators import Length
+
+    class Search(PlainForm):
+        q = wtforms.StringField("Search", validators=[Length(max=100)])
+        one = wtforms.StringField("One", validators=[Length(max=1)])
+        code = wtforms.StringField("Code", validators=[Length(min=3)])
+
+    with app.test_request_context():
+        form = Search(MultiDict({"q": "x" * 101, "one": "xy", "code": "x"}))
+        assert not form.validate()
+    assert form.q.errors == ["Keep it to 100 characters."]
+    assert form.one.errors == ["Keep it to 1 character."]
+    assert form.code.errors == ["Enter at least 3 characters."]

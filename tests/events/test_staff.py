@@ -76,7 +76,7 @@ def test_staff_creates_an_event(client, app, login_as):
     ("status", "exploded", "Not a valid choice"),
     ("status", "cancelled", "Not a valid choice"),  # QA: a new event could start cancelled
     ("title", "", "Enter a title."),
-    ("title", "x" * 201, "200 characters"),
+    ("title", "x" * 201, "Keep it to 200 characters."),  # QA: was WTForms' "Field cannot be …"
 ])
 def test_bad_event_input_gives_field_errors_and_keeps_input(client, app, login_as, field,
                                                             value, message):
