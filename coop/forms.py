@@ -274,7 +274,7 @@ UNREADABLE = {
     "Not a valid integer value.": "Enter a whole number, like 12.",
     "Not a valid decimal value.": "Enter a number, like 12.50.",
     "Not a valid float value.": "Enter a number, like 12.5.",
-    "Not a valid date value.": "Enter a date, like 31/12/2026.",
+    "Not a valid date value.": "Enter a real date, like 31/12/2026.",
     "Not a valid datetime value.": "Enter a date and time, like 31/12/2026 19:00.",
     "Not a valid time value.": "Enter a time on the 24-hour clock, like 19:00.",
 }

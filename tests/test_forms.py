@@ -246,7 +246,7 @@ def test_a_date_reads_iso_or_day_first(app, typed):
 def test_a_date_that_cant_be_read_says_how_to_write_one(app):
     form = _Numbers(MultiDict({"day": "31/02/2026", "when": "soon"}))
     assert not form.validate()
-    assert form.day.errors == ["Enter a date, like 31/12/2026."]
+    assert form.day.errors == ["Enter a real date, like 31/12/2026."]
     assert form.when.errors == ["Enter a date and time, like 31/12/2026 19:00."]
 
 

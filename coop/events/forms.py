@@ -48,15 +48,7 @@ from coop.timeutil import now_utc
 
 class LondonDateField(DateField):
     """A date (``31/12/2026`` or the browser's ``2026-12-31``); a date that doesn't exist (31
-    February) gets a clear error."""
-
-    def process_formdata(self, valuelist):
-        try:
-            super().process_formdata(valuelist)
-        except ValueError:
-            raise ValueError(
-                "Enter a real date, like 31/12/2026 (that date doesn't exist or isn't a date)."
-            ) from None
+    February) gets the site's one message for that (``coop.forms.UNREADABLE``)."""
 
 
 class ClockField(TimeField):

@@ -178,7 +178,7 @@ def test_admit_form_refusals_keep_what_was_typed_and_save_nothing(app, client, l
         ({"on": "9999-12-31"}, "in the future"),
         ({"name": "Ann\nReader"}, "single line of ordinary text"),
         ({"on": (london_today() + dt.timedelta(days=1)).isoformat()}, "in the future"),
-        ({"on": "31/02/2020"}, "Enter a date, like 31/12/2026."),
+        ({"on": "31/02/2020"}, "Enter a real date, like 31/12/2026."),
         ({"email": "not an email"}, "like name@example.org"),
     ]
     for change, message in cases:
