@@ -267,6 +267,19 @@ def test_member_form_is_prefilled_and_linked(app, client, login_as, make_enquiry
     page = client.get(f"/account/enquiries/{enquiry_id}")
     assert page.status_code == 200
     assert reference in page.get_data(as_text=True)
+    assert "<dt>Paying by</dt>" in page.get_data(as_text=True)
+    with app.app_context():
+        from coop.shares import services
+        from coop.shares.models import PaidMethod
+
+        enquiry = _db.session.get(Enquiry, enquiry_id)
+        services.record_payment(_db.session, enquiry, amount_pence=enquiry.amount_pence,
+                                received_on=enquiry.created_at.date(),
+                                method=PaidMethod.ONLINE, by=None)
+        _db.session.commit()
+    page = client.get(f"/account/enquiries/{enquiry_id}").get_data(as_text=True)
+    # QA: it still said "Paying by: Bank transfer" beside a card payment
+    assert "<dt>Paying by</dt>" not in page and " paid online, on " in page
     login_as("staff")
     history = client.get(f"/staff/enquiries/{enquiry_id}").get_data(as_text=True)
     assert ": received, sent while logged in</li>" in history
