@@ -50,9 +50,13 @@ def admitted(enquiry: Enquiry, allotment) -> Email:
     to a member who already held shares, the thanks for more instead."""
     member = allotment.member
     already = member.shares_held > allotment.shares  # shares added to a holding
+    user = member.user
+    # QA: "on your account page once you have logged in" went to a member with no password
+    # yet, whose invitation to choose one came as a separate email at the same moment
+    account = None if user is None else "ready" if user.has_usable_password else "invited"
     text = render_template("shares/email/admitted.txt", enquiry=enquiry, member=member,
                            shares=allotment.shares, allotment_date=allotment.effective_on,
-                           already=already)
+                           already=already, account=account)
     subject = (f"Your new shares: member {member.number_text}" if already
                else f"Welcome: you are member {member.number_text}")
     return Email(to=enquiry.email, subject=subject,

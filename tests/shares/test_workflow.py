@@ -437,6 +437,11 @@ def test_admission_page_confirms_then_admits_and_emails_the_welcome(app, client,
     body = welcome.get_body(preferencelist=("plain",)).get_content()
     assert f"Membership number: {number:06d}" in body and "Shares allotted:   50" in body
     assert app.config["SOCIETY_REGISTERED_NUMBER"] in body
+    # invited, no password yet: told where the password comes from (QA: "once you have
+    # logged in", to someone who couldn't)
+    assert "on your account page, once you have chosen a password: we have sent the link" \
+        in " ".join(body.split())
+    assert any("invit" in str(m["Subject"]).lower() for m in outbox() if m["To"] == email)
     # Admitting twice is not possible: the page sends staff back, saying it's done.
     again = client.post(url, data={"admit-on": today().isoformat(), "admit-confirm": "y"},
                         follow_redirects=True)
