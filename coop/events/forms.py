@@ -308,5 +308,8 @@ class MessageForm(SentOnce, CoopForm):
     subject = StringField("Subject", validators=[DataRequired("Enter a subject."),
                                                  Length(max=m.SUBJECT_LENGTH)])
     body = TextAreaField("Message", validators=[DataRequired("Write the message."),
-                                                Length(max=m.MESSAGE_LENGTH)])
+                                                Length(max=m.MESSAGE_LENGTH)],
+                         description="Plain text, sent as you write it. Each person is "
+                                     "greeted by name first (“Hello Ann,”), unless your "
+                                     "message starts with a greeting of its own.")
     submit = SubmitField("Send the message", id="message-submit")

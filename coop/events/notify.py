@@ -148,6 +148,11 @@ def place_cancelled(registration: Registration, was: str, *, by_staff: bool) -> 
           kind="events.registration-cancelled")
 
 
+#: how a message staff wrote may already begin (then no "Hello <name>," is put before it)
+GREETINGS = ("hello", "hi ", "hi,", "dear ", "good morning", "good afternoon",
+             "good evening")
+
+
 def message(registrations: Sequence[Registration], subject: str, body: str
             ) -> list[Registration]:
     failed = []
@@ -156,8 +161,11 @@ def message(registrations: Sequence[Registration], subject: str, body: str
         waiting = ([_status_line(registration), ""]
                    if registration.status == RegistrationStatus.WAITING
                    and not registration.event.has_started() else [])
-        text = "\n".join([body.strip(), "", "--", *waiting, *_event_lines(registration)]
-                         ) + _signature()
+        # greeted like every other event email, unless the staff member greeted them already
+        greeted = body.lstrip().lower().startswith(GREETINGS)
+        hello = [] if greeted else [f"Hello {registration.name or 'there'},", ""]
+        text = "\n".join([*hello, body.strip(), "", "--", *waiting,
+                          *_event_lines(registration)]) + _signature()
         if not _send(registration, subject, text, kind="events.message"):
             failed.append(registration)
     return failed

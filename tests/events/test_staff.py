@@ -384,8 +384,15 @@ def test_message_everyone_with_a_place(app, make_event, login_as, client, outbox
     assert sorted(m["To"] for m in sent) == ["p0@example.org", "p1@example.org"]
     assert "Use the new link." in sent[0].get_content()
     assert "Joining link: https://meet.example.org/t" in sent[0].get_content()
+    # greeted by name like every other event email (QA), unless staff greeted them already
+    mine = next(m for m in sent if m["To"] == "p0@example.org").get_content()
+    assert mine.startswith("Hello Person 0,\r\n\r\nUse the new link.")
+    greeted = client.post(f"/staff/events/{event.id}/message", data={
+        "audience": "places", "subject": "Thanks", "body": "Dear friends, thank you."})
+    assert greeted.status_code == 302
+    assert outbox()[-1].get_content().startswith("Dear friends, thank you.")
     with app.app_context():
-        [message] = _db.session.scalars(sa.select(EventMessage)).all()
+        message = _db.session.scalars(sa.select(EventMessage)).first()
         assert (message.recipients, message.failures) == (2, 0)
     alone = make_event("Quiet talk")
     register(public, alone.slug, 9)
