@@ -258,10 +258,11 @@ class InboxFilterForm(PlainForm):
             raise ValidationError("The end date is before the start date.")
 
 
-class StatusForm(CoopForm):
+class StatusForm(GuardsEdits, CoopForm):
     """The next step for steps that carry no more than a reason (contacted, completed,
     declined, withdrawn). Choices are set per enquiry: only the valid ones, the natural one
-    first; a closing step is never preselected and needs the confirm box."""
+    first; a closing step is never preselected and needs the confirm box. It carries the
+    status it was drawn at (``seen``): a step chosen for a status since moved on is not taken."""
 
     status = RadioField("Next step", choices=[],
                         validators=[InputRequired("Choose the next step.")])

@@ -135,6 +135,7 @@ def _status_form(enquiry: Enquiry, form: StatusForm | None = None) -> StatusForm
         return None
     if form is None:
         form = StatusForm(formdata=None, prefix="status")
+        form.seen.data = StatusForm.version_of(enquiry, "status")
         if not steps[0].closes and steps[0] == enquiry.next_statuses[0]:
             form.status.data = steps[0].value
     form.status.choices = [SelectChoice(s.value, _STEP_LABELS.get(s, s.label)) for s in steps]
@@ -219,7 +220,10 @@ def change_status(enquiry_id: int):
     if form is None:
         flash("This enquiry has no next step here: it is closed.", "error")
         return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
-    if form.validate_on_submit():
+    # QA: staff B, with the page open at "new", declined an enquiry staff A had moved to
+    # "contacted" meanwhile, and wasn't told
+    if form.validate_on_submit() and not form.edited_meanwhile(
+            StatusForm.version_of(enquiry, "status")):
         try:
             services.change_status(db.session, enquiry, form.status.data,
                                    reason=form.reason.data, by=current_user)

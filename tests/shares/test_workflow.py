@@ -5,6 +5,7 @@ steps, and admission into the register of members (new member, or an existing ho
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -751,3 +752,28 @@ def test_a_correction_refused_because_of_an_admission_says_so_at_the_top(
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "This enquiry has moved on meanwhile" in page
+
+
+def test_a_step_chosen_on_a_page_opened_before_another_step_is_not_taken(
+        app, client, login_as, make_enquiry):
+    """QA: staff B, with the page open at "new", declined an enquiry staff A had moved to
+    "contacted" meanwhile, and wasn't told. B is told, with the reason kept, and B's page is
+    now drawn at the new status: sent again, it goes through."""
+    enquiry = make_enquiry()
+    login_as("staff")
+    page = _page(client, enquiry.id)
+    seen = re.search(r'name="status-seen"[^>]*value="([^"]+)"', page).group(1)
+    move(app, enquiry.id, "contacted")  # staff A, meanwhile
+    data = {"status-status": "declined", "status-reason": "Not eligible",
+            "status-confirm": "y", "status-seen": seen}
+    response = client.post(f"/staff/enquiries/{enquiry.id}/status", data=data)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Someone else saved changes to this while you had it open" in html
+    assert "Not eligible" in html  # the reason typed is kept
+    assert reload(app, enquiry.id).status == "contacted"
+    fresh = re.search(r'name="status-seen"[^>]*value="([^"]+)"', html).group(1)
+    response = client.post(f"/staff/enquiries/{enquiry.id}/status",
+                           data={**data, "status-seen": fresh})
+    assert response.status_code == 302
+    assert reload(app, enquiry.id).status == "declined"
