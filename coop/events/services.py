@@ -1055,8 +1055,11 @@ def erase_member(session: Session, user) -> list[Registration]:
     Returns people moved up from waiting lists."""
     promoted: list[Registration] = []
     for registration in member_registrations(session, user):
+        # a cancelled event's list stays as it was when everyone was told (its places
+        # can't be given up, and nobody moves up to a place at it)
         if (registration.status != RegistrationStatus.CANCELLED
-                and not registration.event.has_ended()):
+                and not registration.event.has_ended()
+                and not registration.event.is_cancelled):
             promoted += cancel_registration(session, registration).promoted
         registration.name = "Deleted member"
         registration.email = f"deleted-{registration.id}@invalid"

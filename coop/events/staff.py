@@ -80,9 +80,7 @@ def _form_error(form, exc: services.EventError) -> None:
 @redraws_on_stale_token
 @access("staff")
 def new_event():
-    form = EventForm()
-    # a new event can't start out cancelled (QA): nobody was told anything to be cancelled
-    form.status.choices = [c for c in form.status.choices if c.value != "cancelled"]
+    form = _not_cancelled(EventForm())
     if form.validate_on_submit():
         sent = submissions.claim(db.session, form)
         try:
@@ -151,6 +149,12 @@ def edit_event(event_id: int):
     return render_template("events/staff/event_form.html", form=form, event=event), status
 
 
+def _not_cancelled(form):
+    """A new event or series can't start out cancelled (QA): nobody was told anything."""
+    form.status.choices = [c for c in form.status.choices if c.value != "cancelled"]
+    return form
+
+
 def _status_choices(form, event: Event) -> None:
     """What editing can make of its status (``services.update_event`` has the rules): a
     cancelled event stays cancelled, and cancelling has its own button, which tells people."""
@@ -214,7 +218,7 @@ def cancel_event(event_id: int):
 @access("staff")
 def new_series():
     """A series and all its sessions from one form."""
-    form = SeriesForm()
+    form = _not_cancelled(SeriesForm())
     if form.validate_on_submit():
         sent = submissions.claim(db.session, form)
         try:

@@ -300,6 +300,21 @@ def test_export_and_erase_a_members_registrations(db, make_user):
     assert services.export_data(db.session, user) == []
 
 
+def test_erasing_a_member_with_a_place_at_a_cancelled_event(db, make_user):
+    """Review: a place at a cancelled event can't be given up, and erasing the member tried to
+    (a 500 on "Delete my account", and the account stayed). The list stays as everyone was told
+    it; the member's name and address still go, and nobody moves up to a cancelled event."""
+    user = make_user(email="kim@example.org")
+    event = services.create_event(db.session, details(capacity=1), future(), future(11))
+    mine = services.register(db.session, event, name="Kim", email="kim@example.org")
+    other = register(db, event, 2)
+    services.cancel_event(db.session, event)
+    assert services.erase_member(db.session, user) == []
+    assert mine.status == "registered" and other.status == "waiting"
+    assert mine.email.endswith("@invalid") and mine.name == "Deleted member"
+    assert services.export_data(db.session, user) == []
+
+
 def test_an_events_length_is_counted_in_utc_and_rounded_up():
     """seconds_between: an evening-to-evening event over the night the clocks go back lasts
     25 hours, though both ends are given in London's time; part of a second counts whole."""

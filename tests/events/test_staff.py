@@ -155,6 +155,7 @@ def test_monthly_series_by_weekday(client, app, login_as):
     ({"first_date": "2031-02-29"}, "Enter a real date"),
     ({"first_date": "2030-03-17", "start_time": "01:30"}, "doesn&#39;t exist in London"),
     ({"details_url": "ftp://example.org"}, "Enter a full web address"),
+    ({"status": "cancelled"}, "Not a valid choice"),  # review: a series could start cancelled
 ])
 def test_bad_series_input(client, app, login_as, overrides, message):
     login_as("staff")

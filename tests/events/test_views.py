@@ -14,7 +14,7 @@ from coop.events import services
 from coop.events.models import Event, Registration
 from coop.extensions import db as _db
 from tests.conftest import login
-from tests.events.conftest import future
+from tests.events.conftest import future, member_with_places
 
 
 def registrations(app, **where):
@@ -579,3 +579,24 @@ def test_register_for_a_whole_series_in_one_go(client, app, outbox):
     reminder = [m for m in outbox() if m["To"] == "ann@example.org"][-1]
     assert reminder["Subject"] == "You're already registered: Science for the Future"
     assert reminder.get_content().count("See or cancel this registration") == 3
+
+
+def test_a_member_with_a_place_at_a_cancelled_event_can_delete_their_account(
+        app, make_user, make_event):
+    """Review: "Delete my account" was a 500, and the account stayed."""
+    from coop.accounts.models import User
+    from tests.conftest import PASSWORD
+
+    user, [event] = member_with_places(app, make_user, make_event, "Ann", "A talk")
+    with app.app_context():
+        services.cancel_event(_db.session, _db.session.get(Event, event.id))
+        _db.session.commit()
+    client = app.test_client()
+    assert login(client, user.email).status_code == 302
+    response = client.post("/account/delete", data={"delete_password": PASSWORD,
+                                                    "understood": "y"})
+    assert response.status_code == 302
+    with app.app_context():
+        assert _db.session.get(User, user.id) is None
+        [left] = _db.session.scalars(sa.select(Registration)).all()
+        assert left.name == "Deleted member" and left.email.endswith("@invalid")
