@@ -145,6 +145,8 @@ class CorrectionForm(SentOnce, CoopForm):
                                                Length(max=REASON_MAX)])
     #: the ledger line being corrected ("Correct" on that line), by id; empty for none
     corrects = HiddenField()
+    #: that line's corrections when the form was drawn (services.corrections_version)
+    corrections_seen = HiddenField()
     submit = SubmitField("Record correction")
 
 

@@ -370,43 +370,81 @@ def _move_total(session: Session, campaign: Campaign, amount_pence: int,
     set_committed_value(campaign, "updated_at", row.updated_at)
 
 
+class CorrectedMeanwhile(InvalidEntry):
+    """The line was corrected by someone else since the form was drawn."""
+
+
 def add_correction(session: Session, campaign: Campaign, amount_pence: int, *, reason: str,
                    received_on: dt.date, by=None, source: str = "other",
-                   via: str = "staff", corrects: Entry | None = None) -> Entry:
+                   via: str = "staff", corrects: Entry | None = None,
+                   seen: str | None = None) -> Entry:
     """A correction entry: either sign, never zero, with a required reason; ``corrects``, the
-    ledger line it puts right (one of this campaign's)."""
+    ledger line it puts right (one of this campaign's).
+
+    ``seen``: :func:`corrections_version` of that line when the form was drawn. Read again
+    holding the lock, so two staff who opened "Correct" on the same gift can't both reverse it.
+
+    :raise CorrectedMeanwhile: the line's corrections changed since (the message says how).
+    """
     if not reason or not reason.strip():
         raise InvalidEntry("Give a reason for the correction.", field="reason")
     if corrects is not None and corrects.campaign_id != campaign.id:
         raise InvalidEntry("That entry isn't in this campaign's ledger.", field="amount")
+    if corrects is not None and seen is not None:
+        lock_until_commit(session, CORRECTIONS_LOCK, Entry.__table__)
+        now = corrections_of(session, [corrects.id]).get(corrects.id)
+        if corrections_version(now) != seen:
+            by_ = ", ".join(f"entry {i}" for i in now.by) if now else "nothing"
+            raise CorrectedMeanwhile(
+                f"Entry {corrects.id} was corrected by someone else while you had this page "
+                f"open (now {by_}): check what it counts for above, then send this again if "
+                "it still needs correcting.", field="amount")
     return add_entry(session, campaign, amount_pence, received_on=received_on, source=source,
                      by=by, via=via, reason=reason,
                      corrects_id=corrects.id if corrects is not None else None)
+
+
+#: the advisory lock key of :func:`add_correction` (any constant the app uses once)
+CORRECTIONS_LOCK = 0x636F6F70_636F7272  # "coopcorr"
 
 
 @dataclass(frozen=True)
 class Corrected:
     """What earlier corrections of one ledger line add up to."""
 
-    #: the corrections' ids, oldest first
+    #: the corrections naming it, oldest first
     by: tuple[int, ...]
-    #: their amounts added together
+    #: what they change in all, a correction of one of them included (a reversal undone)
     pence: int
 
 
 def corrections_of(session: Session, entry_ids: Iterable[int]) -> dict[int, Corrected]:
     """For each of ``entry_ids`` that has been corrected by name: by which entries, and by how
-    much in all (one query for a page of the ledger)."""
+    much in all (one query for a page of the ledger, and one more for each level of a
+    correction corrected in turn)."""
     ids = list(entry_ids)
-    if not ids:
-        return {}
-    found: dict[int, list[tuple[int, int]]] = {}
-    for corrects_id, entry_id, pence in session.execute(
+    direct: dict[int, list[tuple[int, int]]] = {}
+    frontier = ids
+    while frontier:
+        rows = session.execute(
             sa.select(Entry.corrects_id, Entry.id, Entry.amount_pence)
-            .where(Entry.corrects_id.in_(ids)).order_by(Entry.id)):
-        found.setdefault(corrects_id, []).append((entry_id, pence))
-    return {key: Corrected(tuple(i for i, _ in rows), sum(p for _, p in rows))
-            for key, rows in found.items()}
+            .where(Entry.corrects_id.in_(frontier)).order_by(Entry.id)).all()
+        for corrects_id, entry_id, pence in rows:
+            direct.setdefault(corrects_id, []).append((entry_id, pence))
+        frontier = [entry_id for _, entry_id, _ in rows]  # a correction names an older line
+
+    def net(entry_id: int) -> int:
+        return sum(pence + net(child) for child, pence in direct.get(entry_id, ()))
+
+    return {key: Corrected(tuple(i for i, _ in direct[key]), net(key))
+            for key in ids if key in direct}
+
+
+def corrections_version(corrected: Corrected | None) -> str:
+    """What a correction form remembers of its line's corrections when drawn."""
+    if corrected is None:
+        return "none"
+    return ",".join(map(str, corrected.by)) + f":{corrected.pence}"
 
 
 @dataclass(frozen=True)

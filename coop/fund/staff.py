@@ -577,6 +577,7 @@ def add_correction(campaign_id: int):
         # "Correct" on a ledger row: what is left of it to reverse, to edit (nothing, once
         # earlier corrections have reversed it all: the page says so)
         form.corrects.data = str(correcting.id)
+        form.corrections_seen.data = services.corrections_version(corrected)
         left = correcting.amount_pence + (corrected.pence if corrected else 0)
         form.amount.data = money_input(-left) if left else ""
         form.source.data = correcting.source
@@ -586,11 +587,16 @@ def add_correction(campaign_id: int):
             services.add_correction(
                 db.session, campaign, form.amount.pence, reason=form.reason.data,
                 received_on=form.received_on.data, source=form.source.data, by=current_user,
-                corrects=correcting,
+                corrects=correcting, seen=(form.corrections_seen.data or None)
+                if correcting is not None else None,
             )
         except services.FundError as err:
             db.session.rollback()
             _show_error(form, err)
+            if isinstance(err, services.CorrectedMeanwhile):  # drawn again as it is now
+                corrected = services.corrections_of(db.session, [correcting.id]).get(
+                    correcting.id)
+                form.corrections_seen.data = services.corrections_version(corrected)
         else:
             url = sent.leads_to(url_for(".campaign", campaign_id=campaign.id))
             db.session.commit()

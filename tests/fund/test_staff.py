@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import html
 import io
 import re
 
@@ -583,3 +584,49 @@ def test_a_ledger_link_with_a_huge_entry_id_starts_a_blank_form(client, staff, c
     for form in ("corrections", "gifts"):
         assert client.get(f"/staff/fund/{campaign_id}/{form}/new?entry=99999999999",
                           ).status_code == 200
+
+
+def _correction_form(client, url: str) -> dict:
+    html = client.get(url).get_data(as_text=True)
+    return {name: re.search(rf'name="{name}"[^>]*value="([^"]*)"', html).group(1)
+            for name in ("submission", "corrects", "corrections_seen")}
+
+
+def test_two_staff_correcting_the_same_gift_reverse_it_once(app, client, staff, campaign_id):
+    """Review: "Correct" opened in two tabs, both sent: the £50 gift was reversed twice."""
+    _gift(client, campaign_id, amount="50", source="post")
+    _gift(client, campaign_id, amount="500", source="post")
+    gift = _entries(app)[0]
+    url = f"/staff/fund/{campaign_id}/corrections/new?entry={gift.id}"
+    tab_a, tab_b = _correction_form(client, url), _correction_form(client, url)
+    typed = {"amount": "-50", "received_on": london_today().isoformat(), "source": "post",
+             "reason": "Cheque bounced"}
+    assert client.post(url.split("?")[0], data={**typed, **tab_a}).status_code == 302
+    second = client.post(url.split("?")[0], data={**typed, **tab_b})
+    assert second.status_code == 422
+    assert f"Entry {gift.id} was corrected by someone else while you had this page open" in \
+        html.unescape(second.get_data(as_text=True))
+    with app.app_context():
+        assert _db.session.get(Campaign, campaign_id).raised_pence == 50_000
+    # drawn again as it is now: sent again on purpose, it goes through
+    again = re.search(r'name="corrections_seen"[^>]*value="([^"]*)"', second.text).group(1)
+    assert client.post(url.split("?")[0], data={**typed, **tab_b, "corrections_seen": again,
+                                                "amount": "-1"}).status_code == 302
+
+
+def test_a_reversal_undone_counts_the_gift_again(app, client, staff, campaign_id):
+    """Review: with a gift's reversal itself reversed, the gift's page said "nothing left to
+    reverse" though it counted in full."""
+    _gift(client, campaign_id, amount="50", source="post")
+    gift = _entries(app)[0]
+    with app.app_context():
+        campaign = _db.session.get(Campaign, campaign_id)
+        entry = _db.session.get(Entry, gift.id)
+        reversal = services.add_correction(_db.session, campaign, -5000, reason="Bounced",
+                                           received_on=gift.received_on, corrects=entry)
+        services.add_correction(_db.session, campaign, 5000, reason="It cleared after all",
+                                received_on=gift.received_on, corrects=reversal)
+        _db.session.commit()
+    page = client.get(f"/staff/fund/{campaign_id}/corrections/new?entry={gift.id}").text
+    assert "so it now counts for £50.00" in page and "Nothing of it is left" not in page
+    assert re.search(r'<input[^>]*id="amount"[^>]*value="-50"', page)
