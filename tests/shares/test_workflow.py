@@ -440,7 +440,8 @@ def test_admission_page_confirms_then_admits_and_emails_the_welcome(app, client,
     assert app.config["SOCIETY_REGISTERED_NUMBER"] in body
     # invited, no password yet: told where the password comes from (QA: "once you have
     # logged in", to someone who couldn't)
-    assert "on your account page, once you have chosen a password: we have sent the link" \
+    assert "on your account page, once you have chosen a password: use the link in the " \
+        "invitation we sent you, or \"Forgot your password?\" on the login page" \
         in " ".join(body.split())
     assert any("invit" in str(m["Subject"]).lower() for m in outbox() if m["To"] == email)
     # Admitting twice is not possible: the page sends staff back, saying it's done.
