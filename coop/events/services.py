@@ -362,10 +362,14 @@ def update_event(session: Session, event: Event, details: EventDetails,
     return _fill_places(session, event)
 
 
-def cancel_event(session: Session, event: Event, *, by=None) -> Event:
-    """Mark it cancelled: it stays listed (and in calendars, as STATUS:CANCELLED)."""
+def cancel_event(session: Session, event: Event, *, by=None) -> bool:
+    """Mark it cancelled: it stays listed (and in calendars, as STATUS:CANCELLED). False when
+    it was cancelled already, read holding the event's lock: of two staff (or a double click)
+    cancelling at once, one cancels and tells everyone, the other changes nothing."""
+    lock_event(session, event)
+    session.refresh(event, ["status"])
     if event.status == Status.CANCELLED:
-        return event
+        return False
     event.status = Status.CANCELLED.value
     event.sequence += 1
     event.updated_at = now_utc()
@@ -373,7 +377,7 @@ def cancel_event(session: Session, event: Event, *, by=None) -> Event:
         event.published_at = now_utc()
     session.flush()
     audit.record(session, "event.cancelled", "event", event.id, by=by)
-    return event
+    return True
 
 
 def delete_event(session: Session, event: Event, *, by=None) -> None:
@@ -919,15 +923,16 @@ def cancel_registration(session: Session, registration: Registration, *, by=None
     event = registration.event
     if registration.status == RegistrationStatus.CANCELLED:
         raise NotCancellable("This registration was already cancelled.")
-    if event.is_cancelled:
-        raise NotCancellable("The event itself has been cancelled, and everyone registered "
-                             "or waiting was told: there is no place to give up.")
     if event.has_ended():
         raise NotCancellable("This event has already taken place.")
     lock_event(session, event)
     session.refresh(registration)
+    session.refresh(event, ["status"])
     if registration.status == RegistrationStatus.CANCELLED:
         raise NotCancellable("This registration was already cancelled.")
+    if event.is_cancelled:  # read holding the lock: cancelled just now counts too
+        raise NotCancellable("The event itself has been cancelled, and everyone registered "
+                             "or waiting was told: there is no place to give up.")
     was = registration.status
     registration.status = RegistrationStatus.CANCELLED.value
     registration.cancelled_at = now_utc()

@@ -200,11 +200,10 @@ def cancel_event(event_id: int):
     if not form.confirm.data:
         flash(not_confirmed("Cancel this event"), "error")
         return redirect(url_for("events_staff.attendees", event_id=event.id))
-    was_cancelled = event.is_cancelled
-    services.cancel_event(db.session, event, by=current_user)
-    told = 0 if was_cancelled else notify.cancelled(db.session, event)
+    cancelled_now = services.cancel_event(db.session, event, by=current_user)
+    told = notify.cancelled(db.session, event) if cancelled_now else 0
     db.session.commit()
-    if was_cancelled:  # sent twice, or from a page opened before: nobody is told again
+    if not cancelled_now:  # sent twice, or from a page opened before: nobody is told again
         flash(f"“{event.title}” was already cancelled; nobody was emailed again.", "info")
     else:
         flash(f"“{event.title}” is cancelled. It stays listed, marked cancelled; the {told} "

@@ -139,3 +139,44 @@ def test_a_registration_for_a_new_email_while_it_is_confirmed(app, make_user, ma
     told = [m for m in outbox() if m["To"] == "eve@example.org"
             and "email address was changed" in m["Subject"]]
     assert len(told) == 1
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_two_staff_cancelling_an_event_at_once_tell_everyone_once(app, make_event, make_user,
+                                                                 outbox, round_):
+    """Review: both requests saw the event open, so a double click on "Cancel this event"
+    could email everyone twice. Read holding the event's lock, one cancels and tells, the
+    other changes nothing."""
+    from tests.conftest import login
+
+    event = make_event("Called off", capacity=5)
+    public = app.test_client()
+    for n in range(3):
+        public.post(f"/events/{event.slug}/register",
+                    data={"name": f"P{n}", "email": f"p{n}@example.org"})
+    before = len(outbox())
+    staff = make_user("staff")
+    clients = [app.test_client(), app.test_client()]
+    for client in clients:
+        assert login(client, staff.email).status_code == 302
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def worker(client) -> None:
+        barrier.wait(timeout=10)
+        statuses.append(client.post(f"/staff/events/{event.id}/cancel",
+                                    data={"confirm": "y"}).status_code)
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [302, 302]
+    told = [m["To"] for m in outbox()[before:]]
+    assert sorted(told) == ["p0@example.org", "p1@example.org", "p2@example.org"]
+    with app.app_context():
+        from coop.audit import AuditEvent
+
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "event.cancelled")) == 1
