@@ -290,7 +290,7 @@ def _render_attendees(event: Event, message_form, status: int = 200, booking_for
 
 
 @bp.route("/<int:event_id>/attendees.csv")
-@access("staff")
+@access("staff", fresh=True)
 def attendees_csv(event_id: int):
     event = _event_or_404(event_id)
     rows = services.registrations_for(
@@ -309,7 +309,7 @@ def attendees_csv(event_id: int):
 
 
 @bp.route("/<int:event_id>/registrations/<int:registration_id>/attendance", methods=["POST"])
-@access("staff")
+@access("staff", fresh=True)
 def attendance(event_id: int, registration_id: int):
     event = _event_or_404(event_id)
     registration = db.session.get(Registration, registration_id)
@@ -329,7 +329,7 @@ def attendance(event_id: int, registration_id: int):
 
 
 @bp.route("/<int:event_id>/registrations/<int:registration_id>/cancel", methods=["POST"])
-@access("staff")
+@access("staff", fresh=True)
 def cancel_registration(event_id: int, registration_id: int):
     event = _event_or_404(event_id)
     registration = db.session.get(Registration, registration_id)
@@ -361,7 +361,7 @@ def cancel_registration(event_id: int, registration_id: int):
 
 @bp.route("/<int:event_id>/bookings", methods=["POST"])
 @redraws_on_stale_token
-@access("staff")
+@access("staff", fresh=True)
 def book(event_id: int):
     """Put someone on the list (a booking by phone, by post or at the door): a place if one
     is free, else the waiting list; they get the same confirmation email as anyone."""

@@ -116,9 +116,10 @@ def handoff(token: str):
                                 or services.nothing_to_pay(db.session, enquiry)):
         # an older page of an enquiry since paid (by card, or by cheque or transfer that
         # staff recorded) or closed: never on to a second payment; its page says why
-        if enquiry.is_erased:
+        page = None if enquiry.is_erased else enquiry_payment_url(enquiry.reference)
+        if page is None:  # erased, or Stripe no longer configured: no payment pages
             abort(404)
-        return redirect(enquiry_payment_url(enquiry.reference), code=303)
+        return redirect(page, code=303)
     expired = now_utc() - checkout.created_at > services.CHECKOUT_LIFETIME
     response = current_app.make_response(render_template(
         "payments/handoff.html", checkout=checkout, url=checkout.checkout_url, expired=expired,

@@ -650,8 +650,9 @@ def test_emailing_everyone_registered_asks_for_a_fresh_login(app):
     """A remembered session (not a password typed in this browser session) is asked for the
     password before it opens the page with the message form, and before it sends."""
     views = app.view_functions
-    assert views["events_staff.message"].access_fresh is True
-    assert views["events_staff.attendees"].access_fresh is True
+    for name in ("attendees", "attendees_csv", "message", "book", "attendance",
+                 "cancel_registration"):  # the list's page, its download and its forms
+        assert views[f"events_staff.{name}"].access_fresh is True, name
 
 
 def test_a_published_event_keeps_its_web_address(client, app, login_as, make_event):

@@ -189,3 +189,16 @@ def test_a_payment_after_the_enquiry_was_paid_is_flagged_for_a_refund(app, clien
     cancelled = client.get(f"/payments/cancelled/{checkout.token}")
     assert cancelled.status_code == 302
     assert cancelled.headers["Location"] == f"/payments/thank-you/{checkout.token}"
+
+
+def test_an_old_payment_page_of_a_paid_enquiry_is_404_once_stripe_is_off(
+        app, client, stripe_api, monkeypatch):
+    """Review: with the keys taken away, the page had nowhere to send the reader: a 500."""
+    from coop.payments import gateway
+
+    link = _pay_link(client, "/shares", share_form(amount="250"))
+    handoff = client.post(link).headers["Location"]
+    [checkout] = _enquiry_checkouts(app)
+    _record_bank_transfer(app, checkout.enquiry_id, 25_000)
+    monkeypatch.setattr(gateway, "configured", lambda: False)
+    assert client.get(handoff).status_code == 404
