@@ -43,7 +43,7 @@ from coop.events.services import (
 )
 from coop.formatting import london_datetime
 from coop.forms import MAILABLE_ADDRESS, CoopForm, GuardsEdits, SentOnce, strip
-from coop.timeutil import now_utc
+from coop.timeutil import now_utc, to_london
 
 
 class LondonDateField(DateField):
@@ -166,8 +166,9 @@ class EventForm(SentOnce, GuardsEdits, DetailsMixin, CoopForm):
     #: set by validate(): the aware UTC start and end
     starts_at: dt.datetime | None = None
     ends_at: dt.datetime | None = None
-    #: set by the edit view: the event's start before this edit (None: a new event)
+    #: set by the edit view: the event's start and end before this edit (None: a new event)
     was_starting: dt.datetime | None = None
+    was_ending: dt.datetime | None = None
 
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
@@ -175,13 +176,14 @@ class EventForm(SentOnce, GuardsEdits, DetailsMixin, CoopForm):
                 or self.end_time.data is None:
             return False
         try:
-            self.starts_at = london_to_utc(self.start_date.data, self.start_time.data)
+            self.starts_at = _kept(self.start_date.data, self.start_time.data,
+                                   self.was_starting)
         except TimeError as err:
             self.start_time.errors = [*self.start_time.errors, str(err)]
             return False
         end_day = self.end_date.data or self.start_date.data
         try:
-            self.ends_at = london_to_utc(end_day, self.end_time.data)
+            self.ends_at = _kept(end_day, self.end_time.data, self.was_ending)
         except TimeError as err:
             self.end_time.errors = [*self.end_time.errors, str(err)]
             return False
@@ -199,8 +201,6 @@ class EventForm(SentOnce, GuardsEdits, DetailsMixin, CoopForm):
         return ok
 
     def load(self, event: m.Event) -> None:
-        from coop.timeutil import to_london
-
         start, end = to_london(event.starts_at), to_london(event.ends_at)
         self.start_date.data, self.start_time.data = start.date(), start.time()
         self.end_time.data = end.time()
@@ -254,6 +254,18 @@ class SeriesForm(SentOnce, DetailsMixin, CoopForm):
                                       _passed(first, "A new series")]
             return False
         return True
+
+
+def _kept(day: dt.date, time: dt.time, stored: dt.datetime | None) -> dt.datetime:
+    """The instant of a London date and time typed in an event form: the ``stored`` one when
+    the form gives it back unchanged (a time in the autumn's repeated hour stays the one it
+    was, and editing only the summary needs no new time), else :func:`london_to_utc`."""
+    if stored is not None:
+        local = to_london(stored)
+        if (local.date(), local.time().replace(second=0, microsecond=0)) == (
+                day, time.replace(second=0, microsecond=0, tzinfo=None)):
+            return stored
+    return london_to_utc(day, time)
 
 
 def _passed(start: dt.datetime, which: str) -> str:

@@ -97,17 +97,27 @@ class StatusError(EventError):
 def london_to_utc(day: dt.date, time: dt.time) -> dt.datetime:
     """The UTC instant of a London wall-clock time.
 
-    A time in the spring-forward gap (01:30 on 27 March 2022) does not exist: refused.
-    A time that happens twice in the autumn (01:30 on 30 October 2022) is taken as the
-    first occurrence, British Summer Time (``fold=0``).
+    A time in the spring-forward gap (01:30 on 27 March 2022) does not exist, and one that
+    happens twice in the autumn (01:30 on 30 October 2022) can't be told apart: both are
+    refused (QA: an event 01:30-02:15 that night was taken as 1 hour 45, and a session
+    01:30-01:30 could no longer be saved). Forms give a time shown back unchanged its stored
+    instant instead (:meth:`coop.events.forms.EventForm.validate`).
     """
+    local = dt.datetime.combine(day, time.replace(tzinfo=None, fold=0))
     try:
-        return timeutil.london_to_utc(dt.datetime.combine(day, time.replace(tzinfo=None)))
+        utc = timeutil.london_to_utc(local)
     except timeutil.NonexistentLocalTime:
         raise TimeError(
             f"{time:%H:%M} on {day.day} {day:%B %Y} doesn't exist in London: the clocks go "
             "forward an hour that night. Choose another time."
         ) from None
+    if local.replace(fold=1, tzinfo=timeutil.LONDON).utcoffset() != \
+            local.replace(tzinfo=timeutil.LONDON).utcoffset():
+        raise TimeError(
+            f"{time:%H:%M} on {day.day} {day:%B %Y} happens twice in London: the clocks go "
+            "back an hour that night. Choose a time before 1am or from 2am."
+        )
+    return utc
 
 
 class Repeat(enum.StrEnum):

@@ -112,7 +112,7 @@ def edit_event(event_id: int):
         form.seen.data = version
     else:
         form = EventForm()  # only what was sent: never the event's own values as a fallback
-    form.was_starting = event.starts_at
+    form.was_starting, form.was_ending = event.starts_at, event.ends_at
     if event.published_at is not None:  # see services.SlugFixed
         form.slug.render_kw = {"readonly": True}
         form.slug.description = ("Fixed once the event is published: people have it in emails, "

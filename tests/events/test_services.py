@@ -33,12 +33,17 @@ def test_time_in_the_spring_forward_gap_is_refused():
         dt.datetime(2022, 3, 27, 1, 0, tzinfo=UTC)
 
 
-def test_ambiguous_autumn_time_is_the_first_occurrence():
-    # 01:30 happens twice on 30 October 2022: first in BST (00:30Z), then in GMT (01:30Z).
-    assert services.london_to_utc(dt.date(2022, 10, 30), dt.time(1, 30)) == \
-        dt.datetime(2022, 10, 30, 0, 30, tzinfo=UTC)
-    assert services.london_to_utc(dt.date(2022, 10, 30), dt.time(1, 30, fold=1)) == \
-        dt.datetime(2022, 10, 30, 0, 30, tzinfo=UTC)
+def test_a_time_in_the_autumns_repeated_hour_is_refused():
+    """01:30 happens twice on 30 October 2022 (00:30Z in BST, then 01:30Z in GMT): which one
+    staff meant can't be told (QA: 01:30-02:15 became 1 hour 45)."""
+    for time in (dt.time(1, 0), dt.time(1, 30), dt.time(1, 59), dt.time(1, 30, fold=1)):
+        with pytest.raises(services.TimeError, match="happens twice in London"):
+            services.london_to_utc(dt.date(2022, 10, 30), time)
+    # either side of the repeated hour is fine
+    assert services.london_to_utc(dt.date(2022, 10, 30), dt.time(0, 59)) == \
+        dt.datetime(2022, 10, 29, 23, 59, tzinfo=UTC)
+    assert services.london_to_utc(dt.date(2022, 10, 30), dt.time(2, 0)) == \
+        dt.datetime(2022, 10, 30, 2, 0, tzinfo=UTC)
 
 
 # --- series dates --------------------------------------------------------------------------

@@ -99,12 +99,32 @@ def test_time_in_the_spring_gap_is_a_field_error(client, app, login_as):
     assert events(app) == []
 
 
-def test_ambiguous_autumn_time_takes_the_first_occurrence(client, app, login_as):
+def test_a_time_in_the_autumns_repeated_hour_is_a_field_error(client, app, login_as):
     login_as("staff")
-    client.post("/staff/events/new", data=event_form(
+    response = client.post("/staff/events/new", data=event_form(
         start_date="2030-10-27", start_time="01:30", end_time="03:00"))
-    [event] = events(app)
-    assert event.starts_at == dt.datetime(2030, 10, 27, 0, 30, tzinfo=dt.UTC)
+    assert response.status_code == 422
+    assert "01:30 on 27 October 2030 happens twice in London" in html.unescape(
+        response.get_data(as_text=True))
+    assert events(app) == []
+
+
+def test_an_event_in_the_repeated_hour_keeps_its_times_when_edited(client, app, login_as,
+                                                                    make_event):
+    """QA: a session saved 01:30-01:30 that night (60 minutes, across the change) could no
+    longer be saved at all: "The end must be after the start". Times given back unchanged
+    keep their instants."""
+    start = dt.datetime(2030, 10, 27, 0, 30, tzinfo=dt.UTC)  # 01:30 BST
+    event = make_event("Night owls", starts_at=start, minutes=60)  # to 01:30 GMT
+    login_as("staff")
+    form = client.get(f"/staff/events/{event.id}/edit").get_data(as_text=True)
+    assert 'value="01:30"' in form
+    response = _edit(client, event, start_date="2030-10-27", start_time="01:30",
+                     end_time="01:30", summary="Changed only this")
+    assert response.status_code == 302, response.get_data(as_text=True)[-2000:]
+    [saved] = events(app)
+    assert (saved.starts_at, saved.ends_at, saved.summary) == (
+        start, start + dt.timedelta(minutes=60), "Changed only this")
 
 
 def test_event_running_past_midnight(client, app, login_as):
