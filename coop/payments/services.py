@@ -621,8 +621,45 @@ def _correction(session, event, placement, *, kind: str, ref: str, amount_pence:
                       preferred=preferred, reason=reason, in_fund=original.entry_id is not None,
                       payment_intent_id=intent or original.payment_intent_id, charge_id=charge)
     if outcome.status == "processed" and outcome.detail.startswith("Recorded"):
-        _note_enquiry(session, checkout, f"{reason}: {money(-amount_pence, always_pence=True)}.")
+        _enquiry_refunded(session, checkout, f"{reason}: {money(-amount_pence)}")
     return outcome
+
+
+def _enquiry_refunded(session: Session, checkout: Checkout | None, text: str) -> None:
+    """A refund or lost dispute of a share or pledge payment (already recorded), noted on its
+    enquiry. Once all that was paid through this checkout has gone back, an enquiry still at
+    "payment received" returns to "contacted" with no payment (QA: a share payment refunded in
+    full still offered "Admit as a member"); an admitted one is flagged for the register."""
+    if checkout is None or checkout.enquiry_id is None:
+        return
+    from coop.shares import services as shares
+    from coop.shares.models import Enquiry, PaidMethod, Status
+
+    enquiry = session.get(Enquiry, checkout.enquiry_id)
+    if enquiry is None or enquiry.is_erased:
+        return
+    left = session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_pence), 0))
+                          .where(Payment.checkout_id == checkout.id)) or 0
+    if left > 0:
+        note = f"{text}. {money(left)} of it is still paid."
+    elif (enquiry.status_enum == Status.PAYMENT_RECEIVED
+          and enquiry.paid_method == PaidMethod.ONLINE):
+        try:
+            with session.begin_nested():
+                shares.payment_refunded(session, enquiry,
+                                        detail=f"{text}: the whole payment went back")
+        except shares.EnquiryError as err:
+            session.refresh(enquiry)
+            note = f"{text}. REFUNDED IN FULL; status left as it was: {err}"
+        else:
+            note = (f"{text}. REFUNDED IN FULL: moved back to contacted, with no payment "
+                    "recorded.")
+    elif enquiry.status_enum == Status.ADMITTED:
+        note = (f"{text}. REFUNDED IN FULL after admission: if they are no longer to hold "
+                "these shares, withdraw them in the register.")
+    else:
+        note = f"{text}. REFUNDED IN FULL."
+    shares.add_note(session, enquiry, note, by=None)
 
 
 def _charge_refunded(session, obj, event, placement) -> Outcome:

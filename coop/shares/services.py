@@ -348,6 +348,21 @@ def change_status(session: Session, enquiry: Enquiry, new: Status | str, *, by,
     return _move(session, enquiry, old, new, by=by, detail=_clean_detail(reason), now=now)
 
 
+def payment_refunded(session: Session, enquiry: Enquiry, *, detail: str,
+                     now: dt.datetime | None = None) -> StatusChange:
+    """The whole online payment went back (a refund, a dispute lost) before admission: the
+    enquiry returns to "contacted" with no payment recorded, so nobody admits a member on
+    money the society no longer has. One guarded move from "payment received".
+
+    :raise ChangedMeanwhile: it isn't at "payment received" any more (admitted, say).
+    """
+    change = _move(session, enquiry, Status.PAYMENT_RECEIVED, Status.CONTACTED, by=None,
+                   detail=_clean_detail(detail), now=now)
+    enquiry.paid_pence = enquiry.paid_on = enquiry.paid_method = None
+    session.flush()
+    return change
+
+
 def record_payment(session: Session, enquiry: Enquiry, *, amount_pence: int,
                    received_on: dt.date, method: PaidMethod | str, by,
                    max_pence: int | None = None, correcting: str | None = None,

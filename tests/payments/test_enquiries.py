@@ -202,3 +202,34 @@ def test_an_old_payment_page_of_a_paid_enquiry_is_404_once_stripe_is_off(
     _record_bank_transfer(app, checkout.enquiry_id, 25_000)
     monkeypatch.setattr(gateway, "configured", lambda: False)
     assert client.get(handoff).status_code == 404
+
+
+def test_a_share_payment_refunded_in_full_is_no_longer_ready_for_admission(
+        app, client, stripe_api):
+    """QA: refunded in full on Stripe, the enquiry still said "Payment received" with "Admit
+    as a member" offered; the refund was a quiet note. A part refund leaves it as it is."""
+    from coop.shares.models import Enquiry
+
+    link = _pay_link(client, "/shares", share_form(amount="250"))
+    client.post(link)
+    [checkout] = _enquiry_checkouts(app)
+    deliver(client, event("checkout.session.completed",
+                          session_completed(checkout, intent="pi_back")))
+    charge = {"id": "ch_back", "object": "charge", "payment_intent": "pi_back",
+              "amount": 25_000, "amount_refunded": 5_000}
+    assert deliver(client, event("charge.refunded", charge)).get_json()["status"] == \
+        "processed"
+    with app.app_context():
+        enquiry = _db.session.get(Enquiry, checkout.enquiry_id)
+        assert (enquiry.status, enquiry.paid_pence) == ("payment_received", 25_000)
+    assert _notes(app)[-1] == ("Refunded through Stripe (ch_back): £50. £200 of it is still "
+                               "paid.")
+    deliver(client, event("charge.refunded", {**charge, "amount_refunded": 25_000}))
+    with app.app_context():
+        enquiry = _db.session.get(Enquiry, checkout.enquiry_id)
+        assert (enquiry.status, enquiry.paid_pence, enquiry.paid_method) == (
+            "contacted", None, None)
+        assert enquiry.changes[-1].detail == (
+            "Refunded through Stripe (ch_back): £200: the whole payment went back")
+    assert _notes(app)[-1].endswith("REFUNDED IN FULL: moved back to contacted, with no "
+                                    "payment recorded.")
