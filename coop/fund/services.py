@@ -663,6 +663,16 @@ def withdraw_thanks(session: Session, entry_id: int, *, by=None) -> Entry:
                              "to stop.")
 
 
+def gift_taken_back(session: Session, entry: Entry) -> None:
+    """A gift whose money all went back (a refund, a dispute lost) thanks nobody: a name still
+    waiting to be checked, or thanked, is declined (audited as "taken back"; QA: a refunded
+    gift still waited under "Names to check")."""
+    since = london_midnight(entry.received_on) if entry.thanks_check is None else None
+    _set_thanks(session, entry.id, THANKS_DECLINED,
+                sa.or_(Entry.thanks_check == THANKS_WAITING, thanked_clause()), by=None,
+                action="taken_back", shown_since=since)
+
+
 def thank_again(session: Session, entry_id: int, *, by=None) -> Entry:
     """Undo "Don't print it" or "Stop thanking": the line's name is thanked again (a
     mis-click, or a donor who changes their mind). Audited like the others.

@@ -387,8 +387,11 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
             amount_pence: int, day: dt.date, placement: Placement | None,
             preferred: Campaign | None = None, reason: str | None = None,
             in_fund: bool = True, payment_intent_id: str | None = None,
-            charge_id: str | None = None, invoice_id: str | None = None) -> Outcome:
-    """One Payment (unique ``ref``) and, for fund money, its ledger entry, or neither."""
+            charge_id: str | None = None, invoice_id: str | None = None,
+            corrects: Entry | None = None) -> Outcome:
+    """One Payment (unique ``ref``) and, for fund money, its ledger entry, or neither.
+    ``corrects``: the gift a refund or lost dispute takes back, named by its correction when
+    both are in the same campaign."""
     if not ref:
         return Outcome("failed", "Stripe's event names no payment, invoice or charge id.")
     existing = session.scalar(sa.select(Payment).where(Payment.stripe_ref == ref))
@@ -421,6 +424,8 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
                     may_thank=gift and checkout.may_thank,
                     name_to_check=decided is None,
                     name_declined=decided == fund.THANKS_DECLINED,
+                    corrects_id=corrects.id if corrects is not None
+                    and corrects.campaign_id == campaign.id else None,
                 )
                 payment.entry_id = entry.id
                 session.flush()
@@ -612,16 +617,21 @@ def _correction(session, event, placement, *, kind: str, ref: str, amount_pence:
                        amount_pence=amount_pence, day=day, placement=placement, reason=reason,
                        payment_intent_id=intent, charge_id=charge)
     checkout = session.get(Checkout, original.checkout_id) if original.checkout_id else None
-    preferred = None
+    preferred = entry = None
     if original.entry_id is not None:
         entry = session.get(Entry, original.entry_id)
         preferred = session.get(Campaign, entry.campaign_id) if entry else None
     outcome = _record(session, event, checkout=checkout, kind=kind, ref=ref,
                       amount_pence=amount_pence, day=day, placement=placement,
                       preferred=preferred, reason=reason, in_fund=original.entry_id is not None,
-                      payment_intent_id=intent or original.payment_intent_id, charge_id=charge)
+                      payment_intent_id=intent or original.payment_intent_id, charge_id=charge,
+                      corrects=entry)
     if outcome.status == "processed" and outcome.detail.startswith("Recorded"):
         _enquiry_refunded(session, checkout, f"{reason}: {money(-amount_pence)}")
+        if entry is not None:
+            corrected = fund.corrections_of(session, [entry.id]).get(entry.id)
+            if corrected is not None and entry.amount_pence + corrected.pence <= 0:
+                fund.gift_taken_back(session, entry)
     return outcome
 
 

@@ -201,3 +201,24 @@ def test_a_monthly_gift_follows_the_latest_decision(app, client, campaign_id, st
     client.post(f"/staff/fund/names/{second.id}/withdraw")  # and stopped after all
     deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_3")))
     assert the_entry(app).thanks_check == "declined"
+
+
+def test_a_gift_refunded_in_full_thanks_nobody_and_names_its_line(app, client, campaign_id,
+                                                                  stripe_api):
+    """QA: a gift refunded in full still waited under "Names to check", and its refund's
+    corrections didn't point back to it. A part refund changes nothing about the name."""
+    checkout = pay_once(app, client)
+    gift = the_entry(app)
+    charge = {"id": "ch_rf", "object": "charge", "payment_intent": f"pi_test_{checkout.id}",
+              "amount": 2500, "amount_refunded": 1000}
+    deliver(client, event("charge.refunded", charge))
+    assert the_entry(app).corrects_id == gift.id
+    with app.app_context():
+        assert [e.id for e, _n in fund.names_to_check_with_others(_db.session)] == [gift.id]
+    deliver(client, event("charge.refunded", {**charge, "amount_refunded": 2500}))
+    with app.app_context():
+        assert fund.names_to_check_with_others(_db.session) == []
+        assert _db.session.get(Entry, gift.id).thanks_check == "declined"
+        assert _db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "fund.thanks_taken_back")) == 1
+    assert "Rosa Ward" not in public_fund(app)
