@@ -151,8 +151,12 @@ def _demo_webhook_event(session):
                    e=event_id)
     if found is None:
         stored = WebhookEvent(event_id=event_id, type="charge.refunded", status="unplaced",
+                              # a long line, as Stripe's are (a receipt's address): it must
+                              # scroll inside its box on a phone, not widen the page (QA)
                               payload='{"id": "evt_demo_unplaced", "type": "charge.refunded", '
-                                      '"data": {"object": {"id": "ch_demo"}}}',
+                                      '"data": {"object": {"id": "ch_demo", "receipt_url": '
+                                      '"https://receipts.example.org/acct_1DemoAccount/ch_demo/'
+                                      'rcpt_QwErTyUiOpAsDfGhJkLzXcVbNm0123456789"}}}',
                               detail="Refunded through Stripe (ch_demo): this site has no "
                                      "record of the payment.")
         session.add(stored)
