@@ -103,7 +103,8 @@ class AssignForm(CoopForm):
 
     campaign = SelectField("Campaign", coerce=int, choices=[SelectChoice(0, "Choose a campaign")],
                            validators=[DataRequired("Choose a campaign.")])
-    received_on = DateField("Day received", validators=[InputRequired("Enter the day.")])
+    received_on = DateField("Day received", validators=[InputRequired("Enter the day.")],
+                            description="Like 31/12/2026.")
     submit = SubmitField("Assign")
 
 

@@ -213,6 +213,8 @@ class Placement:
 class Outcome:
     status: str
     detail: str
+    #: the staff form's field the detail is about, when it is about one ("received_on")
+    field: str | None = None
 
 
 class DuplicateEvent(Exception):
@@ -433,7 +435,8 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
         # Another event about the same payment recorded it first (concurrent delivery).
         return Outcome("processed", "Already recorded by another event.")
     except fund.FundError as err:
-        return Outcome("unplaced", err.message)
+        return Outcome("unplaced", err.message,
+                       field="received_on" if err.field == "received_on" else None)
     where = f" in {campaign.name}" if campaign is not None else ""
     return Outcome("processed",
                    f"Recorded {money(amount_pence, always_pence=True)}{where} ({ref}).")

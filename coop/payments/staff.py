@@ -77,6 +77,9 @@ def event(event_id: int):
                     placement=services.Placement(campaign, form.received_on.data, current_user))
             except services.PaymentError as err:
                 db.session.rollback()
+                dealt_with = _dealt_with(event_id, err)
+                if dealt_with is not None:
+                    return dealt_with
                 form.form_errors.append(err.message)
                 status = 422
             else:
@@ -86,7 +89,10 @@ def event(event_id: int):
                     return redirect(url_for("payments_staff.index"))
                 db.session.rollback()
                 stored = _event_or_404(event_id)
-                form.form_errors.append(outcome.detail)
+                if outcome.field == "received_on":  # beside the day (QA: only at the top)
+                    form.received_on.errors = [*form.received_on.errors, outcome.detail]
+                else:
+                    form.form_errors.append(outcome.detail)
                 status = 422
     elif request.method == "POST":
         status = 422
@@ -132,6 +138,9 @@ def dismiss(event_id: int):
             services.dismiss_event(db.session, stored, reason=form.reason.data, by=current_user)
         except services.PaymentError as err:
             db.session.rollback()
+            dealt_with = _dealt_with(event_id, err)
+            if dealt_with is not None:
+                return dealt_with
             form.reason.errors = [*form.reason.errors, err.message]
         else:
             db.session.commit()
@@ -140,6 +149,17 @@ def dismiss(event_id: int):
     return render_template("payments/staff/event.html", event=stored, form=_assign_form(stored),
                            dismiss=form, retry=EmptyForm(prefix="retry"),
                            payload=_pretty(stored.payload)), 422
+
+
+def _dealt_with(event_id: int, err: services.PaymentError):
+    """Someone else dealt with the event while this page was open: its forms are gone from
+    the page, so the answer is the page as it is now with the reason said at the top (QA: a
+    422 with the message on a form no longer drawn); None while the event still waits."""
+    stored = _event_or_404(event_id)
+    if stored.is_open:
+        return None
+    flash(f"{err.message} It is {stored.status} now: see below.", "info")
+    return redirect(url_for("payments_staff.event", event_id=stored.id))
 
 
 def _pretty(payload: str) -> str:

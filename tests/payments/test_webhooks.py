@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 
 import pytest
@@ -233,6 +234,38 @@ def test_staff_can_dismiss_an_event_with_a_reason(app, client, campaign_id, logi
     assert ok.status_code == 302
     assert stored_event(app, body["id"]).status == "ignored"
     assert counts(app)[1:] == (0, 0)
+    # a second member of staff, with the page open from before: told, not a bare 422 (QA)
+    for url, data in ((f"/staff/payments/events/{stored.id}/dismiss",
+                       {"dismiss-reason": "Paid elsewhere"}),
+                      (f"/staff/payments/events/{stored.id}",
+                       {"assign-campaign": str(campaign_id),
+                        "assign-received_on": london_today().isoformat()})):
+        late = client.post(url, data=data)
+        assert late.status_code == 302
+        assert late.headers["Location"] == f"/staff/payments/events/{stored.id}"
+        shown = client.get(late.headers["Location"]).get_data(as_text=True)
+        assert "That event has already been dealt with. It is ignored now" in shown
+    assert counts(app)[1:] == (0, 0)
+
+
+def test_assigning_to_a_day_outside_the_campaign_says_so_beside_the_day(
+        app, client, campaign_id, login_as):
+    refund = {"id": "ch_far", "object": "charge", "amount_refunded": 700,
+              "payment_intent": "pi_far"}
+    body = event("charge.refunded", refund)
+    deliver(client, body)
+    login_as("staff")
+    stored = stored_event(app, body["id"])
+    url = f"/staff/payments/events/{stored.id}"
+    response = client.post(url, data={"assign-campaign": str(campaign_id),
+                                      "assign-received_on": "2001-01-01"})
+    assert response.status_code == 422
+    beside = re.search(r'id="assign-received_on-error"[^>]*>(.*?)</', response.text, re.S)
+    assert beside and "must be within the campaign" in beside.group(1)  # QA: only at the top
+    unreadable = client.post(url, data={"assign-campaign": str(campaign_id),
+                                        "assign-received_on": "31/02/2026"})
+    beside = re.search(r'id="assign-received_on-error"[^>]*>(.*?)</', unreadable.text, re.S)
+    assert beside and "Enter a real date, like 31/12/2026." in beside.group(1)
 
 
 def test_a_failing_handler_keeps_the_event_and_answers_200(app, client, gift, monkeypatch,
