@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
+from coop import submissions
 from coop.access import access
 from coop.api import services
 from coop.api.forms import NewTokenForm
@@ -31,11 +32,17 @@ def tokens():
 @bp.route("", methods=["POST"])
 @access("admin", fresh=True)
 def create():
-    """Create a token and show it once, on this response: it is never stored or flashed."""
+    """Create a token and show it once, on this response: it is never stored or flashed.
+
+    Reloading that page sends the form again: it is recognised (``SentOnce``), and leads to
+    the list, where the token is, rather than to "a token with this name already exists"
+    (QA)."""
     form = NewTokenForm()
     if form.validate_on_submit():
+        sent = submissions.claim(db.session, form)
         try:
             token, secret = services.create_token(db.session, form.name.data, by=current_user)
+            sent.leads_to(url_for("api_admin.tokens"))
             db.session.commit()
         except services.ApiError as err:
             db.session.rollback()

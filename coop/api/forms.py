@@ -6,10 +6,10 @@ from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from coop.api.models import NAME_MAX
-from coop.forms import CoopForm
+from coop.forms import CoopForm, SentOnce
 
 
-class NewTokenForm(CoopForm):
+class NewTokenForm(SentOnce, CoopForm):
     name = StringField(
         "Name",
         description="Who or what will use it, e.g. \u201cpayments\u201d. Ledger entries made "
