@@ -65,7 +65,7 @@ def revoke(token_id: int):
         flash("That form had expired; nothing was changed. Please try again.", "error")
         return redirect(url_for("api_admin.tokens"))
     if not form.confirm.data:
-        flash(not_confirmed(f"Revoke the token “{token.name}”"), "error")
+        flash(not_confirmed(f"Revoke the token ‘{token.name}’"), "error")  # QA: “…“…””
         return redirect(url_for("api_admin.tokens"))
     if services.revoke_token(db.session, token, by=current_user):
         db.session.commit()

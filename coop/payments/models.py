@@ -22,6 +22,14 @@ PAYMENT_KINDS = ("payment", "invoice", "refund", "dispute")
 EVENT_STATUSES = ("processed", "ignored", "unplaced", "mismatch", "failed")
 #: events that wait for staff
 OPEN_EVENT_STATUSES = ("unplaced", "mismatch", "failed")
+#: how staff pages name each (QA: the raw words "unplaced", "ignored")
+EVENT_STATUS_LABELS = {
+    "processed": "Recorded",
+    "ignored": "Nothing to do (or dismissed)",
+    "unplaced": "Waiting for you: no campaign took it",
+    "mismatch": "Waiting for you: the amount didn't match",
+    "failed": "Waiting for you: it failed",
+}
 
 TOKEN_MAX = 64
 STRIPE_ID_MAX = 255
@@ -143,3 +151,7 @@ class WebhookEvent(Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_EVENT_STATUSES
+
+    @property
+    def status_label(self) -> str:
+        return EVENT_STATUS_LABELS.get(self.status, self.status)

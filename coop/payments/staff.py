@@ -158,7 +158,7 @@ def _dealt_with(event_id: int, err: services.PaymentError):
     stored = _event_or_404(event_id)
     if stored.is_open:
         return None
-    flash(f"{err.message} It is {stored.status} now: see below.", "info")
+    flash(f"{err.message} Its status now: {stored.status_label}.", "info")
     return redirect(url_for("payments_staff.event", event_id=stored.id))
 
 

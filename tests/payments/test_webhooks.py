@@ -179,7 +179,7 @@ def test_an_amount_that_does_not_match_is_kept_for_staff(app, client, gift, camp
 
     login_as("staff")
     page = client.get("/staff/payments").get_data(as_text=True)
-    assert "mismatch" in page and body["id"] in page
+    assert "Waiting for you: the amount didn&#39;t match" in page and body["id"] in page
     stored = stored_event(app, body["id"])
     response = client.post(f"/staff/payments/events/{stored.id}", data={
         "assign-campaign": str(campaign_id), "assign-received_on": london_today().isoformat(),
@@ -244,7 +244,8 @@ def test_staff_can_dismiss_an_event_with_a_reason(app, client, campaign_id, logi
         assert late.status_code == 302
         assert late.headers["Location"] == f"/staff/payments/events/{stored.id}"
         shown = client.get(late.headers["Location"]).get_data(as_text=True)
-        assert "That event has already been dealt with. It is ignored now" in shown
+        assert ("That event has already been dealt with. Its status now: Nothing to do (or "
+                "dismissed).") in shown
     assert counts(app)[1:] == (0, 0)
 
 
