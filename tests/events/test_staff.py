@@ -693,3 +693,14 @@ def test_a_published_event_keeps_its_web_address(client, app, login_as, make_eve
     assert retitled.status_code == 302
     assert _edit(client, draft, slug="not-yet-2", status="draft").status_code == 302
     assert {e.slug for e in events(app)} == {"out-there", "not-yet-2"}
+
+
+def test_the_attendees_page_repeats_no_id(app, make_event, login_as, client):
+    """QA: its booking and message forms each drew a hidden id="submission"."""
+    event = make_event("Both forms")
+    login_as("staff")
+    page = client.get(f"/staff/events/{event.id}").get_data(as_text=True)
+    assert 'action="/staff/events/%d/bookings' % event.id in page
+    assert 'action="/staff/events/%d/message' % event.id in page
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
