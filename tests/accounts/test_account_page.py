@@ -340,3 +340,16 @@ def test_another_accounts_email_link_opened_while_logged_in_says_whose_it_is(
     assert "Your account's email is now" not in shown
     assert "The account's email is now rosa.new@example.org. You're still logged in as " \
            "mo@example.org" in shown
+
+
+def test_emails_about_what_an_admin_did_dont_ask_if_it_was_you(app, client, login_as,
+                                                                make_user, outbox):
+    """QA: the invitation and the two-step reset (things an admin did) ended "If this wasn't
+    you"."""
+    login_as("admin")
+    client.post("/admin/users", data={"email": "new.staff@example.org", "name": "New",
+                                      "role": "staff"})
+    [invitation] = outbox()
+    text = invitation.get_body(preferencelist=("plain",)).get_content()
+    assert "wasn't you" not in text
+    assert "If you didn't expect this email, or you need help, reply" in " ".join(text.split())
