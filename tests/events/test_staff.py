@@ -700,7 +700,7 @@ def test_the_attendees_page_repeats_no_id(app, make_event, login_as, client):
     event = make_event("Both forms")
     login_as("staff")
     page = client.get(f"/staff/events/{event.id}").get_data(as_text=True)
-    assert 'action="/staff/events/%d/bookings' % event.id in page
-    assert 'action="/staff/events/%d/message' % event.id in page
+    assert f'action="/staff/events/{event.id}/bookings' in page
+    assert f'action="/staff/events/{event.id}/message' in page
     ids = re.findall(r'\sid="([^"]+)"', page)
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
