@@ -37,7 +37,12 @@ def _event_lines(registration: Registration) -> list[str]:
             lines.append(f"Joining link: {event.joining_url}")
         elif event.online:
             lines.append("Joining link: we'll email it to you before the event.")
-    lines.append(f"About the event: {external_url('events.event', slug=event.slug)}")
+    about = external_url("events.event", slug=event.slug)
+    if event.members_only and registration.user_id is None:
+        # booked by staff without an account: the page answers "Log in to see this" (QA)
+        lines.append(f"About the event (members' page, for those who log in): {about}")
+    else:
+        lines.append(f"About the event: {about}")
     # once it has started, a place can no longer be cancelled (a message after it: slides)
     see = "See this registration" if event.has_started() else "See or cancel this registration"
     lines.append(f"{see}: {_manage_url(registration)}")
@@ -138,7 +143,7 @@ def place_cancelled(registration: Registration, was: str, *, by_staff: bool) -> 
     who = "The organisers have" if by_staff else "You have"
     text = "\n".join([
         f"Hello {registration.name or 'there'},", "",
-        f"{who} cancelled {had} at {event.title}, on {event_when(event)}.",
+        f"{who} cancelled {had} at {event.title}, on {event_when(event)} (London time).",
         "If you think this is a mistake, just reply to this email." if by_staff else
         "If it wasn't you, or you've changed your mind, register again on the event's page "
         f"while places last: {external_url('events.event', slug=event.slug)}", "",
@@ -244,7 +249,8 @@ def cancelled(session: Session, event) -> int:
         has_place = registration.status == RegistrationStatus.REGISTERED
         text = "\n".join([
             f"Hello {registration.name or 'there'},", "",
-            f"We are sorry: {event.title}, on {event_when(event)}, is cancelled."
+            f"We are sorry: {event.title}, on {event_when(event)} (London time), is "
+            "cancelled."
             + (" The attached calendar file marks it cancelled in your calendar."
                if has_place else " You were on its waiting list."), "",
             f"Other events: {external_url('events.index')}", "",

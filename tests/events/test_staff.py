@@ -269,6 +269,7 @@ def test_staff_cancelling_a_place_moves_the_next_up(app, make_event, login_as, c
     assert told["To"] == "p1@example.org"
     text = told.get_content()
     assert "The organisers have cancelled your place at Small room" in text
+    assert "(London time)." in " ".join(text.split())  # QA: the one email without it
     assert "http://127.0.0.1:5000/events" in text
     with app.app_context():
         from coop.audit import AuditEvent
@@ -379,6 +380,9 @@ def test_staff_add_a_phone_booking(app, make_event, login_as, client, outbox):
             AuditEvent.action == "registration.booked")) == 2
     [confirmation] = [m for m in outbox() if m["To"] == "rita@example.org"]
     assert "Small room" in confirmation["Subject"]
+    # no account: the members' page would say "Log in to see this" (QA), so the email says so
+    assert "About the event (members' page, for those who log in): " in " ".join(
+        confirmation.get_body(preferencelist=("plain",)).get_content().split())
     with app.app_context():  # once it has started, nobody can be added
         row = _db.session.get(Event, event.id)
         row.starts_at = now_utc() - dt.timedelta(minutes=1)
