@@ -175,9 +175,26 @@ def saved_pages(rendered, tmp_path_factory) -> Path:
 
 # -- the browser: the seeded app served from a thread for the one Chromium (tests/conftest.py) --
 
+def read_whole(app):
+    """``app`` with each response body read whole (and closed) before Werkzeug writes it: when
+    the browser drops a request half-way (a favicon on a page it left), Werkzeug's server
+    doesn't close the body, and an open static file's ResourceWarning (an error here) failed
+    whichever browser test was running."""
+
+    def wrapped(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wrapped
+
+
 @pytest.fixture(scope="session")
 def live_url(site):
-    server = make_server("127.0.0.1", 0, site, threaded=True)
+    server = make_server("127.0.0.1", 0, read_whole(site), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
