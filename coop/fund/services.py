@@ -399,9 +399,14 @@ def add_correction(session: Session, campaign: Campaign, amount_pence: int, *, r
                 f"Entry {corrects.id} was corrected by someone else while you had this page "
                 f"open (now {by_}): check what it counts for above, then send this again if "
                 "it still needs correcting.", field="amount")
-    return add_entry(session, campaign, amount_pence, received_on=received_on, source=source,
-                     by=by, via=via, reason=reason,
-                     corrects_id=corrects.id if corrects is not None else None)
+    entry = add_entry(session, campaign, amount_pence, received_on=received_on, source=source,
+                      by=by, via=via, reason=reason,
+                      corrects_id=corrects.id if corrects is not None else None)
+    if corrects is not None and corrects.amount_pence > 0:
+        gone = corrections_of(session, [corrects.id]).get(corrects.id)
+        if gone is not None and corrects.amount_pence + gone.pence <= 0:
+            gift_taken_back(session, corrects)  # a bounced cheque thanks nobody either
+    return entry
 
 
 #: the advisory lock key of :func:`add_correction` (any constant the app uses once)

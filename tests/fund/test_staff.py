@@ -630,3 +630,22 @@ def test_a_reversal_undone_counts_the_gift_again(app, client, staff, campaign_id
     page = client.get(f"/staff/fund/{campaign_id}/corrections/new?entry={gift.id}").text
     assert "so it now counts for £50.00" in page and "Nothing of it is left" not in page
     assert re.search(r'<input[^>]*id="amount"[^>]*value="-50"', page)
+
+
+def test_a_gift_reversed_in_full_is_no_longer_thanked(app, client, staff, campaign_id):
+    """A bounced cheque: once "Correct" has taken the whole gift back, its donor is not thanked
+    for it (as a refund through Stripe); a part correction leaves the thanks alone."""
+    _gift(client, campaign_id, amount="30", source="post", donor_name="B. Bounced",
+          donor_town="Hull", may_thank="y")
+    [gift] = _entries(app)
+    assert "B. Bounced" in client.get("/fund").text
+    url = f"/staff/fund/{campaign_id}/corrections/new?entry={gift.id}"
+    for amount in ("-10", "-20"):
+        form = _correction_form(client, url)
+        assert client.post(url.split("?")[0], data={
+            **form, "amount": amount, "received_on": london_today().isoformat(),
+            "source": "post", "reason": "Cheque bounced"}).status_code == 302
+        with app.app_context():
+            check = _db.session.get(Entry, gift.id).thanks_check
+        assert check == (None if amount == "-10" else "declined"), amount
+    assert "B. Bounced" not in client.get("/fund").text
