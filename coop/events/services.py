@@ -6,6 +6,7 @@ Functions take a SQLAlchemy session, ``flush()`` and never commit; the caller co
 from __future__ import annotations
 
 import calendar
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
@@ -377,7 +378,7 @@ def cancel_event(session: Session, event: Event, *, by=None) -> bool:
     it was cancelled already, read holding the event's lock: of two staff (or a double click)
     cancelling at once, one cancels and tells everyone, the other changes nothing."""
     lock_event(session, event)
-    session.refresh(event, ["status"])
+    session.refresh(event)  # its status and sequence as they are now
     if event.status == Status.CANCELLED:
         return False
     event.status = Status.CANCELLED.value
@@ -1075,7 +1076,9 @@ def erase_member(session: Session, user) -> list[Registration]:
         if (registration.status != RegistrationStatus.CANCELLED
                 and not registration.event.has_ended()
                 and not registration.event.is_cancelled):
-            promoted += cancel_registration(session, registration).promoted
+            # the event cancelled (or ended) just now, as this waited for its lock: as above
+            with contextlib.suppress(NotCancellable):
+                promoted += cancel_registration(session, registration).promoted
         registration.name = "Deleted member"
         registration.email = f"deleted-{registration.id}@invalid"
         registration.user_id = None

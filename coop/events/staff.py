@@ -191,7 +191,7 @@ def delete_event(event_id: int):
 
 
 @bp.route("/<int:event_id>/cancel", methods=["POST"])
-@access("staff")
+@access("staff", fresh=True)
 def cancel_event(event_id: int):
     event = _event_or_404(event_id)
     form = ConfirmForm()

@@ -284,6 +284,8 @@ def add_entry(
     donor_town = _clean_text(donor_town, "donor_town", DONOR_TOWN_MAX, "The donor's town")
     via = _clean_text(via, "via", VIA_MAX, "Via") or "staff"
     check_entry(campaign, amount_pence, received_on=received_on, source=source, reason=reason)
+    if corrects_id is not None and reason:  # one correction of a line at a time (staff, Stripe)
+        lock_until_commit(session, CORRECTIONS_LOCK, Entry.__table__)
 
     _move_total(session, campaign, amount_pence)
     entry = Entry(
@@ -427,21 +429,26 @@ def corrections_of(session: Session, entry_ids: Iterable[int]) -> dict[int, Corr
     """For each of ``entry_ids`` that has been corrected by name: by which entries, and by how
     much in all (one query for a page of the ledger, and one more for each level of a
     correction corrected in turn)."""
-    ids = list(entry_ids)
+    ids = list(dict.fromkeys(entry_ids))
     direct: dict[int, list[tuple[int, int]]] = {}
+    asked: set[int] = set()
     frontier = ids
     while frontier:
+        asked.update(frontier)
         rows = session.execute(
             sa.select(Entry.corrects_id, Entry.id, Entry.amount_pence)
             .where(Entry.corrects_id.in_(frontier)).order_by(Entry.id)).all()
         for corrects_id, entry_id, pence in rows:
             direct.setdefault(corrects_id, []).append((entry_id, pence))
-        frontier = [entry_id for _, entry_id, _ in rows]  # a correction names an older line
-
-    def net(entry_id: int) -> int:
-        return sum(pence + net(child) for child, pence in direct.get(entry_id, ()))
-
-    return {key: Corrected(tuple(i for i, _ in direct[key]), net(key))
+        # each line asked about once (a page may hold a correction and its own correction)
+        frontier = list(dict.fromkeys(e for _, e, _ in rows if e not in asked))
+    # what each line's corrections change, worked out from the newest line down (a correction
+    # names an older line), so a long chain needs no recursion
+    net: dict[int, int] = {}
+    for line in sorted(direct, reverse=True):
+        net[line] = sum(pence + net.get(child, 0) for child, pence in direct[line]
+                        if child > line)
+    return {key: Corrected(tuple(i for i, _ in direct[key]), net[key])
             for key in ids if key in direct}
 
 
@@ -673,9 +680,11 @@ def gift_taken_back(session: Session, entry: Entry) -> None:
     waiting to be checked, or thanked, is declined (audited as "taken back"; QA: a refunded
     gift still waited under "Names to check")."""
     since = london_midnight(entry.received_on) if entry.thanks_check is None else None
+    # not a decision about the name (``thanks_decided_at`` stays): a monthly gift's later
+    # payments follow staff's decisions, not a month that was refunded
     _set_thanks(session, entry.id, THANKS_DECLINED,
                 sa.or_(Entry.thanks_check == THANKS_WAITING, thanked_clause()), by=None,
-                action="taken_back", shown_since=since)
+                action="taken_back", shown_since=since, decided=False)
 
 
 def thank_again(session: Session, entry_id: int, *, by=None) -> Entry:
@@ -692,14 +701,15 @@ def thank_again(session: Session, entry_id: int, *, by=None) -> Entry:
 
 
 def _set_thanks(session: Session, entry_id: int, decision: str, condition, *, by,
-                action: str | None = None, shown_since: dt.datetime | None = None) -> bool:
+                action: str | None = None, shown_since: dt.datetime | None = None,
+                decided: bool = True) -> bool:
     """One guarded UPDATE of a line's ``thanks_check`` (ORM, so the session's copy follows),
     the campaign's ``thanks_version`` moved and the audit row; False when ``condition`` no
     longer holds. ``thanks_shown_at`` is set once: by the first "shown", or to
     ``shown_since`` (a name thanked from the start, stopped)."""
     now = now_utc()
     first_shown = now if decision == THANKS_SHOWN else shown_since
-    values = {"thanks_check": decision, "thanks_decided_at": now}
+    values = {"thanks_check": decision, **({"thanks_decided_at": now} if decided else {})}
     if first_shown is not None:
         values["thanks_shown_at"] = sa.func.coalesce(Entry.thanks_shown_at, first_shown)
     row = session.execute(

@@ -587,7 +587,8 @@ def add_correction(campaign_id: int):
             services.add_correction(
                 db.session, campaign, form.amount.pence, reason=form.reason.data,
                 received_on=form.received_on.data, source=form.source.data, by=current_user,
-                corrects=correcting, seen=(form.corrections_seen.data or None)
+                # a form sent without what it was drawn from is checked as drawn from none
+                corrects=correcting, seen=(form.corrections_seen.data or "none")
                 if correcting is not None else None,
             )
         except services.FundError as err:

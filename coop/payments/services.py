@@ -446,10 +446,15 @@ def _last_decision(session: Session, checkout: Checkout) -> str | None:
     """What staff last decided about this checkout's name on its earlier payments ("shown" or
     "declined"; None if nobody has yet): a monthly gift pays again and again under one name,
     checked once, and its later payments follow the latest decision."""
+    taken = sa.orm.aliased(Entry)
+    taken_back = (sa.select(sa.func.coalesce(sa.func.sum(taken.amount_pence), 0))
+                  .where(taken.corrects_id == Entry.id).scalar_subquery())
     return session.scalar(
         sa.select(Entry.thanks_check)
         .join(Payment, Payment.entry_id == Entry.id)
-        .where(Payment.checkout_id == checkout.id, Entry.thanks_decided_at.is_not(None))
+        .where(Payment.checkout_id == checkout.id, Entry.thanks_decided_at.is_not(None),
+               # a month refunded in full says nothing of staff's decision (review)
+               Entry.amount_pence + taken_back > 0)
         .order_by(Entry.thanks_decided_at.desc(), Entry.id.desc())
         .limit(1)
     )
@@ -651,8 +656,11 @@ def _enquiry_refunded(session: Session, checkout: Checkout | None, text: str) ->
     enquiry = session.get(Enquiry, checkout.enquiry_id)
     if enquiry is None or enquiry.is_erased:
         return
-    left = session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_pence), 0))
-                          .where(Payment.checkout_id == checkout.id)) or 0
+    # what is still held from every payment of this enquiry (a second page paid too, say)
+    left = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_pence), 0))
+        .join(Checkout, Checkout.id == Payment.checkout_id)
+        .where(Checkout.enquiry_id == enquiry.id)) or 0
     if left > 0:
         note = f"{text}. {money(left)} of it is still paid."
     elif (enquiry.status_enum == Status.PAYMENT_RECEIVED
@@ -745,10 +753,15 @@ EVENT_TYPES = tuple(HANDLERS)
 
 
 def enquiry_paid(session: Session, enquiry) -> Checkout | None:
-    """The checkout that paid (or set up monthly payments for) an enquiry, if any."""
+    """The checkout that paid (or set up monthly payments for) an enquiry, if any; a one-off
+    payment refunded in full doesn't count (review: the reader was told it was paid, and
+    couldn't pay again)."""
+    held = (sa.select(sa.func.coalesce(sa.func.sum(Payment.amount_pence), 0))
+            .where(Payment.checkout_id == Checkout.id).scalar_subquery())
     return session.scalar(
         sa.select(Checkout).where(Checkout.enquiry_id == enquiry.id,
-                                  Checkout.status.in_(("paid", "ended")))
+                                  Checkout.status.in_(("paid", "ended")),
+                                  sa.or_(Checkout.mode == "subscription", held > 0))
         .order_by(Checkout.id.desc()).limit(1))
 
 

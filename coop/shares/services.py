@@ -293,13 +293,15 @@ class ChangedMeanwhile(InvalidTransition):
 
 
 def _claim(session: Session, enquiry: Enquiry, old: Status, new: Status, *,
-           paid_pence: int | None = None) -> None:
+           paid_pence: int | None = None, paid_method: str | None = None) -> None:
     """Move the row from ``old`` to ``new`` only if it is still at ``old`` (and, given
     ``paid_pence``, still has that payment): one guarded UPDATE, so two staff pressing
     "Admit" at once can't both admit, nor an admission allot for a payment corrected
     meanwhile (on PostgreSQL the second waits for the first's row lock, then finds the row
     moved on and changes nothing)."""
     guard = [] if paid_pence is None else [Enquiry.paid_pence == paid_pence]
+    if paid_method is not None:
+        guard.append(Enquiry.paid_method == paid_method)
     result = session.execute(
         sa.update(Enquiry)
         .where(Enquiry.id == enquiry.id, Enquiry.status == old.value, *guard)
@@ -356,8 +358,11 @@ def payment_refunded(session: Session, enquiry: Enquiry, *, detail: str,
 
     :raise ChangedMeanwhile: it isn't at "payment received" any more (admitted, say).
     """
+    # only the online payment it was: not one staff corrected to a cheque meanwhile (review)
+    _claim(session, enquiry, Status.PAYMENT_RECEIVED, Status.CONTACTED,
+           paid_pence=enquiry.paid_pence, paid_method=PaidMethod.ONLINE.value)
     change = _move(session, enquiry, Status.PAYMENT_RECEIVED, Status.CONTACTED, by=None,
-                   detail=_clean_detail(detail), now=now)
+                   detail=_clean_detail(detail), now=now, claimed=True)
     enquiry.paid_pence = enquiry.paid_on = enquiry.paid_method = None
     session.flush()
     return change

@@ -4,6 +4,7 @@ one payment for shares, a subscription for a monthly pledge; recorded from the w
 from __future__ import annotations
 
 import re
+import secrets
 
 import sqlalchemy as sa
 
@@ -233,3 +234,91 @@ def test_a_share_payment_refunded_in_full_is_no_longer_ready_for_admission(
             "Refunded through Stripe (ch_back): £200: the whole payment went back")
     assert _notes(app)[-1].endswith("REFUNDED IN FULL: moved back to contacted, with no "
                                     "payment recorded.")
+
+
+def _second_checkout(app, first: Checkout) -> Checkout:
+    with app.app_context():
+        row = Checkout(token=secrets.token_urlsafe(24), purpose=first.purpose, mode=first.mode,
+                       amount_pence=first.amount_pence, enquiry_id=first.enquiry_id,
+                       stripe_session_id="cs_second", checkout_url="https://checkout.example/2")
+        _db.session.add(row)
+        _db.session.commit()
+        _db.session.refresh(row)
+        _db.session.expunge(row)
+        return row
+
+
+def test_refunding_the_second_of_two_online_payments_keeps_the_first(app, client, stripe_api):
+    """Review: PAID TWICE tells staff to refund the second payment in Stripe; doing so must not undo
+    the first, which the society still holds."""
+    from coop.shares.models import Enquiry
+
+    link = _pay_link(client, "/shares", share_form(amount="250"))
+    client.post(link)
+    [first] = _enquiry_checkouts(app)
+    second = _second_checkout(app, first)
+    deliver(client, event("checkout.session.completed", session_completed(first, intent="pi_1")))
+    deliver(client, event("checkout.session.completed", session_completed(second, intent="pi_2")))
+    assert any("PAID TWICE" in n for n in _notes(app))
+    charge = {"id": "ch_2", "object": "charge", "payment_intent": "pi_2",
+              "amount": 25_000, "amount_refunded": 25_000}
+    assert deliver(client, event("charge.refunded", charge)).get_json()["status"] == "processed"
+    with app.app_context():
+        enquiry = _db.session.get(Enquiry, first.enquiry_id)
+        assert (enquiry.status, enquiry.paid_pence, enquiry.paid_method) == (
+            "payment_received", 25_000, "online")
+
+
+def test_after_a_full_refund_the_payment_page_does_not_say_paid(app, client, stripe_api):
+    """Review: refunded in full, the reader was still told "This has been paid online" and
+    couldn't pay again."""
+    from coop.shares.models import Enquiry
+
+    link = _pay_link(client, "/shares", share_form(amount="250"))
+    client.post(link)
+    [checkout] = _enquiry_checkouts(app)
+    deliver(client, event("checkout.session.completed",
+                          session_completed(checkout, intent="pi_back")))
+    deliver(client, event("charge.refunded", {
+        "id": "ch_back", "object": "charge", "payment_intent": "pi_back",
+        "amount": 25_000, "amount_refunded": 25_000}))
+    with app.app_context():
+        assert _db.session.get(Enquiry, checkout.enquiry_id).status == "contacted"
+    page = client.get(link).get_data(as_text=True)
+    assert "This has been paid online" not in page and "by card</button>" in page
+
+
+def test_payment_refunded_does_not_wipe_a_payment_corrected_meanwhile(app, client, stripe_api):
+    """Review: the webhook read the enquiry at "payment received, online"; staff then corrected the
+    recorded payment to a cheque (committed); the refund's guarded move checks only the
+    status, so it wipes the cheque."""
+    from sqlalchemy.orm import Session
+
+    from coop.shares import services as shares
+    from coop.shares.models import Enquiry, PaidMethod
+
+    link = _pay_link(client, "/shares", share_form(amount="250"))
+    client.post(link)
+    [checkout] = _enquiry_checkouts(app)
+    deliver(client, event("checkout.session.completed",
+                          session_completed(checkout, intent="pi_x")))
+    with app.app_context():
+        webhook_view = _db.session.get(Enquiry, checkout.enquiry_id)
+        assert webhook_view.paid_method == "online"
+        with Session(_db.engine) as staff:
+            enquiry = staff.get(Enquiry, checkout.enquiry_id)
+            shares.record_payment(staff, enquiry, amount_pence=25_000,
+                                  received_on=enquiry.paid_on, method=PaidMethod.CHEQUE,
+                                  by=None, correcting=shares.payment_key(enquiry))
+            staff.commit()
+        try:
+            shares.payment_refunded(_db.session, webhook_view, detail="refunded")
+            _db.session.commit()
+            wiped = True
+        except shares.EnquiryError:
+            _db.session.rollback()
+            wiped = False
+        _db.session.expire_all()
+        after = _db.session.get(Enquiry, checkout.enquiry_id)
+        assert not wiped
+        assert (after.status, after.paid_method) == ("payment_received", "cheque")

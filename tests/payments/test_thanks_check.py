@@ -222,3 +222,25 @@ def test_a_gift_refunded_in_full_thanks_nobody_and_names_its_line(app, client, c
         assert _db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
             AuditEvent.action == "fund.thanks_taken_back")) == 1
     assert "Rosa Ward" not in public_fund(app)
+
+
+def test_one_month_refunded_does_not_stop_thanking_the_next(
+        app, client, campaign_id, stripe_api, login_as):
+    """Review: a month refunded in full was read as staff's latest decision about the name,
+    and every later month of the subscription went unthanked."""
+    monthly = first_monthly_payment(app, client, "Tom Mann")
+    first = the_entry(app)
+    login_as("staff")
+    decide(client, first.id, "show")
+    assert the_entry(app).thanks_check == "shown"
+    deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_2")))
+    second = the_entry(app)
+    assert second.thanks_check in (None, "shown")
+    deliver(client, event("charge.refunded", {
+        "id": "ch_in2", "object": "charge", "payment_intent": "pi_in_2",
+        "amount": 1000, "amount_refunded": 1000}))
+    with app.app_context():
+        assert _db.session.get(Entry, second.id).thanks_check == "declined"
+    deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_3")))
+    third = the_entry(app)
+    assert third.thanked  # follows staff's "show", as before the refunded month
