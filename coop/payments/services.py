@@ -645,9 +645,10 @@ def _correction(session, event, placement, *, kind: str, ref: str, amount_pence:
 
 def _enquiry_refunded(session: Session, checkout: Checkout | None, text: str) -> None:
     """A refund or lost dispute of a share or pledge payment (already recorded), noted on its
-    enquiry. Once all that was paid through this checkout has gone back, an enquiry still at
-    "payment received" returns to "contacted" with no payment (QA: a share payment refunded in
-    full still offered "Admit as a member"); an admitted one is flagged for the register."""
+    enquiry. Once all that was paid online for the enquiry has gone back (every checkout of it
+    counted), an enquiry still at "payment received" returns to "contacted" with no payment
+    (QA: a share payment refunded in full still offered "Admit as a member"); an admitted one
+    is flagged for the register."""
     if checkout is None or checkout.enquiry_id is None:
         return
     from coop.shares import services as shares
