@@ -467,6 +467,12 @@ def login(client, email: str, password: str = PASSWORD, **extra):
     return client.post("/login", data={"email": email, "password": password, **extra})
 
 
+def delete_my_account(client):
+    """ "Delete my account" as a logged-in client sends it: the password and the tick."""
+    return client.post("/account/delete", data={"delete_password": PASSWORD,
+                                                "understood": "y"})
+
+
 @pytest.fixture
 def login_as(client, make_user):
     """``login_as("staff")`` creates a user with that role and logs the client in as them."""

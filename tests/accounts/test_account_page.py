@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from coop.accounts.models import User
 from coop.audit import AuditEvent
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, delete_my_account, login
 
 LINK = re.compile(r"http://127.0.0.1:5000(/account/email/confirm/\S+)")
 NEWSLETTER_CONFIRM = re.compile(r"/newsletter/confirm/([A-Za-z0-9_\-]+)")
@@ -222,8 +222,7 @@ def test_delete_account_needs_password_and_runs_hooks(app, client, login_as, out
     assert unticked.status_code == 422
     assert user_row(app, user.id) is not None
     assert not [m for m in outbox() if "deleted" in m["Subject"]]  # refused: nobody is told
-    response = client.post("/account/delete", data={"delete_password": PASSWORD,
-                                                    "understood": "y"})
+    response = delete_my_account(client)
     assert response.status_code == 302 and response.headers["Location"] == "/"
     [told] = [m for m in outbox() if m["Subject"].startswith("Your account was deleted")]
     assert told["To"] == user.email
@@ -243,8 +242,7 @@ def test_delete_account_needs_password_and_runs_hooks(app, client, login_as, out
 
 def test_last_admin_cannot_delete_their_account(app, client, login_as):
     admin = login_as("admin")
-    response = client.post("/account/delete", data={"delete_password": PASSWORD,
-                                                    "understood": "y"})
+    response = delete_my_account(client)
     assert response.status_code == 422
     assert "last active admin" in response.get_data(as_text=True)
     assert user_row(app, admin.id) is not None

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from coop.events import services
 from coop.events.models import Event, Registration
 from coop.extensions import db as _db
-from tests.conftest import login
+from tests.conftest import delete_my_account, login
 from tests.events.conftest import future, member_with_places
 
 
@@ -585,7 +585,6 @@ def test_a_member_with_a_place_at_a_cancelled_event_can_delete_their_account(
         app, make_user, make_event):
     """Review: "Delete my account" was a 500, and the account stayed."""
     from coop.accounts.models import User
-    from tests.conftest import PASSWORD
 
     user, [event] = member_with_places(app, make_user, make_event, "Ann", "A talk")
     with app.app_context():
@@ -593,8 +592,7 @@ def test_a_member_with_a_place_at_a_cancelled_event_can_delete_their_account(
         _db.session.commit()
     client = app.test_client()
     assert login(client, user.email).status_code == 302
-    response = client.post("/account/delete", data={"delete_password": PASSWORD,
-                                                    "understood": "y"})
+    response = delete_my_account(client)
     assert response.status_code == 302
     with app.app_context():
         assert _db.session.get(User, user.id) is None

@@ -386,7 +386,7 @@ def test_every_change_leaves_an_audit_row(db, make_user):
 
 def test_account_deletion_keeps_the_register_entry(app, make_user):
     from coop.extensions import db
-    from tests.conftest import PASSWORD, login
+    from tests.conftest import delete_my_account, login
 
     user = make_user("member", email="leaving@example.org")
     with app.app_context():
@@ -394,8 +394,7 @@ def test_account_deletion_keeps_the_register_entry(app, make_user):
         db.session.commit()
     client = app.test_client()
     assert login(client, user.email).status_code == 302
-    response = client.post("/account/delete", data={"delete_password": PASSWORD,
-                                                    "understood": "y"})
+    response = delete_my_account(client)
     assert response.status_code == 302
     with app.app_context():
         member = get_member(1)

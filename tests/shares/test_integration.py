@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from coop.extensions import db as _db
 from coop.shares.models import Enquiry
-from tests.conftest import PASSWORD
+from tests.conftest import delete_my_account
 from tests.shares.conftest import share_form, support_form
 
 
@@ -55,8 +55,7 @@ def test_deleting_the_account_erases_finished_enquiries_and_keeps_open_ones(
         _db.session.commit()
     page = client.get("/account").get_data(as_text=True)
     assert "one still open (a payment on its way, say) stays with the society" in page
-    response = client.post("/account/delete", data={"delete_password": PASSWORD,
-                                                    "understood": "y"})
+    response = delete_my_account(client)
     assert response.status_code == 302
     with app.app_context():
         erased = _db.session.scalar(sa.select(Enquiry).where(Enquiry.kind == "supporter"))
