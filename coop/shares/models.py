@@ -349,6 +349,9 @@ class Note(Base):
     )
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now_utc)
     by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    #: written by the website itself (a payment, a refund, an account deleted), not by staff:
+    #: with no ``by``, this tells it from a note whose author's account was deleted
+    automatic: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     body: Mapped[str] = mapped_column(sa.String(NOTE_MAX))
 
     enquiry: Mapped[Enquiry] = relationship(back_populates="notes")

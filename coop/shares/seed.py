@@ -7,7 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from coop.accounts.models import User
+from coop.accounts.models import Role, User
 from coop.formatting import LONDON
 from coop.shares import services
 from coop.shares.models import Enquiry, Status
@@ -25,6 +25,10 @@ _PATH = {
 
 def load(session: Session, data: dict, today: dt.date) -> str:
     added = 0
+    # the demo's notes are staff's ("Rang on Tuesday"): the first staff account's, when the
+    # demo accounts exist, else a former member of staff's; never the website's own
+    author = session.scalar(sa.select(User).where(User.role == Role.STAFF.value)
+                            .order_by(User.id).limit(1))
     for item in data.get("enquiries", []):
         exists = session.scalar(sa.select(Enquiry.id).where(Enquiry.email == item["email"]))
         if exists is not None:
@@ -63,7 +67,8 @@ def load(session: Session, data: dict, today: dt.date) -> str:
             else:
                 services.change_status(session, enquiry, status, by=None, now=step)
         if item.get("note"):
-            services.add_note(session, enquiry, item["note"], by=None, now=step)
+            note = services.add_note(session, enquiry, item["note"], by=author, now=step)
+            note.automatic = False
         added += 1
     return f"Share enquiries: {added} added."
 

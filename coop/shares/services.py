@@ -550,6 +550,7 @@ def reopen(session: Session, enquiry: Enquiry, *, reason: str, by,
 
 def add_note(session: Session, enquiry: Enquiry, body: str, *, by,
              now: dt.datetime | None = None) -> Note:
+    """A note on the enquiry; ``by=None``: the website's own (shown as "The website")."""
     body = (body or "").strip()
     if not body:
         raise EnquiryError("Write the note first.")
@@ -557,7 +558,8 @@ def add_note(session: Session, enquiry: Enquiry, body: str, *, by,
         raise EnquiryError(f"A note can be at most {NOTE_MAX} characters.")
     if enquiry.is_erased:
         raise EnquiryError("This enquiry has been erased; notes can't be added to it.")
-    note = Note(enquiry=enquiry, body=body, by_id=getattr(by, "id", by), at=now or now_utc())
+    note = Note(enquiry=enquiry, body=body, by_id=getattr(by, "id", by), automatic=by is None,
+                at=now or now_utc())
     session.add(note)
     session.flush()
     return note
@@ -620,7 +622,7 @@ def correct_contact(session: Session, enquiry: Enquiry, contact: Contact, *, rea
         # what waited for the old one is wrong
         enquiry.acknowledged_at = None
         outbox.drop_undelivered(session, enquiry.reference, to=old_email, now=now)
-    session.add(Note(enquiry=enquiry, by_id=getattr(by, "id", by), at=now,
+    session.add(Note(enquiry=enquiry, by_id=getattr(by, "id", by), at=now, automatic=by is None,
                      body=f"Contact details corrected ({joined(changed)}): {reason}"))
     audit.record(session, "enquiry.contact_corrected", "enquiry", enquiry.reference, by=by,
                  fields=list(changed))
@@ -784,6 +786,7 @@ def anonymise_for_user(session: Session, user) -> int:
         elif not enquiry.is_erased:
             enquiry.user_id = None
             enquiry.updated_at = now_utc()
-            session.add(Note(enquiry=enquiry, body=ACCOUNT_DELETED_NOTE, by_id=None))
+            session.add(Note(enquiry=enquiry, body=ACCOUNT_DELETED_NOTE, by_id=None,
+                             automatic=True))
     session.flush()
     return count

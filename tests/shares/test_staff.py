@@ -396,3 +396,30 @@ def test_a_register_address_splits_back_into_the_form_s_fields():
                                      ("Flat 2\n9 Street", "", "GB")):
         stored = register_address(lines, postcode, country)
         assert split_register_address(stored) == (lines, postcode, country)
+
+
+def test_notes_say_who_wrote_them_the_website_or_a_former_member_of_staff(
+        app, client, login_as, make_user, make_enquiry):
+    """A note with no author was "Someone": the website's own (a payment, a refund) and one
+    whose author's account was deleted read the same."""
+    from coop.accounts.models import User
+    from coop.shares import services
+
+    enquiry = make_enquiry(name="Rosa Reader", email="rosa@example.org")
+    leaver = make_user("staff", email="leaver@example.org", name="Lee Leaver")
+    with app.app_context():
+        saved = _db.session.get(Enquiry, enquiry.id)
+        services.add_note(_db.session, saved, "Rang them; cheque in the post.",
+                          by=_db.session.get(User, leaver.id))
+        services.add_note(_db.session, saved, "Paid online: £250.", by=None)
+        _db.session.commit()
+    login_as("staff", email="stays@example.org", name="Sam Stays")
+    html = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    assert "Lee Leaver, " in html and "The website, " in html
+    with app.app_context():
+        _db.session.delete(_db.session.get(User, leaver.id))
+        _db.session.commit()
+    html = client.get(f"/staff/enquiries/{enquiry.id}").get_data(as_text=True)
+    meta = re.findall(r'<p class="note-meta">([^,]+),', html)
+    assert sorted(meta) == ["A former member of staff", "The website"]
+    assert "Someone" not in html and "Lee Leaver" not in html
