@@ -153,5 +153,7 @@ def reactivate(user_id: int):
     if EmptyForm().validate_on_submit():
         services.reactivate(db.session, user, by=current_user)
         db.session.commit()
-        flash(f"{user.email} can log in again.", "success")
+        flash(f"{user.email} can log in again." if user.has_usable_password else
+              f"{user.email} is active again. Their invitation link stopped working when they "
+              "were deactivated: send a new one with “Re-send invitation”.", "success")
     return redirect(url_for("admin.users"))

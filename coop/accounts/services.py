@@ -7,7 +7,6 @@ Plain functions over a session; they flush, never commit. Settings come from the
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import secrets
 from collections.abc import Callable
@@ -20,7 +19,9 @@ from sqlalchemy.orm import Session
 from coop import audit
 from coop.accounts import emails, sessions, throttle
 from coop.accounts.models import Role, User, unusable_password
-from coop.accounts.passwords import hash_password, needs_rehash, password_problems, verify_password
+from coop.accounts.passwords import (
+    check_nothing, hash_password, needs_rehash, password_problems, verify_password,
+)
 from coop.accounts.throttle import Throttled  # noqa: F401 - part of this module's errors
 from coop.db import lock_until_commit, now_utc
 from coop.formatting import london_datetime
@@ -300,7 +301,7 @@ def authenticate(
     user = get_by_email(session, email)
     if user is None:
         # Spend the same time as a real check so timing does not tell which emails exist.
-        verify_password(_dummy_hash(), password)
+        check_nothing(password)
     if user is None or not verify_password(user.password_hash, password) or not user.active:
         # counted for every address typed, with an account or not: the write takes time
         failures_today = throttle.count(session, _secret(), "notice", email,
@@ -352,13 +353,6 @@ def warn_owner_of_failures(session: Session, user: User, *, now: dt.datetime) ->
     audit.record(session, "user.failed_logins_notice", "user", user.id, by=None)
     session.flush()
     return True
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """A hash made with the hasher's own settings (so checking it costs what checking a real
-    one does), made on first use rather than at import: at full strength it costs ~50 ms."""
-    return hash_password("not a real password, only for timing")
 
 
 def change_password(session: Session, user: User, current: str, new: str, *, ip: str,
@@ -440,6 +434,8 @@ def deactivate(session: Session, user: User, *, by: User) -> None:
     if user.role == Role.ADMIN and _other_active_admins(session, user) == 0:
         raise AccountError("This is the last active admin; make someone else an admin first.")
     user.active = False
+    # an emailed reset or invitation link dies for good: reactivating mustn't revive it
+    user.password_token_at = None
     sessions.revoke_all(session, user)
     audit.record(session, "user.deactivated", "user", user.id, by=by)
     session.flush()

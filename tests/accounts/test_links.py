@@ -520,3 +520,42 @@ def test_email_change_posts_of_any_kind_stop_at_twenty_an_hour(app, make_user):
                                                    "email_password": PASSWORD})
     assert refused.status_code == 429
     assert "sent 20 times in the last hour" in refused.get_data(as_text=True)
+
+
+def test_deactivating_kills_a_link_for_good(app, client, login_as, outbox):
+    """Deactivating then reactivating an account brought its invitation (or reset) link back
+    to life (security review): the link's state digest included only ``active``."""
+    login_as("admin")
+    client.post("/admin/users", data={"email": "new@example.org", "role": "member"})
+    invitation = link(outbox, WELCOME, "new@example.org")
+    invitee = user_row(app, "new@example.org")
+    reader = app.test_client()
+    assert reader.get(invitation).status_code == 200
+    assert client.post(f"/admin/users/{invitee.id}/deactivate",
+                       data={"confirm": "y"}).status_code == 302
+    assert reader.get(invitation).status_code == 404
+    response = client.post(f"/admin/users/{invitee.id}/reactivate", follow_redirects=True)
+    assert "Their invitation link stopped working" in response.get_data(as_text=True)
+    assert reader.get(invitation).status_code == 404
+    assert set_password(reader, invitation).status_code == 404
+    assert not user_row(app, "new@example.org").has_usable_password
+    # a new invitation works
+    client.post(f"/admin/users/{invitee.id}/invite")
+    assert reader.get(link(outbox, WELCOME, "new@example.org")).status_code == 200
+
+
+def test_a_password_reset_link_dies_with_deactivation_too(app, client, make_user, outbox):
+    from coop.extensions import db
+
+    user = make_user(email="rosa@example.org")
+    admin = make_user("admin")
+    ask_reset(client, "rosa@example.org")
+    reset = link(outbox, RESET, "rosa@example.org")
+    with app.app_context():
+        services.deactivate(db.session, db.session.get(User, user.id),
+                            by=db.session.get(User, admin.id))
+        services.reactivate(db.session, db.session.get(User, user.id),
+                            by=db.session.get(User, admin.id))
+        db.session.commit()
+    assert client.get(reset).status_code == 404
+    assert login(app.test_client(), "rosa@example.org").status_code == 302

@@ -154,3 +154,29 @@ def test_created_at_is_aware_utc(db):
     fresh = db.session.get(User, user.id)
     assert fresh.created_at.tzinfo is not None
     assert fresh.created_at.utcoffset() == dt.timedelta(0)
+
+
+def test_an_invited_account_costs_a_real_password_check(db, monkeypatch):
+    """An account with no password yet answered a login 20 times faster than one with a
+    password, or none (security review): its unusable hash was refused without argon2's work.
+    Each attempt now checks a real hash, whatever the address."""
+    checked = []
+    real = passwords._hasher
+
+    class Spy:
+        def verify(self, password_hash, password):
+            checked.append(password_hash)
+            return real.verify(password_hash, password)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    services.create_user(db.session, "invited@example.org", None)
+    services.create_user(db.session, "set@example.org", PASSWORD)
+    db.session.commit()
+    monkeypatch.setattr(passwords, "_hasher", Spy())
+    for email in ("invited@example.org", "nobody@example.org", "set@example.org"):
+        checked.clear()
+        with pytest.raises(services.InvalidCredentials):
+            services.authenticate(db.session, email, "a wrong password", ip="1.2.3.4")
+        assert sum(h.startswith("$argon2id$") for h in checked) == 1, (email, checked)
