@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache
 from importlib import resources
 
@@ -47,10 +48,8 @@ def _timing_hash() -> str:
 def check_nothing(password: str) -> None:
     """Spend a real password check's time and learn nothing: for an address with no account,
     or an account with no password yet, so timing tells nobody which is which."""
-    try:
+    with contextlib.suppress(VerificationError):
         _hasher.verify(_timing_hash(), password)
-    except VerificationError:
-        pass
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -20,7 +20,11 @@ from coop import audit
 from coop.accounts import emails, sessions, throttle
 from coop.accounts.models import Role, User, unusable_password
 from coop.accounts.passwords import (
-    check_nothing, hash_password, needs_rehash, password_problems, verify_password,
+    check_nothing,
+    hash_password,
+    needs_rehash,
+    password_problems,
+    verify_password,
 )
 from coop.accounts.throttle import Throttled  # noqa: F401 - part of this module's errors
 from coop.db import lock_until_commit, now_utc
