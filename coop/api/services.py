@@ -211,13 +211,22 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise MalformedJSON("it is not UTF-8") from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
     except MalformedJSON:
         raise
     except json.JSONDecodeError as err:
         raise MalformedJSON(f"{err.msg} at line {err.lineno} column {err.colno}") from None
     except RecursionError:
         raise MalformedJSON("it is nested too deeply") from None
+    try:
+        # "\ud800" is valid JSON syntax but no character: it can't be stored or hashed
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise MalformedJSON("a \\u escape names half of a character (a lone surrogate, "
+                            "\\ud800 to \\udfff)") from None
+    except RecursionError:
+        raise MalformedJSON("it is nested too deeply") from None
+    return value
 
 
 @dataclass(frozen=True)

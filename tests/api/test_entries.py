@@ -143,6 +143,11 @@ def test_a_cookie_session_is_not_enough(app, client, login_as, campaign):
 @pytest.mark.parametrize("raw", [
     b"", b"{", b"not json", b"{'amount_pence': 1}", b'{"amount_pence": NaN}',
     b'{"amount_pence": Infinity}', b"\xff\xfe", b"[" * 4000 + b"]" * 4000,
+    # a lone surrogate: JSON's syntax allows it, but it is no character (a 500 before)
+    b'{"amount_pence": 2500, "received_on": "2022-11-13", "source": "post", '
+    b'"donor_name": "\\ud800"}',
+    b'{"amount_pence": 2500, "received_on": "2022-11-13", "source": "post", '
+    b'"x\\udfff": 1}',
 ])
 def test_malformed_json_400(app, post_entry, campaign, raw):
     response = post_entry(data=raw)
