@@ -158,17 +158,24 @@ def request_subscription(
     return subscriber
 
 
-def _claim_send(session: Session, subscriber: Subscriber, now: dt.datetime) -> bool:
+def _claim_send(session: Session, subscriber: Subscriber, now: dt.datetime, *,
+                already_confirmed: bool) -> bool:
     """Atomically take this hour's email for the address; False when one went already.
 
+    An address not yet subscribed whose last link is used up (they unsubscribed, or confirmed
+    and then unsubscribed) gets a new one at once: the hour keeps strangers from filling an
+    inbox with links, not the reader from coming back (QA: signing up again after
+    unsubscribing sent nothing for an hour, and the page sent them to the dead link).
     The conditional UPDATE is the lock: of two requests racing, the database lets one match.
     """
     window = dt.timedelta(minutes=current_app.config["NEWSLETTER_RESEND_MINUTES"])
+    no_live_link = sa.false() if already_confirmed else Subscriber.confirm_token_hash.is_(None)
     result = session.execute(
         sa.update(Subscriber)
         .where(Subscriber.id == subscriber.id,
                sa.or_(Subscriber.confirm_sent_at.is_(None),
-                      Subscriber.confirm_sent_at <= now - window))
+                      Subscriber.confirm_sent_at <= now - window,
+                      no_live_link))
         .values(confirm_sent_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -180,7 +187,7 @@ def _claim_send(session: Session, subscriber: Subscriber, now: dt.datetime) -> b
 
 def _send_once_an_hour(session: Session, subscriber: Subscriber, now: dt.datetime, *,
                        already_confirmed: bool) -> bool:
-    if not _claim_send(session, subscriber, now):
+    if not _claim_send(session, subscriber, now, already_confirmed=already_confirmed):
         log.info("newsletter: email to subscriber %s skipped (sent within the hour)",
                  subscriber.id)
         return False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from flask import (
@@ -22,7 +21,6 @@ from flask_login import current_user
 from coop.access import access
 from coop.db import now_utc
 from coop.extensions import db, limiter
-from coop.formatting import london_clock
 from coop.forms import EmptyForm, redraws_on_stale_token
 from coop.mail import normalise_email
 from coop.newsletter import services
@@ -231,13 +229,8 @@ def account_topics():
         if subscriber.confirm_sent_at == now:
             flash(f"We've sent a link to {current_user.email}: open it to confirm your "
                   "subscription.", "success")
-        elif subscriber.confirm_token_hash:  # their own address: this tells nobody anything
+        else:  # a link still works (a used-up one is replaced at once): their own address
             flash(f"Your topics are saved. We sent you a confirmation link less than {minutes} "
                   "minutes ago, so no new one was sent: opening that link subscribes you to "
                   "the topics ticked now.", "success")
-        else:  # the last link was used up (confirmed, then unsubscribed) within the hour
-            again = subscriber.confirm_sent_at + dt.timedelta(minutes=minutes)
-            flash(f"Your topics are saved, but we send at most one link every {minutes} "
-                  f"minutes: ask again after {london_clock(again)} and a new one will come.",
-                  "error")
     return redirect(url_for("accounts.account") + "#newsletter-heading")

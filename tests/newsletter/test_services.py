@@ -131,6 +131,48 @@ def test_signing_up_again_when_confirmed_keeps_topics_and_sends_a_note(db, outbo
     assert "/newsletter/confirm/" not in note.get_content()
 
 
+def test_the_already_subscribed_note_greets_nobody_by_a_typed_name(db, outbox):
+    """While an address waited for its owner to confirm, a stranger's sign-up set the name;
+    the owner confirmed (that email has no name), and the next sign-up's note greeted them
+    with the stranger's text (QA)."""
+    start = now_utc()
+    services.request_subscription(db.session, "v@example.org", name="Claim your prize at "
+                                  "evil.example", now=start)
+    db.session.commit()
+    services.confirm(db.session, token_from(outbox()[0]), now=start)
+    services.request_subscription(db.session, "v@example.org", now=start + dt.timedelta(hours=2))
+    db.session.commit()
+    note = outbox()[1].get_content()
+    assert note.startswith("Hello,\r\n") and "prize" not in note
+    # signed by the society, like the share emails
+    assert "-- \r\nPeople's Press Printing Society" in note
+
+
+def test_signing_up_again_after_unsubscribing_sends_a_link_at_once(db, outbox):
+    """QA: the hour since the first link kept a reader who unsubscribed (by mistake, or who
+    changed their mind) from getting a new one, and the page sent them to the used link."""
+    start = now_utc()
+    sub = services.request_subscription(db.session, "m@example.org", now=start)
+    db.session.commit()
+    services.confirm(db.session, token_from(outbox()[0]), now=start + dt.timedelta(minutes=1))
+    services.unsubscribe(db.session, sub, source="email-link")
+    db.session.commit()
+    services.request_subscription(db.session, "m@example.org",
+                                  now=start + dt.timedelta(minutes=2))
+    db.session.commit()
+    assert len(outbox()) == 2
+    fresh = token_from(outbox()[1])
+    assert services.confirm(db.session, fresh).status == Status.CONFIRMED
+    # a link that still works is not replaced within the hour: no flood for a stranger
+    services.unsubscribe(db.session, sub, source="email-link")
+    services.request_subscription(db.session, "m@example.org",
+                                  now=start + dt.timedelta(minutes=3))
+    services.request_subscription(db.session, "m@example.org",
+                                  now=start + dt.timedelta(minutes=4))
+    db.session.commit()
+    assert len(outbox()) == 3
+
+
 def test_mail_failure_keeps_the_record_and_flags_it(db, make_app, outbox):
     app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=1, MAIL_TIMEOUT=1)
     with app.app_context():
