@@ -9,10 +9,13 @@ from markupsafe import Markup
 
 # CommonMark with raw HTML off; markdown-it's link validation already refuses
 # javascript:, vbscript:, file: and most data: URLs.
+# No images either: the Content-Security-Policy (img-src 'self') would block any from
+# another site, and readers saw a broken-image icon (QA); "![x](url)" reads as "!" and a link.
 _md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_md.disable("image")
 _inline = MarkdownIt("commonmark", {"html": False})
-_inline.disable(["heading", "list", "blockquote", "code", "fence", "hr", "table", "lheading"],
-                ignoreInvalid=True)
+_inline.disable(["heading", "list", "blockquote", "code", "fence", "hr", "table", "lheading",
+                 "image"], ignoreInvalid=True)
 
 
 @lru_cache(maxsize=256)

@@ -77,3 +77,12 @@ def test_mail_through_a_real_smtp_server(make_app, smtp_server):
     [message] = smtp_server.messages
     assert message["Subject"] == "Your reference"
     assert "SH-2022-000123" in message.get_content()
+
+
+@pytest.mark.parametrize("render", [render_markdown, render_inline_markdown])
+def test_markdown_draws_no_images(render):
+    """The Content-Security-Policy (img-src 'self') blocks images from other sites: a notice
+    with one showed readers a broken-image icon (QA). The address stays, as a link."""
+    html = render("See ![the poster](https://example.org/poster.png)")
+    assert "<img" not in html
+    assert '<a href="https://example.org/poster.png">the poster</a>' in html
