@@ -2,7 +2,10 @@
 
 Levels: ``public`` (anyone), ``member``/``staff``/``admin`` (that role or above, logged in),
 ``token`` (the view authenticates an API bearer token itself). ``fresh=True`` also asks
-for a login typed in this session, not one restored from a remember-me cookie. With
+for a login typed in this session, not one restored from a remember-me cookie; every
+``staff`` and ``admin`` view asks for it (they change money, the register of members and
+what readers are sent, and show personal data: a remembered session only keeps a member's own
+pages, so a cookie left on a shared computer opens no staff page). With
 ``REQUIRE_TWO_FACTOR = "staff"``, staff and admin pages first send a staff member who has
 not turned on two-step verification to set it up.
 """
@@ -11,8 +14,10 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, current_app, flash, redirect, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_fresh
+
+from coop.security import referring_page
 
 LEVELS = ("public", "member", "staff", "admin", "token")
 
@@ -20,6 +25,7 @@ LEVELS = ("public", "member", "staff", "admin", "token")
 def access(level: str, *, fresh: bool = False):
     if level not in LEVELS:
         raise ValueError(f"unknown access level {level!r}")
+    fresh = fresh or level in ("staff", "admin")
 
     def decorator(view):
         @wraps(view)
@@ -30,7 +36,7 @@ def access(level: str, *, fresh: bool = False):
                 if not current_user.has_role(level):
                     abort(403)
                 if fresh and not login_fresh():
-                    return current_app.login_manager.needs_refresh()
+                    return _confirm_first()
                 if (level in ("staff", "admin")
                         and current_app.config.get("REQUIRE_TWO_FACTOR") == "staff"
                         and not current_user.two_factor_enabled):
@@ -44,6 +50,18 @@ def access(level: str, *, fresh: bool = False):
         return wrapped
 
     return decorator
+
+
+def _confirm_first():
+    """To /login/confirm, and back afterwards. A form sent from a page opened while the
+    session was still fresh goes back to that page (its own address, opened with GET, would
+    be a 405), and is sent again from there."""
+    manager = current_app.login_manager
+    if request.method in ("GET", "HEAD"):
+        return manager.needs_refresh()
+    page = referring_page() or url_for("accounts.account")
+    flash(manager.needs_refresh_message, manager.needs_refresh_message_category)
+    return redirect(url_for(manager.refresh_view, next=page))
 
 
 def page_kind() -> str:

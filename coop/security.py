@@ -33,6 +33,15 @@ def is_safe_next(target: str | None) -> bool:
     return parts.scheme == "" and parts.netloc == ""
 
 
+def referring_page() -> str | None:
+    """The page of this site the request came from (``Referer``: path and query), or None:
+    for a form sent from a page whose query string (a filter, a page number) the form
+    doesn't carry."""
+    parts = urlsplit(request.referrer or "")
+    page = parts.path + (f"?{parts.query}" if parts.query else "")
+    return page if parts.netloc == request.host and is_safe_next(page) else None
+
+
 def same_origin_request() -> bool:
     """False for a request a browser says came from another site (``Sec-Fetch-Site`` or
     ``Origin``); True when it came from this site, or from a client that sends neither."""

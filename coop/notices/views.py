@@ -8,7 +8,7 @@ from coop.access import access
 from coop.extensions import db
 from coop.notices import services
 from coop.notices.models import Notice
-from coop.security import is_safe_next, same_origin_request
+from coop.security import is_safe_next, referring_page, same_origin_request
 
 bp = Blueprint("notices", __name__)
 
@@ -34,6 +34,11 @@ def dismiss(notice_id: int):
     if notice is None:
         abort(404)
     target = request.form.get("next", "")
+    # the form names the page's path only (it is kept whole for every reader, whatever the
+    # query string): the query (?page=2, a staff filter) comes back from the Referer
+    back = referring_page()
+    if back is not None and back.split("?")[0] == target:
+        target = back
     response = redirect(target if is_safe_next(target) else "/")
     response.set_cookie(
         COOKIE, services.add_dismissed(request.cookies.get(COOKIE), notice),

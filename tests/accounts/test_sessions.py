@@ -236,7 +236,12 @@ def test_a_remembered_admin_session_cannot_create_an_admin(app, make_user):
     login(first, admin.email, remember="y")
     later = app.test_client()  # the browser was closed: only the remember-me cookie is left
     later.set_cookie("remember_token", first.get_cookie("remember_token").value)
-    assert later.get("/admin/users").status_code == 200
+    # the member's own pages open; every staff and admin page first asks for the password
+    assert later.get("/account").status_code == 200
+    for page in ("/admin/users", "/staff", "/staff/register", "/staff/enquiries"):
+        response = later.get(page)
+        assert response.status_code == 302, page
+        assert response.headers["Location"].startswith("/login/confirm?next="), page
     response = later.post("/admin/users", data={"email": "new.admin@example.org",
                                                 "role": "admin"})
     assert response.status_code == 302 and "/login/confirm" in response.headers["Location"]
@@ -304,3 +309,22 @@ def test_noting_last_seen_never_waits_for_the_requests_own_lock(db):
     assert sessions.load(db.session, token, now=later) is user
     db.session.expire_all()
     assert db.session.get(UserSession, row.id).last_seen_at == later
+
+
+def test_a_form_sent_from_a_session_gone_stale_comes_back_to_its_page(app, make_user):
+    """A form's own address (POST only) would be a 405 once opened with GET after
+    /login/confirm: the way back is the page the form was on, when it is this site's."""
+    staff = make_user("staff")
+    first = app.test_client()
+    login(first, staff.email, remember="y")
+    later = app.test_client()
+    later.set_cookie("remember_token", first.get_cookie("remember_token").value)
+    response = later.post("/staff/enquiries/1/notes", data={"body": "x"},
+                          headers={"Referer": "http://localhost/staff/enquiries/1?tab=a"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == (
+        "/login/confirm?next=/staff/enquiries/1?tab%3Da")
+    for elsewhere in ("http://evil.example/staff/enquiries/1", "", "http://localhost//evil"):
+        response = later.post("/staff/enquiries/1/notes", data={"body": "x"},
+                              headers={"Referer": elsewhere} if elsewhere else {})
+        assert response.headers["Location"] == "/login/confirm?next=/account", elsewhere

@@ -62,6 +62,20 @@ def test_dismiss_sets_cookie_and_returns_to_the_page(client, notice):
     assert TEXT not in client.get("/").get_data(as_text=True)
 
 
+def test_dismiss_comes_back_to_the_page_with_its_query(client, notice):
+    """The banner's form names only the page's path (pages are kept whole for every reader,
+    whatever their query string): the Referer brings back ?page=2 or a staff filter (QA)."""
+    page = "http://localhost/events?page=2"
+    response = client.post(f"/notices/{notice}/dismiss", data={"next": "/events"},
+                           headers={"Referer": page})
+    assert response.headers["Location"] == "/events?page=2"
+    # another page's, or another site's, query is not taken
+    for referer in ("http://localhost/fund?x=1", "http://evil.example/events?page=2"):
+        response = client.post(f"/notices/{notice}/dismiss", data={"next": "/events"},
+                               headers={"Referer": referer})
+        assert response.headers["Location"] == "/events", referer
+
+
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil", ""])
 def test_dismiss_redirects_only_locally(client, notice, target):
     response = client.post(f"/notices/{notice}/dismiss", data={"next": target})
