@@ -29,6 +29,11 @@ FEATURES = (main, accounts, fund, shares, register, events, newsletter, notices,
 
 
 def create_app(config: dict | None = None) -> Flask:
+    if not (ROOT / "templates").is_dir():
+        # A copy in site-packages (``pip install .``) has no templates: the worker, which
+        # imports that copy, failed each email's task with TemplateNotFound (README check).
+        raise RuntimeError(f"coop's templates/ is not at {ROOT / 'templates'}: install the "
+                           "checkout editable (pip install -e .), as the README says")
     app = Flask(
         __name__,
         instance_relative_config=True,

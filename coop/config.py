@@ -102,7 +102,6 @@ class Config:
     MAIL_OUTBOX = None
     #: absolute base URL used in emails (links must work outside a request)
     BASE_URL = "http://127.0.0.1:5000"
-    TIMEZONE = "Europe/London"
     PROXY_FIX = 0  # number of trusted proxies in front of the app
     #: other host names the site answers to in production, besides BASE_URL's (e.g. an
     #: internal name the load balancer's health check uses); space-separated or a JSON list

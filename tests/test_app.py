@@ -247,3 +247,13 @@ def test_the_lead_from_a_form_only_address_never_leaves_the_site(app):
         assert _form_page_for("/events/a\nb/register") is None
         assert _form_page_for("/api/fund/entries") is None
 
+
+
+def test_an_install_without_the_templates_refuses_to_start(monkeypatch, tmp_path):
+    """``pip install .`` copies the package without templates/: the worker imported that copy
+    and failed every email's task with TemplateNotFound (README check). It says so at once."""
+    import coop
+
+    monkeypatch.setattr(coop, "ROOT", tmp_path)
+    with pytest.raises(RuntimeError, match=r"pip install -e \."):
+        coop.create_app({"TESTING": True})
