@@ -485,11 +485,14 @@ def request_email_change(session: Session, user: User, new_email: str) -> None:
     new = normalise_email(new_email)
     if new == user.email:
         raise AccountError("That's already your email address.")
+    # Kept as waiting either way, and any earlier link dies: /account shows "waiting for you
+    # to confirm the change to …" whether or not the address is taken, so it can't tell (a
+    # security review found it shown only for a free address). A taken one is sent no link.
+    user.pending_email = new
+    user.email_change_nonce = secrets.token_urlsafe(16)
     if get_by_email(session, new) is not None:
         emails.send(session, "email_in_use", new)
     else:
-        user.pending_email = new
-        user.email_change_nonce = secrets.token_urlsafe(16)
         emails.send(session, "email_change", new,
                     url=external_url("accounts.confirm_email",
                                      token=email_change_token(_secret(), user, new)),

@@ -107,6 +107,16 @@ def test_change_to_a_taken_address_reveals_nothing(client, login_as, make_user, 
     message = outbox()[-1]
     assert message["To"] == other.email
     assert "/account/email/confirm/" not in message.get_content()
+    # the page afterwards reads as for a free address (a security review: the "waiting"
+    # line showed only for a free one, telling which addresses have an account)
+    free = make_user("member", email="mo@example.org")
+    asker = client.application.test_client()
+    login(asker, free.email)
+    asker.post("/account/email", data={"new_email": "free@example.org",
+                                       "email_password": PASSWORD})
+    mine = asker.get("/account").get_data(as_text=True)
+    assert "(waiting for you to confirm the change to free@example.org)" in mine
+    assert "(waiting for you to confirm the change to taken@example.org)" in page
 
 
 def test_email_link_refused_if_the_address_was_taken_meanwhile(app, client, login_as,
