@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 from flask import Flask, abort, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
+from werkzeug.exceptions import HTTPException
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -109,7 +110,12 @@ def public_cors(view):
 
     @wraps(view)
     def wrapped(*args, **kwargs):
-        response = current_app.make_response(view(*args, **kwargs))
+        try:
+            response = current_app.make_response(view(*args, **kwargs))
+        except HTTPException as error:
+            # its JSON error too (an unknown campaign's 404): without the header a fetch()
+            # from another site sees only "network error", never why (QA)
+            response = current_app.make_response(current_app.handle_user_exception(error))
         allowed = _origins(current_app)
         if allowed is None:
             response.headers["Access-Control-Allow-Origin"] = "*"

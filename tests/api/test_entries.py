@@ -449,6 +449,11 @@ def test_cors_on_the_public_reads_never_on_the_post(make_app, make_token, campai
         response = client.get(url, headers={"Origin": "https://paper.example"})
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert "ETag" in response.headers["Access-Control-Expose-Headers"]
+    # an unknown campaign's JSON 404 too: a fetch() from another site can read why (QA)
+    missing = client.get("/api/fund/no-such-campaign", headers={"Origin": "https://paper.example"})
+    assert missing.status_code == 404 and missing.is_json
+    assert "no fighting fund campaign" in missing.get_json()["message"]
+    assert missing.headers["Access-Control-Allow-Origin"] == "*"
     secret = make_token("cors")
     posted = client.post("/api/fund/entries", json=gift(), headers={
         "Authorization": f"Bearer {secret}", "Idempotency-Key": "k",

@@ -59,3 +59,42 @@ def test_unknown_width_is_refused():
 
     with pytest.raises(KeyError):
         embed.size(123)
+
+
+def _raise_to(app, campaign_id, pence, *, was=0, lines=0):
+    from coop.extensions import db
+    from coop.fund import services
+    from coop.fund.models import Campaign
+    from tests.fund.conftest import london_today
+
+    with app.app_context():
+        campaign = db.session.get(Campaign, campaign_id)
+        services.set_total(db.session, campaign, pence, expected_pence=was, expected_count=lines,
+                           received_on=london_today(), reason="from the bank")
+        db.session.commit()
+
+
+def test_the_badge_squeezes_a_long_line_inside_its_border(app, client, make_campaign):
+    """QA: "Fighting fund: £123,456 of £150,000" measured 279 px in the 280 px badge."""
+    campaign_id = make_campaign(target_pence=15_000_000)
+    _raise_to(app, campaign_id, 657_200)
+    svg = client.get("/fund/badge.svg").get_data(as_text=True)
+    assert "Fighting fund: £6,572 of £150,000</text>" in svg and "textLength" not in svg
+    _raise_to(app, campaign_id, 12_345_600, was=657_200, lines=1)
+    svg = client.get("/fund/badge.svg").get_data(as_text=True)
+    assert "Fighting fund: £123,456 of £150,000</text>" in svg
+    assert 'textLength="260" lengthAdjust="spacingAndGlyphs"' in svg
+
+
+def test_the_badge_snippet_links_to_the_fund_and_says_so():
+    """An <img> of an SVG hides its <title> (the figures) from screen readers: the alt says
+    where the link goes, and the snippet links it (QA)."""
+    snippet = embed.badge_snippet(base_url="https://paper.example")
+    assert snippet.startswith('<a href="https://paper.example/fund"><img ')
+    assert 'alt="Fighting fund: see how much we have raised this month, and give"' in snippet
+
+
+def test_the_widget_sends_search_engines_to_the_fund_page(app, client, campaign_id):
+    html = client.get("/fund/widget").get_data(as_text=True)
+    assert '<meta name="robots" content="noindex">' in html
+    assert f'<link rel="canonical" href="{app.config["BASE_URL"]}/fund">' in html
