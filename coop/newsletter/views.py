@@ -77,6 +77,10 @@ def signup():
     # From the footer of every page: ``?email=`` fills the address in; nothing is saved until
     # this page's form (with its CSRF token and consent box) is sent.
     form.email.data = (request.args.get("email") or "").strip()[:EMAIL_MAX] or None
+    if form.email.data is None and current_user.is_authenticated:
+        # a member signing up gives their account's address, unless they type another (QA)
+        form.email.data = current_user.email
+        form.name.data = form.name.data or current_user.name or None
     source = "footer" if request.args.get("source") == "footer" else "page"
     return render_template("newsletter/signup.html", form=form, source=source)
 

@@ -200,3 +200,14 @@ def test_the_confirmation_lists_topics_in_the_form_s_order(client, outbox):
     text = outbox()[-1].get_content()
     listed = [line[2:].strip() for line in text.splitlines() if line.startswith("- ")]
     assert listed == ["New publications", "Events", "Fund appeals"]
+
+
+def test_a_member_finds_their_own_address_filled_in(client, login_as):
+    """QA: a logged-in member's /newsletter was empty; the footer's address still wins."""
+    login_as("member", email="rosa@example.org", name="Rosa Reader")
+    html = client.get("/newsletter").get_data(as_text=True)
+    assert re.search(r'<input[^>]*id="email"[^>]*value="rosa@example.org"', html) or \
+        re.search(r'<input[^>]*value="rosa@example.org"[^>]*id="email"', html)
+    assert 'value="Rosa Reader"' in html
+    html = client.get("/newsletter?email=other%40example.org").get_data(as_text=True)
+    assert 'value="other@example.org"' in html and 'value="rosa@example.org"' not in html
