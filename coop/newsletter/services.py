@@ -132,7 +132,8 @@ def request_subscription(
     A new or unsubscribed address becomes *pending* with these topics and gets a confirmation
     email. A pending one gets a fresh link. A confirmed one keeps its topics (nobody can change
     someone else's by typing their address) and gets a note with a link to manage them. Either
-    way at most one email goes to an address per hour (NEWSLETTER_RESEND_MINUTES), and the
+    way at most one email goes to an address per hour (NEWSLETTER_RESEND_MINUTES; see
+    :func:`_claim_send` for the one exception), and the
     caller shows the same page, so nothing here tells the person typing which state it was in.
     The request is kept as a consent record (when, where, which wording).
     """
@@ -162,20 +163,22 @@ def _claim_send(session: Session, subscriber: Subscriber, now: dt.datetime, *,
                 already_confirmed: bool) -> bool:
     """Atomically take this hour's email for the address; False when one went already.
 
-    An address not yet subscribed whose last link is used up (they unsubscribed, or confirmed
-    and then unsubscribed) gets a new one at once: the hour keeps strangers from filling an
-    inbox with links, not the reader from coming back (QA: signing up again after
-    unsubscribing sent nothing for an hour, and the page sent them to the dead link).
+    One exception: a reader who confirmed their last link and has since unsubscribed gets a
+    new one at once (QA: signing up again after unsubscribing sent nothing for an hour, and
+    the page pointed at the used link). Only once per confirmation: the link sent now is
+    newer than the confirmation, so unsubscribing and signing up again in a loop, with the
+    unsubscribe link or from /account, sends no more than one an hour (review).
     The conditional UPDATE is the lock: of two requests racing, the database lets one match.
     """
     window = dt.timedelta(minutes=current_app.config["NEWSLETTER_RESEND_MINUTES"])
-    no_live_link = sa.false() if already_confirmed else Subscriber.confirm_token_hash.is_(None)
+    came_back = sa.false() if already_confirmed else sa.and_(
+        Subscriber.confirmed_at.is_not(None), Subscriber.confirm_sent_at < Subscriber.confirmed_at)
     result = session.execute(
         sa.update(Subscriber)
         .where(Subscriber.id == subscriber.id,
                sa.or_(Subscriber.confirm_sent_at.is_(None),
                       Subscriber.confirm_sent_at <= now - window,
-                      no_live_link))
+                      came_back))
         .values(confirm_sent_at=now)
         .execution_options(synchronize_session=False)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import (
@@ -21,11 +22,13 @@ from flask_login import current_user
 from coop.access import access
 from coop.db import now_utc
 from coop.extensions import db, limiter
+from coop.formatting import london_clock, london_datetime
 from coop.forms import EmptyForm, redraws_on_stale_token
 from coop.mail import normalise_email
 from coop.newsletter import services
 from coop.newsletter.forms import EMAIL_MAX, AccountTopicsForm, SignupForm, TopicsForm
 from coop.newsletter.models import Status
+from coop.timeutil import to_london
 
 log = logging.getLogger(__name__)
 
@@ -233,8 +236,14 @@ def account_topics():
         if subscriber.confirm_sent_at == now:
             flash(f"We've sent a link to {current_user.email}: open it to confirm your "
                   "subscription.", "success")
-        else:  # a link still works (a used-up one is replaced at once): their own address
+        elif subscriber.confirm_token_hash:  # their own address: this tells nobody anything
             flash(f"Your topics are saved. We sent you a confirmation link less than {minutes} "
                   "minutes ago, so no new one was sent: opening that link subscribes you to "
                   "the topics ticked now.", "success")
+        else:  # the link sent at once after they came back was used up too (unsubscribed)
+            again = subscriber.confirm_sent_at + dt.timedelta(minutes=minutes)
+            when = (london_clock(again) if to_london(again).date() == to_london(now).date()
+                    else london_datetime(again))
+            flash(f"Your topics are saved, but we send at most one link every {minutes} "
+                  f"minutes: ask again after {when} and a new one will come.", "error")
     return redirect(url_for("accounts.account") + "#newsletter-heading")

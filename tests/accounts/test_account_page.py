@@ -361,3 +361,22 @@ def test_emails_about_what_an_admin_did_dont_ask_if_it_was_you(app, client, logi
     text = invitation.get_body(preferencelist=("plain",)).get_content()
     assert "wasn't you" not in text
     assert "If you didn't expect this email, or you need help, reply" in " ".join(text.split())
+
+
+def test_newsletter_unsubscribe_and_back_from_the_account_page(app, client, login_as, outbox):
+    """Confirmed, then unsubscribed: subscribing again sends a link at once (QA). Doing it
+    again before using that link sends none, and the page says when to ask (review)."""
+    import re as _re
+
+    login_as("member", email="mo@example.org")
+    client.post("/account/newsletter", data={"topics": ["events"]})
+    link = _re.search(r"(/newsletter/confirm/\S+)", outbox()[-1].get_content()).group(1)
+    confirm_page = client.get(link).get_data(as_text=True)
+    token = _re.search(r'name="csrf_token"[^>]*value="([^"]+)"', confirm_page)
+    client.post(link, data={"csrf_token": token.group(1)} if token else {})
+    for _ in range(2):
+        client.post("/account/newsletter", data={"action": "unsubscribe"})
+        page = html.unescape(client.post("/account/newsletter", data={"topics": ["events"]},
+                                         follow_redirects=True).get_data(as_text=True))
+    assert len(outbox()) == 2
+    assert "we send at most one link every 60 minutes: ask again after" in page
