@@ -438,8 +438,11 @@ def deactivate(session: Session, user: User, *, by: User) -> None:
     if user.role == Role.ADMIN and _other_active_admins(session, user) == 0:
         raise AccountError("This is the last active admin; make someone else an admin first.")
     user.active = False
-    # an emailed reset or invitation link dies for good: reactivating mustn't revive it
+    # an emailed reset, invitation or email-change link dies for good: reactivating mustn't
+    # revive it (review: a change of address asked for before, then confirmed after, moved
+    # a reactivated account to whatever address was asked)
     user.password_token_at = None
+    user.pending_email = user.email_change_nonce = None
     sessions.revoke_all(session, user)
     audit.record(session, "user.deactivated", "user", user.id, by=by)
     session.flush()

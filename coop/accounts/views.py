@@ -180,8 +180,9 @@ def login_code():
 @bp.route("/login/confirm", methods=["GET", "POST"])
 @access("member")
 def reauthenticate():
-    """Confirm it's you (password, and code with two-step verification on) before an admin
-    action, when this session was restored from a remember-me cookie."""
+    """Confirm it's you (password, and code with two-step verification on) before a staff or
+    admin page, when this session was restored from a remember-me cookie (or Flask-Login's
+    session protection marked it not fresh: another network or browser version)."""
     form = ReauthenticateForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")

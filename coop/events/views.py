@@ -17,7 +17,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user
+from flask_login import current_user, login_fresh
 from sqlalchemy.exc import IntegrityError
 
 from coop.access import access
@@ -42,7 +42,8 @@ def _member() -> bool:
 
 
 def _staff() -> bool:
-    return current_user.is_authenticated and current_user.is_staff
+    """Staff see drafts: with a login typed in this session, like every staff page."""
+    return current_user.is_authenticated and current_user.is_staff and login_fresh()
 
 
 def _event_or_404(slug: str) -> Event:
@@ -50,6 +51,9 @@ def _event_or_404(slug: str) -> Event:
     if len(slug) > 200:
         abort(404)
     event = db.session.scalar(sa.select(Event).where(Event.slug == slug))
+    if (event is not None and event.status == Status.DRAFT and current_user.is_authenticated
+            and current_user.is_staff and not login_fresh()):
+        abort(current_app.login_manager.needs_refresh())  # a remembered session: confirm
     if event is None or not services.visible_to(event, member=_member(), staff=_staff()):
         abort(404)
     return event

@@ -13,7 +13,7 @@ from flask import (
     render_template,
     url_for,
 )
-from flask_login import current_user
+from flask_login import current_user, login_fresh
 
 from coop.access import access
 from coop.extensions import db
@@ -32,10 +32,14 @@ def _certificate(transaction_id: int) -> ShareTransaction:
     line = services.certificate(db.session, transaction_id)
     if line is None:
         abort(404)
+    member = services.member_for_user(db.session, current_user)
+    if member is not None and member.id == line.member_id:
+        return line
     if not current_user.is_staff:
-        member = services.member_for_user(db.session, current_user)
-        if member is None or member.id != line.member_id:
-            abort(404)
+        abort(404)
+    if not login_fresh():
+        # another member's, like every staff page: not from a remember-me cookie (review)
+        abort(current_app.login_manager.needs_refresh())
     return line
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from coop.accounts.models import Role, User
@@ -25,10 +26,12 @@ _PATH = {
 
 def load(session: Session, data: dict, today: dt.date) -> str:
     added = 0
-    # the demo's notes are staff's ("Rang on Tuesday"): the first staff account's, when the
-    # demo accounts exist, else a former member of staff's; never the website's own
+    # the demo's notes are staff's ("Rang on Tuesday"): the demo staff account's when the demo
+    # accounts are made, else a former member of staff's (never a real person's, never the
+    # website's own)
     author = session.scalar(sa.select(User).where(User.role == Role.STAFF.value)
-                            .order_by(User.id).limit(1))
+                            .order_by(User.id).limit(1)) \
+        if current_app.config.get("DEMO_ACCOUNTS") else None
     for item in data.get("enquiries", []):
         exists = session.scalar(sa.select(Enquiry.id).where(Enquiry.email == item["email"]))
         if exists is not None:

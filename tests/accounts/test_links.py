@@ -559,3 +559,27 @@ def test_a_password_reset_link_dies_with_deactivation_too(app, client, make_user
         db.session.commit()
     assert client.get(reset).status_code == 404
     assert login(app.test_client(), "rosa@example.org").status_code == 302
+
+
+def test_an_email_change_link_dies_with_deactivation_too(app, client, login_as, make_user,
+                                                          outbox):
+    """Review: a change of address asked for before a deactivation could be confirmed after
+    the reactivation, moving the account to the address asked."""
+    from coop.extensions import db
+
+    user = login_as("member", email="rosa@example.org")
+    admin = make_user("admin")
+    client.post("/account/email", data={"new_email": "someone.else@example.org",
+                                        "email_password": PASSWORD})
+    change = link(outbox, CONFIRM, "someone.else@example.org")
+    with app.app_context():
+        services.deactivate(db.session, db.session.get(User, user.id),
+                            by=db.session.get(User, admin.id))
+        services.reactivate(db.session, db.session.get(User, user.id),
+                            by=db.session.get(User, admin.id))
+        db.session.commit()
+    reader = app.test_client()
+    assert reader.get(change).status_code == 404
+    assert reader.post(change).status_code == 404
+    assert user_row(app, "rosa@example.org") is not None
+    assert user_row(app, "someone.else@example.org") is None

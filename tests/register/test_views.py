@@ -318,9 +318,17 @@ def test_certificates_for_the_owner_and_staff_only(app, client, make_user, admit
     assert login(other, make_user("member").email).status_code == 302
     assert other.get("/certificates/1").status_code == 404
     staff = app.test_client()
-    assert login(staff, make_user("staff").email).status_code == 302
+    staff_user = make_user("staff")
+    assert login(staff, staff_user.email, remember="y").status_code == 302
     assert staff.get("/certificates/2").status_code == 200
     assert staff.get("/certificates/2.pdf").status_code == 200
+    # a session restored from remember-me only: the password first, like every staff page
+    remembered = app.test_client()
+    remembered.set_cookie("remember_token", staff.get_cookie("remember_token").value)
+    for path in ("/certificates/2", "/certificates/2.pdf"):
+        response = remembered.get(path)
+        assert response.status_code == 302, path
+        assert response.headers["Location"].startswith("/login/confirm?next="), path
 
 
 def test_a_withdrawal_has_no_certificate(app, client, login_as, admit):
