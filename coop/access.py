@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, url_for
 from flask_login import current_user, login_fresh
-
-from coop.security import referring_page
 
 LEVELS = ("public", "member", "staff", "admin", "token")
 
@@ -36,7 +34,9 @@ def access(level: str, *, fresh: bool = False):
                 if not current_user.has_role(level):
                     abort(403)
                 if fresh and not login_fresh():
-                    return _confirm_first()
+                    # coop.accounts.views.needs_refresh: a page asked for again after the
+                    # password, a form kept and offered to be sent again
+                    return current_app.login_manager.needs_refresh()
                 if (level in ("staff", "admin")
                         and current_app.config.get("REQUIRE_TWO_FACTOR") == "staff"
                         and not current_user.two_factor_enabled):
@@ -50,18 +50,6 @@ def access(level: str, *, fresh: bool = False):
         return wrapped
 
     return decorator
-
-
-def _confirm_first():
-    """To /login/confirm, and back afterwards. A form sent from a page opened while the
-    session was still fresh goes back to that page (its own address, opened with GET, would
-    be a 405), and is sent again from there."""
-    manager = current_app.login_manager
-    if request.method in ("GET", "HEAD"):
-        return manager.needs_refresh()
-    page = referring_page() or url_for("accounts.account")
-    flash(manager.needs_refresh_message, manager.needs_refresh_message_category)
-    return redirect(url_for(manager.refresh_view, next=page))
 
 
 def page_kind() -> str:

@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     login_manager.refresh_view = "accounts.reauthenticate"
     login_manager.needs_refresh_message = "Please confirm it's you to do that."
     login_manager.needs_refresh_message_category = "info"
+    login_manager.needs_refresh_handler(views.needs_refresh)
     login_manager.session_protection = "basic"
 
     @login_manager.user_loader

@@ -21,7 +21,14 @@ from flask import (
     url_for,
 )
 from flask_limiter.util import get_remote_address
-from flask_login import confirm_login, current_user, login_fresh, login_user, logout_user
+from flask_login import (
+    confirm_login,
+    current_user,
+    login_fresh,
+    login_url,
+    login_user,
+    logout_user,
+)
 from markupsafe import Markup
 from sqlalchemy.exc import DBAPIError
 
@@ -46,7 +53,7 @@ from coop.db import is_write_conflict, now_utc
 from coop.extensions import db, limiter
 from coop.formatting import iso_utc
 from coop.forms import EmptyForm, redraws_on_stale_token
-from coop.security import is_safe_next
+from coop.security import is_safe_next, referring_page
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +184,33 @@ def login_code():
     return render_template("accounts/login_code.html", form=form), 422 if form.errors else 200
 
 
+#: the prefix of the hidden copies of a form that was sent when the password was asked for
+CARRY = "carry:"
+
+
+def _carried(form) -> list[tuple[str, str]]:
+    """What a form sent from a session gone stale held, to send again after the password:
+    every field but its CSRF token (a new one is drawn) and any password (never echoed)."""
+    return [(name, value) for name, value in form.items(multi=True)
+            if name != "csrf_token" and "password" not in name.lower()]
+
+
+def needs_refresh():
+    """Flask-Login's ``needs_refresh`` (a staff page in a session restored from remember-me,
+    or one its session protection marked not fresh: another network or browser version).
+    A page is asked for again after the password; a form that was sent is kept: the confirm
+    page carries what was typed, and afterwards offers to send it (review: typed notes and
+    messages were lost)."""
+    manager = current_app.login_manager
+    if request.method in ("GET", "HEAD"):
+        flash(manager.needs_refresh_message, manager.needs_refresh_message_category)
+        return redirect(login_url(manager.refresh_view, next_url=request.url))
+    form = ReauthenticateForm(formdata=None)
+    form.next.data = referring_page() or url_for("accounts.account")
+    return render_template("accounts/reauthenticate.html", form=form,
+                           carried=_carried(request.form), carry_to=request.path)
+
+
 @bp.route("/login/confirm", methods=["GET", "POST"])
 @access("member")
 def reauthenticate():
@@ -186,6 +220,10 @@ def reauthenticate():
     form = ReauthenticateForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
+    carry_to = request.form.get("carry_to", "")
+    carried = [(name[len(CARRY):], value) for name, value in request.form.items(multi=True)
+               if name.startswith(CARRY)] if is_safe_next(carry_to) else []
+    page = {"carried": carried, "carry_to": carry_to if carried else ""}
     user = current_user._get_current_object()
     if form.validate_on_submit():
         try:
@@ -196,7 +234,7 @@ def reauthenticate():
                 twofactor.verify(db.session, user, form.code.data, ip=_ip())
         except Throttled as err:
             form.password.errors = [str(err)]
-            return _throttled(err, "accounts/reauthenticate.html", form=form)
+            return _throttled(err, "accounts/reauthenticate.html", form=form, **page)
         except services.InvalidCredentials:
             db.session.rollback()
             form.password.errors = ["That isn't your password."]
@@ -206,11 +244,16 @@ def reauthenticate():
         else:
             confirm_login()
             db.session.commit()
+            if carried:
+                return render_template("accounts/send_again.html", carried=carried,
+                                       carry_to=carry_to, back=form.next.data
+                                       if is_safe_next(form.next.data) else None)
             flash("Thank you: you can carry on.", "success")
             target = form.next.data
             return redirect(target if is_safe_next(target) else url_for("accounts.account"))
-        return render_template("accounts/reauthenticate.html", form=form), 422
-    return render_template("accounts/reauthenticate.html", form=form), 422 if form.errors else 200
+        return render_template("accounts/reauthenticate.html", form=form, **page), 422
+    status = 422 if form.errors else 200
+    return render_template("accounts/reauthenticate.html", form=form, **page), status
 
 
 @bp.route("/logout", methods=["POST"])

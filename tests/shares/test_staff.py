@@ -423,3 +423,44 @@ def test_notes_say_who_wrote_them_the_website_or_a_former_member_of_staff(
     meta = re.findall(r'<p class="note-meta">([^,]+),', html)
     assert sorted(meta) == ["A former member of staff", "The website"]
     assert "Someone" not in html and "Lee Leaver" not in html
+
+
+def test_a_note_typed_while_the_session_went_stale_is_kept_and_sent_after_the_password(
+        app, client, make_user, make_enquiry):
+    """Review: a staff form sent from a session no longer fresh (restored from remember-me,
+    or another network) led to the password page, and what was typed was lost."""
+    from html import unescape as un
+
+    from werkzeug.datastructures import MultiDict
+
+    from tests.conftest import PASSWORD
+
+    enquiry = make_enquiry(name="Rosa Reader", email="rosa@example.org")
+    staff = make_user("staff")
+    login(client, staff.email, remember="y")
+    later = app.test_client()
+    later.set_cookie("remember_token", client.get_cookie("remember_token").value)
+    note = 'Rang them: cheque "in the post" <soon> & a second line\nhere.'
+    page = later.post(f"/staff/enquiries/{enquiry.id}/notes", data={"body": note},
+                      headers={"Referer": f"http://localhost/staff/enquiries/{enquiry.id}"})
+    assert page.status_code == 200
+    assert reload(app, enquiry.id).notes == []  # nothing saved yet
+    fields = [(un(n), un(v)) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page.get_data(as_text=True))]
+    assert ("carry:body", note) in fields
+    wrong = later.post("/login/confirm", data=MultiDict([
+        *fields, ("password", "not it at all"), ("next", f"/staff/enquiries/{enquiry.id}")]))
+    assert wrong.status_code == 422
+    assert ("carry:body", note) in [(un(n), un(v)) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', wrong.get_data(as_text=True))]
+    done = later.post("/login/confirm", data=MultiDict([
+        *fields, ("password", PASSWORD), ("next", f"/staff/enquiries/{enquiry.id}")]))
+    html = done.get_data(as_text=True)
+    assert done.status_code == 200 and "Thank you: now send it" in html
+    assert f'action="/staff/enquiries/{enquiry.id}/notes"' in html
+    again = [(un(n), un(v)) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html)]
+    assert ("body", note) in again
+    assert later.post(f"/staff/enquiries/{enquiry.id}/notes",
+                      data=MultiDict(again)).status_code == 302
+    assert [n.body for n in reload(app, enquiry.id).notes] == [note.strip()]
