@@ -117,6 +117,10 @@ def test_change_to_a_taken_address_reveals_nothing(client, login_as, make_user, 
     mine = asker.get("/account").get_data(as_text=True)
     assert "(waiting for you to confirm the change to free@example.org)" in mine
     assert "(waiting for you to confirm the change to taken@example.org)" in page
+    # asking for a taken address kills the earlier link to a free one, as any new ask does
+    link = re.search(r"(/account/email/confirm/\S+)", outbox()[-1].get_content()).group(1)
+    asker.post("/account/email", data={"new_email": other.email, "email_password": PASSWORD})
+    assert asker.post(link).status_code == 404
 
 
 def test_email_link_refused_if_the_address_was_taken_meanwhile(app, client, login_as,
