@@ -467,6 +467,16 @@ def login(client, email: str, password: str = PASSWORD, **extra):
     return client.post("/login", data={"email": email, "password": password, **extra})
 
 
+def remembered_client(app, email: str):
+    """A browser that kept only the remember-me cookie of a login (it was closed, its session
+    cookie gone): logged in again at its first request, but not freshly."""
+    first = app.test_client()
+    assert login(first, email, remember="y").status_code == 302
+    client = app.test_client()
+    client.set_cookie("remember_token", first.get_cookie("remember_token").value)
+    return client
+
+
 def delete_my_account(client):
     """ "Delete my account" as a logged-in client sends it: the password and the tick."""
     return client.post("/account/delete", data={"delete_password": PASSWORD,

@@ -544,19 +544,22 @@ def test_deactivating_kills_a_link_for_good(app, client, login_as, outbox):
     assert reader.get(link(outbox, WELCOME, "new@example.org")).status_code == 200
 
 
-def test_a_password_reset_link_dies_with_deactivation_too(app, client, make_user, outbox):
+def deactivate_then_reactivate(app, user, *, by) -> None:
     from coop.extensions import db
 
+    with app.app_context():
+        account, admin = db.session.get(User, user.id), db.session.get(User, by.id)
+        services.deactivate(db.session, account, by=admin)
+        services.reactivate(db.session, account, by=admin)
+        db.session.commit()
+
+
+def test_a_password_reset_link_dies_with_deactivation_too(app, client, make_user, outbox):
     user = make_user(email="rosa@example.org")
     admin = make_user("admin")
     ask_reset(client, "rosa@example.org")
     reset = link(outbox, RESET, "rosa@example.org")
-    with app.app_context():
-        services.deactivate(db.session, db.session.get(User, user.id),
-                            by=db.session.get(User, admin.id))
-        services.reactivate(db.session, db.session.get(User, user.id),
-                            by=db.session.get(User, admin.id))
-        db.session.commit()
+    deactivate_then_reactivate(app, user, by=admin)
     assert client.get(reset).status_code == 404
     assert login(app.test_client(), "rosa@example.org").status_code == 302
 
@@ -565,19 +568,12 @@ def test_an_email_change_link_dies_with_deactivation_too(app, client, login_as, 
                                                           outbox):
     """Review: a change of address asked for before a deactivation could be confirmed after
     the reactivation, moving the account to the address asked."""
-    from coop.extensions import db
-
     user = login_as("member", email="rosa@example.org")
     admin = make_user("admin")
     client.post("/account/email", data={"new_email": "someone.else@example.org",
                                         "email_password": PASSWORD})
     change = link(outbox, CONFIRM, "someone.else@example.org")
-    with app.app_context():
-        services.deactivate(db.session, db.session.get(User, user.id),
-                            by=db.session.get(User, admin.id))
-        services.reactivate(db.session, db.session.get(User, user.id),
-                            by=db.session.get(User, admin.id))
-        db.session.commit()
+    deactivate_then_reactivate(app, user, by=admin)
     reader = app.test_client()
     assert reader.get(change).status_code == 404
     assert reader.post(change).status_code == 404

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from coop.accounts import services, sessions
 from coop.accounts.models import User, UserSession
 from coop.db import now_utc
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, login, remembered_client
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -96,8 +96,7 @@ def test_a_copy_of_this_browsers_cookies_is_logged_out_with_the_others(app, make
 def test_renewing_keeps_a_fresh_login_fresh_and_a_remembered_one_not(app, make_user):
     admin = make_user("admin")
     invite = {"email": "new.admin@example.org", "role": "admin"}
-    restored = app.test_client()  # a remember-me cookie only: not fresh
-    restored.set_cookie("remember_token", _remembered_cookie(app, admin))
+    restored = remembered_client(app, admin.email)  # a remember-me cookie only: not fresh
     assert restored.get("/account").status_code == 200
     restored.post("/account/sessions/others")
     response = restored.post("/admin/users", data=invite)
@@ -132,12 +131,6 @@ def test_renewing_is_not_a_login_and_keeps_the_end_of_a_remembered_staff_session
     cookie = client.get_cookie("remember_token")
     assert cookie.expires is not None
     assert abs(cookie.expires.timestamp() - expires.timestamp()) < 5
-
-
-def _remembered_cookie(app, user) -> str:
-    client = app.test_client()
-    login(client, user.email, remember="y")
-    return client.get_cookie("remember_token").value
 
 
 def test_end_one_session_and_not_someone_elses(app, make_user):
@@ -232,10 +225,7 @@ def test_a_remembered_staff_session_ends_after_24_hours_server_side(db):
 
 def test_a_remembered_admin_session_cannot_create_an_admin(app, make_user):
     admin = make_user("admin")
-    first = app.test_client()
-    login(first, admin.email, remember="y")
-    later = app.test_client()  # the browser was closed: only the remember-me cookie is left
-    later.set_cookie("remember_token", first.get_cookie("remember_token").value)
+    later = remembered_client(app, admin.email)  # the browser was closed: only the cookie left
     # the member's own pages open; every staff and admin page first asks for the password
     assert later.get("/account").status_code == 200
     for page in ("/admin/users", "/staff", "/staff/register", "/staff/enquiries"):
@@ -317,11 +307,7 @@ def test_a_form_sent_from_a_session_gone_stale_comes_back_to_its_page(app, make_
     """A form sent from a session that is no longer fresh gets the password page, which
     keeps what was typed; its way back is the page the form was on, when it is this site's
     (the form's own address, opened with GET, would be a 405)."""
-    staff = make_user("staff")
-    first = app.test_client()
-    login(first, staff.email, remember="y")
-    later = app.test_client()
-    later.set_cookie("remember_token", first.get_cookie("remember_token").value)
+    later = remembered_client(app, make_user("staff").email)
     response = later.post("/staff/enquiries/1/notes", data={"body": "x"},
                           headers={"Referer": "http://localhost/staff/enquiries/1?tab=a"})
     assert response.status_code == 200

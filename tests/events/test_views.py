@@ -184,16 +184,15 @@ def test_members_only_events_are_hidden_from_anonymous_visitors(client, make_eve
 
 
 def test_drafts_are_404_except_for_staff(app, client, make_event, make_user):
-    from tests.conftest import login
+    from tests.conftest import login, remembered_client
 
     event = make_event("Secret plan", status="draft")
     assert client.get(f"/events/{event.slug}").status_code == 404
     staff = make_user("staff")
-    login(client, staff.email, remember="y")
+    login(client, staff.email)
     assert "Draft: only staff" in client.get(f"/events/{event.slug}").get_data(as_text=True)
     # a session restored from remember-me only: the password first (review)
-    remembered = app.test_client()
-    remembered.set_cookie("remember_token", client.get_cookie("remember_token").value)
+    remembered = remembered_client(app, staff.email)
     response = remembered.get(f"/events/{event.slug}")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login/confirm?next=")

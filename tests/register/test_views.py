@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from coop.extensions import db as _db
 from coop.register.models import AddressChange, Member, ShareTransaction
-from tests.conftest import login
+from tests.conftest import login, remembered_client
 from tests.register.conftest import get_member, london_today
 
 TODAY = london_today().isoformat()
@@ -319,12 +319,11 @@ def test_certificates_for_the_owner_and_staff_only(app, client, make_user, admit
     assert other.get("/certificates/1").status_code == 404
     staff = app.test_client()
     staff_user = make_user("staff")
-    assert login(staff, staff_user.email, remember="y").status_code == 302
+    assert login(staff, staff_user.email).status_code == 302
     assert staff.get("/certificates/2").status_code == 200
     assert staff.get("/certificates/2.pdf").status_code == 200
     # a session restored from remember-me only: the password first, like every staff page
-    remembered = app.test_client()
-    remembered.set_cookie("remember_token", staff.get_cookie("remember_token").value)
+    remembered = remembered_client(app, staff_user.email)
     for path in ("/certificates/2", "/certificates/2.pdf"):
         response = remembered.get(path)
         assert response.status_code == 302, path

@@ -433,13 +433,10 @@ def test_a_note_typed_while_the_session_went_stale_is_kept_and_sent_after_the_pa
 
     from werkzeug.datastructures import MultiDict
 
-    from tests.conftest import PASSWORD
+    from tests.conftest import PASSWORD, remembered_client
 
     enquiry = make_enquiry(name="Rosa Reader", email="rosa@example.org")
-    staff = make_user("staff")
-    login(client, staff.email, remember="y")
-    later = app.test_client()
-    later.set_cookie("remember_token", client.get_cookie("remember_token").value)
+    later = remembered_client(app, make_user("staff").email)
     note = 'Rang them: cheque "in the post" <soon> & a second line\nhere.'
     page = later.post(f"/staff/enquiries/{enquiry.id}/notes", data={"body": note},
                       headers={"Referer": f"http://localhost/staff/enquiries/{enquiry.id}"})
