@@ -64,7 +64,8 @@ test: $(VENV)/.installed-test system-deps lint
 ## make test-fast: the inner loop: no servers, browsers, Java or faults (1,585 tests: 30–35 s on
 ## the 2-core machine, 2026-12-07, stop 27; 1,620 tests: 71–83 s at stop 28, when the same
 ## machine ran hello-world 2.5 times slower, 100 µs of CPU against 39; 1,696 tests: 157 s at
-## stop 30, hello-world at 110 µs, with other work beside it). Tests share one app per
+## stop 30, hello-world at 110 µs, with other work beside it; 1,699 tests: 54 s on 2026-12-08,
+## the machine quiet again, hello-world at 39 µs). Tests share one app per
 ## worker, and the tests of the seeded demo site run on one worker: --dist loadgroup.
 ## Bytecode is written even where PYTHONDONTWRITEBYTECODE is set: without it every run
 ## recompiles the app and pytest rewrites every test module's asserts again, in each worker.
