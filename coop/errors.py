@@ -71,6 +71,33 @@ def _forget_user_if_unloaded() -> None:
         g._login_user = login_manager.anonymous_user()
 
 
+def _password_first():
+    """The password page, carrying what was typed, for a form refused for its CSRF token that
+    was sent from this site to a page asking for a fresh login by someone whose login isn't
+    fresh; None for anything else.
+
+    A session restored from a remember-me cookie is a new session, and so its forms' tokens
+    are always stale: Flask-Wtf's check answered 400 before ``access`` could ask for the
+    password, and the typed note, payment or allotment was lost (QA: every staff form but the
+    few marked ``redraws_on_stale_token``). Nothing is saved here: the form is sent again, with
+    a new token, only when its author has typed their password and pressed "Send it"
+    (:func:`coop.accounts.views.needs_refresh`). A post from another site still gets the 400.
+    """
+    from flask import current_app
+    from flask_login import current_user, login_fresh
+
+    from coop.security import from_this_site
+
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    level = getattr(view, "access_level", "public")
+    if (request.method != "POST" or not getattr(view, "access_fresh", False)
+            or level in ("public", "token") or not from_this_site()
+            or not current_user.is_authenticated or not current_user.has_role(level)
+            or login_fresh()):
+        return None
+    return current_app.login_manager.needs_refresh()
+
+
 def _retry_after_only_when_refused(response):
     """``Retry-After`` means "refused, come back later": only 429 and 503 carry it
     (Flask-Limiter adds it to every response of a limited view, a form's 302 included)."""
@@ -98,6 +125,8 @@ def init_app(app: Flask) -> None:
             # a limit that brings its own page: the form again, the reason next to its field
             # (Flask-Limiter's on_breach, e.g. coop.accounts.views.change_email)
             return err.response
+        if isinstance(err, CSRFError) and (page := _password_first()) is not None:
+            return page
         message = None
         if isinstance(err, CSRFError):
             message = ("This form has expired or didn't come from this site. Go back, reload "

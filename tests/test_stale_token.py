@@ -265,3 +265,48 @@ def test_an_unmarked_form_still_gets_the_400_page(csrf_app):
     response = csrf_app.test_client().post(
         "/login", data={"email": "a@example.org", "password": "x", "csrf_token": STALE})
     assert response.status_code == 400
+
+
+def test_a_staff_form_sent_from_a_remembered_session_gets_the_password_page_keeping_it(
+        csrf_app, make_user):
+    """QA: a session restored from a remember-me cookie is a new session, so every form
+    drawn before it carries a token that no longer matches; Flask-WTF's check answered 400
+    and the typed note was lost, before the staff page could ask for the password. From this
+    site, the password page answers instead, carrying the note; from another site, 400."""
+    from html import unescape
+
+    from werkzeug.datastructures import MultiDict
+
+    enquiry_id = enquiry(csrf_app)
+    first = csrf_app.test_client()
+    login_token = _token(first.get("/login").get_data(as_text=True))
+    assert first.post("/login", data={"email": make_user("staff").email, "password": PASSWORD,
+                                      "remember": "y", "csrf_token": login_token}
+                      ).status_code == 302
+    token = _token(first.get(f"/staff/enquiries/{enquiry_id}").get_data(as_text=True))
+    later = csrf_app.test_client()  # the browser closed and opened again: the cookie only
+    later.set_cookie("remember_token", first.get_cookie("remember_token").value)
+    note = f"{MARK} rang back"
+    path = f"/staff/enquiries/{enquiry_id}/notes"
+    other_site = later.post(path, data={"body": note, "csrf_token": token},
+                            headers={"Origin": "https://elsewhere.example"})
+    assert other_site.status_code == 400
+    page = later.post(path, data={"body": note, "csrf_token": token}, headers=ORIGIN)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Confirm it" in html
+    carried = [(unescape(n), unescape(v)) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html)]
+    assert ("carry:body", note) in carried and ("carry_to", path) in carried
+    assert not [name for name, _ in carried if name.endswith("csrf_token") and name != "csrf_token"]
+    assert snapshot(csrf_app)["share_enquiry_notes"] == []  # nothing saved yet
+    confirmed = later.post("/login/confirm", data=MultiDict([
+        *[(n, v) for n, v in carried if n != "csrf_token"], ("csrf_token", _token(html)),
+        ("password", PASSWORD)]), headers=ORIGIN)
+    html = confirmed.get_data(as_text=True)
+    assert confirmed.status_code == 200 and f'action="{path}"' in html
+    again = [(unescape(n), unescape(v)) for n, v in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html)]
+    assert ("body", note) in again
+    assert later.post(path, data=MultiDict(again), headers=ORIGIN).status_code == 302
+    notes = snapshot(csrf_app)["share_enquiry_notes"]
+    assert len(notes) == 1 and repr(note) in notes[0]
