@@ -203,7 +203,8 @@ def read_password_token(session: Session, token: str, purpose: str) -> User:
     user = session.get(User, payload[0]) if ok else None
     if (user is None or not user.active or user.password_token_at is None
             or not secrets.compare_digest(payload[1], _state_digest(user))):
-        raise LinkProblem(f"This link has already been used or a newer one was sent. {again}")
+        raise LinkProblem("This link has already been used or a newer one was sent. If you "
+                          f"have just chosen a password with it, log in with that. {again}")
     if purpose == "invite" and user.has_usable_password:
         raise LinkProblem("This invitation has already been used: log in with your password, "
                           "or use “Forgot your password?” on the login page.")
@@ -536,7 +537,8 @@ def read_email_change_token(session: Session, secret_key: str, token: str, *,
             or not isinstance(nonce, str) or not nonce or user.email_change_nonce is None
             or not secrets.compare_digest(nonce, user.email_change_nonce)
             or user.pending_email != payload.get("new")):
-        raise LinkProblem(f"This link has already been used or a newer one was sent. {again}")
+        raise LinkProblem("This link has already been used or a newer one was sent. If you "
+                          f"have just chosen a password with it, log in with that. {again}")
     return user, str(payload["new"])
 
 

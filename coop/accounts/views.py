@@ -362,12 +362,14 @@ def _link_page(token: str, purpose: str):
 
 
 @bp.route("/login/reset/<token>", methods=["GET", "POST"])
+@redraws_on_stale_token  # sent twice: the second post finds the link used (QA: a 400 page)
 @access("public")
 def reset_password(token: str):
     return _link_page(token, "reset")
 
 
 @bp.route("/welcome/<token>", methods=["GET", "POST"])
+@redraws_on_stale_token  # sent twice: the second post finds the link used (QA: a 400 page)
 @access("public")
 def accept_invitation(token: str):
     return _link_page(token, "invite")
