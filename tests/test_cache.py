@@ -21,7 +21,9 @@ make_event = events_fixtures.make_event
 make_campaign, campaign_id = fund_fixtures.make_campaign, fund_fixtures.campaign_id
 
 PAGES = ("/", "/fund", "/events", "/events/past", "/fund/archive", "/fund/this-month",
-         "/api/fund", "/api/fund/this-month", "/fund/widget", "/fund/badge.svg")
+         "/api/fund", "/api/fund/this-month", "/fund/widget", "/fund/badge.svg",
+         # the calendar, the feed and the API's document said max-age=300 of their own
+         "/events.ics", "/events.atom", "/api/openapi.json")
 
 
 class Clock:
@@ -158,16 +160,20 @@ def test_members_go_through_flask_and_their_pages_are_never_kept(counted, make_u
                                                                   make_event):
     from tests.events.conftest import future
 
-    make_event("Members evening", visibility="members", starts_at=future(5))
+    evening = make_event("Members evening", visibility="members", starts_at=future(5))
     member = counted.test_client()
     user = make_user("member", email="m@example.org")
     assert login(member, user.email).status_code == 302
     page = member.get("/events")
     assert "Members evening" in page.get_data(as_text=True)
     assert page.headers["Cache-Control"] == "no-store"
+    calendar = member.get(f"/events/{evening.slug}.ics")
+    assert "Members evening" in calendar.get_data(as_text=True)
+    assert calendar.headers["Cache-Control"] == "no-store"
     for _ in range(2):
         assert "Members evening" not in counted.test_client().get("/events").get_data(
             as_text=True)
+        assert counted.test_client().get(f"/events/{evening.slug}.ics").status_code == 404
 
 
 def test_only_views_that_declare_it_are_kept_and_only_their_200s(counted):

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 
 from coop.access import access
+from coop.cache import cached
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -67,7 +68,6 @@ def build_document() -> dict[str, Any]:
 
 @bp.route("/openapi.json")
 @access("public")
+@cached()
 def openapi_document():
-    response = jsonify(build_document())
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    return jsonify(build_document())

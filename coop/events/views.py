@@ -464,13 +464,12 @@ def _cancel(registration: Registration) -> None:
 
 def _ics(body: bytes, filename: str) -> Response:
     return Response(body, mimetype="text/calendar", headers={
-        "Content-Disposition": f'inline; filename="{filename}"',
-        "Cache-Control": "public, max-age=300",
-    })
+        "Content-Disposition": f'inline; filename="{filename}"'})
 
 
 @bp.route("/events.ics")
 @access("public")
+@cached()  # the one freshness rule, as every public page
 def calendar_feed():
     """Every public event still to come (and the last month's), to subscribe to."""
     events = services.feed_events(db.session)
@@ -481,6 +480,7 @@ def calendar_feed():
 
 @bp.route("/events/<slug>.ics")
 @access("public")
+@cached()  # the one freshness rule, as every public page
 def event_ics(slug: str):
     event = _event_or_404(slug)
     return _ics(feeds.calendar([event], name=event.title), f"{event.slug}.ics")
@@ -488,6 +488,7 @@ def event_ics(slug: str):
 
 @bp.route("/series/<slug>.ics")
 @access("public")
+@cached()  # the one freshness rule, as every public page
 def series_ics(slug: str):
     series, sessions = _series_or_404(slug)
     sessions = [e for e in sessions if e.status != "draft"]
@@ -497,7 +498,7 @@ def series_ics(slug: str):
 
 @bp.route("/events.atom")
 @access("public")
+@cached()  # the one freshness rule, as every public page
 def atom_feed():
     return Response(feeds.atom(services.newly_published(db.session)),
-                    mimetype="application/atom+xml",
-                    headers={"Cache-Control": "public, max-age=300"})
+                    mimetype="application/atom+xml")
