@@ -136,6 +136,27 @@ def folded(text: str | None) -> str:
     return " ".join(bare.casefold().split())
 
 
+#: characters that draw nothing: format characters (zero-width space and joiners, the word
+#: joiner, the byte-order mark, direction marks and embeddings, the soft hyphen) and the Hangul
+#: fillers, all used to make a name or an address line look filled in when it isn't
+INVISIBLE = frozenset(
+    "\u00ad\u061c\u115f\u1160\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c"
+    "\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\u206a\u206b"
+    "\u206c\u206d\u206e\u206f\u3164\ufeff\uffa0")
+
+
+def blank_invisible(value):
+    """``value`` with every line that shows nothing (only spaces and :data:`INVISIBLE`
+    characters) emptied, so a required field holding only a zero-width space is empty (QA: it
+    was taken as a name, an address line and a note). Anything visible is kept as it is: a
+    joiner inside a Persian name or an emoji stays. Not text: returned as it is."""
+    if not isinstance(value, str) or INVISIBLE.isdisjoint(value):
+        return value
+    lines = value.split("\n")
+    kept = ["" if all(c.isspace() or c in INVISIBLE for c in line) else line for line in lines]
+    return "\n".join(kept) if any(kept) else ""
+
+
 def joined(names) -> str:
     """``["name", "email", "phone"]`` → ``"name, email and phone"``."""
     names = list(names)

@@ -44,6 +44,7 @@ from wtforms.meta import DefaultMeta
 from wtforms.validators import StopValidation
 
 from coop import limits
+from coop.formatting import blank_invisible
 
 
 class SingleLine:
@@ -266,6 +267,9 @@ class CoopMeta(DefaultMeta):
             elif issubclass(unbound_field.field_class, DateTimeLocalField):
                 options = {**options, "format": DATETIME_FORMATS}
         field = super().bind_field(form, unbound_field, options)
+        if isinstance(field, StringField) and not isinstance(field, (PasswordField,
+                                                                     HiddenField)):
+            field.filters = (blank_invisible, *field.filters)
         checks = shared_checks(field)
         if checks:
             field.validators = [*checks, *field.validators]

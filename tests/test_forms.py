@@ -338,3 +338,46 @@ def test_wtforms_own_length_messages_are_in_the_sites_words(app):
     assert form.q.errors == ["Keep it to 100 characters."]
     assert form.one.errors == ["Keep it to 1 character."]
     assert form.code.errors == ["Enter at least 3 characters."]
+
+
+ZERO_WIDTH = "\u200b\u200b"
+
+
+class _Invisible(PlainForm):
+    name = wtforms.StringField(validators=[wtforms.validators.DataRequired("Enter a name.")])
+    address = wtforms.TextAreaField(validators=[wtforms.validators.DataRequired("Enter it.")])
+    secret = wtforms.PasswordField()
+
+
+@pytest.mark.parametrize("typed", [ZERO_WIDTH, " \ufeff ", "\u2060", "\u3164", "\u200e\u200f"])
+def test_a_field_holding_only_invisible_characters_is_empty(app, typed):
+    """QA: two zero-width spaces passed every "required" check and were saved as a name, an
+    address and a note (Python's split and strip don't see them)."""
+    form = _Invisible(MultiDict({"name": typed, "address": f"{typed}\n{typed}",
+                                 "secret": typed}))
+    assert not form.validate()
+    assert form.name.errors == ["Enter a name."] and form.address.errors == ["Enter it."]
+    assert form.secret.data == typed  # a password is never changed
+
+
+@pytest.mark.parametrize("typed", ["مهسا\u200cزاده", "Ann 👩\u200d👩\u200d👧", "Zoë\u00adEllis"])
+def test_visible_text_keeps_its_joiners_and_marks(app, typed):
+    form = _Invisible(MultiDict({"name": typed, "address": f"\u200b\n{typed}"}))
+    assert form.validate(), form.errors
+    assert form.name.data == typed and form.address.data == f"\n{typed}"
+
+
+def test_the_share_form_and_the_register_refuse_an_invisible_name_and_address(client, app):
+    from coop.register import services
+    from tests.records import snapshot
+    from tests.shares.conftest import share_form
+
+    before = snapshot(app)
+    response = client.post("/shares", data=share_form(name=ZERO_WIDTH, address="\u200b"))
+    assert response.status_code == 422
+    assert snapshot(app) == before
+    page = response.get_data(as_text=True)
+    assert 'id="name-error"' in page and 'id="address-error"' in page
+    assert services.clean_address("\u200b\nSW1A 1AA") == "SW1A 1AA"
+    with pytest.raises(services.InvalidValue):
+        services.clean_name(ZERO_WIDTH)

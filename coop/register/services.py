@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from coop import audit
 from coop.accounts.models import User
 from coop.db import now_utc
-from coop.formatting import folded
+from coop.formatting import blank_invisible, folded
 from coop.mail import normalise_email
 from coop.register.models import (
     ADDRESS_MAX,
@@ -129,7 +129,7 @@ def _check_text(value, *, field: str, label: str, limit: int, lines: bool = Fals
         value = ""
     if not isinstance(value, str):
         raise InvalidValue(f"{label} must be text.", field=field)
-    value = unicodedata.normalize("NFC", value)
+    value = blank_invisible(unicodedata.normalize("NFC", value))
     if lines:
         value = "\n".join(" ".join(line.split()) for line in value.replace("\r", "").split("\n"))
         value = "\n".join(line for line in value.split("\n") if line)
