@@ -38,9 +38,10 @@ run: seed
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT) --with-threads
 
-## make worker: the task queue's worker alone (for a second terminal, or another machine)
+## make worker: the task queue's worker alone (for a second terminal, or another machine);
+## its emails link to COOP_BASE_URL, else to http://127.0.0.1:$(PORT) as make run's do
 worker: $(VENV)/.installed
-	$(WORKER)
+	COOP_BASE_URL="$${COOP_BASE_URL:-http://127.0.0.1:$(PORT)}" $(WORKER)
 
 ## Debian packages the test suite drives: Chromium (browser tests), Java (HTML checker)
 system-deps:
