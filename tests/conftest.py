@@ -127,15 +127,34 @@ def _outbox(folder: Path) -> Path:
     return folder / "outbox"
 
 
+def _empty_postgresql(url: str) -> None:
+    """Every table's rows deleted and every sequence back at 1, as ``TRUNCATE … RESTART
+    IDENTITY`` leaves them. DELETE, children first, because a test's tables hold a handful of
+    rows: TRUNCATE gives each of the 31 tables new files, 0.5–0.8 s a test here against about
+    10 ms, the larger part of the suite's time on PostgreSQL. TRUNCATE stays the fallback for
+    rows DELETE can't remove in that order."""
+    engine = sa.create_engine(url)
+    tables = Base.metadata.sorted_tables
+    try:
+        with engine.begin() as conn:
+            for table in reversed(tables):
+                conn.execute(table.delete())
+            conn.execute(sa.text(
+                "SELECT setval(c.oid, 1, false) FROM pg_class c "
+                "WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace"))
+    except sa.exc.IntegrityError:
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
 def fresh_database_url(database_template, folder: Path) -> str:
     """The template's schema with no rows: truncated (PostgreSQL), or copied to
     ``folder/coop.sqlite3`` (SQLite) over any copy an earlier test left there."""
     if ENGINE == "postgresql":
-        engine = sa.create_engine(database_template)
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        _empty_postgresql(database_template)
         return database_template
     path = _database_copy(folder)
     # Unlinked, not overwritten: a connection an earlier test left open keeps the old file
