@@ -74,6 +74,9 @@ def test_unsigned_forged_stale_and_malformed_bodies_get_400_and_leave_nothing(ap
     assert deliver(client, body, signature="").status_code == 400  # unsigned
     assert deliver(client, body, secret="whsec_someone_else").status_code == 400  # forged
     assert deliver(client, body, timestamp=int(time.time()) - 3600).status_code == 400  # stale
+    # QA: the library checks only the lower bound; a day ahead is as suspect as an hour old
+    assert deliver(client, body, timestamp=int(time.time()) + 86_400).status_code == 400
+    assert deliver(client, "[" * 100_000 + "]" * 100_000).status_code == 400  # QA: a 500
     assert deliver(client, body, signature="t=abc,v1=zz").status_code == 400
     assert deliver(client, body, signature="v1=" + "0" * 64).status_code == 400
     tampered = body.replace('"amount_total": 2500', '"amount_total": 250000')
