@@ -386,7 +386,12 @@ def add_correction(session: Session, campaign: Campaign, amount_pence: int, *, r
     ``seen``: :func:`corrections_version` of that line when the form was drawn. Read again
     holding the lock, so two staff who opened "Correct" on the same gift can't both reverse it.
 
+    With ``seen`` (staff's form) a correction can't take a line past nothing: a gift of £25
+    corrected by −£30 is refused, with what is left of it (QA). Stripe's refunds and lost
+    disputes, which come without ``seen``, are what happened, even past the gift.
+
     :raise CorrectedMeanwhile: the line's corrections changed since (the message says how).
+    :raise InvalidEntry: it would take the line past nothing.
     """
     if not reason or not reason.strip():
         raise InvalidEntry("Give a reason for the correction.", field="reason")
@@ -401,6 +406,12 @@ def add_correction(session: Session, campaign: Campaign, amount_pence: int, *, r
                 f"Entry {corrects.id} was corrected by someone else while you had this page "
                 f"open (now {by_}): check what it counts for above, then send this again if "
                 "it still needs correcting.", field="amount")
+        held = corrects.amount_pence + (now.pence if now else 0)
+        if (held + amount_pence) * corrects.amount_pence < 0:  # past nothing, to the other sign
+            verb = "take back" if corrects.amount_pence > 0 else "put back"
+            raise InvalidEntry(
+                f"Entry {corrects.id} counts for {money(held)} now: a correction of it can "
+                f"{verb} at most {money(abs(held))}.", field="amount")
     entry = add_entry(session, campaign, amount_pence, received_on=received_on, source=source,
                       by=by, via=via, reason=reason,
                       corrects_id=corrects.id if corrects is not None else None)

@@ -611,7 +611,7 @@ def test_two_staff_correcting_the_same_gift_reverse_it_once(app, client, staff, 
     # drawn again as it is now: sent again on purpose, it goes through
     again = re.search(r'name="corrections_seen"[^>]*value="([^"]*)"', second.text).group(1)
     assert client.post(url.split("?")[0], data={**typed, **tab_b, "corrections_seen": again,
-                                                "amount": "-1"}).status_code == 302
+                                                "amount": "1"}).status_code == 302
 
 
 def test_a_reversal_undone_counts_the_gift_again(app, client, staff, campaign_id):
@@ -649,3 +649,43 @@ def test_a_gift_reversed_in_full_is_no_longer_thanked(app, client, staff, campai
             check = _db.session.get(Entry, gift.id).thanks_check
         assert check == (None if amount == "-10" else "declined"), amount
     assert "B. Bounced" not in client.get("/fund").text
+
+
+def test_a_correction_cant_take_a_gift_past_nothing(app, client, staff, campaign_id):
+    """QA: "Correct" on a £25 gift took −£30 (and the ledger said the gift counted for −£5).
+    What is left of it can be taken back, in one go or in parts; a reversal can be undone, not
+    turned into a gift."""
+    _gift(client, campaign_id, amount="25", source="post")
+    _gift(client, campaign_id, amount="500", source="post")
+    gift = _entries(app)[0]
+    url = f"/staff/fund/{campaign_id}/corrections/new?entry={gift.id}"
+    typed = {"received_on": london_today().isoformat(), "source": "post",
+             "reason": "Cheque bounced"}
+    refused = client.post(url.split("?")[0], data={**typed, **_correction_form(client, url),
+                                                   "amount": "-30"})
+    assert refused.status_code == 422
+    page = html.unescape(refused.get_data(as_text=True))
+    assert (f"Entry {gift.id} counts for £25 now: a correction of it can take back at "
+            "most £25.") in page
+    assert 'value="-30"' in page  # what was typed is kept
+    with app.app_context():
+        assert _db.session.get(Campaign, campaign_id).raised_pence == 52_500
+    for amount in ("-10", "-16", "-15"):
+        response = client.post(url.split("?")[0], data={**typed, **_correction_form(client, url),
+                                                        "amount": amount})
+        if amount == "-16":
+            assert response.status_code == 422 and (
+                "counts for £15 now: a correction of it can take back at most £15"
+                in html.unescape(response.text))
+        else:
+            assert response.status_code == 302, amount
+    with app.app_context():
+        assert _db.session.get(Campaign, campaign_id).raised_pence == 50_000
+    reversal = _entries(app)[-1]
+    undo = f"/staff/fund/{campaign_id}/corrections/new?entry={reversal.id}"
+    over = client.post(undo.split("?")[0], data={**typed, **_correction_form(client, undo),
+                                                 "amount": "20", "reason": "It cleared"})
+    assert over.status_code == 422 and "can put back at most £15." in html.unescape(over.text)
+    assert client.post(undo.split("?")[0], data={**typed, **_correction_form(client, undo),
+                                                 "amount": "15", "reason": "It cleared"}
+                       ).status_code == 302
