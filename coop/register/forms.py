@@ -16,7 +16,15 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional
 
-from coop.forms import MAILABLE_ADDRESS, OWN_DATE_RULES, CoopForm, PlainForm, SentOnce, strip
+from coop.forms import (
+    MAILABLE_ADDRESS,
+    OWN_DATE_RULES,
+    CoopForm,
+    GuardsEdits,
+    PlainForm,
+    SentOnce,
+    strip,
+)
 from coop.register.models import ADDRESS_MAX, EMAIL_MAX, LEGAL_MAX_HOLDING, NAME_MAX, NOTE_MAX
 
 #: a little room over the stored maxima, so the service can say how long it was
@@ -141,7 +149,12 @@ class CeaseForm(SentOnce, CoopForm):
     submit = SubmitField("Cease membership")
 
 
-class AddressForm(CoopForm):
+class AddressForm(GuardsEdits, CoopForm):
+    """Staff changing a member's postal address; drawn from the address as it was, so one the
+    member changed meanwhile isn't quietly put back (QA)."""
+
+    #: what it edits, for :meth:`GuardsEdits.version_of`
+    EDITS = ("address",)
     address = TextAreaField("New postal address",
                             validators=[InputRequired("Enter the new postal address."),
                                         Length(max=ADDRESS_MAX + _SLACK)],
@@ -149,9 +162,12 @@ class AddressForm(CoopForm):
     submit = SubmitField("Change address")
 
 
-class DetailsForm(CoopForm):
+class DetailsForm(GuardsEdits, CoopForm):
     """Staff correcting a member's name or email (a typo, a change of name): with a reason,
-    kept in the audit log with the old and new values."""
+    kept in the audit log with the old and new values. Drawn from the entry as it was (a
+    member's confirmed change of email changes it too)."""
+
+    EDITS = ("name", "email")
 
     name = StringField("Full name", validators=[InputRequired("Enter the member's name."),
                                                 Length(max=NAME_MAX + _SLACK)])

@@ -12,7 +12,7 @@ from coop.accounts.services import get_by_email
 from coop.csvexport import csv_response
 from coop.extensions import db
 from coop.formatting import money_input
-from coop.forms import EmptyForm, SentOnce
+from coop.forms import EmptyForm, GuardsEdits, SentOnce
 from coop.limits import current_page
 from coop.register import forms, services
 from coop.register.models import Member
@@ -158,7 +158,12 @@ def _run(action: str, number: int, apply):
     form = ACTIONS[action][0]()
     if action == "details":  # stored before today's rules: given back unchanged, still fine
         form.kept = {"name": m.name, "email": m.email}
+    # the address, name and email a member may change meanwhile (their account page, a
+    # confirmed change of email): a page drawn before that is refused, with what was typed
+    version = form.version_of(m, *form.EDITS) if isinstance(form, GuardsEdits) else None
     if request.method == "GET":
+        if version is not None:
+            form.seen.data = version
         if hasattr(form, "on"):
             form.on.data = services.london_today()
         if action == "cease":
@@ -171,7 +176,10 @@ def _run(action: str, number: int, apply):
             form.form_errors.append(f"Member {m.number_text} ceased on {m.ceased_on:%-d %B %Y}: "
                                     "their holding can't change.")
         return _action_page(action, m, form)
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if valid and version is not None and form.edited_meanwhile(version):
+        return _action_page(action, m, form, 422)
+    if valid:
         # a change to the holding sent twice (a double click, Back and send) is made once
         sent = submissions.claim(db.session, form) if isinstance(form, SentOnce) else None
         try:

@@ -634,3 +634,51 @@ def test_an_entry_stored_with_an_accented_address_can_still_be_corrected(app, cl
         "name": "Zoë Fox", "email": "zoë.fox@example.org", "reason": "New address"})
     assert other.status_code == 422
     assert "before the @" in other.get_data(as_text=True)
+
+
+def test_a_staff_page_drawn_before_the_member_changed_their_address_saves_nothing(
+        app, client, login_as, admit):
+    """QA: staff had the address form open, the member saved a new address on /account, and
+    staff's older page put the old address back without a word. Refused, with what was typed;
+    sent again from the page as it is now, it is saved."""
+    from coop.forms import EDITED_MEANWHILE
+    from coop.register import services
+
+    admit(shares=10, name="Ann Reader", email="ann@example.org")
+    login_as("staff")
+    seen = {}
+    for action in ("address", "details"):
+        page = client.get(f"/staff/register/1/{action}").get_data(as_text=True)
+        seen[action] = re.search(r'name="seen"[^>]*value="([^"]+)"', page).group(1)
+    with app.app_context():
+        member = get_member(1)
+        services.change_address(_db.session, member, "22 New Road\nLeeds\nLS1 1AA", by=None,
+                                source="member")
+        _db.session.commit()
+    sent = {"address": "1 Old Street\nHull HU1 1AA", "seen": seen["address"]}
+    stale = client.post("/staff/register/1/address", data=sent)
+    assert stale.status_code == 422
+    text = html.unescape(stale.get_data(as_text=True))
+    assert EDITED_MEANWHILE in text and "1 Old Street" in text
+    with app.app_context():
+        assert get_member(1).address == "22 New Road\nLeeds\nLS1 1AA"
+    fresh = re.search(r'name="seen"[^>]*value="([^"]+)"', stale.get_data(as_text=True)).group(1)
+    assert client.post("/staff/register/1/address",
+                       data={**sent, "seen": fresh}).status_code == 302
+    with app.app_context():
+        assert get_member(1).address == "1 Old Street\nHull HU1 1AA"
+    # the name and email: drawn before the address changed, still the same entry's
+    assert client.post("/staff/register/1/details", data={
+        "name": "Ann Reeder", "email": "ann@example.org", "reason": "Typo",
+        "seen": seen["details"]}).status_code == 302
+    drawn = re.search(r'name="seen"[^>]*value="([^"]+)"',
+                      client.get("/staff/register/1/details").text).group(1)
+    with app.app_context():
+        member = get_member(1)
+        member.email = "ann.new@example.org"  # as a confirmed change of email does
+        _db.session.commit()
+    stale = client.post("/staff/register/1/details", data={
+        "name": "Ann Reader", "email": "ann@example.org", "reason": "Typo", "seen": drawn})
+    assert stale.status_code == 422 and EDITED_MEANWHILE in html.unescape(stale.text)
+    with app.app_context():
+        assert get_member(1).email == "ann.new@example.org"
