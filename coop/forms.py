@@ -244,8 +244,13 @@ class HouseWording:
             ("Enter at least %(min)d character.", "Enter at least %(min)d characters."),
     }
 
+    SINGULARS = {
+        # a choice the page didn't offer (a tampered or out-of-date form, a bad filter link)
+        "Not a valid choice.": "Choose one of the options given.",
+    }
+
     def gettext(self, string: str) -> str:
-        return string
+        return self.SINGULARS.get(string, string)
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         ours = self.PLURALS.get(singular)

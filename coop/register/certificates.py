@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from coop.formatting import with_the
 from coop.register.models import SHARE_PENCE, Kind, Member, ShareTransaction
 
 #: TrueType fonts tried in order for PDFs (names in any Latin, Greek or Cyrillic script);
@@ -46,7 +47,7 @@ def wording(line: ShareTransaction, member: Member, soc: Society) -> dict[str, s
         "statement": (f"This is to certify that {member.name}, membership number "
                       f"{member.number_text}, is the registered holder of {shares:,} fully paid "
                       f"share{'s' if shares != 1 else ''} of £{SHARE_PENCE // 100} each "
-                      f"(£{shares * SHARE_PENCE // 100:,}) in {soc.name}, {how} on "
+                      f"(£{shares * SHARE_PENCE // 100:,}) in {with_the(soc.name)}, {how} on "
                       f"{line.effective_on.day} {line.effective_on:%B %Y}, subject to the "
                       "rules of the society."),
         "note": "Shares are withdrawable and not transferable except as the rules allow. "

@@ -237,7 +237,7 @@ def transfer(number: int):
         target = services.get_by_number(db.session, form.to_number.data)
         if target is None:
             raise services.NoSuchMember(
-                f"No member has the number {form.to_number.data.strip()[:20]!r}.",
+                f"No member has the number “{form.to_number.data.strip()[:20]}”.",
                 field="to_number")
         out, _in = services.transfer(db.session, m, target, form.shares.data, on=form.on.data,
                                      by=current_user, note=form.note.data or "",

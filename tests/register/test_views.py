@@ -245,8 +245,8 @@ def test_form_refusals_name_the_field(app, client, login_as, admit):
     cases = [
         ("withdraw", {"shares": "10"}, "To take every share, cease the membership"),
         ("withdraw", {"shares": "11"}, "can&#39;t go below zero"),
-        ("transfer", {"to_number": "99", "shares": "1"}, "No member has the number"),
-        ("transfer", {"to_number": "abc", "shares": "1"}, "No member has the number"),
+        ("transfer", {"to_number": "99", "shares": "1"}, "No member has the number “99”."),
+        ("transfer", {"to_number": "abc", "shares": "1"}, "No member has the number “abc”."),
         ("transfer", {"to_number": "1", "shares": "1"}, "to themselves"),
         ("allot", {"shares": "100000"}, "above the maximum holding"),
         ("allot", {"shares": "5", "on": "2019-01-01"}, "before the member was admitted"),
@@ -387,6 +387,8 @@ def test_a_ceased_members_certificate_is_marked_cancelled(app, client, login_as,
         line = _db.session.get(ShareTransaction, 1)
         text = certificates.wording(line, line.member, certificates.society(app.config))
     when = f"{ceased_on.day} {ceased_on:%B %Y}"
+    # QA: "in People's Press Printing Society", where every other page says "the"
+    assert f"in the {app.config['SOCIETY_NAME']}, " in text["statement"]
     assert text["cancelled"] == (f"Cancelled: this membership ceased on {when}, and these "
                                  "shares are no longer held. This copy is for the record only.")
     page = client.get("/certificates/1").get_data(as_text=True)
