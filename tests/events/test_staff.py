@@ -176,6 +176,9 @@ def test_monthly_series_by_weekday(client, app, login_as):
     ({"first_date": "2030-03-17", "start_time": "01:30"}, "doesn&#39;t exist in London"),
     ({"details_url": "ftp://example.org"}, "Enter a full web address"),
     ({"status": "cancelled"}, "Choose one of the options given"),  # review: a series could start cancelled
+    # QA: "<200 characters>: session 3 of 3" didn't fit the column (a 500 on PostgreSQL)
+    ({"title": "T" * 200, "count": "3"}, "Keep the title to 184 characters"),
+    ({"title": "T" * 185, "count": "12"}, "Keep the title to 182 characters"),
 ])
 def test_bad_series_input(client, app, login_as, overrides, message):
     login_as("staff")
@@ -708,3 +711,12 @@ def test_the_attendees_page_repeats_no_id(app, make_event, login_as, client):
     assert f'action="/staff/events/{event.id}/message' in page
     ids = re.findall(r'\sid="([^"]+)"', page)
     assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})
+
+
+def test_a_series_title_that_just_fits_names_every_session(client, app, login_as):
+    login_as("staff")
+    title = "T" * 184
+    assert client.post("/staff/events/series/new",
+                       data=series_form(title=title, count="3")).status_code == 302
+    assert [e.title for e in events(app)] == [f"{title}: session {n} of 3" for n in (1, 2, 3)]
+    assert max(len(e.title) for e in events(app)) == 200
