@@ -131,7 +131,11 @@ def enqueue_email(
     msg = build_message(to, subject, text, html=html, headers=all_headers)
     for filename, mimetype, data in attachments:
         maintype, _, subtype = mimetype.partition("/")
-        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        # text we attach (a calendar) is UTF-8; without the parameter a reader takes it as
+        # US-ASCII (QA: "Zoë" in an .ics came out as "Zo��")
+        params = {"charset": "utf-8"} if maintype == "text" else {}
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename,
+                           params=params)
     try:
         raw = msg.as_bytes(policy=WIRE)
     except (ValueError, TypeError, UnicodeError) as err:

@@ -67,12 +67,16 @@ def test_attachments_and_reply_to_override(app, outbox):
     with app.app_context():
         enqueue_email(db.session, to="reader@example.org", subject="Your ticket", text="See",
                       reply_to="events@example.org",
-                      attachments=[("event.ics", "text/calendar", b"BEGIN:VCALENDAR\r\n")])
+                      attachments=[("event.ics", "text/calendar",
+                                    "BEGIN:VCALENDAR\r\nSUMMARY:Zoë’s talk\r\n".encode())])
         db.session.commit()
     [message] = outbox()
     assert message["Reply-To"] == "events@example.org"
     [part] = list(message.iter_attachments())
     assert part.get_filename() == "event.ics" and part.get_content_type() == "text/calendar"
+    # QA: without a charset a reader takes the UTF-8 as US-ASCII ("Zo��")
+    assert part.get_content_charset() == "utf-8"
+    assert "SUMMARY:Zoë’s talk" in part.get_content()
 
 
 def test_server_down_then_back_delivers_once(make_app, smtp_server):
