@@ -145,6 +145,7 @@ def place_cancelled(registration: Registration, was: str, *, by_staff: bool) -> 
         f"Hello {registration.name or 'there'},", "",
         f"{who} cancelled {had} at {event.title}, on {event_when(event)} (London time).",
         "If you think this is a mistake, just reply to this email." if by_staff else
+        "If it wasn't you, just reply to this email." if event.has_started() else
         "If it wasn't you, or you've changed your mind, register again on the event's page "
         f"while places last: {external_url('events.event', slug=event.slug)}", "",
         f"Other events: {external_url('events.index')}",

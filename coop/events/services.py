@@ -903,8 +903,10 @@ def waiting_position(session: Session, registration: Registration) -> int | None
 
 def _fill_places(session: Session, event: Event) -> list[Registration]:
     """Move people up from the waiting list while places are free (the caller holds the
-    event lock). Returns them, first in line first."""
-    if event.status != Status.PUBLISHED or event.has_ended():
+    event lock). Returns them, first in line first. Not once the event has started: a place
+    that comes up during it can't be used (QA: someone waiting was told "a place has come up
+    and it's yours" for an event already under way)."""
+    if event.status != Status.PUBLISHED or event.has_started():
         return []
     waiting = waiting_list(session, event.id)
     if event.capacity is not None:

@@ -180,6 +180,18 @@ def test_capacity_then_ordered_waiting_list_and_promotion(db):
     assert services.count_registered(db.session, event.id) == 2
 
 
+def test_a_place_given_up_once_the_event_has_started_goes_to_nobody(db):
+    """QA: a place given up ten minutes into an event went to the first waiting, who was
+    emailed "a place has come up and it's yours" for an event already under way."""
+    event = services.create_event(db.session, details(capacity=1), future(), future(11))
+    first, second = register(db, event, 1), register(db, event, 2)
+    event.starts_at = now_utc() - dt.timedelta(minutes=10)  # under way
+    db.session.flush()
+    assert services.cancel_registration(db.session, first) == services.Cancelled("registered",
+                                                                                 [])
+    assert second.status == "waiting" and second.promoted_at is None
+
+
 def test_registering_twice_with_one_email_is_refused(db):
     event = services.create_event(db.session, details(), future(), future(11))
     services.register(db.session, event, name="Ann", email="Ann@Example.org")
