@@ -61,6 +61,10 @@ class SlugFixed(SlugTaken):
     """A published event keeps its address: people have it in emails, calendars and links."""
 
 
+class VisibilityError(EventError):
+    """Who can see the event can't change that way now (the form says so beside it)."""
+
+
 class DateOutOfRange(EventError):
     """A date outside ``coop.limits``' range (the form says so next to the date)."""
 
@@ -291,6 +295,26 @@ def _check_status_change(session: Session, event: Event, status: str) -> None:
                               "told, rather than hide it as a draft.")
 
 
+def _check_no_one_shut_out(session: Session, event: Event) -> None:
+    """An event made members-only would vanish for the people who registered without an
+    account: their emailed links would say "Log in to see this", and calendar subscriptions
+    would drop it without a cancellation (QA).
+
+    :raise VisibilityError: someone registered or waiting has no account.
+    """
+    people = session.scalar(
+        sa.select(sa.func.count()).select_from(Registration)
+        .where(Registration.event_id == event.id, Registration.user_id.is_(None),
+               Registration.status.in_([RegistrationStatus.REGISTERED.value,
+                                        RegistrationStatus.WAITING.value]))) or 0
+    if people:
+        raise VisibilityError(
+            f"{people} {'person' if people == 1 else 'people'} registered or waiting without "
+            "an account would no longer see the event, and their links would ask them to log "
+            "in. Keep it open to everyone, or cancel it (they are told) and make a new "
+            "members-only event.")
+
+
 def _check_times(starts_at: dt.datetime, ends_at: dt.datetime) -> None:
     for value, what in ((starts_at, "The date"), (ends_at, "The end date")):
         problem = limits.date_problem(timeutil.to_london(value).date(), what)
@@ -349,6 +373,8 @@ def update_event(session: Session, event: Event, details: EventDetails,
             raise SlugTaken(f"Another event already uses the address “{slug}”.")
     lock_event(session, event)
     _check_status_change(session, event, details.status)
+    if details.visibility == Visibility.MEMBERS and event.visibility != Visibility.MEMBERS:
+        _check_no_one_shut_out(session, event)
     if details.capacity is not None:
         taken = count_registered(session, event.id)
         if details.capacity < taken:

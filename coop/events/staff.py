@@ -65,6 +65,8 @@ def _form_error(form, exc: services.EventError) -> None:
         form.slug.errors = [*form.slug.errors, str(exc)]
     elif isinstance(exc, services.CapacityError):
         form.capacity.errors = [*form.capacity.errors, str(exc)]
+    elif isinstance(exc, services.VisibilityError):
+        form.visibility.errors = [*form.visibility.errors, str(exc)]
     elif isinstance(exc, services.StatusError):
         form.status.errors = [*form.status.errors, str(exc)]
     elif isinstance(exc, services.TimeError):

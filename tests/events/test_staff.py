@@ -720,3 +720,37 @@ def test_a_series_title_that_just_fits_names_every_session(client, app, login_as
                        data=series_form(title=title, count="3")).status_code == 302
     assert [e.title for e in events(app)] == [f"{title}: session {n} of 3" for n in (1, 2, 3)]
     assert max(len(e.title) for e in events(app)) == 200
+
+
+def test_an_event_with_people_without_accounts_cant_become_members_only(client, app,
+                                                                         login_as, make_user):
+    """QA: made members-only, a public event vanished for those who had registered without
+    an account: their links asked them to log in, their calendars dropped it untold."""
+    from coop.events import services
+
+    login_as("staff")
+    client.post("/staff/events/new", data=event_form())
+    [event] = events(app)
+    member = make_user("member", email="mem@example.org")
+    with app.app_context():
+        saved = _db.session.get(Event, event.id)
+        services.register(_db.session, saved, name="Mem", email=member.email, user=member)
+        _db.session.commit()
+    # members only: those with an account still see it
+    assert client.post(f"/staff/events/{event.id}/edit",
+                       data=event_form(visibility="members")).status_code == 302
+    assert client.post(f"/staff/events/{event.id}/edit",
+                       data=event_form(visibility="public")).status_code == 302
+    with app.app_context():
+        services.register(_db.session, _db.session.get(Event, event.id), name="Wil",
+                          email="wil@example.org")
+        _db.session.commit()
+    refused = client.post(f"/staff/events/{event.id}/edit",
+                          data=event_form(visibility="members", summary="Changed"))
+    assert refused.status_code == 422
+    page = html.unescape(refused.get_data(as_text=True))
+    assert "1 person registered or waiting without an account would no longer see" in page
+    assert 'id="visibility-error"' in refused.text and "Changed" in page
+    with app.app_context():
+        saved = _db.session.get(Event, event.id)
+        assert (saved.visibility, saved.summary) == ("public", "Seminar")
