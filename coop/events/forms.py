@@ -127,7 +127,7 @@ class DetailsMixin:
             field.data = ""
         for tag in field.data.split(","):
             if len(tag.strip()) > m.TAG_LENGTH:
-                raise ValidationError(f"Keep each tag under {m.TAG_LENGTH} characters.")
+                raise ValidationError(f"Keep each tag to {m.TAG_LENGTH} characters.")
 
     def details(self, title: str) -> EventDetails:
         return EventDetails(

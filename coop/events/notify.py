@@ -180,17 +180,13 @@ def message(registrations: Sequence[Registration], subject: str, body: str
 def reminder(registration: Registration) -> None:
     """The reminder before the event: the joining link for online events, else the venue."""
     event = registration.event
+    # where it is, or the joining link, is in the event's lines (QA: each was there twice)
     lines = [f"Hello {registration.name or 'there'},", "",
-             f"A reminder: {event.title} is on {event_when(event)} (London time).", ""]
-    if event.online:
-        if event.joining_url:
-            lines.append(f"Join online: {event.joining_url}")
-        else:
-            lines.append("It is online; the joining link will follow by email.")
-    else:
-        lines.append(f"Where: {event_where(event)}")
-    lines += ["", "If you can no longer come, please cancel so someone on the waiting list "
-              "can have your place.", "", *_event_lines(registration)]
+             f"A reminder: {event.title} is on {event_when(event)} (London time).", "",
+             "If you can no longer come, please cancel so someone on the waiting list can have "
+             "your place." if event.capacity is not None else
+             "If you can no longer come, please cancel, so we know.", "",
+             *_event_lines(registration)]
     _send(registration, f"Reminder: {event.title}", "\n".join(lines) + _signature(),
           kind="events.reminder", ics=True)
 

@@ -367,9 +367,10 @@ def register_series(slug: str):
         places = len(result.created) + len(result.existing) - waiting
     else:
         places = len(result.created) - waiting
-    text = f"You're registered for {places} session{'s' if places != 1 else ''}"
-    if waiting:
-        text += f" and on the waiting list for {waiting}"
+    sessions = f"{places} session{'s' if places != 1 else ''}"
+    text = (f"You're on the waiting list for {waiting} session{'s' if waiting != 1 else ''}"
+            if not places else f"You're registered for {sessions}" + (
+                f" and on the waiting list for {waiting}" if waiting else ""))
     flash(text + f" of “{series.title}”. We've emailed you the details and links to cancel.",
           "success")
     for event, reason in result.skipped:

@@ -65,7 +65,12 @@ def test_reminder_once_within_the_window_with_venue_or_joining_link(app, make_ev
     hall_text = sent["ann@example.org"].get_body(("plain",)).get_content()
     online_text = sent["bob@example.org"].get_body(("plain",)).get_content()
     assert "Where: Marx Memorial Library" in hall_text and "meet.example.org" not in hall_text
-    assert "Join online: https://meet.example.org/abc" in online_text
+    # QA: each said where, or the joining link, twice; and "so someone on the waiting list
+    # can have your place" for an event with no limit on places
+    assert online_text.count("https://meet.example.org/abc") == 1
+    assert "Joining link: https://meet.example.org/abc" in online_text
+    assert hall_text.count("Marx Memorial Library") == 1
+    assert "please cancel, so we know" in hall_text and "waiting list" not in hall_text
     assert sent["ann@example.org"]["Subject"] == "Reminder: Hall talk"
     assert sent["ann@example.org"]["Reply-To"] == app.config["SOCIETY_EMAIL"]
 
