@@ -392,8 +392,9 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
             charge_id: str | None = None, invoice_id: str | None = None,
             corrects: Entry | None = None) -> Outcome:
     """One Payment (unique ``ref``) and, for fund money, its ledger entry, or neither.
-    ``corrects``: the gift a refund or lost dispute takes back, named by its correction when
-    both are in the same campaign."""
+    ``corrects``: the gift a refund or lost dispute takes back, named by its correction, in
+    whichever campaign each is (QA: a gift paid last month and refunded this month stayed
+    thanked by name, and "Correct" offered to take it back a second time)."""
     if not ref:
         return Outcome("failed", "Stripe's event names no payment, invoice or charge id.")
     existing = session.scalar(sa.select(Payment).where(Payment.stripe_ref == ref))
@@ -426,8 +427,7 @@ def _record(session: Session, event: dict, *, checkout: Checkout | None, kind: s
                     may_thank=gift and checkout.may_thank,
                     name_to_check=decided is None,
                     name_declined=decided == fund.THANKS_DECLINED,
-                    corrects_id=corrects.id if corrects is not None
-                    and corrects.campaign_id == campaign.id else None,
+                    corrects_id=corrects.id if corrects is not None else None,
                 )
                 payment.entry_id = entry.id
                 session.flush()

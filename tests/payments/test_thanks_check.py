@@ -244,3 +244,39 @@ def test_one_month_refunded_does_not_stop_thanking_the_next(
     deliver(client, event("invoice.paid", invoice_paid(monthly, invoice="in_3")))
     third = the_entry(app)
     assert third.thanked  # follows staff's "show", as before the refunded month
+
+
+def test_a_refund_in_a_later_campaign_still_names_the_gift_and_thanks_nobody(
+        app, client, campaign_id, make_campaign, stripe_api):
+    """QA: a gift paid last month and refunded this month: the refund went into this month's
+    ledger naming nothing, the gift stayed thanked by name, and "Correct" offered to take it
+    back a second time."""
+    import datetime as dt
+    import time
+
+    make_campaign("last-month", opens_on=london_today() - dt.timedelta(days=40),
+                  deadline=london_today() - dt.timedelta(days=11))
+    with app.app_context():  # this month has money to take a refund from
+        fund.add_entry(_db.session, _db.session.get(Campaign, campaign_id), 10_000,
+                       received_on=london_today(), source="post")
+        _db.session.commit()
+    assert start_checkout(client, "2500", donor_name="Rosa Late", donor_town="Hull",
+                          may_thank="y").status_code == 303
+    checkout = checkout_row(app)
+    paid_then = int(time.time()) - 20 * 86_400
+    assert deliver(client, event("checkout.session.completed", session_completed(checkout),
+                                 created=paid_then)).status_code == 200
+    gift = the_entry(app)
+    with app.app_context():
+        assert _db.session.get(Campaign, gift.campaign_id).slug == "last-month"
+    charge = {"id": "ch_late", "object": "charge", "payment_intent": f"pi_test_{checkout.id}",
+              "amount": 2500, "amount_refunded": 2500}
+    assert deliver(client, event("charge.refunded", charge)).status_code == 200
+    refund = the_entry(app)
+    assert (refund.campaign_id, refund.amount_pence) == (campaign_id, -2500)
+    assert refund.corrects_id == gift.id
+    with app.app_context():
+        assert _db.session.get(Entry, gift.id).thanks_check == "declined"
+        left = fund.corrections_of(_db.session, [gift.id])[gift.id]
+        assert gift.amount_pence + left.pence == 0
+    assert "Rosa Late" not in app.test_client().get("/fund/last-month").get_data(as_text=True)
