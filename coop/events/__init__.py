@@ -11,6 +11,9 @@ def init_app(app: Flask) -> None:
     from coop.events import display, links, models, staff, views  # noqa: F401 - models
 
     app.config.setdefault("EVENTS_PER_PAGE", 20)
+    # registrations one client (IP address) may make an hour, every event together: as for
+    # share enquiries, enough for a readers' meeting registering on one wifi
+    app.config.setdefault("EVENTS_REGISTER_RATE_LIMIT", "60 per hour")
     app.register_blueprint(views.bp)
     app.register_blueprint(staff.bp)
     app.add_template_filter(display.event_when, "event_when")

@@ -449,6 +449,23 @@ def test_reminders_to_one_address_are_bounded(make_app, make_event, outbox):
     assert len(outbox()) == 5
 
 
+def test_a_readers_meeting_on_one_wifi_can_register_and_typos_dont_count(make_app,
+                                                                         make_event):
+    """QA: one client could make 20 tries an hour, typos included, across every event: a
+    readers' meeting on one wifi was stopped, with the generic 429 page."""
+    app = make_app(RATELIMIT_ENABLED=True)
+    event = make_event("A big meeting")
+    client = app.test_client()
+    for _ in range(25):  # typos: drawn again, not counted
+        assert client.post(f"/events/{event.slug}/register",
+                           data={"name": "A", "email": "not-an-email"}).status_code == 422
+    statuses = [client.post(f"/events/{event.slug}/register",
+                            data={"name": f"Reader {i}", "email": f"r{i}@example.org"}
+                            ).status_code for i in range(61)]
+    assert statuses == [302] * 60 + [429]
+    assert len(registrations(app)) == 60
+
+
 def test_a_member_registering_again_is_shown_their_registration(client, app, make_event,
                                                                 make_user):
     user = make_user()
