@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import current_app
 
 from coop.formatting import with_the
@@ -55,8 +56,28 @@ def wording(line: ShareTransaction, member: Member, soc: Society) -> dict[str, s
         # a ceased member holds nothing: the certificate stays for the record, marked so
         "cancelled": (f"Cancelled: this membership ceased on {member.ceased_on.day} "
                       f"{member.ceased_on:%B %Y}, and these shares are no longer held. "
-                      "This copy is for the record only." if member.ceased_on else ""),
+                      "This copy is for the record only." if member.ceased_on else
+                      _superseded(line, member)),
     }
+
+
+def _superseded(line: ShareTransaction, member: Member) -> str:
+    """What a certificate says once shares have left the holding after it (QA: it went on
+    certifying 240 shares after 200 were withdrawn), or "" while nothing has."""
+    session = sa.orm.object_session(line)
+    later = session.scalar(
+        sa.select(ShareTransaction)
+        .where(ShareTransaction.member_id == member.id, ShareTransaction.id > line.id,
+               ShareTransaction.shares < 0)
+        .order_by(ShareTransaction.id).limit(1)) if session is not None else None
+    if later is None:
+        return ""
+    gone = -later.shares
+    how = "withdrawn" if later.kind == Kind.WITHDRAWAL else "transferred to another member"
+    return (f"Superseded: on {later.effective_on.day} {later.effective_on:%B %Y} {gone:,} "
+            f"share{'s were' if gone != 1 else ' was'} {how}, and the member now holds "
+            f"{member.shares_held:,}. The register of members is the proof of holding; this "
+            "copy is for the record only.")
 
 
 def _font_path() -> str | None:

@@ -371,6 +371,25 @@ def test_shares_transferred_in_have_a_certificate_and_those_transferred_out_none
     assert giving.get(f"/certificates/{in_id}").status_code == 404  # the taker's
 
 
+def test_a_certificate_for_shares_since_withdrawn_says_it_is_superseded(app, client,
+                                                                        login_as, admit):
+    """QA: after 200 of 240 shares were withdrawn the certificate, page and PDF, still
+    certified 240 with no mark."""
+    admit(name="Part Member", shares=240)
+    login_as("staff")
+    assert "Superseded" not in client.get("/certificates/1").get_data(as_text=True)
+    with app.app_context():
+        from coop.register import services
+
+        services.withdraw(_db.session, get_member(1), 200, on=london_today(), by=None)
+        _db.session.commit()
+    today = london_today()
+    mark = (f"Superseded: on {today.day} {today:%B %Y} 200 shares were withdrawn, and the "
+            "member now holds 40.")
+    assert mark in html.unescape(client.get("/certificates/1").get_data(as_text=True))
+    assert mark in pdf_text(client.get("/certificates/1.pdf").data)
+
+
 def test_a_ceased_members_certificate_is_marked_cancelled(app, client, login_as, admit):
     """QA: a ceased member's certificate still read "is the registered holder of 250 fully
     paid shares" with no mark. It stays for the record, marked cancelled, page and PDF."""
