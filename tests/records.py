@@ -74,3 +74,18 @@ def enquiry(app, email: str = "ada@example.org") -> int:
             10_000, payment_method="cheque")
         _db.session.commit()
         return saved.id
+
+
+def series(app) -> str:
+    """A published weekly series of three online sessions, a week ahead; its slug."""
+    from coop.events import services
+
+    with app.app_context():
+        saved = services.create_series(
+            _db.session, title="Stale token series", summary="Three seminars", description="",
+            first_date=dt.date.today() + dt.timedelta(days=7), start_time=dt.time(19),
+            duration=dt.timedelta(minutes=90), repeat="weekly", count=3,
+            details=services.EventDetails(title="", status="published", online=True,
+                                          joining_url="https://meet.example.org/s"))
+        _db.session.commit()
+        return saved.slug

@@ -21,7 +21,7 @@ from coop.extensions import db as _db
 from coop.forms import CSRF_MESSAGE
 from tests.conftest import PASSWORD
 from tests.events.test_staff import event_form, series_form
-from tests.records import enquiry, event, notice, snapshot
+from tests.records import enquiry, event, notice, series, snapshot
 from tests.shares.conftest import share_form, support_form
 
 MARK = "Quillon Marbury-Stalebread"
@@ -40,20 +40,6 @@ def _log_in(client, make_user, role: str) -> None:
     response = client.post("/login", data={"email": user.email, "password": PASSWORD,
                                             "csrf_token": token})
     assert response.status_code == 302
-
-
-def _series(app):
-    from coop.events import services
-
-    with app.app_context():
-        series = services.create_series(
-            _db.session, title="Stale token series", summary="Three seminars", description="",
-            first_date=dt.date.today() + dt.timedelta(days=7), start_time=dt.time(19),
-            duration=dt.timedelta(minutes=90), repeat="weekly", count=3,
-            details=services.EventDetails(title="", status="published", online=True,
-                                          joining_url="https://meet.example.org/s"))
-        _db.session.commit()
-        return series.slug
 
 
 def _member_of_register(app):
@@ -87,7 +73,7 @@ CASES = {
         event(app, "Stale token talk")[1])),
     "events.register_series": (None, lambda app: (
         lambda slug: (f"/series/{slug}", f"/series/{slug}/register",
-                      {"name": MARK, "email": "ann@example.org"}))(_series(app))),
+                      {"name": MARK, "email": "ann@example.org"}))(series(app))),
     "events_staff.new_event": ("staff", lambda app: (
         "/staff/events/new", "/staff/events/new", event_form(description=LONG_TEXT))),
     "events_staff.edit_event": ("staff", lambda app: (

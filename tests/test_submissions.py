@@ -19,7 +19,7 @@ from coop import submissions
 from coop.extensions import db as _db
 from tests.events.test_staff import event_form, series_form
 from tests.fund.conftest import london_today
-from tests.records import campaign, event, notice, snapshot
+from tests.records import campaign, event, notice, series, snapshot
 
 TODAY = london_today().isoformat()
 
@@ -128,6 +128,11 @@ CASES = {
     "events_staff.book": lambda app: (lambda e: (
         f"/staff/events/{e}", f"/staff/events/{e}/bookings",
         {"name": "Rita Caller", "email": "rita@example.org"}))(event(app)[0]),
+    # QA: a reader's double click on "Register" emailed "You're already registered…"
+    "events.register": lambda app: (lambda slug: (
+        f"/events/{slug}", f"/events/{slug}/register", {}))(event(app)[1]),
+    "events.register_series": lambda app: (lambda slug: (
+        f"/series/{slug}", f"/series/{slug}/register", {}))(series(app)),
     "events_staff.message": lambda app: (lambda e: (
         f"/staff/events/{e}", f"/staff/events/{e}/message",
         {"audience": "places", "subject": "Room change", "body": "We're in room 2 now."}))(
@@ -161,14 +166,17 @@ def test_a_form_sent_twice_records_once(endpoint, app, client, login_as, outbox)
     assert "nothing was added the second time" in shown
     if "edit" in endpoint:  # a second save of the same values changes nothing anyway
         return
+    if endpoint == "events.register":  # the page now says "You have a place": no form
+        return
     # a new drawing of the form is a new sending
     again = client.post(action, data={**data, "submission": _key(
         client.get(page).get_data(as_text=True), action)})
     if endpoint not in ("fund_staff.new_campaign", "register_staff.admit",
                         "register_staff.cease", "api_admin.create",
                         "fund_staff.next_campaign", "events_staff.new_event",
-                        "events_staff.new_series", "events_staff.book"):  # those refuse or
-        # rename a second one (a booking: that address is on the list already)
+                        "events_staff.new_series", "events_staff.book",
+                        "events.register_series"):  # those refuse or rename a second one
+        # (a booking or a registration: that address is on the list already)
         assert again.status_code in (302, 303) and snapshot(app) != after_first
 
 
@@ -188,7 +196,8 @@ def test_every_form_that_records_draws_its_key(app):
                      "EditCampaignForm", "AdmitForm", "NoteForm", "NoticeForm", "EventForm",
                      "SeriesForm", "MessageForm", "BookingForm", "SentOnceButton", "EnquiryForm",
                      "ShareEnquiryForm", "SupportForm", "AllotForm", "WithdrawForm",
-                     "TransferForm", "CeaseForm", "NewTokenForm"}
+                     "TransferForm", "CeaseForm", "NewTokenForm", "RegistrationForm",
+                     "MemberRegistrationForm"}
 
 
 def test_a_sending_that_failed_takes_no_key(app, client, login_as):

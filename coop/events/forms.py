@@ -282,7 +282,11 @@ class SeriesEditForm(CoopForm):
     submit = SubmitField("Save series", id="series-submit")
 
 
-class RegistrationForm(CoopForm):
+class RegistrationForm(SentOnce, CoopForm):
+    """A reader registers; sent twice (a double click, Back and send), it registers once and
+    emails once (QA: the second sending emailed "You're already registered… Someone,
+    hopefully you, asked…", alarming the reader who had just registered)."""
+
     name = StringField("Your name", id="registration-name", filters=[strip],
                        validators=[DataRequired("Enter your name."), Length(max=m.NAME_LENGTH)])
     email = EmailField("Your email", id="registration-email", filters=[strip], validators=[
@@ -307,7 +311,7 @@ class BookingForm(SentOnce, CoopForm):
     submit = SubmitField("Add them", id="booking-submit")
 
 
-class MemberRegistrationForm(CoopForm):
+class MemberRegistrationForm(SentOnce, CoopForm):
     """A logged-in member registers with their account's name and email."""
 
     submit = SubmitField("Register", id="registration-submit")

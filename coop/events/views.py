@@ -20,6 +20,7 @@ from flask import (
 from flask_login import current_user, login_fresh
 from sqlalchemy.exc import IntegrityError
 
+from coop import submissions
 from coop.access import access
 from coop.cache import cached
 from coop.db import Window, now_utc
@@ -245,8 +246,11 @@ def register(slug: str):
     else:
         name, email, user = form.name.data, form.email.data, None
     try:
+        sent = submissions.claim(db.session, form)
         registration = services.register(db.session, event, name=name, email=email, user=user)
         notify.confirm([registration])
+        sent.leads_to(url_for("events.manage", token=links.link_token(registration))
+                      if user is not None else url_for("events.event", slug=event.slug))
         db.session.commit()
     except services.AlreadyRegistered as err:
         db.session.rollback()
@@ -352,9 +356,11 @@ def register_series(slug: str):
     else:
         name, email, user = form.name.data, form.email.data, None
     try:
+        sent = submissions.claim(db.session, form)
         result = services.register_series(db.session, series, name=name, email=email,
                                           user=user)
         notify.confirm(result.created)
+        sent.leads_to(url_for("events.series", slug=series.slug))
         db.session.commit()
     except services.RegistrationClosed as err:
         db.session.rollback()

@@ -623,3 +623,20 @@ def test_a_member_with_a_place_at_a_cancelled_event_can_delete_their_account(
         assert _db.session.get(User, user.id) is None
         [left] = _db.session.scalars(sa.select(Registration)).all()
         assert left.name == "Deleted member" and left.email.endswith("@invalid")
+
+
+def test_a_reader_pressing_register_twice_is_registered_and_emailed_once(client, app,
+                                                                         make_event, outbox):
+    """QA: the second sending (a double click, Back and send) emailed "You're already
+    registered… Someone, hopefully you, asked to register this address" to the reader who
+    had just registered."""
+    event = make_event("A talk")
+    page = client.get(f"/events/{event.slug}").get_data(as_text=True)
+    key = re.search(r'name="submission"[^>]*value="([^"]+)"', page).group(1)
+    data = {"name": "Val", "email": "val@example.org", "submission": key}
+    first = client.post(f"/events/{event.slug}/register", data=data)
+    second = client.post(f"/events/{event.slug}/register", data=data)
+    assert first.status_code == 302 and second.status_code == 303
+    assert second.headers["Location"] == first.headers["Location"]
+    assert [m["Subject"] for m in outbox()] == ["Your place: A talk"]
+    assert len(registrations(app)) == 1
