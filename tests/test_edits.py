@@ -86,3 +86,25 @@ def test_a_page_without_the_version_still_saves(app, client, login_as):
     assert client.post(f"/staff/fund/{campaign_id}/edit", data={
         "name": "Renamed", "target": "19,000", "opens_on": "2026-12-01",
         "deadline": "2026-12-31"}).status_code == 302
+
+
+def test_an_event_page_drawn_before_it_was_cancelled_says_so_at_once(app, client, login_as):
+    """QA: saved from a page drawn before another tab cancelled the event, the form said only
+    "Status: …" (published is no longer a choice), and that it had changed only when sent a
+    second time."""
+    from coop.events import services
+    from coop.events.models import Event
+
+    login_as("staff")
+    event_id, _slug = event(app, "Two tabs", capacity=50)
+    url = f"/staff/events/{event_id}/edit"
+    drawn = _seen(client.get(url).get_data(as_text=True))
+    with app.app_context():
+        services.cancel_event(_db.session, _db.session.get(Event, event_id))
+        _db.session.commit()
+    refused = client.post(url, data={**event_form(title="Two tabs", summary="Changed"),
+                                     "seen": drawn})
+    assert refused.status_code == 422
+    page = html.unescape(refused.get_data(as_text=True))
+    assert EDITED_MEANWHILE in page and 'value="Changed"' in page
+    assert _value(app, "SELECT status FROM events WHERE id = :id", id=event_id) == "cancelled"

@@ -123,6 +123,11 @@ def edit_event(event_id: int):
     valid = form.validate_on_submit()
     if valid:
         submissions.check(db.session, form)  # sent again (a double click): not a clash
+    elif request.method == "POST":
+        # a page drawn before a change says so at once, beside its other problems (QA: a
+        # page drawn before the event was cancelled said only "Status: Choose one of the
+        # options given", and said it had changed only when sent a second time)
+        form.edited_meanwhile(version)
     if valid and not form.edited_meanwhile(version):
         sent = submissions.claim(db.session, form)
         try:
