@@ -89,3 +89,12 @@ def series(app) -> str:
                                           joining_url="https://meet.example.org/s"))
         _db.session.commit()
         return saved.slug
+
+
+def series_id(app) -> int:
+    """The id of a new :func:`series`."""
+    from coop.events.models import Series
+
+    slug = series(app)
+    with app.app_context():
+        return _db.session.scalar(sa.select(Series.id).where(Series.slug == slug))

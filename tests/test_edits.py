@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from coop.extensions import db as _db
 from coop.forms import EDITED_MEANWHILE
 from tests.events.test_staff import event_form
-from tests.records import campaign, enquiry, event, notice
+from tests.records import campaign, enquiry, event, notice, series_id
 
 
 def _seen(page: str) -> str:
@@ -42,6 +42,10 @@ CASES = {
                          presenters="Tab B"),
               event_form(title="Two tabs", slug="two-tabs", capacity="2", presenters="Tab A"),
               "SELECT capacity FROM events WHERE id = :id", 50, 2),
+    "series": (series_id, "/staff/events/series/{}",
+               {"title": "Stale token series", "summary": "From tab B", "description": ""},
+               {"title": "Stale token series", "summary": "From tab A", "description": ""},
+               "SELECT summary FROM event_series WHERE id = :id", "From tab B", "From tab A"),
     "notice": (notice, "/staff/notices/{}/edit",
                {"text": "From tab B", "level": "warning", "starts_at": "2026-07-01T09:00"},
                {"text": "From tab A", "level": "info", "starts_at": "2026-07-01T09:00"},
@@ -70,7 +74,7 @@ def test_the_second_tab_is_told_instead_of_undoing_the_first(what, app, client, 
     page = html.unescape(refused.get_data(as_text=True))
     assert EDITED_MEANWHILE in page
     assert _value(app, read, id=thing) == firsts  # the first tab's change stands
-    kept = {"campaign": 'value="Renamed"', "event": 'value="Tab A"',
+    kept = {"campaign": 'value="Renamed"', "event": 'value="Tab A"', "series": "From tab A",
             "notice": "From tab A", "enquiry": 'value="020 7946 0002"'}[what]
     assert kept in page  # what the second tab typed is still there
     # sent again from the page drawn now: saved over, knowingly

@@ -21,7 +21,7 @@ from coop.extensions import db as _db
 from coop.forms import CSRF_MESSAGE
 from tests.conftest import PASSWORD
 from tests.events.test_staff import event_form, series_form
-from tests.records import enquiry, event, notice, series, snapshot
+from tests.records import enquiry, event, notice, series, series_id, snapshot
 from tests.shares.conftest import share_form, support_form
 
 MARK = "Quillon Marbury-Stalebread"
@@ -80,6 +80,11 @@ CASES = {
         lambda event_id: (f"/staff/events/{event_id}/edit", f"/staff/events/{event_id}/edit",
                           event_form(title="Stale token talk", description=LONG_TEXT)))(
         event(app, "Stale token talk")[0])),
+    "events_staff.series": ("staff", lambda app: (
+        lambda series_id: (f"/staff/events/series/{series_id}",
+                           f"/staff/events/series/{series_id}",
+                           {"title": "Stale token series", "summary": "Three seminars",
+                            "description": LONG_TEXT}))(series_id(app))),
     "events_staff.new_series": ("staff", lambda app: (
         "/staff/events/series/new", "/staff/events/series/new",
         series_form(description=LONG_TEXT))),

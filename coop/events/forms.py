@@ -273,7 +273,11 @@ def _passed(start: dt.datetime, which: str) -> str:
             "can only start at a time still to come.")
 
 
-class SeriesEditForm(CoopForm):
+class SeriesEditForm(GuardsEdits, CoopForm):
+    """A series' own title, summary and description; drawn from them as they were, so two
+    staff don't quietly overwrite each other's description (QA)."""
+
+    EDITS = ("title", "summary", "description")
     title = StringField("Series title", validators=[DataRequired("Enter a title."),
                                                     Length(max=m.TITLE_LENGTH)])
     summary = StringField("Summary", validators=[Length(max=m.SUMMARY_LENGTH)])

@@ -249,13 +249,17 @@ def new_series():
 
 
 @bp.route("/series/<int:series_id>", methods=["GET", "POST"])
+@redraws_on_stale_token  # QA: a stale token lost a typed Markdown description
 @access("staff")
 def series(series_id: int):
     series = db.session.get(Series, series_id)
     if series is None:
         abort(404)
+    version = SeriesEditForm.version_of(series, *SeriesEditForm.EDITS)
     form = SeriesEditForm(obj=series) if request.method == "GET" else SeriesEditForm()
-    if form.validate_on_submit():
+    if request.method == "GET":
+        form.seen.data = version
+    if form.validate_on_submit() and not form.edited_meanwhile(version):
         services.update_series(db.session, series, title=form.title.data.strip(),
                                summary=(form.summary.data or "").strip(),
                                description=form.description.data or "", by=current_user)
