@@ -73,8 +73,8 @@ def test_staff_creates_an_event(client, app, login_as):
     ("capacity", "1.5", "Enter a whole number, like 12."),
     ("slug", "Not A Slug!", "Use lower-case letters"),
     ("slug", "past", "is one of the site&#39;s own addresses (like /events/past): choose another"),
-    ("status", "exploded", "Choose one of the options given"),
-    ("status", "cancelled", "Choose one of the options given"),  # QA: a new event could start cancelled
+    ("status", "exploded", "Choose one of the options"),
+    ("status", "cancelled", "Choose one of the options"),  # QA: a new event could start cancelled
     ("title", "", "Enter a title."),
     ("title", "x" * 201, "Keep it to 200 characters."),  # QA: was WTForms' "Field cannot be …"
 ])
@@ -171,11 +171,11 @@ def test_monthly_series_by_weekday(client, app, login_as):
     ({"count": "53"}, "Enter a number of sessions from 1 to 52."),
     ({"count": ""}, "Enter how many sessions."),
     ({"duration": "0"}, "Enter a length from 5"),
-    ({"repeat": "daily"}, "Choose one of the options given"),
+    ({"repeat": "daily"}, "Choose one of the options"),
     ({"first_date": "2031-02-29"}, "Enter a real date"),
     ({"first_date": "2030-03-17", "start_time": "01:30"}, "doesn&#39;t exist in London"),
     ({"details_url": "ftp://example.org"}, "Enter a full web address"),
-    ({"status": "cancelled"}, "Choose one of the options given"),  # review: a series could start cancelled
+    ({"status": "cancelled"}, "Choose one of the options"),  # review: a series began cancelled
     # QA: "<200 characters>: session 3 of 3" didn't fit the column (a 500 on PostgreSQL)
     ({"title": "T" * 200, "count": "3"}, "Keep the title to 184 characters"),
     ({"title": "T" * 185, "count": "12"}, "Keep the title to 182 characters"),

@@ -171,7 +171,7 @@ def test_staff_create_with_london_times(app, client, login_as):
     ({"starts_at": "2026-07-01T09:00", "link_text": "Read"}, "Add the link address too"),
     ({"starts_at": "2026-07-01T09:00", "text": "x" * 501}, "Keep it to 500 characters."),
     ({"starts_at": "2026-07-01T09:00", "text": ""}, "Enter the notice text."),
-    ({"starts_at": "2026-07-01T09:00", "level": "shouting"}, "Choose one of the options given"),
+    ({"starts_at": "2026-07-01T09:00", "level": "shouting"}, "Choose one of the options"),
 ])
 def test_staff_form_errors_never_500(app, client, login_as, fields, message):
     login_as("staff")

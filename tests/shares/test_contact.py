@@ -138,7 +138,7 @@ def test_bad_input_is_shown_at_its_field_with_what_was_typed(client, login_as, m
         (contact_form(name="<b>Ada</b>", reason="x"), "", "&lt;b&gt;Ada&lt;/b&gt;"),
         (contact_form(reason="  "), "Say why the details are corrected.", ""),
         (contact_form(reason="x" * 501), "The reason can be at most 500 characters.", ""),
-        (contact_form(country="XX"), "Choose one of the options given", ""),
+        (contact_form(country="XX"), "Choose one of the options", ""),
     ):
         response = client.post(f"/staff/enquiries/{enquiry.id}/contact",
                                data={**data, "email": data["email"]})
