@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from coop import submissions
 from coop.extensions import db as _db
+from tests.conftest import PASSWORD
 from tests.events.test_staff import event_form, series_form
 from tests.fund.conftest import london_today
 from tests.records import campaign, event, notice, series, snapshot
@@ -128,6 +129,10 @@ CASES = {
     "events_staff.book": lambda app: (lambda e: (
         f"/staff/events/{e}", f"/staff/events/{e}/bookings",
         {"name": "Rita Caller", "email": "rita@example.org"}))(event(app)[0]),
+    # QA: a double click on "Change email" sent two links
+    "accounts.change_email": lambda app: (
+        "/account", "/account/email", {"new_email": "new.me@example.org",
+                                       "email_password": PASSWORD}),
     # QA: a reader's double click on "Register" emailed "You're already registered…"
     "events.register": lambda app: (lambda slug: (
         f"/events/{slug}", f"/events/{slug}/register", {}))(event(app)[1]),
@@ -197,7 +202,7 @@ def test_every_form_that_records_draws_its_key(app):
                      "SeriesForm", "MessageForm", "BookingForm", "SentOnceButton", "EnquiryForm",
                      "ShareEnquiryForm", "SupportForm", "AllotForm", "WithdrawForm",
                      "TransferForm", "CeaseForm", "NewTokenForm", "RegistrationForm",
-                     "MemberRegistrationForm"}
+                     "MemberRegistrationForm", "EmailChangeForm"}
 
 
 def test_a_sending_that_failed_takes_no_key(app, client, login_as):

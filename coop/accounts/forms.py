@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, V
 
 from coop.accounts.models import Role
 from coop.accounts.passwords import MAX_LENGTH, password_problems
-from coop.forms import MAILABLE_ADDRESS, CoopForm, strip
+from coop.forms import MAILABLE_ADDRESS, CoopForm, SentOnce, strip
 
 ROLE_CHOICES = [SelectChoice(r.value, r.value.capitalize()) for r in Role]
 
@@ -195,7 +195,9 @@ class NameForm(CoopForm):
     submit = SubmitField("Save name")
 
 
-class EmailChangeForm(CoopForm):
+class EmailChangeForm(SentOnce, CoopForm):
+    """Sent twice (a double click), one link goes out, not two (QA)."""
+
     new_email = EmailField(
         "New email",
         description="We'll send a link to the new address; the change happens when you open it.",

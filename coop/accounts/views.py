@@ -32,7 +32,7 @@ from flask_login import (
 from markupsafe import Markup
 from sqlalchemy.exc import DBAPIError
 
-from coop import audit, hooks, tasks
+from coop import audit, hooks, submissions, tasks
 from coop.access import access
 from coop.accounts import services, sessions, twofactor
 from coop.accounts.forms import (
@@ -472,8 +472,13 @@ def change_email():
         return account_page(422, email_form=form)
     user = current_user._get_current_object()
     try:
+        submissions.check(db.session, form)  # sent before: led where that went, untouched
+        # then the password: its throttle writes on a connection of its own, which the
+        # claim's write would hold up on SQLite
         services.recheck_password(db.session, user, form.email_password.data, ip=_ip())
+        sent = submissions.claim(db.session, form)
         services.request_email_change(db.session, user, form.new_email.data)
+        sent.leads_to(url_for("accounts.account"))
     except Throttled as err:
         form.email_password.errors = [str(err)]
         db.session.rollback()
