@@ -55,9 +55,10 @@ class SharesField(StringField):
         if not text:
             self.data = None
             return
-        if not (text.isascii() and text.isdigit()) or len(text) > 7:
+        if not (text.isascii() and text.isdigit()):
             raise ValidationError("Enter a whole number of shares, like 100.")
-        if not 1 <= int(text) <= LEGAL_MAX_HOLDING:
+        # a long number is a whole number too, just too many (QA); never int() of 5,000 digits
+        if len(text) > 7 or not 1 <= int(text) <= LEGAL_MAX_HOLDING:
             raise ValidationError(f"Enter a number of shares from 1 to {LEGAL_MAX_HOLDING:,}.")
         self.data = int(text)
 

@@ -254,15 +254,18 @@ def record_payment(enquiry_id: int):
               + ".", "error")
         return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
     form = PaymentForm(prefix="payment")
+    most = current_app.config["SHARES_MAX_POUNDS" if enquiry.kind == Kind.SHARES
+                              else "SUPPORT_MAX_POUNDS"] * 100
+    # read as the enquiry takes it (QA: "like 12 or 12.50" for shares, which are whole
+    # pounds, and "at most £10,000,000" where £100,000 is the most)
+    form.amount.whole_pounds = enquiry.kind == Kind.SHARES
+    form.amount.max_pence = most
     if form.validate_on_submit():
         try:
             services.record_payment(
                 db.session, enquiry, amount_pence=form.amount.pence,
                 received_on=form.received_on.data, method=form.method.data, by=current_user,
-                correcting=correcting,
-                max_pence=current_app.config[
-                    "SHARES_MAX_POUNDS" if enquiry.kind == Kind.SHARES
-                    else "SUPPORT_MAX_POUNDS"] * 100)
+                correcting=correcting, max_pence=most)
         except services.ChangedMeanwhile as err:
             db.session.rollback()
             if not _payment_open(enquiry):  # admitted meanwhile: the form isn't drawn now

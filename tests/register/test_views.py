@@ -172,6 +172,7 @@ def test_admit_form_refusals_keep_what_was_typed_and_save_nothing(app, client, l
         ({"shares": "0"}, "from 1 to 100,000"),
         ({"shares": "2.5"}, "whole number of shares"),
         ({"shares": "100001"}, "from 1 to 100,000"),
+        ({"shares": "9" * 20}, "from 1 to 100,000"),  # QA: "Enter a whole number…"
         ({"shares": ""}, "Enter the number of shares."),
         ({"on": "1944-12-31"}, "before the society was founded (1 January 1945)"),
         ({"on": "0001-01-01"}, "before the society was founded (1 January 1945)"),

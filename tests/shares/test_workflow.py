@@ -778,3 +778,23 @@ def test_a_step_chosen_on_a_page_opened_before_another_step_is_not_taken(
                            data={**data, "status-seen": fresh})
     assert response.status_code == 302
     assert reload(app, enquiry.id).status == "declined"
+
+
+@pytest.mark.parametrize("kind, typed, message", [
+    ("shares", "1e3", "Enter a whole number of pounds, like 250."),
+    ("shares", "12.50", "Enter a whole number of pounds, without pence."),
+    ("shares", "99999999999", "The most we accept in one go is £100,000."),
+    ("supporter", "1e3", "Enter an amount in pounds, like 12 or 12.50."),
+])
+def test_a_payment_amount_is_read_as_its_enquiry_takes_it(app, client, login_as,
+                                                          make_enquiry, kind, typed, message):
+    """QA: a share enquiry's payment said "like 12 or 12.50" (shares are whole pounds) and
+    "at most £10,000,000" (the most is £100,000)."""
+    enquiry = make_enquiry(kind)
+    login_as("staff")
+    response = client.post(f"/staff/enquiries/{enquiry.id}/payment", data={
+        "payment-amount": typed, "payment-received_on": today().isoformat(),
+        "payment-method": "cheque"})
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert reload(app, enquiry.id).paid_pence is None
