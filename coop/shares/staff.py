@@ -105,7 +105,7 @@ def export():
     def rows():
         for e in enquiries:
             yield [
-                e.reference, e.kind, e.status,
+                e.reference, e.kind_enum.label, e.status_enum.label,  # as the pages say them
                 e.created_at.astimezone(LONDON).strftime("%Y-%m-%d %H:%M"),
                 money_input(e.amount_pence), e.frequency_label, e.payment_label,
                 e.existing_holder, e.member_number, e.name, e.email, e.phone, e.address,

@@ -143,6 +143,8 @@ def test_csv_export_of_the_filtered_list_neutralises_formulas(client, login_as, 
     header, body = rows[0], rows[1:]
     assert header[:5] == ["Reference", "Kind", "Status", "Received", "Amount (£)"]
     assert len(body) == 2  # only the filtered kind
+    # QA: "shares" and "new", the stored values; the words the pages use
+    assert {(row[1], row[2]) for row in body} == {("Shares", "New")}
     names = {row[header.index("Name")] for row in body}
     assert names == {"'=HYPERLINK(\"http://evil\")", "'-Minus"}
     emails = {row[header.index("Email")] for row in body}
