@@ -798,3 +798,19 @@ def test_a_payment_amount_is_read_as_its_enquiry_takes_it(app, client, login_as,
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert reload(app, enquiry.id).paid_pence is None
+
+
+def test_the_account_page_says_what_was_paid_when_it_differs(app, client, make_user,
+                                                             make_enquiry):
+    """QA: /account listed £250 for an enquiry admitted with £240 paid (and 240 shares)."""
+    from tests.conftest import login
+
+    user = make_user("member", email="ann@example.org")
+    asked = make_enquiry(amount_pence=25_000, user=user, email=user.email)
+    same = make_enquiry(amount_pence=10_000, user=user, email=user.email)
+    move(app, asked.id, "contacted", "payment_received", paid_pence=24_000)
+    move(app, same.id, "contacted", "payment_received")
+    assert login(client, user.email).status_code == 302
+    page = client.get("/account").get_data(as_text=True)
+    assert re.search(r"£250<br><span class=\"hint\">£240 paid</span>", page)
+    assert "£100 paid" not in page  # paid as asked: the amount says it
