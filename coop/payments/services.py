@@ -663,7 +663,8 @@ def _enquiry_refunded(session: Session, checkout: Checkout | None, text: str) ->
         .join(Checkout, Checkout.id == Payment.checkout_id)
         .where(Checkout.enquiry_id == enquiry.id)) or 0
     if left > 0:
-        note = f"{text}. {money(left)} of it is still paid."
+        # QA: "£7.50. £7.50 of it is still paid" read as if about this refund
+        note = f"{text} went back. {money(left)} paid online for this enquiry is still held."
     elif (enquiry.status_enum == Status.PAYMENT_RECEIVED
           and enquiry.paid_method == PaidMethod.ONLINE):
         try:

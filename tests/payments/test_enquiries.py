@@ -223,8 +223,8 @@ def test_a_share_payment_refunded_in_full_is_no_longer_ready_for_admission(
     with app.app_context():
         enquiry = _db.session.get(Enquiry, checkout.enquiry_id)
         assert (enquiry.status, enquiry.paid_pence) == ("payment_received", 25_000)
-    assert _notes(app)[-1] == ("Refunded through Stripe (ch_back): £50. £200 of it is still "
-                               "paid.")
+    assert _notes(app)[-1] == ("Refunded through Stripe (ch_back): £50 went back. £200 paid "
+                               "online for this enquiry is still held.")
     deliver(client, event("charge.refunded", {**charge, "amount_refunded": 25_000}))
     with app.app_context():
         enquiry = _db.session.get(Enquiry, checkout.enquiry_id)
