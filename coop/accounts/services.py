@@ -538,7 +538,8 @@ def read_email_change_token(session: Session, secret_key: str, token: str, *,
             or not secrets.compare_digest(nonce, user.email_change_nonce)
             or user.pending_email != payload.get("new")):
         raise LinkProblem("This link has already been used or a newer one was sent. If you "
-                          f"have just chosen a password with it, log in with that. {again}")
+                          "have just confirmed your new address with it, the change is made: "
+                          f"there is nothing more to do. Otherwise: {again}")
     return user, str(payload["new"])
 
 

@@ -78,6 +78,9 @@ def test_change_email_needs_confirmation_from_the_new_address(app, client, login
     again = client.post(path)
     assert again.status_code == 404
     assert "already been used" in again.get_data(as_text=True)
+    # review: not the password links' "If you have just chosen a password with it"
+    assert "the change is made" in again.get_data(as_text=True)
+    assert "password" not in again.get_data(as_text=True).split("<main")[1].split("</main>")[0]
     assert "user.email_changed" in actions(app)
     # and the new address logs in
     client.post("/logout")
