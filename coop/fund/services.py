@@ -407,11 +407,15 @@ def add_correction(session: Session, campaign: Campaign, amount_pence: int, *, r
                 f"open (now {by_}): check what it counts for above, then send this again if "
                 "it still needs correcting.", field="amount")
         held = corrects.amount_pence + (now.pence if now else 0)
-        if (held + amount_pence) * corrects.amount_pence < 0:  # past nothing, to the other sign
-            verb = "take back" if corrects.amount_pence > 0 else "put back"
+        sign = 1 if corrects.amount_pence > 0 else -1
+        after = (held + amount_pence) * sign
+        if after < 0 and after < held * sign:  # further past nothing than it already is
+            verb = "take back" if sign > 0 else "put back"
+            room = max(held * sign, 0)
             raise InvalidEntry(
-                f"Entry {corrects.id} counts for {money(held)} now: a correction of it can "
-                f"{verb} at most {money(abs(held))}.", field="amount")
+                f"Entry {corrects.id} counts for {money(held)} now: " + (
+                    f"a correction of it can {verb} at most {money(room)}." if room else
+                    f"nothing of it is left to {verb}."), field="amount")
     entry = add_entry(session, campaign, amount_pence, received_on=received_on, source=source,
                       by=by, via=via, reason=reason,
                       corrects_id=corrects.id if corrects is not None else None)

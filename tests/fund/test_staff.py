@@ -689,3 +689,29 @@ def test_a_correction_cant_take_a_gift_past_nothing(app, client, staff, campaign
     assert client.post(undo.split("?")[0], data={**typed, **_correction_form(client, undo),
                                                  "amount": "15", "reason": "It cleared"}
                        ).status_code == 302
+
+
+def test_a_line_already_past_nothing_can_be_brought_back_towards_it(app, client, staff,
+                                                                     campaign_id):
+    """Review: Stripe's refunds may take a gift past nothing (a staff reversal, then the
+    refund); staff putting part of it back were refused, with a message wrong both ways."""
+    _gift(client, campaign_id, amount="25", source="post")
+    _gift(client, campaign_id, amount="500", source="post")
+    gift = _entries(app)[0]
+    with app.app_context():  # as Stripe's refunds record it: past the gift, by £5
+        campaign = _db.session.get(Campaign, campaign_id)
+        services.add_correction(_db.session, campaign, -3000, reason="Refunded",
+                                received_on=gift.received_on,
+                                corrects=_db.session.get(Entry, gift.id))
+        _db.session.commit()
+    url = f"/staff/fund/{campaign_id}/corrections/new?entry={gift.id}"
+    typed = {"received_on": london_today().isoformat(), "source": "post",
+             "reason": "Refund counted twice"}
+    further = client.post(url.split("?")[0], data={**typed, **_correction_form(client, url),
+                                                   "amount": "-1"})
+    assert further.status_code == 422
+    assert (f"Entry {gift.id} counts for -£5 now: nothing of it is left to take back."
+            in html.unescape(further.text).replace("\u2212", "-"))
+    assert client.post(url.split("?")[0], data={**typed, **_correction_form(client, url),
+                                                "amount": "3"}).status_code == 302
+
