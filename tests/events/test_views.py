@@ -640,3 +640,19 @@ def test_a_reader_pressing_register_twice_is_registered_and_emailed_once(client,
     assert second.headers["Location"] == first.headers["Location"]
     assert [m["Subject"] for m in outbox()] == ["Your place: A talk"]
     assert len(registrations(app)) == 1
+
+
+def test_every_post_from_one_client_counts_against_a_loose_ceiling(make_app, make_event):
+    """Review: with only successes counted, invalid posts were unlimited."""
+    from coop.events.views import POSTS_PER_CLIENT
+
+    app = make_app(RATELIMIT_ENABLED=True)
+    event = make_event("A talk")
+    client = app.test_client()
+    ceiling = int(POSTS_PER_CLIENT.split()[0])
+    statuses = {client.post(f"/events/{event.slug}/register",
+                            data={"name": "A", "email": f"typo-{i}"}).status_code
+                for i in range(ceiling)}
+    assert statuses == {422}
+    assert client.post(f"/events/{event.slug}/register",
+                       data={"name": "A", "email": "typo-last"}).status_code == 429
