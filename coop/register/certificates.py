@@ -65,16 +65,20 @@ def _superseded(line: ShareTransaction, member: Member) -> str:
     """What a certificate says once shares have left the holding after it (QA: it went on
     certifying 240 shares after 200 were withdrawn), or "" while nothing has."""
     session = sa.orm.object_session(line)
+    when, line_id = ShareTransaction.effective_on, ShareTransaction.id
+    # by the register's dates, not the order lines were typed in: a withdrawal may be entered
+    # back-dated (review)
     later = session.scalar(
         sa.select(ShareTransaction)
-        .where(ShareTransaction.member_id == member.id, ShareTransaction.id > line.id,
-               ShareTransaction.shares < 0)
-        .order_by(ShareTransaction.id).limit(1)) if session is not None else None
+        .where(ShareTransaction.member_id == member.id, ShareTransaction.shares < 0,
+               sa.or_(when > line.effective_on,
+                      sa.and_(when == line.effective_on, line_id > line.id)))
+        .order_by(when, line_id).limit(1)) if session is not None else None
     if later is None:
         return ""
     gone = -later.shares
     how = "withdrawn" if later.kind == Kind.WITHDRAWAL else "transferred to another member"
-    return (f"Superseded: on {later.effective_on.day} {later.effective_on:%B %Y} {gone:,} "
+    return (f"Superseded: on {later.effective_on.day} {later.effective_on:%B %Y}, {gone:,} "
             f"share{'s were' if gone != 1 else ' was'} {how}, and the member now holds "
             f"{member.shares_held:,}. The register of members is the proof of holding; this "
             "copy is for the record only.")

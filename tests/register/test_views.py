@@ -385,10 +385,21 @@ def test_a_certificate_for_shares_since_withdrawn_says_it_is_superseded(app, cli
         services.withdraw(_db.session, get_member(1), 200, on=london_today(), by=None)
         _db.session.commit()
     today = london_today()
-    mark = (f"Superseded: on {today.day} {today:%B %Y} 200 shares were withdrawn, and the "
+    mark = (f"Superseded: on {today.day} {today:%B %Y}, 200 shares were withdrawn, and the "
             "member now holds 40.")
     assert mark in html.unescape(client.get("/certificates/1").get_data(as_text=True))
     assert mark in pdf_text(client.get("/certificates/1.pdf").data)
+    # review: by the register's dates, not the order lines were entered in
+    with app.app_context():
+        from coop.register import services
+
+        member = get_member(1)
+        later = services.allot(_db.session, member, 10, on=today, by=None)
+        services.withdraw(_db.session, member, 5, on=today - dt.timedelta(days=1), by=None)
+        _db.session.commit()
+        later_id = later.id
+    page = html.unescape(client.get(f"/certificates/{later_id}").get_data(as_text=True))
+    assert "Superseded" not in page  # the 5 left the day before it
 
 
 def test_a_ceased_members_certificate_is_marked_cancelled(app, client, login_as, admit):
