@@ -145,15 +145,18 @@ INVISIBLE = frozenset(
     "\u206c\u206d\u206e\u206f\u3164\ufeff\uffa0")
 
 
-def blank_invisible(value):
-    """``value`` with every line that shows nothing (only spaces and :data:`INVISIBLE`
-    characters) emptied, so a required field holding only a zero-width space is empty (QA: it
-    was taken as a name, an address line and a note). Anything visible is kept as it is: a
-    joiner inside a Persian name or an emoji stays. Not text: returned as it is."""
+def blank_invisible(value, *, lines: bool = False):
+    """``""`` for text that shows nothing (only spaces and :data:`INVISIBLE` characters), so a
+    required field holding only a zero-width space is empty (QA: it was taken as a name, an
+    address and a note); anything visible is returned as it is, a joiner inside a Persian name
+    or an emoji included. ``lines``: each line that shows nothing is emptied too (the
+    register's addresses); not for Markdown, where such a line may be meant (review). Not
+    text: returned as it is."""
     if not isinstance(value, str) or INVISIBLE.isdisjoint(value):
         return value
-    lines = value.split("\n")
-    kept = ["" if all(c.isspace() or c in INVISIBLE for c in line) else line for line in lines]
+    if not lines:
+        return "" if all(c.isspace() or c in INVISIBLE for c in value) else value
+    kept = [blank_invisible(line) for line in value.split("\n")]
     return "\n".join(kept) if any(kept) else ""
 
 

@@ -129,7 +129,7 @@ def _check_text(value, *, field: str, label: str, limit: int, lines: bool = Fals
         value = ""
     if not isinstance(value, str):
         raise InvalidValue(f"{label} must be text.", field=field)
-    value = blank_invisible(unicodedata.normalize("NFC", value))
+    value = blank_invisible(unicodedata.normalize("NFC", value), lines=True)
     if lines:
         value = "\n".join(" ".join(line.split()) for line in value.replace("\r", "").split("\n"))
         value = "\n".join(line for line in value.split("\n") if line)
