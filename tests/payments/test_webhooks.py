@@ -92,6 +92,16 @@ def test_unsigned_forged_stale_and_malformed_bodies_get_400_and_leave_nothing(ap
     assert counts(app) == (0, 0, 0)
 
 
+def test_a_tolerance_of_0_checks_the_time_neither_way(make_app, stripe_config, gift):
+    """Review: with STRIPE_WEBHOOK_TOLERANCE=0 (the library's "no age check"), an event
+    signed a second ahead of this server's clock was refused."""
+    app = make_app(**{**stripe_config, "STRIPE_WEBHOOK_TOLERANCE": 0})
+    body = json.dumps(event("checkout.session.completed", session_completed(gift)))
+    client = app.test_client()
+    assert deliver(client, body, timestamp=int(time.time()) + 60).status_code == 200
+    assert deliver(client, body, timestamp=int(time.time()) - 86_400).status_code == 200
+
+
 def test_a_signed_event_with_several_signatures_is_accepted(app, client, gift):
     """Stripe sends one v1 per active secret while a secret is being rolled."""
     from tests.payments.conftest import sign
