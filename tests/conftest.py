@@ -135,15 +135,18 @@ def _empty_postgresql(url: str) -> None:
     rows DELETE can't remove in that order."""
     engine = sa.create_engine(url)
     tables = Base.metadata.sorted_tables
+    names = ", ".join(f'"{t.name}"' for t in tables)
     try:
         with engine.begin() as conn:
+            # as TRUNCATE did: wait for any write a stray thread or server of the last test
+            # still has open, so none lands after the rows are gone (review)
+            conn.execute(sa.text(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE"))
             for table in reversed(tables):
                 conn.execute(table.delete())
             conn.execute(sa.text(
                 "SELECT setval(c.oid, 1, false) FROM pg_class c "
                 "WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace"))
     except sa.exc.IntegrityError:
-        names = ", ".join(f'"{t.name}"' for t in tables)
         with engine.begin() as conn:
             conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     finally:
