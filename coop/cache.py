@@ -86,7 +86,8 @@ def current_version() -> int:
 
 
 def invalidate() -> None:
-    """Make everything kept in this process stale now (the commit listeners call this)."""
+    """Make everything kept in this process stale now, as a commit that wrote does (the
+    listeners below bump the version themselves)."""
     _Version.bump()
 
 

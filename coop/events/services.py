@@ -144,17 +144,6 @@ def weekday_in_month(year: int, month: int, weekday: int, n: int) -> dt.date:
     return days[-1] if n == -1 else days[n - 1]
 
 
-def describe_repeat(first: dt.date, repeat: Repeat) -> str:
-    weekday = calendar.day_name[first.weekday()]
-    if repeat == Repeat.WEEKLY:
-        return f"every {weekday}"
-    if repeat == Repeat.FORTNIGHTLY:
-        return f"every other {weekday}"
-    n = nth_weekday(first)
-    ordinal = {1: "first", 2: "second", 3: "third", 4: "fourth", -1: "last"}[n]
-    return f"the {ordinal} {weekday} of each month"
-
-
 def series_dates(first: dt.date, repeat: Repeat | str, count: int) -> list[dt.date]:
     """``count`` dates from ``first``: weekly, fortnightly, or monthly on the same weekday
     ("2nd Wednesday"; a 5th weekday means "the last" one each month)."""

@@ -571,17 +571,6 @@ def ledger_statement(campaign_id: int, *, source: str | None = None,
     return stmt.order_by(Entry.id.desc())
 
 
-def daily_totals(session: Session, campaign_id: int) -> list[tuple[dt.date, int, int]]:
-    """``(day, pence, number of entries)`` for each day that had entries, oldest first."""
-    rows = session.execute(
-        sa.select(Entry.received_on, sa.func.sum(Entry.amount_pence), sa.func.count())
-        .where(Entry.campaign_id == campaign_id)
-        .group_by(Entry.received_on)
-        .order_by(Entry.received_on)
-    ).all()
-    return [(day, int(total), int(count)) for day, total, count in rows]
-
-
 def thanked_donors(session: Session, campaign_id: int, *, day: dt.date | None = None,
                    limit: int = 30) -> list[str]:
     """"J. Smith of Leeds" for donors who agreed to be thanked, newest first, each once.

@@ -173,7 +173,3 @@ class TallyKeeper:
                         _read_thanks(conn, tally)
             self._tallies[campaign_id] = tally
             return tally
-
-    def forget(self) -> None:
-        with self._lock:
-            self._tallies.clear()

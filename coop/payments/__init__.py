@@ -11,8 +11,6 @@ DEFAULTS = {
     "STRIPE_SECRET_KEY": "",
     #: the signing secret of the webhook endpoint (whsec_…); needed as well as the key
     "STRIPE_WEBHOOK_SECRET": "",
-    #: not needed by hosted Checkout; kept for pages that may use Stripe.js later
-    "STRIPE_PUBLISHABLE_KEY": "",
     #: another address for Stripe's API (a local stand-in in tests); empty: the library's own
     "STRIPE_API_BASE": "",
     #: where staff links to payments point (test-mode objects get /test)

@@ -43,10 +43,6 @@ class Kind(enum.StrEnum):
         }[self.value]
 
 
-#: kinds that add shares; the others take them away
-ADDING = (Kind.ALLOTMENT, Kind.TRANSFER_IN)
-
-
 def _in(column: str, enum_cls) -> str:
     return f"{column} IN (" + ", ".join(f"'{m.value}'" for m in enum_cls) + ")"
 

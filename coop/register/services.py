@@ -685,9 +685,6 @@ def certificate(session: Session, transaction_id: int) -> ShareTransaction | Non
     return line
 
 
-STATUSES = ("current", "ceased", "all")
-
-
 def search_statement(q: str = "", status: str = "current") -> sa.Select:
     """Members by number, filtered by status, matching a name, email or membership number."""
     stmt = sa.select(Member).order_by(Member.number)

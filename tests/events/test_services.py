@@ -63,8 +63,6 @@ def test_monthly_by_weekday_keeps_the_second_wednesday():
     assert dates == [dt.date(2022, 11, 9), dt.date(2022, 12, 14), dt.date(2023, 1, 11),
                      dt.date(2023, 2, 8)]
     assert all(d.weekday() == 2 and 8 <= d.day <= 14 for d in dates)
-    assert services.describe_repeat(dt.date(2022, 11, 9), "monthly") == \
-        "the second Wednesday of each month"
 
 
 def test_monthly_from_a_fifth_weekday_means_the_last_one():
