@@ -29,11 +29,12 @@ def create_user_command(email: str, role: str, name: str, password_stdin: bool) 
     INVITATION_HOURS); with --password-stdin the password is read from standard input instead.
     """
     from coop.accounts import services
+    from coop.mail import normalise_email
 
     if role not in ("member", "staff", "admin"):
         raise click.UsageError(f"Unknown role {role!r}: use member, staff or admin.")
     if services.get_by_email(db.session, email) is not None:
-        raise click.ClickException(f"An account with the email {email.strip().lower()} "
+        raise click.ClickException(f"An account with the email {normalise_email(email)} "
                                    "already exists.")
     try:
         if password_stdin:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from coop.db import Base, UTCDateTime, now_utc
+from coop.timeutil import london_today
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +169,9 @@ def _email_admins(session: Session, subject: str, text: str) -> int:
 
 
 def fund_roll_over(session: Session, now: dt.datetime) -> str:
-    from coop.formatting import LONDON
     from coop.fund import services
 
-    today = now.astimezone(LONDON).date()
+    today = london_today(now)
     campaign = services.roll_over(session, today)
     if campaign is None:
         return "Nothing to do: a campaign covers today and tomorrow."

@@ -53,6 +53,7 @@ from coop.db import is_write_conflict, now_utc
 from coop.extensions import db, limiter
 from coop.formatting import iso_utc
 from coop.forms import EmptyForm, redraws_on_stale_token
+from coop.mail import normalise_email
 from coop.security import is_safe_next, referring_page
 
 log = logging.getLogger(__name__)
@@ -491,7 +492,7 @@ def change_email():
         db.session.rollback()
         form.new_email.errors = [str(err)]
         return account_page(422, email_form=form)
-    new = form.new_email.data.strip().lower()
+    new = normalise_email(form.new_email.data)
     db.session.commit()
     flash(f"We've sent a link to {new}. Your email changes when you open it and confirm.",
           "success")

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from coop import audit
 from coop.db import now_utc
-from coop.formatting import LONDON, money, with_the
+from coop.formatting import money, with_the
 from coop.fund import services as fund
 from coop.fund.models import Campaign, Entry
 from coop.payments import gateway
@@ -36,6 +36,7 @@ from coop.payments.models import (
     Payment,
     WebhookEvent,
 )
+from coop.timeutil import london_today
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def london_day(timestamp) -> dt.date:
         moment = dt.datetime.fromtimestamp(int(timestamp), dt.UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         moment = now_utc()
-    return min(moment.astimezone(LONDON).date(), dt.datetime.now(LONDON).date())
+    return min(london_today(moment), london_today())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,7 +122,7 @@ def start_gift(session: Session, campaign: Campaign, amount_pence: int, *, month
     :raise gateway.GatewayError: Stripe could not be reached (the caller rolls back).
     """
     check_gift_amount(amount_pence)
-    today = dt.datetime.now(LONDON).date()
+    today = london_today()
     if not _takes_entries(campaign, today):
         raise PaymentError(f"{campaign.name} is not taking gifts today.")
     donor_name = _clean(donor_name, NAME_MAX)

@@ -10,12 +10,12 @@ from wtforms import SelectChoice
 
 from coop.access import access
 from coop.extensions import db
-from coop.formatting import LONDON
 from coop.forms import EmptyForm
 from coop.fund.models import Campaign
 from coop.payments import gateway, services
 from coop.payments.forms import AssignForm, DismissForm
 from coop.payments.models import Checkout, Payment, WebhookEvent
+from coop.timeutil import london_today
 
 bp = Blueprint("payments_staff", __name__, url_prefix="/staff/payments")
 
@@ -49,7 +49,7 @@ def _assign_form(stored: WebhookEvent) -> AssignForm:
         SelectChoice(c.id, f"{c.name} ({c.opens_on:%-d %b} – {c.deadline:%-d %b %Y})")
         for c in campaigns]
     if form.received_on.data is None and not form.is_submitted():
-        form.received_on.data = stored.received_at.astimezone(LONDON).date()
+        form.received_on.data = london_today(stored.received_at)
     return form
 
 

@@ -19,7 +19,6 @@ from wtforms import SelectChoice
 from coop import submissions
 from coop.access import access
 from coop.csvexport import csv_response
-from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import LONDON, joined, money, money_input, url_if
 from coop.forms import EmptyForm, redraws_on_stale_token
@@ -39,6 +38,7 @@ from coop.shares.forms import (
 )
 from coop.shares.mail import send_acknowledgement
 from coop.shares.models import Enquiry, Kind, PaidMethod, Status
+from coop.timeutil import london_today
 
 bp = Blueprint("shares_staff", __name__, url_prefix="/staff/enquiries")
 
@@ -169,7 +169,7 @@ def _payment_form(enquiry: Enquiry, form: PaymentForm | None = None) -> PaymentF
             form.submit.label.text = "Correct the payment"
             return form
         form.amount.data = money_input(enquiry.amount_pence)
-        form.received_on.data = now_utc().astimezone(LONDON).date()
+        form.received_on.data = london_today()
         if enquiry.payment_method in {m.value for m in PaidMethod}:
             form.method.data = enquiry.payment_method
     elif enquiry.status_enum == Status.PAYMENT_RECEIVED:
@@ -335,7 +335,7 @@ def admit(enquiry_id: int):
     form = AdmitForm(prefix="admit")
     form.match.choices = _match_choices(enquiry, match)
     if request.method == "GET":
-        form.on.data = now_utc().astimezone(LONDON).date()
+        form.on.data = london_today()
         form.payment.data = services.payment_key(enquiry)
     elif form.validate_on_submit():
         if match is not None and form.match.data not in ("existing", "new"):
