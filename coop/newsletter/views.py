@@ -57,7 +57,8 @@ def _ip_limit() -> str:
 @limiter.limit(_address_limit, key_func=_address_key, methods=["POST"])
 @limiter.limit(_ip_limit, methods=["POST"])
 def signup():
-    """The sign-up page; the footer form on every page posts here too."""
+    """The sign-up page, and where its form posts (also the form /newsletter/start draws
+    with the footer's address)."""
     form = SignupForm()
     if form.validate_on_submit():
         if form.is_spam:
@@ -77,15 +78,13 @@ def signup():
         return redirect(url_for("newsletter.check_email"))
     if request.method == "POST":
         return render_template("newsletter/signup.html", form=form, source="page"), 422
-    # From the footer of every page: ``?email=`` fills the address in; nothing is saved until
-    # this page's form (with its CSRF token and consent box) is sent.
-    form.email.data = (request.args.get("email") or "").strip()[:EMAIL_MAX] or None
-    if form.email.data is None and current_user.is_authenticated:
+    # The footer's address comes by POST to /newsletter/start, never in the query string
+    # (audit: ``?email=`` was still read, the address in the address bar and the logs).
+    if current_user.is_authenticated:
         # a member signing up gives their account's address, unless they type another (QA)
         form.email.data = current_user.email
-        form.name.data = form.name.data or current_user.name or None
-    source = "footer" if request.args.get("source") == "footer" else "page"
-    return render_template("newsletter/signup.html", form=form, source=source)
+        form.name.data = current_user.name or None
+    return render_template("newsletter/signup.html", form=form, source="page")
 
 
 @bp.route("/newsletter/start", methods=["POST"])
