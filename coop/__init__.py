@@ -24,7 +24,8 @@ from coop.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: the feature packages; each has ``init_app(app)`` (no feature depends on another's order)
+#: the feature packages; each has ``init_app(app)``. Their order is only the order of the
+#: sections they add to the home page, the account page and the staff links (hooks)
 FEATURES = (main, accounts, fund, shares, register, events, newsletter, notices, api, payments, ops)
 
 

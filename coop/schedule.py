@@ -131,8 +131,8 @@ def purge_sent_mail(session: Session, now: dt.datetime) -> str:
 
 
 def nightly_checks(session: Session, now: dt.datetime) -> str:
-    """Every feature's consistency check (hook ``nightly_checks``: the fund's ledger, and the
-    register's when it is installed); the admins are emailed any difference."""
+    """Every feature's consistency check (hook ``nightly_checks``: the fund's ledger and the
+    register's); the admins are emailed any difference."""
     from coop import hooks
 
     problems: list[str] = []

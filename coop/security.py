@@ -167,8 +167,9 @@ def refuse_oversized_body(app: Flask):
     """413 for any request whose declared body is over ``MAX_CONTENT_LENGTH`` (or the view's
     :func:`body_limit`), before the view runs: the same answer on every route, whatever the
     view would check first (a bearer token, a URL lookup). Bodies sent without a length are
-    still cut off by werkzeug when read. Registered first, so it holds before anything reads
-    the body."""
+    still cut off by werkzeug when read. Flask-WTF's CSRF check and the limiter run before
+    it (their extensions register first); a body they read is held to ``MAX_CONTENT_LENGTH``
+    by werkzeug all the same."""
     limit = app.config.get("MAX_CONTENT_LENGTH")
     own = getattr(app.view_functions.get(request.endpoint), "body_limit", None)
     if own is not None:

@@ -105,7 +105,8 @@ def countdown_text(
 
 
 def target_text(raised_pence: int, target_pence: int, *, closed: bool = False) -> str:
-    """Every met / over / short wording on the site, in one place.
+    """Every met / over / short wording on the site's pages, in one place (the paragraph for
+    the printed paper, :func:`coop.fund.services.daily_report`, is prose of its own).
 
     While the fund runs: "We need £11,428", or once met "Target reached — £X over" (the real
     total stays shown). Once it is over (``closed``): "Target met", "Target met: £X over" or
