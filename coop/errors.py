@@ -64,11 +64,11 @@ def error_response(code: int, message: str | None = None, *, title: str | None =
 
 
 def _forget_user_if_unloaded() -> None:
-    """Error pages must not query the database again to find out who is logged in."""
-    from coop.extensions import login_manager
+    """Error pages must not query the database again to find out who is logged in: someone
+    not loaded yet is nobody here (``coop.accounts``' user loader reads the flag)."""
+    from coop.extensions import LOAD_NO_USER
 
-    if "_login_user" not in g:
-        g._login_user = login_manager.anonymous_user()
+    setattr(g, LOAD_NO_USER, True)
 
 
 def _password_first():

@@ -14,6 +14,13 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+#: ``g`` flags about who is logged in, set through Flask-Login's public hooks (the user loader
+#: and its ``user_logged_in`` signal) rather than read from its private ``g._login_user``:
+#: a logged-in person's account was loaded in this request (their page is never kept), and
+#: an error page must not ask the database who is logged in (it may be the database that
+#: failed), so the loader answers "nobody"
+USER_LOADED = "coop_user_loaded"
+LOAD_NO_USER = "coop_load_no_user"
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 #: the methods no rate limit of the app's counts

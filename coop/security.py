@@ -12,6 +12,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
+from coop.extensions import USER_LOADED
+
 
 def is_safe_next(target: str | None) -> bool:
     """True only for a path on this site: ``/fund`` yes; ``//evil``, ``https://x``, ``/\\x`` no.
@@ -238,7 +240,7 @@ def init_app(app: Flask) -> None:
         if app.config["COOP_ENV"] == "production":
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         # Pages for a logged-in person must not be kept by browsers or proxies.
-        if (not g.get("sessionless") and g.get("_login_user") is not None
+        if (not g.get("sessionless") and g.get(USER_LOADED)
                 and current_user.is_authenticated):
             response.headers["Cache-Control"] = "no-store"
             response.vary.add("Cookie")

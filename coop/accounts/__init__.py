@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from flask import Flask, g, session
 from flask.sessions import NullSession
-from flask_login import current_user, logout_user
+from flask_login import current_user, logout_user, user_logged_in
 
-from coop.extensions import csrf, db, login_manager
+from coop.extensions import LOAD_NO_USER, USER_LOADED, csrf, db, login_manager
 
 
 def init_app(app: Flask) -> None:
@@ -31,7 +31,16 @@ def init_app(app: Flask) -> None:
     @login_manager.user_loader
     def load_user(token: str):
         """The id in the session and remember-me cookies is the session's own token."""
-        return sessions.load(db.session, token)
+        if g.get(LOAD_NO_USER):
+            return None
+        user = sessions.load(db.session, token)
+        if user is not None:
+            setattr(g, USER_LOADED, True)
+        return user
+
+    @user_logged_in.connect_via(app)
+    def logged_in_now(_app, **_extra):
+        setattr(g, USER_LOADED, True)
 
     @app.after_request
     def end_dead_session(response):
