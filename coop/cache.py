@@ -174,13 +174,13 @@ class Store:
         return kept is not None and kept.version == _Version.value and (
             self.clock() - kept.made < self.seconds)
 
-    def memo(self, key: Hashable, load: Callable[[], Any]):
+    def memo(self, key: Hashable, load: Callable[[], Any], *, keep_none: bool = True):
         kept = self.values.get(key)
         if self.fresh(kept):
             return kept.value
         version, made = _Version.value, self.clock()
         value = load()
-        if self.seconds > 0 and version == _Version.value:
+        if self.seconds > 0 and version == _Version.value and (keep_none or value is not None):
             self.values.put(key, Kept(version, made, value))
         return value
 
@@ -189,9 +189,10 @@ def store() -> Store:
     return current_app.extensions["coop.cache"]
 
 
-def memo(key: Hashable, load: Callable[[], Any]):
-    """``load()``, or what it returned before while that is fresh (see the module)."""
-    return store().memo(key, load)
+def memo(key: Hashable, load: Callable[[], Any], *, keep_none: bool = True):
+    """``load()``, or what it returned before while that is fresh (see the module).
+    ``keep_none=False``: a None (nothing found) isn't kept, for keys anyone can make up."""
+    return store().memo(key, load, keep_none=keep_none)
 
 
 # --------------------------------------------------------------------------- responses

@@ -218,6 +218,18 @@ def test_values_are_kept_under_the_same_rule(app):
         assert cache.memo("k", load) == 3
 
 
+def test_made_up_campaign_slugs_keep_nothing(counted, campaign_id):
+    """Audit: a None was kept for every slug asked for, so requests for made-up ones pushed
+    the real figures out of the bounded store."""
+    values = counted.extensions["coop.cache"].values
+    client = counted.test_client()
+    client.get("/api/fund/this-month")
+    before = len(values)
+    for n in range(20):
+        assert client.get(f"/api/fund/no-such-{n}").status_code == 404
+    assert len(values) == before
+
+
 def test_notices_are_read_from_the_cache_not_per_page(counted):
     with counted.app_context():
         engine = _db.engine

@@ -157,10 +157,12 @@ def current_figures(session: Session, today: dt.date) -> CampaignFigures | None:
 
 
 def figures_for_slug(session: Session, slug: str) -> CampaignFigures | None:
-    """A campaign's figures by its slug, kept like :func:`current_figures`."""
+    """A campaign's figures by its slug, kept like :func:`current_figures`; a slug with no
+    campaign isn't kept (audit: requests for made-up slugs pushed real figures out)."""
     if not slug or len(slug) > SLUG_MAX:
         return None
-    return cache.memo(("fund.slug", slug), lambda: _figures_or_none(get_campaign(session, slug)))
+    return cache.memo(("fund.slug", slug), lambda: _figures_or_none(get_campaign(session, slug)),
+                      keep_none=False)
 
 
 def _figures_or_none(campaign: Campaign | None) -> CampaignFigures | None:
