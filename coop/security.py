@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from functools import wraps
@@ -13,6 +14,13 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from coop.extensions import USER_LOADED
+
+
+def token_digest(token: str) -> str:
+    """What the database keeps of a random token (an API token, a session's, a confirmation
+    link's): its SHA-256. Right for these, which carry at least 128 random bits, so a slow
+    hash would add nothing; never for passwords (``coop.accounts.passwords``)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -11,7 +11,6 @@ lasts at most ``STAFF_REMEMBER_HOURS``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import secrets
 
@@ -21,13 +20,10 @@ from sqlalchemy.orm import Session
 
 from coop.accounts.models import User, UserSession
 from coop.db import SQLITE_BUSY_TIMEOUT_MS, now_utc
+from coop.security import token_digest
 
 #: last_seen_at is written at most this often (one write a minute, not one per request)
 TOUCH_EVERY = dt.timedelta(minutes=1)
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def describe_device(user_agent: str) -> str:
@@ -75,7 +71,7 @@ def start(session: Session, user: User, *, device: str, remember: bool,
 def _new_row(session: Session, user: User, *, device: str, remember: bool, now: dt.datetime,
              expires_at: dt.datetime | None) -> UserSession:
     token = secrets.token_urlsafe(32)
-    row = UserSession(user_id=user.id, token_hash=_hash(token), device=device[:100],
+    row = UserSession(user_id=user.id, token_hash=token_digest(token), device=device[:100],
                       remember=remember, created_at=now, last_seen_at=now,
                       expires_at=expires_at)
     session.add(row)
@@ -117,7 +113,8 @@ def load(session: Session, token: str, *, now: dt.datetime | None = None) -> Use
     if not token or len(token) > 100:
         return None
     now = now or now_utc()
-    row = session.scalar(sa.select(UserSession).where(UserSession.token_hash == _hash(token)))
+    row = session.scalar(sa.select(UserSession)
+                         .where(UserSession.token_hash == token_digest(token)))
     user = session.get(User, row.user_id) if row is not None else None
     if user is None or not user.active or not is_live(row, user, now):
         if has_app_context():

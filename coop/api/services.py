@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from coop import audit
 from coop.api.models import KEY_MAX, NAME_MAX, PREFIX_LENGTH, ApiToken, IdempotencyKey
 from coop.db import now_utc
+from coop.security import token_digest
 
 TOKEN_PREFIX = "coop_"  # noqa: S105 - the visible start of every token, not a secret
 #: what a token looks like: ``coop_`` then 43 URL-safe characters (256 random bits)
@@ -35,11 +36,6 @@ class ApiError(Exception):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
-
-
-def hash_token(token: str) -> str:
-    """SHA-256 is right here: tokens carry 256 random bits, so a slow hash would add nothing."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def normalise_name(name: str) -> str:
@@ -70,7 +66,7 @@ def create_token(session: Session, name: str, *, by=None) -> tuple[ApiToken, str
     token = ApiToken(
         name=name,
         prefix=secret[:PREFIX_LENGTH],
-        token_hash=hash_token(secret),
+        token_hash=token_digest(secret),
         created_by_id=getattr(by, "id", by),
     )
     session.add(token)
@@ -113,7 +109,7 @@ def authenticate(session: Session, presented: str) -> ApiToken | None:
     caller's commit)."""
     if not presented or not TOKEN_RE.match(presented):
         return None
-    digest = hash_token(presented)
+    digest = token_digest(presented)
     token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == digest))
     # The lookup is by an indexed hash; compare again in constant time for good measure.
     if token is None or not hmac.compare_digest(token.token_hash, digest):

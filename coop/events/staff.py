@@ -35,10 +35,7 @@ bp = Blueprint("events_staff", __name__, url_prefix="/staff/events")
 
 
 def _event_or_404(event_id: int) -> Event:
-    event = db.session.get(Event, event_id)
-    if event is None:
-        abort(404)
-    return event
+    return db.get_or_404(Event, event_id)
 
 
 @bp.route("")

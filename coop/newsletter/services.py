@@ -7,7 +7,6 @@ Plain functions over a session; they flush, never commit. The functions that sen
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from coop.db import now_utc
 from coop.mail import normalise_email
 from coop.newsletter.models import Consent, Status, Subscriber, SubscriberTopic
 from coop.outbox import enqueue_email
+from coop.security import token_digest
 from coop.urls import external_url
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,6 @@ class InvalidToken(NewsletterError):
 class ExpiredToken(NewsletterError):
     def __init__(self):
         super().__init__("This confirmation link has expired.")
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def topic_choices() -> dict[str, str]:
@@ -212,7 +208,7 @@ def issue_confirm_token(session: Session, subscriber: Subscriber, now: dt.dateti
     """A new confirmation token (valid NEWSLETTER_TOKEN_DAYS from ``now``); the old one stops
     working. Only its hash is kept."""
     token = secrets.token_urlsafe(32)
-    subscriber.confirm_token_hash = hash_token(token)
+    subscriber.confirm_token_hash = token_digest(token)
     subscriber.confirm_sent_at = now
     session.flush()
     return token
@@ -280,7 +276,7 @@ def confirm(session: Session, token: str, *, source: str = "email-link",
     if not token or len(token) > 100:
         raise InvalidToken()
     subscriber = session.scalar(
-        sa.select(Subscriber).where(Subscriber.confirm_token_hash == hash_token(token))
+        sa.select(Subscriber).where(Subscriber.confirm_token_hash == token_digest(token))
     )
     if subscriber is None or subscriber.status != Status.PENDING:
         raise InvalidToken()
@@ -304,7 +300,7 @@ def check_token(session: Session, token: str, *, now: dt.datetime | None = None)
     if not token or len(token) > 100:
         raise InvalidToken()
     subscriber = session.scalar(
-        sa.select(Subscriber).where(Subscriber.confirm_token_hash == hash_token(token))
+        sa.select(Subscriber).where(Subscriber.confirm_token_hash == token_digest(token))
     )
     if subscriber is None or subscriber.status != Status.PENDING:
         raise InvalidToken()

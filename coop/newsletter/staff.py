@@ -70,10 +70,7 @@ def subscriber(subscriber_id: int):
 
 
 def _subscriber_or_404(subscriber_id: int) -> Subscriber:
-    found = db.session.get(Subscriber, subscriber_id)
-    if found is None:
-        abort(404)
-    return found
+    return db.get_or_404(Subscriber, subscriber_id)
 
 
 @bp.route("/subscribers/<int:subscriber_id>/unsubscribe", methods=["POST"])

@@ -20,10 +20,7 @@ bp = Blueprint("notices_staff", __name__, url_prefix="/staff/notices")
 
 
 def _notice_or_404(notice_id: int) -> Notice:
-    notice = db.session.get(Notice, notice_id)
-    if notice is None:
-        abort(404)
-    return notice
+    return db.get_or_404(Notice, notice_id)
 
 
 @bp.route("")

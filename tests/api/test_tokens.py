@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from coop.api import services
 from coop.api.models import ApiToken
 from coop.audit import AuditEvent
+from coop.security import token_digest
 
 
 def test_a_token_is_random_and_stored_only_as_its_hash(db):
@@ -119,7 +120,7 @@ def test_admin_creates_a_token_and_sees_it_once(app, client, login_as):
         from coop.extensions import db
 
         token = db.session.scalar(sa.select(ApiToken))
-        assert token.token_hash == services.hash_token(secret)
+        assert token.token_hash == token_digest(secret)
     listing = client.get("/admin/api-tokens").get_data(as_text=True)
     assert "payments" in listing and token.prefix in listing
     assert secret not in listing
