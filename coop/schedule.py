@@ -75,22 +75,28 @@ def event_reminders(session: Session, now: dt.datetime) -> str:
     return f"Reminded {who} of {what}."
 
 
-def purge_enquiries(session: Session, now: dt.datetime) -> str:
+def purge_enquiries(session: Session, now: dt.datetime, *, days: int | None = None) -> str:
+    """Closed enquiries' personal data, after ``ENQUIRY_RETENTION_DAYS`` (or ``days``: the
+    ``purge-enquiries`` command)."""
     from coop.shares import services
 
-    days = int(current_app.config["ENQUIRY_RETENTION_DAYS"])
+    days = int(current_app.config["ENQUIRY_RETENTION_DAYS"]) if days is None else days
     count = services.purge(session, older_than=now - dt.timedelta(days=days))
     session.commit()
     return f"Erased {_plural(count, 'closed enquiry', 'closed enquiries')} older than {days} days."
 
 
-def purge_newsletter_pending(session: Session, now: dt.datetime) -> str:
+def purge_newsletter_pending(session: Session, now: dt.datetime, *,
+                             days: int | None = None) -> str:
+    """Sign-ups never confirmed, after ``NEWSLETTER_PENDING_DAYS`` (or ``days``: the
+    ``newsletter-purge-pending`` command)."""
     from coop.newsletter import services
 
-    days = int(current_app.config["NEWSLETTER_PENDING_DAYS"])
+    days = int(current_app.config["NEWSLETTER_PENDING_DAYS"]) if days is None else days
     count = services.purge_pending(session, older_than=now - dt.timedelta(days=days))
     session.commit()
-    return f"Deleted {_plural(count, 'unconfirmed sign-up', 'unconfirmed sign-ups')}."
+    return (f"Deleted {_plural(count, 'unconfirmed sign-up', 'unconfirmed sign-ups')} older "
+            f"than {days} days.")
 
 
 def purge_login_failures(session: Session, now: dt.datetime) -> str:

@@ -218,7 +218,7 @@ def test_purges_on_a_frozen_clock(app, make_user):
         session.commit()
         assert schedule.run_job("purge-enquiries", now=NOW).startswith("Erased 1 closed enquiry")
         assert schedule.run_job("purge-newsletter-pending", now=NOW) == \
-            "Deleted 1 unconfirmed sign-up."
+            "Deleted 1 unconfirmed sign-up older than 30 days."
         assert schedule.run_job("purge-login-failures", now=NOW).startswith(
             "Forgot 1 login-failure counter")
         assert schedule.run_job("purge-idempotency-keys", now=NOW).startswith(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
 from flask import Flask, g
 from flask.cli import with_appcontext
@@ -97,13 +95,10 @@ def _staff_links():
               help="Delete addresses that never confirmed within this many days.")
 @with_appcontext
 def purge_pending_command(older_than_days: int) -> None:
-    """Delete newsletter sign-ups that were never confirmed (they never consented)."""
+    """Delete newsletter sign-ups that were never confirmed (they never consented): the
+    scheduled job's work, with a number of days of your own."""
+    from coop import schedule
     from coop.db import now_utc
     from coop.extensions import db
-    from coop.newsletter import services
 
-    cutoff = now_utc() - dt.timedelta(days=older_than_days)
-    count = services.purge_pending(db.session, older_than=cutoff)
-    db.session.commit()
-    click.echo(f"Deleted {count} unconfirmed sign-up{'' if count == 1 else 's'} "
-               f"older than {older_than_days} days.")
+    click.echo(schedule.purge_newsletter_pending(db.session, now_utc(), days=older_than_days))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
 from flask import Flask
 from flask.cli import with_appcontext
@@ -82,13 +80,10 @@ def _staff_links():
                    "more than this many days ago.")
 @with_appcontext
 def purge_enquiries_command(older_than_days: int) -> None:
-    """Erase the personal data on closed enquiries older than N days (keeps the statistics)."""
+    """Erase the personal data on closed enquiries older than N days (keeps the statistics):
+    the scheduled job's work, with a number of days of your own."""
+    from coop import schedule
     from coop.db import now_utc
     from coop.extensions import db
-    from coop.shares import services
 
-    cutoff = now_utc() - dt.timedelta(days=older_than_days)
-    count = services.purge(db.session, older_than=cutoff)
-    db.session.commit()
-    click.echo(f"Erased {count} closed enquir{'y' if count == 1 else 'ies'} "
-               f"older than {older_than_days} days.")
+    click.echo(schedule.purge_enquiries(db.session, now_utc(), days=older_than_days))
