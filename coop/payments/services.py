@@ -559,7 +559,30 @@ def _checkout_completed(session, obj, event, placement) -> Outcome:
     if outcome.status == "processed" and outcome.detail.startswith("Recorded"):
         _enquiry_paid(session, checkout, amount, london_day(event.get("created")),
                       f"Paid {money(amount, always_pence=True)} online by card (Stripe {intent}).")
+        if intent:
+            _retry_waiting_corrections(session, intent)
     return outcome
+
+
+#: the events that take money back out: one that came before its payment waits, and is
+#: acted on again once the payment is recorded
+CORRECTING = ("charge.refunded", "charge.dispute.closed")
+
+
+def _retry_waiting_corrections(session: Session, intent: str) -> None:
+    """A refund or lost dispute that arrived before the payment it takes back (Stripe doesn't
+    promise order) waited for staff, and the fund counted the whole gift (QA): acted on now.
+    """
+    waiting = session.scalars(
+        sa.select(WebhookEvent)
+        .where(WebhookEvent.type.in_(CORRECTING),
+               WebhookEvent.status.in_(OPEN_EVENT_STATUSES),
+               WebhookEvent.payload.contains(f'"{intent}"', autoescape=True))
+        .order_by(WebhookEvent.received_at, WebhookEvent.id)).all()
+    for stored in waiting:
+        obj = (json.loads(stored.payload).get("data") or {}).get("object") or {}
+        if isinstance(obj, dict) and obj.get("payment_intent") == intent:
+            retry_event(session, stored)
 
 
 def _invoice_paid(session, obj, event, placement) -> Outcome:

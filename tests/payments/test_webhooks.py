@@ -384,6 +384,24 @@ def test_refunds_become_corrections_with_the_reason(app, client, gift, campaign_
     verified(app)
 
 
+def test_a_refund_that_arrives_before_its_payment_is_acted_on_when_the_payment_is(
+        app, client, gift, campaign_id):
+    """QA: Stripe doesn't promise order; a refund delivered first waited for staff with "no
+    record of the payment", and the fund went on counting the whole £25."""
+    charge = {"id": "ch_early", "object": "charge", "payment_intent": "pi_early",
+              "amount": 2500, "amount_refunded": 1000}
+    early = event("charge.refunded", charge)
+    assert deliver(client, early).get_json()["status"] == "unplaced"
+    assert deliver(client, event("checkout.session.completed", session_completed(
+        gift, intent="pi_early"))).get_json()["status"] == "processed"
+    assert raised(app, campaign_id) == 1500
+    with app.app_context():
+        waited = _db.session.scalar(sa.select(WebhookEvent).where(
+            WebhookEvent.event_id == early["id"]))
+        assert waited.status == "processed" and waited.attempts == 2
+    verified(app)
+
+
 def test_a_lost_dispute_is_a_correction_and_a_won_one_is_not(app, client, gift, campaign_id):
     deliver(client, event("checkout.session.completed", session_completed(gift,
                                                                           intent="pi_d")))
