@@ -139,7 +139,7 @@ def thanks(token: str):
     checkout = _checkout_or_404(token)
     payments = services.payments_of(db.session, checkout)
     received = [p for p in payments if p.amount_pence > 0]
-    campaign = None
+    campaign = entry = None
     if received and received[0].entry_id is not None:
         from coop.fund.models import Entry
 
@@ -147,9 +147,14 @@ def thanks(token: str):
         campaign = db.session.get(Campaign, entry.campaign_id)
     elif checkout.campaign_id is not None:
         campaign = db.session.get(Campaign, checkout.campaign_id)
+    # what went back (refunds, lost disputes), so the page doesn't go on saying "your £25 is
+    # in" after it was refunded (QA), nor promise thanks for a name declined or taken back
+    refunded = -sum(p.amount_pence for p in payments if p.amount_pence < 0)
     response = current_app.make_response(render_template(
         "payments/thanks.html", checkout=checkout, payment=received[0] if received else None,
-        campaign=campaign, enquiry=_enquiry_of(checkout)))
+        campaign=campaign, enquiry=_enquiry_of(checkout), refunded=refunded,
+        held=sum(p.amount_pence for p in payments),
+        thanks=entry.thanks_check if entry is not None else None))
     response.headers["Cache-Control"] = "no-store"
     return response
 

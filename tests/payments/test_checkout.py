@@ -3,6 +3,7 @@ stand-in that checks what the app asks for)."""
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import urlsplit
 
@@ -225,6 +226,36 @@ def test_thank_you_page_waits_for_the_webhook_then_shows_the_gift(app, client, c
                    ).status_code == 200
     text = client.get(thanks).get_data(as_text=True)
     assert re.search(r"Your £25 is in: the fund now stands at <strong>£25</strong>", text), text
+
+
+def test_the_thank_you_page_follows_refunds_and_the_name(app, client, campaign_id,
+                                                        stripe_api):
+    """QA: a gift refunded in full still said "Your £25 is in", and a name staff had shown
+    still said "We'll thank … once someone here has read the name"."""
+    from coop.fund import services as fund
+    from coop.fund.models import Entry
+
+    start_checkout(client, "2500", donor_name="Rosa Ward", donor_town="Hull", may_thank="y")
+    row = checkout_row(app)
+    thanks = f"/payments/thank-you/{row.token}"
+    deliver(client, event("checkout.session.completed", session_completed(row, intent="pi_t")))
+    assert "once someone here has read the name" in client.get(thanks).text
+    with app.app_context():
+        entry = _db.session.scalar(sa.select(Entry))
+        fund.decide_thanks(_db.session, entry.id, show=True, by=None)
+        _db.session.commit()
+    text = html.unescape(client.get(thanks).text)
+    assert "We thank Rosa Ward of Hull on the fund page" in text and "once someone" not in text
+    charge = {"id": "ch_t", "object": "charge", "payment_intent": "pi_t", "amount": 2500,
+              "amount_refunded": 1000}
+    deliver(client, event("charge.refunded", charge))
+    text = html.unescape(client.get(thanks).text)
+    assert "Your £25 is in" in text
+    assert "£10 of it was given back to you since; £15 is held" in text
+    deliver(client, event("charge.refunded", {**charge, "amount_refunded": 2500}))
+    text = html.unescape(client.get(thanks).text)
+    assert "Your £25 was given back to you in full: none of it is held." in text
+    assert "is in" not in text and "We thank" not in text
 
 
 @pytest.mark.parametrize("token", [
