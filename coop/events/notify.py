@@ -109,11 +109,14 @@ def confirm(registrations: Sequence[Registration]) -> list[Registration]:
         from coop.events.feeds import calendar
 
         placed = [r.event for r in registrations if r.status == RegistrationStatus.REGISTERED]
-        data = calendar(placed, name=first.event.series.title if first.event.series
-                        else first.event.title) if placed else None
+        series = first.event.series
+        data = calendar(placed, name=series.title if series else first.event.title) \
+            if placed else None
+        # named as the series' own calendar is (QA: it was named after the first session)
+        filename = f"{series.slug if series else first.event.slug}.ics"
         enqueue_email(object_session(first), to=first.email, subject=one_line(subject), text=text,
                       kind="events.confirmation", about=f"registration:{first.id}",
-                      attachments=[(f"{first.event.slug}-series.ics", "text/calendar", data)]
+                      attachments=[(filename, "text/calendar", data)]
                       if placed else ())
     return []
 

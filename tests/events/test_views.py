@@ -590,6 +590,8 @@ def test_register_for_a_whole_series_in_one_go(client, app, outbox):
     assert [r.status for r in regs] == ["registered"] * 3
     [message] = outbox()
     assert _text(message).count("See or cancel this registration") == 3
+    # QA: the calendar was named after the first session
+    assert [p.get_filename() for p in message.iter_attachments()] == [f"{slug}.ics"]
     # again, by anyone: the same answer as for a new address; Ann is told, nothing changes
     again = client.post(f"/series/{slug}/register",
                         data={"name": "Nosy", "email": "ann@example.org"})
