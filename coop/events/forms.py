@@ -173,7 +173,9 @@ class EventForm(SentOnce, GuardsEdits, DetailsMixin, CoopForm):
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
         if self.start_date.data is None or self.start_time.data is None \
-                or self.end_time.data is None:
+                or self.end_time.data is None or self.start_date.errors or self.end_date.errors:
+            # a date refused for itself (out of range) says so once (QA: "1 Jan 1, 19:00 has
+            # passed" beside "The date can't be before …")
             return False
         try:
             self.starts_at = _kept(self.start_date.data, self.start_time.data,

@@ -754,3 +754,14 @@ def test_an_event_with_people_without_accounts_cant_become_members_only(client, 
     with app.app_context():
         saved = _db.session.get(Event, event.id)
         assert (saved.visibility, saved.summary) == ("public", "Seminar")
+
+
+def test_a_date_out_of_range_is_said_once(client, app, login_as):
+    """QA: year 1 got "The date can't be before …" and also "1 Jan 1, 19:00 has passed"."""
+    login_as("staff")
+    response = client.post("/staff/events/new", data=event_form(start_date="0001-01-01"))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "has passed" not in page
+    assert page.count('<ul class="field-errors" id="start_date-error">') == 1
+    assert events(app) == []
