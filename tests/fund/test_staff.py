@@ -651,6 +651,13 @@ def test_a_gift_reversed_in_full_is_no_longer_thanked(app, client, staff, campai
     assert "B. Bounced" not in client.get("/fund").text
 
 
+def _send_correction(client, url: str, amount: str, reason: str = "Cheque bounced"):
+    """"Correct" on a ledger line (``url`` with ``?entry=``) sent as drawn, with ``amount``."""
+    return client.post(url.split("?")[0], data={
+        "received_on": london_today().isoformat(), "source": "post", "reason": reason,
+        **_correction_form(client, url), "amount": amount})
+
+
 def test_a_correction_cant_take_a_gift_past_nothing(app, client, staff, campaign_id):
     """QA: "Correct" on a £25 gift took −£30 (and the ledger said the gift counted for −£5).
     What is left of it can be taken back, in one go or in parts; a reversal can be undone, not
@@ -659,10 +666,7 @@ def test_a_correction_cant_take_a_gift_past_nothing(app, client, staff, campaign
     _gift(client, campaign_id, amount="500", source="post")
     gift = _entries(app)[0]
     url = f"/staff/fund/{campaign_id}/corrections/new?entry={gift.id}"
-    typed = {"received_on": london_today().isoformat(), "source": "post",
-             "reason": "Cheque bounced"}
-    refused = client.post(url.split("?")[0], data={**typed, **_correction_form(client, url),
-                                                   "amount": "-30"})
+    refused = _send_correction(client, url, "-30")
     assert refused.status_code == 422
     page = html.unescape(refused.get_data(as_text=True))
     assert (f"Entry {gift.id} counts for £25 now: a correction of it can take back at "
@@ -671,8 +675,7 @@ def test_a_correction_cant_take_a_gift_past_nothing(app, client, staff, campaign
     with app.app_context():
         assert _db.session.get(Campaign, campaign_id).raised_pence == 52_500
     for amount in ("-10", "-16", "-15"):
-        response = client.post(url.split("?")[0], data={**typed, **_correction_form(client, url),
-                                                        "amount": amount})
+        response = _send_correction(client, url, amount)
         if amount == "-16":
             assert response.status_code == 422 and (
                 "counts for £15 now: a correction of it can take back at most £15"
@@ -683,12 +686,9 @@ def test_a_correction_cant_take_a_gift_past_nothing(app, client, staff, campaign
         assert _db.session.get(Campaign, campaign_id).raised_pence == 50_000
     reversal = _entries(app)[-1]
     undo = f"/staff/fund/{campaign_id}/corrections/new?entry={reversal.id}"
-    over = client.post(undo.split("?")[0], data={**typed, **_correction_form(client, undo),
-                                                 "amount": "20", "reason": "It cleared"})
+    over = _send_correction(client, undo, "20", "It cleared")
     assert over.status_code == 422 and "can put back at most £15." in html.unescape(over.text)
-    assert client.post(undo.split("?")[0], data={**typed, **_correction_form(client, undo),
-                                                 "amount": "15", "reason": "It cleared"}
-                       ).status_code == 302
+    assert _send_correction(client, undo, "15", "It cleared").status_code == 302
 
 
 def test_a_line_already_past_nothing_can_be_brought_back_towards_it(app, client, staff,
@@ -705,13 +705,9 @@ def test_a_line_already_past_nothing_can_be_brought_back_towards_it(app, client,
                                 corrects=_db.session.get(Entry, gift.id))
         _db.session.commit()
     url = f"/staff/fund/{campaign_id}/corrections/new?entry={gift.id}"
-    typed = {"received_on": london_today().isoformat(), "source": "post",
-             "reason": "Refund counted twice"}
-    further = client.post(url.split("?")[0], data={**typed, **_correction_form(client, url),
-                                                   "amount": "-1"})
+    further = _send_correction(client, url, "-1", "Refund counted twice")
     assert further.status_code == 422
     assert (f"Entry {gift.id} counts for -£5 now: nothing of it is left to take back."
             in html.unescape(further.text).replace("\u2212", "-"))
-    assert client.post(url.split("?")[0], data={**typed, **_correction_form(client, url),
-                                                "amount": "3"}).status_code == 302
+    assert _send_correction(client, url, "3", "Refund counted twice").status_code == 302
 
