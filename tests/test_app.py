@@ -143,6 +143,32 @@ def test_500_page_rolls_back_and_uses_layout(make_app):
     assert "kaboom" not in html and "Traceback" not in html
 
 
+def test_an_error_page_leaves_who_is_logged_in_and_how_freshly_alone(make_app, make_user):
+    """Review: on an error page the user loader answered None, so Flask-Login went on to the
+    remember-me cookie: a browser whose cookie held another account's login switched to it,
+    and a staff login lost its freshness."""
+    from tests.conftest import login
+
+    app = make_app(TESTING=False, PROPAGATE_EXCEPTIONS=False)
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("kaboom")
+
+    ann = make_user("member", email="ann@example.org", name="Ann Earlier")
+    bea = make_user("staff", email="bea@example.org", name="Bea Later")
+    client = app.test_client()
+    assert login(client, ann.email, remember="y").status_code == 302
+    assert login(client, bea.email).status_code == 302  # Ann's remember-me cookie stays
+    assert client.get("/boom").status_code == 500
+    page = client.get("/account").get_data(as_text=True)
+    assert "bea@example.org" in page and "ann@example.org" not in page
+    assert client.get("/staff/enquiries").status_code == 200  # still a fresh login
+    # and Bea's login, without "keep me logged in", ended Ann's cookie: closing the
+    # browser doesn't bring Ann back
+    assert client.get_cookie("remember_token") is None
+
+
 def test_body_over_limit_gets_413_page(client):
     response = client.post("/login", data={"email": "a@b.c", "password": "x" * (2 * 1024 * 1024)})
     assert response.status_code == 413

@@ -32,7 +32,10 @@ def init_app(app: Flask) -> None:
     def load_user(token: str):
         """The id in the session and remember-me cookies is the session's own token."""
         if g.get(LOAD_NO_USER):
-            return None
+            # nobody, as an object: None would send Flask-Login on to the remember-me
+            # cookie, which can hold another account's login and marks the session not
+            # fresh (review: a 500 switched the browser to that account)
+            return login_manager.anonymous_user()
         user = sessions.load(db.session, token)
         if user is not None:
             setattr(g, USER_LOADED, True)

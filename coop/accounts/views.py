@@ -11,6 +11,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    after_this_request,
     current_app,
     flash,
     make_response,
@@ -87,6 +88,20 @@ def _start_session(user, *, remember: bool, target: str = ""):
     sessions.start(db.session, user, device=sessions.describe_device(request.user_agent.string),
                    remember=remember)
     login_user(user, remember=remember, duration=sessions.remember_duration(user))
+    cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+    if not remember and cookie in request.cookies:
+        # a remember-me cookie left by an earlier login on this browser (someone else's,
+        # perhaps) would log them back in once this session ends (review)
+        @after_this_request
+        def forget_earlier_login(response):
+            response.delete_cookie(cookie, path=current_app.config.get("REMEMBER_COOKIE_PATH",
+                                                                         "/"),
+                                   domain=current_app.config.get("REMEMBER_COOKIE_DOMAIN"),
+                                   secure=current_app.config.get("REMEMBER_COOKIE_SECURE",
+                                                                 False),
+                                   httponly=True,
+                                   samesite=current_app.config.get("REMEMBER_COOKIE_SAMESITE"))
+            return response
     db.session.commit()
     flash(f"Welcome, {user.display_name}." if first else
           f"Welcome back, {user.display_name}.", "success")
