@@ -658,3 +658,32 @@ def test_every_post_from_one_client_counts_against_a_loose_ceiling(make_app, mak
     assert statuses == {422}
     assert client.post(f"/events/{event.slug}/register",
                        data={"name": "A", "email": "typo-last"}).status_code == 429
+
+
+def test_a_form_sent_again_answers_alike_whether_or_not_the_address_attends(
+        app, make_event, outbox):
+    """Review: the form's key was kept only for a new registration, so sending one drawing of
+    the form twice with someone's address told whether they attend ("already sent" or not).
+    And the key's record never holds a registration's signed link."""
+    from coop.submissions import FormSubmission
+
+    event = make_event("A talk")
+    insider = app.test_client()
+    assert insider.post(f"/events/{event.slug}/register",
+                        data={"name": "Ann", "email": "ann@example.org"}).status_code == 302
+    answers = []
+    for address in ("ann@example.org", "nobody@example.org"):
+        stranger = app.test_client()
+        page = stranger.get(f"/events/{event.slug}").get_data(as_text=True)
+        key = re.search(r'name="submission"[^>]*value="([^"]+)"', page).group(1)
+        data = {"name": "Nosy", "email": address, "submission": key}
+        first = stranger.post(f"/events/{event.slug}/register", data=data)
+        second = stranger.post(f"/events/{event.slug}/register", data=data)
+        shown = stranger.get(second.headers["Location"]).get_data(as_text=True)
+        answers.append((first.status_code, first.headers["Location"], second.status_code,
+                        second.headers["Location"], "nothing was added" in shown))
+    assert answers[0] == answers[1]
+    with app.app_context():
+        locations = _db.session.scalars(sa.select(FormSubmission.location)).all()
+    assert locations and all(loc == f"/events/{event.slug}" for loc in locations)
+
