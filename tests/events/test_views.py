@@ -687,3 +687,17 @@ def test_a_form_sent_again_answers_alike_whether_or_not_the_address_attends(
         locations = _db.session.scalars(sa.select(FormSubmission.location)).all()
     assert locations and all(loc == f"/events/{event.slug}" for loc in locations)
 
+
+
+def test_a_strangers_failed_posts_cant_lock_an_address_out(make_app, make_event):
+    """Review: with every post counted, five failed posts (a blank name) with someone's
+    address shut them out of the event for an hour."""
+    app = make_app(RATELIMIT_ENABLED=True)
+    event = make_event("A talk")
+    stranger = app.test_client()
+    for _ in range(10):
+        assert stranger.post(f"/events/{event.slug}/register",
+                             data={"name": "", "email": "ann@example.org"}).status_code == 422
+    ann = app.test_client()
+    assert ann.post(f"/events/{event.slug}/register",
+                    data={"name": "Ann", "email": "ann@example.org"}).status_code == 302
