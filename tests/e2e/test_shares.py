@@ -117,6 +117,6 @@ def test_share_enquiry_on_a_phone_then_payment_admission_and_export(new_context,
     assert len(rows) == 1
     row = {k.lower(): v for k, v in rows[0].items()}
     assert reference in row.values()
-    assert "admitted" in row.values()
+    assert row["status"] == "Admitted" and row["kind"] == "Shares"  # as the pages say them
     assert number in row.values()
     assert email in row.values()
