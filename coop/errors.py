@@ -77,7 +77,7 @@ def _password_first():
     fresh; None for anything else.
 
     A session restored from a remember-me cookie is a new session, and so its forms' tokens
-    are always stale: Flask-Wtf's check answered 400 before ``access`` could ask for the
+    are always stale: Flask-WTF's check answered 400 before ``access`` could ask for the
     password, and the typed note, payment or allotment was lost (QA: every staff form but the
     few marked ``redraws_on_stale_token``). Nothing is saved here: the form is sent again, with
     a new token, only when its author has typed their password and pressed "Send it"
