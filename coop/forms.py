@@ -358,6 +358,19 @@ class SentOnce:
         return key if isinstance(key, str) and KEY.fullmatch(key) else None
 
 
+def show_error(form, err: Exception, *, field: str | None = None) -> None:
+    """A service's refusal where it belongs: beside the field it names (``err.field``, or
+    ``field`` for a name of this form's own), else above the form. The message is
+    ``err.message`` when the error has one, else ``str(err)``."""
+    name = field if field is not None else getattr(err, "field", None)
+    target = getattr(form, name, None) if name else None
+    message = getattr(err, "message", None) or str(err)
+    if target is not None and hasattr(target, "errors"):
+        target.errors = [*target.errors, message]
+    else:
+        form.form_errors.append(message)
+
+
 EDITED_MEANWHILE = ("Someone else saved changes to this while you had it open, so yours were "
                     "not saved. What you typed is below: check it against the saved version "
                     "(open it in another tab), then send it again to save yours over theirs.")

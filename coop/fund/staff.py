@@ -19,7 +19,7 @@ from coop.csvexport import csv_response
 from coop.db import now_utc
 from coop.extensions import db
 from coop.formatting import money, money_input
-from coop.forms import ConfirmForm, EmptyForm, SentOnceButton, not_confirmed
+from coop.forms import ConfirmForm, EmptyForm, SentOnceButton, not_confirmed, show_error
 from coop.fund import embed as embed_sizes
 from coop.fund import services
 from coop.fund.forms import (
@@ -59,13 +59,8 @@ def _campaign_or_404(campaign_id: int) -> Campaign:
 
 
 def _show_error(form, err: services.FundError) -> None:
-    """Put a service error next to its field, or at the top when it has none."""
-    name = FIELD_MAP.get(err.field or "", err.field)
-    field = getattr(form, name, None) if name else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, err.message]
-    else:
-        form.form_errors.append(err.message)
+    """The service's field names, as this feature's forms name them (:data:`FIELD_MAP`)."""
+    show_error(form, err, field=FIELD_MAP.get(err.field or "", err.field))
 
 
 def line_number(entry) -> int:

@@ -19,10 +19,11 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from coop.access import access
 from coop.db import now_utc
 from coop.extensions import db, limiter
-from coop.fund.figures import london_today
+from coop.forms import show_error
 from coop.fund.models import Campaign
 from coop.payments import gateway, services
 from coop.payments.forms import GiftForm
+from coop.timeutil import london_today
 
 bp = Blueprint("payments", __name__, url_prefix="/payments")
 
@@ -87,8 +88,7 @@ def give():
             message=form.message.data, may_thank=form.may_thank.data)
     except services.PaymentError as err:
         db.session.rollback()
-        target = getattr(form, err.field or "", None)
-        (target.errors if target is not None else form.form_errors).append(err.message)
+        show_error(form, err)
         return render_template("payments/give.html", form=form, campaign=campaign), 422
     except gateway.GatewayError:
         db.session.rollback()

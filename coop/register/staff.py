@@ -12,23 +12,15 @@ from coop.accounts.services import get_by_email
 from coop.csvexport import csv_response
 from coop.extensions import db
 from coop.formatting import money_input
-from coop.forms import EmptyForm, GuardsEdits, SentOnce
+from coop.forms import EmptyForm, GuardsEdits, SentOnce, show_error
 from coop.limits import current_page
 from coop.register import forms, services
 from coop.register.models import Member
+from coop.timeutil import london_today
 
 bp = Blueprint("register_staff", __name__, url_prefix="/staff/register")
 
 PER_PAGE = 50
-
-
-def show_error(form, err: services.RegisterError) -> None:
-    """Put a service's message next to the field it names (or above the form)."""
-    field = getattr(form, err.field, None) if err.field else None
-    if field is None or not hasattr(field, "errors"):
-        form.form_errors.append(err.message)
-    else:
-        field.errors = [*field.errors, err.message]
 
 
 def _member(number: int) -> Member:
@@ -87,7 +79,7 @@ def admit():
     enquiry's own page."""
     form = forms.AdmitForm()
     if request.method == "GET":
-        form.on.data = services.london_today()
+        form.on.data = london_today()
     if form.is_submitted():
         submissions.check(db.session, form)  # sent again: not a question about the email
     same_email = (services.find_member_by_email(db.session, form.email.data)
@@ -165,7 +157,7 @@ def _run(action: str, number: int, apply):
         if version is not None:
             form.seen.data = version
         if hasattr(form, "on"):
-            form.on.data = services.london_today()
+            form.on.data = london_today()
         if action == "cease":
             form.expected_shares.data = str(m.shares_held)
         if action == "address":

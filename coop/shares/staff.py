@@ -21,7 +21,7 @@ from coop.access import access
 from coop.csvexport import csv_response
 from coop.extensions import db
 from coop.formatting import LONDON, joined, money, money_input, url_if
-from coop.forms import EmptyForm, redraws_on_stale_token
+from coop.forms import EmptyForm, redraws_on_stale_token, show_error
 from coop.limits import current_page
 from coop.mail import MailError
 from coop.register import services as register
@@ -203,14 +203,6 @@ def detail(enquiry_id: int):
     return _detail(_get(enquiry_id))
 
 
-def _show_error(form, err: services.EnquiryError) -> None:
-    field = getattr(form, getattr(err, "field", "") or "", None)
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, str(err)]
-    else:
-        form.form_errors.append(str(err))
-
-
 @bp.route("/<int:enquiry_id>/status", methods=["POST"])
 @access("staff")
 def change_status(enquiry_id: int):
@@ -229,7 +221,7 @@ def change_status(enquiry_id: int):
                                    reason=form.reason.data, by=current_user)
         except services.EnquiryError as err:
             db.session.rollback()
-            _show_error(form, err)
+            show_error(form, err)
         else:
             db.session.commit()
             flash(f"{enquiry.reference} is now {enquiry.status_enum.label.lower()}.", "success")
@@ -271,10 +263,10 @@ def record_payment(enquiry_id: int):
             if not _payment_open(enquiry):  # admitted meanwhile: the form isn't drawn now
                 flash(str(err), "error")
                 return redirect(url_for("shares_staff.detail", enquiry_id=enquiry.id))
-            _show_error(form, err)
+            show_error(form, err)
         except services.EnquiryError as err:
             db.session.rollback()
-            _show_error(form, err)
+            show_error(form, err)
         else:
             db.session.commit()
             flash(f"Payment of {money(enquiry.paid_pence)} recorded on {enquiry.reference}.",
@@ -297,7 +289,7 @@ def reopen(enquiry_id: int):
             services.reopen(db.session, enquiry, reason=form.reason.data, by=current_user)
         except services.EnquiryError as err:
             db.session.rollback()
-            _show_error(form, err)
+            show_error(form, err)
         else:
             db.session.commit()
             flash(f"{enquiry.reference} is open again: "
@@ -438,7 +430,7 @@ def contact(enquiry_id: int):
         except services.EnquiryError as err:
             db.session.rollback()
             enquiry = _get(enquiry_id)
-            _show_error(form, err)
+            show_error(form, err)
         else:
             if not corrected.fields:
                 flash("Those are already the details: nothing changed.", "info")
