@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from coop import audit, limits, outbox
 from coop.db import now_utc
-from coop.formatting import folded, joined, london_date, money
+from coop.formatting import blank_invisible, folded, joined, london_date, money
 from coop.mail import normalise_email
 from coop.register import services as register
 from coop.shares.countries import UK, countries, country_name
@@ -77,10 +77,12 @@ class Contact:
 
 
 def _check_contact(contact: Contact) -> Contact:
-    name = " ".join((contact.name or "").split())
+    name = " ".join(blank_invisible(contact.name or "").split())
     email = (contact.email or "").strip()
+    # a line that shows nothing (a zero-width space) is no line of an address (review)
     address = "\n".join(
-        line.strip() for line in (contact.address or "").strip().splitlines() if line.strip()
+        line.strip() for line in blank_invisible(contact.address or "", lines=True)
+        .strip().splitlines() if line.strip()
     )
     phone = (contact.phone or "").strip()
     country = (contact.country or "").strip().upper()

@@ -42,6 +42,15 @@ def test_submit_saves_and_gives_a_reference(db):
     assert supporter.frequency == "monthly" and supporter.payment_method is None
 
 
+def test_an_address_line_that_shows_nothing_is_no_line(db):
+    """Review: the forms blank only a whole value that shows nothing (for Markdown's sake),
+    so an enquiry's address kept a line holding a zero-width space."""
+    enquiry = submit(db, contact=contact(address="\u200b\n1 Fleet Street\n\ufeff\nLondon"))
+    assert enquiry.address == "1 Fleet Street\nLondon"
+    with pytest.raises(services.EnquiryError, match="Enter your full name"):
+        submit(db, contact=contact(name="\u200b\u200b"))
+
+
 def test_reference_year_is_the_year_in_london(db):
     """London is on GMT at New Year, so what matters is that the zone of the input is not."""
     enquiry = submit(db, now=dt.datetime(2022, 12, 31, 23, 59, tzinfo=UTC))
