@@ -136,6 +136,13 @@ def promoted(registrations: Sequence[Registration]) -> list[Registration]:
     return failed
 
 
+def cancellation(registration: Registration, cancelled, *, by_staff: bool) -> None:
+    """Everyone a cancelled registration concerns (``cancelled``: what
+    :func:`coop.events.services.cancel_registration` did): its owner, and whoever moved up."""
+    place_cancelled(registration, cancelled.was, by_staff=by_staff)
+    promoted(cancelled.promoted)
+
+
 def place_cancelled(registration: Registration, was: str, *, by_staff: bool) -> None:
     """Tell someone that the organisers cancelled their place (``was`` registered) or their
     place in the queue, so they don't turn up expecting one; or, ``by_staff=False``, confirm

@@ -353,8 +353,7 @@ def cancel_registration(event_id: int, registration_id: int):
         return redirect(url_for("events_staff.attendees", event_id=event.id))
     try:
         cancelled = services.cancel_registration(db.session, registration, by=current_user)
-        notify.place_cancelled(registration, cancelled.was, by_staff=True)
-        notify.promoted(cancelled.promoted)
+        notify.cancellation(registration, cancelled, by_staff=True)
         db.session.commit()
     except services.EventError as err:
         db.session.rollback()

@@ -485,8 +485,7 @@ def cancel_mine(registration_id: int):
 def _cancel(registration: Registration) -> None:
     try:
         cancelled = services.cancel_registration(db.session, registration)
-        notify.place_cancelled(registration, cancelled.was, by_staff=False)
-        notify.promoted(cancelled.promoted)
+        notify.cancellation(registration, cancelled, by_staff=False)
         db.session.commit()
     except services.NotCancellable as err:
         db.session.rollback()
