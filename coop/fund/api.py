@@ -26,7 +26,7 @@ from coop.fund import schemas, services
 from coop.fund.figures import CampaignFigures
 from coop.fund.models import SLUG_MAX, Entry
 from coop.security import body_limit, public_cors, sessionless
-from coop.timeutil import iso_utc, london_today, now_utc
+from coop.timeutil import london_today, now_utc
 
 bp = Blueprint("fund_api", __name__, url_prefix="/api/fund")
 
@@ -54,7 +54,7 @@ def current():
     """The open campaign, else the next upcoming one. :raise 404: (JSON) when there is
     neither."""
     now = now_utc()
-    return jsonify(current_or_404(now).as_json(now))
+    return jsonify(figures_json(current_or_404(now), now))
 
 
 @bp.route("/<slug>")
@@ -67,7 +67,7 @@ def campaign(slug: str):
     fig = services.figures_for_slug(db.session, slug)
     if fig is None:
         abort(404, "There is no fighting fund campaign with that address.")
-    return jsonify(fig.as_json(now_utc()))
+    return jsonify(figures_json(fig, now_utc()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,14 +86,26 @@ def _is_json_type() -> bool:
         mimetype.startswith("application/") and mimetype.endswith("+json"))
 
 
+def figures_json(fig: CampaignFigures, now: dt.datetime) -> dict:
+    """Exactly the fields of ``GET /api/fund``, built through its schema, so the answer and
+    the document can't drift apart (audit: each was written out by hand)."""
+    return schemas.FundFigures(
+        slug=fig.slug, name=fig.name, currency="GBP", raised_pence=fig.raised_pence,
+        target_pence=fig.target_pence, remaining_pence=fig.remaining_pence,
+        percent=fig.percent, days_remaining=fig.days_remaining(now), opens_on=fig.opens_on,
+        deadline=fig.deadline, status=fig.status(now), target_met=fig.target_met,
+        updated_at=fig.updated_at,
+    ).model_dump(mode="json")
+
+
 def entry_json(entry: Entry, campaign_slug: str) -> dict:
-    return {
-        "id": entry.id, "campaign": campaign_slug, "amount_pence": entry.amount_pence,
-        "received_on": entry.received_on.isoformat(), "source": entry.source,
-        "donor_name": entry.donor_name, "donor_town": entry.donor_town,
-        "may_thank": entry.may_thank, "via": entry.via,
-        "created_at": iso_utc(entry.created_at),
-    }
+    """A recorded gift as ``POST /api/fund/entries`` answers it, through its schema."""
+    return schemas.FundEntry(
+        id=entry.id, campaign=campaign_slug, amount_pence=entry.amount_pence,
+        received_on=entry.received_on, source=entry.source, donor_name=entry.donor_name,
+        donor_town=entry.donor_town, may_thank=entry.may_thank, via=entry.via,
+        created_at=entry.created_at,
+    ).model_dump(mode="json")
 
 
 def _record(token, new: schemas.NewFundEntry) -> tuple[int, dict]:
@@ -112,7 +124,7 @@ def _record(token, new: schemas.NewFundEntry) -> tuple[int, dict]:
         donor_town=new.donor_town, may_thank=new.may_thank,
         name_to_check=True)  # a name a reader typed somewhere staff haven't seen
     return 201, {"entry": entry_json(entry, campaign.slug),
-                 "campaign": services.figures_of(campaign).as_json(now_utc())}
+                 "campaign": figures_json(services.figures_of(campaign), now_utc())}
 
 
 def _answer(answer: api.Answer):

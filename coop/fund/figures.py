@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from coop.formatting import london_date, money
-from coop.timeutil import LONDON, iso_utc, london_today
+from coop.timeutil import LONDON, london_today
 
 UPCOMING = "upcoming"
 OPEN = "open"
@@ -214,20 +214,3 @@ class CampaignFigures:
             key += f"-h{hours_left(self.deadline, now)}"
         return key
 
-    def as_json(self, now: dt.datetime) -> dict:
-        """Exactly the fields of ``GET /api/fund``."""
-        return {
-            "slug": self.slug,
-            "name": self.name,
-            "currency": "GBP",
-            "raised_pence": self.raised_pence,
-            "target_pence": self.target_pence,
-            "remaining_pence": self.remaining_pence,
-            "percent": self.percent,
-            "days_remaining": self.days_remaining(now),
-            "opens_on": self.opens_on.isoformat(),
-            "deadline": self.deadline.isoformat(),
-            "status": self.status(now),
-            "target_met": self.target_met,
-            "updated_at": iso_utc(self.updated_at),
-        }
